@@ -117,3 +117,64 @@ pub const VIGIL_PARSE_ERROR: &str = "vigil.parse_error";
 pub const VIGIL_TRUNCATED: &str = "vigil.truncated";
 /// Set when the input was not valid UTF-8 and was decoded lossily.
 pub const VIGIL_INVALID_UTF8: &str = "vigil.invalid_utf8";
+
+/// ECS `event.code`: the source's own identifier for the event kind (CEF Signature ID).
+pub const EVENT_CODE: &str = "event.code";
+/// ECS `event.module`.
+pub const EVENT_MODULE: &str = "event.module";
+/// Log level as the source named it (`info`, `error`).
+pub const LOG_LEVEL: &str = "log.level";
+
+/// Source host name from a reverse lookup or the sender's own report.
+pub const SOURCE_ADDRESS: &str = "source.address";
+/// User at the source side (CEF `suser`).
+pub const SOURCE_USER_NAME: &str = "source.user.name";
+/// Destination host name (CEF `dhost`).
+pub const DESTINATION_DOMAIN: &str = "destination.domain";
+/// User at the destination side (CEF `duser`).
+pub const DESTINATION_USER_NAME: &str = "destination.user.name";
+/// Application protocol (CEF `app`), lowercase.
+pub const NETWORK_PROTOCOL: &str = "network.protocol";
+
+/// Numeric id of the acting user (PAM `uid`).
+pub const USER_ID: &str = "user.id";
+/// Numeric effective user id (PAM `euid`).
+pub const USER_EFFECTIVE_ID: &str = "user.effective.id";
+/// Numeric id of the user acted upon (created account's UID).
+pub const USER_TARGET_ID: &str = "user.target.id";
+/// Primary group id of the user acted upon.
+pub const USER_TARGET_GROUP_ID: &str = "user.target.group.id";
+/// Numeric id of the group acted upon.
+pub const GROUP_ID: &str = "group.id";
+/// All user names seen in the event, for pivoting.
+pub const RELATED_USER: &str = "related.user";
+/// All IPs seen in the event, for pivoting.
+pub const RELATED_IP: &str = "related.ip";
+/// All host names seen in the event, for pivoting.
+pub const RELATED_HOSTS: &str = "related.hosts";
+
+/// Vendor of the device that produced the event (CEF Device Vendor).
+pub const OBSERVER_VENDOR: &str = "observer.vendor";
+/// Product of the device that produced the event (CEF Device Product).
+pub const OBSERVER_PRODUCT: &str = "observer.product";
+/// Version of the device that produced the event (CEF Device Version).
+pub const OBSERVER_VERSION: &str = "observer.version";
+
+/// SSH authentication method (`password`, `publickey`, `keyboard-interactive/pam`).
+pub const SYSTEM_AUTH_SSH_METHOD: &str = "system.auth.ssh.method";
+/// SSH public key type and fingerprint (`ED25519 SHA256:…`).
+pub const SYSTEM_AUTH_SSH_SIGNATURE: &str = "system.auth.ssh.signature";
+/// Terminal of a sudo/su/PAM event (`pts/0`, `/dev/pts/0`, `ssh`).
+pub const SYSTEM_AUTH_TTY: &str = "system.auth.tty";
+/// Why sudo refused (`user NOT in sudoers`, `3 incorrect password attempts`).
+pub const SYSTEM_AUTH_SUDO_ERROR: &str = "system.auth.sudo.error";
+/// PAM module (`pam_unix`).
+pub const SYSTEM_AUTH_PAM_MODULE: &str = "system.auth.pam.module";
+/// PAM service (`sshd`, `sudo`, `su`).
+pub const SYSTEM_AUTH_PAM_SERVICE: &str = "system.auth.pam.service";
+/// PAM management group (`auth`, `account`, `session`, `password`/`chauthtok`).
+pub const SYSTEM_AUTH_PAM_TYPE: &str = "system.auth.pam.type";
+/// Home directory of a created account.
+pub const SYSTEM_AUTH_USERADD_HOME: &str = "system.auth.useradd.home";
+/// Login shell of a created account.
+pub const SYSTEM_AUTH_USERADD_SHELL: &str = "system.auth.useradd.shell";

@@ -41,6 +41,12 @@ pub enum EventError {
         /// The limit that was exceeded.
         limit: usize,
     },
+    /// The JSON holds more leaf fields than the configured limit.
+    #[error("more than {limit} fields")]
+    TooManyFields {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
     /// The stored bytes are not a JSON object.
     #[error("stored event is not valid JSON: {0}")]
     Corrupt(String),
@@ -289,8 +295,14 @@ mod tests {
     fn depth_limit() {
         let v = json!({"a":{"b":{"c":{"d":1}}}});
         assert!(Event::from_json(v.clone(), 4).is_ok());
-        assert_eq!(Event::from_json(v, 3), Err(EventError::TooDeep { limit: 3 }));
-        assert_eq!(Event::from_json(json!([1]), 3), Err(EventError::NotAnObject("an array")));
+        assert_eq!(
+            Event::from_json(v, 3),
+            Err(EventError::TooDeep { limit: 3 })
+        );
+        assert_eq!(
+            Event::from_json(json!([1]), 3),
+            Err(EventError::NotAnObject("an array"))
+        );
     }
 
     #[test]
@@ -299,7 +311,10 @@ mod tests {
         e.push("event.category", "authentication");
         e.push("event.category", "authentication");
         e.push("event.category", "session");
-        assert_eq!(e.get("event.category"), Some(&json!(["authentication", "session"])));
+        assert_eq!(
+            e.get("event.category"),
+            Some(&json!(["authentication", "session"]))
+        );
     }
 
     #[test]

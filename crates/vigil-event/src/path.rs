@@ -40,7 +40,9 @@ pub(crate) fn set(root: &mut Map<String, Value>, path: &str, value: Value) {
             cur.insert(p.to_string(), value);
             return;
         }
-        let slot = cur.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let slot = cur
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !slot.is_object() {
             *slot = Value::Object(Map::new());
         }

@@ -1,1 +1,264 @@
-//! vigil-server
+//! The Vigil server: wiring, configuration, HTTP API, authentication, metrics.
+//!
+//! [`start`] opens the data directory (ledger and metadata database), starts
+//! the [`pipeline`] (decoder threads and the ledger writer), binds the syslog
+//! inputs from `vigil-ingest` and the HTTP API in [`http`], and returns a
+//! [`Running`] server with its bound addresses. Business logic lives in the
+//! crates below; this crate only connects them.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let mut config = vigil_server::config::Config::default();
+//! config.data_dir = "/tmp/vigil-example".into();
+//! let server = vigil_server::start(config, vigil_server::StartOptions::default()).await?;
+//! println!("HTTP on {}", server.http_addr);
+//! server.wait().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod meta;
+pub mod pipeline;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::config::Config;
+use crate::pipeline::PipelineHandle;
+
+/// How the server announces itself and bootstraps its admin token.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// `VIGIL_ADMIN_TOKEN`: registered as the admin token when set.
+    pub admin_token: Option<String>,
+}
+
+/// A started server.
+pub struct Running {
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    /// Bound syslog UDP address.
+    pub syslog_udp_addr: Option<SocketAddr>,
+    /// Bound syslog TCP address.
+    pub syslog_tcp_addr: Option<SocketAddr>,
+    /// A freshly generated admin token, when this start created one.
+    pub new_admin_token: Option<String>,
+    /// Highest durable sequence number at start.
+    pub recovered_seq: u64,
+    /// Bytes cut from a torn ledger tail during recovery.
+    pub recovered_truncated_bytes: u64,
+    /// The pipeline.
+    pub pipeline: Arc<PipelineHandle>,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    syslog_task: tokio::task::JoinHandle<()>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    /// Runs until SIGINT/SIGTERM, then shuts down cleanly.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await
+    }
+
+    /// Stops accepting input, commits everything received, and returns.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.syslog_task.abort();
+        let _ = self.syslog_task.await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.http_task).await;
+        self.pipeline.shutdown().await;
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .ok();
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Installs the Prometheus recorder once per process.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    &buckets,
+                )
+                .ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe_metrics();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("vigil_input_received_total", "Messages received, by input");
+    describe_counter!(
+        "vigil_input_rejected_total",
+        "Messages refused at input (bad JSON, over limits), by input"
+    );
+    describe_counter!(
+        "vigil_input_framing_errors_total",
+        "TCP streams closed for a framing error"
+    );
+    describe_counter!(
+        "vigil_input_connections_refused_total",
+        "TCP connections refused over the limit"
+    );
+    describe_gauge!("vigil_input_connections", "Open TCP connections");
+    describe_counter!(
+        "vigil_decoder_parsed_total",
+        "Messages decoded into events, by input"
+    );
+    describe_counter!(
+        "vigil_decoder_failed_total",
+        "Messages stored raw with vigil.parse_error, by input"
+    );
+    describe_counter!(
+        "vigil_ledger_stored_total",
+        "Events durably stored, by input"
+    );
+    describe_counter!(
+        "vigil_ledger_write_errors_total",
+        "Events lost to ledger write errors, by input"
+    );
+    describe_gauge!(
+        "vigil_ledger_durable_seq",
+        "Highest durable sequence number"
+    );
+    describe_gauge!(
+        "vigil_pipeline_queue_depth",
+        "Batches waiting for the decoders and the writer"
+    );
+    describe_histogram!(
+        "vigil_ledger_fsync_seconds",
+        "Time to write and fsync one group commit"
+    );
+    describe_counter!("vigil_http_requests_total", "HTTP API requests, by route");
+    describe_counter!(
+        "vigil_http_unauthorized_total",
+        "HTTP requests refused for a missing or bad token"
+    );
+}
+
+/// Creates the data directory (owner-only) if needed.
+pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Starts the server.
+pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running> {
+    config.validate()?;
+    prepare_data_dir(&config)?;
+    let metrics = install_metrics();
+
+    let ledger = vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options())
+        .with_context(|| format!("opening the ledger in {}", config.ledger_dir().display()))?;
+    let recovered_seq = ledger.durable_seq();
+    let recovered_truncated_bytes = ledger.recovery().truncated_bytes;
+
+    let tokens = Arc::new(auth::TokenStore::new(
+        meta::open(&config.data_dir).context("opening the metadata database")?,
+    ));
+    let mut new_admin_token = None;
+    if let Some(t) = &opts.admin_token {
+        tokens.add(t, "admin (VIGIL_ADMIN_TOKEN)", "admin")?;
+    } else if tokens.active()? == 0 {
+        let t = auth::generate_token();
+        tokens.add(&t, "admin", "admin")?;
+        new_admin_token = Some(t);
+    }
+
+    let decoders = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let (pipeline, writer) =
+        pipeline::start(ledger, &config.data_dir, config.parse_options(), decoders)
+            .context("starting the event pipeline")?;
+
+    let limits = vigil_ingest::InputLimits {
+        max_message_bytes: config.limits.max_message_bytes,
+        max_tcp_connections: config.syslog.max_connections,
+        max_batch: 1024,
+        tcp_idle_timeout: std::time::Duration::from_secs(config.syslog.idle_timeout_secs),
+    };
+    let syslog =
+        vigil_ingest::bind_syslog(config.syslog.listen, config.syslog.udp, config.syslog.tcp)
+            .await
+            .with_context(|| format!("binding syslog on {}", config.syslog.listen))?;
+    let syslog_udp_addr = syslog.udp_addr();
+    let syslog_tcp_addr = syslog.tcp_addr();
+    let syslog_task = tokio::spawn(syslog.serve(pipeline.clone(), limits));
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
+    let http_addr = listener.local_addr()?;
+    let state = Arc::new(http::AppState {
+        config,
+        pipeline: pipeline.clone(),
+        tokens,
+        metrics,
+    });
+    let app = http::router(state);
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let http_task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.wait_for(|v| *v).await;
+            })
+            .await
+    });
+
+    Ok(Running {
+        http_addr,
+        syslog_udp_addr,
+        syslog_tcp_addr,
+        new_admin_token,
+        recovered_seq,
+        recovered_truncated_bytes,
+        pipeline,
+        http_task,
+        syslog_task,
+        shutdown,
+        writer,
+    })
+}

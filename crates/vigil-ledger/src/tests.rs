@@ -1,0 +1,889 @@
+//! Behavioural tests of the writer and reader together.
+
+use std::fs;
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+
+use crate::compress::compress_segment;
+use crate::format::{HEADER_LEN, RECORD_HEADER_LEN};
+use crate::{Ledger, LedgerError, LedgerOptions, LedgerReader, Record};
+
+/// Deterministic payload for `seq`, so readers can check content without a model.
+fn payload(seq: u64, len: usize) -> Vec<u8> {
+    let mut p = format!("{{\"seq\":{seq},\"pad\":\"").into_bytes();
+    while p.len() + 2 < len {
+        p.push(b'a' + (seq % 26) as u8);
+    }
+    p.extend_from_slice(b"\"}");
+    p
+}
+
+fn opts(seg_bytes: u64, compress: bool) -> LedgerOptions {
+    LedgerOptions {
+        segment_max_bytes: seg_bytes,
+        compress_sealed: compress,
+        ..LedgerOptions::default()
+    }
+}
+
+fn read_all(dir: &Path) -> Vec<Record> {
+    LedgerReader::open(dir)
+        .unwrap()
+        .iter_range(1, u64::MAX)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+fn assert_records(dir: &Path, n: u64, len: usize) {
+    let recs = read_all(dir);
+    assert_eq!(recs.len() as u64, n, "record count");
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+        assert_eq!(r.payload, payload(r.seq, len), "payload of seq {}", r.seq);
+    }
+}
+
+fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_str().unwrap().ends_with(suffix))
+        .collect();
+    v.sort();
+    v
+}
+
+fn append_n(l: &mut Ledger, n: u64, len: usize) {
+    for _ in 0..n {
+        let seq = l.next_seq();
+        assert_eq!(l.append(&payload(seq, len)).unwrap(), seq);
+    }
+}
+
+#[test]
+fn append_commit_reopen_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ledger");
+    {
+        let mut l = Ledger::open(&dir, LedgerOptions::default()).unwrap();
+        assert_eq!(l.next_seq(), 1);
+        assert_eq!(l.commit().unwrap(), 0, "nothing to commit");
+        append_n(&mut l, 100, 300);
+        assert_eq!(l.durable_seq(), 0);
+        assert_eq!(l.commit().unwrap(), 100);
+        assert_eq!(l.durable_seq(), 100);
+        let s = l.stats();
+        assert_eq!(s.commits, 1);
+        assert_eq!(s.segments, 1);
+        assert!(s.bytes_on_disk > 100 * 300);
+    }
+    let l = Ledger::open(&dir, LedgerOptions::default()).unwrap();
+    assert_eq!(l.recovery().last_seq, 100);
+    assert_eq!(l.recovery().truncated_bytes, 0);
+    assert_eq!(l.recovery().segments, 1);
+    assert_eq!(l.next_seq(), 101);
+    assert_eq!(l.durable_seq(), 100);
+    assert_records(&dir, 100, 300);
+    let reader = LedgerReader::open(&dir).unwrap();
+    assert_eq!(reader.last_seq().unwrap(), 100);
+    let mid: Vec<u64> = reader.iter_range(40, 45).map(|r| r.unwrap().seq).collect();
+    assert_eq!(mid, vec![40, 41, 42, 43, 44, 45]);
+    assert_eq!(reader.iter_range(101, 200).count(), 0);
+    assert_eq!(reader.iter_range(5, 4).count(), 0);
+}
+
+#[test]
+fn drop_commits_buffered_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), LedgerOptions::default()).unwrap();
+        append_n(&mut l, 7, 50);
+    }
+    assert_records(tmp.path(), 7, 50);
+}
+
+#[test]
+fn empty_payload_and_too_large() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(tmp.path(), LedgerOptions::default()).unwrap();
+    assert_eq!(l.append(b"").unwrap(), 1);
+    let big = vec![0u8; crate::MAX_PAYLOAD_LEN + 1];
+    let err = l.append(&big).unwrap_err();
+    assert!(matches!(err, LedgerError::PayloadTooLarge { .. }), "{err}");
+    assert_eq!(l.append(b"x").unwrap(), 2);
+    l.commit().unwrap();
+    let recs = read_all(tmp.path());
+    assert_eq!(recs[0].payload, b"");
+    assert_eq!(recs[1].payload, b"x");
+}
+
+#[test]
+fn seqs_gap_free_across_restarts_and_rolls() {
+    for compress in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut total = 0;
+        for round in 0..5u64 {
+            let mut l = Ledger::open(tmp.path(), opts(1000, compress)).unwrap();
+            assert_eq!(l.next_seq(), total + 1, "round {round}");
+            for batch in 0..(round + 1) {
+                append_n(&mut l, 3 + batch, 100);
+                total += 3 + batch;
+                assert_eq!(l.commit().unwrap(), total);
+            }
+        }
+        assert!(files(tmp.path(), ".seg").len() + files(tmp.path(), ".seg.zst").len() > 5);
+        assert_records(tmp.path(), total, 100);
+    }
+}
+
+#[test]
+fn rolls_by_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let max = 4096u64;
+    {
+        let mut l = Ledger::open(tmp.path(), opts(max, false)).unwrap();
+        append_n(&mut l, 100, 400);
+        l.commit().unwrap();
+        // 400-byte records: 9 fit under 4096 with the header (40 + 9*416).
+        assert_eq!(l.stats().segments, 12);
+    }
+    for seg in files(tmp.path(), ".seg") {
+        assert!(
+            fs::metadata(&seg).unwrap().len() <= max,
+            "{}",
+            seg.display()
+        );
+    }
+    assert_records(tmp.path(), 100, 400);
+
+    // A record bigger than a segment gets a segment of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(tmp.path(), opts(100, false)).unwrap();
+    append_n(&mut l, 3, 500);
+    l.commit().unwrap();
+    assert_eq!(l.stats().segments, 3);
+    drop(l);
+    assert_records(tmp.path(), 3, 500);
+}
+
+#[test]
+fn rolls_by_age() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = LedgerOptions {
+        segment_max_age: Duration::from_secs(1),
+        compress_sealed: false,
+        ..LedgerOptions::default()
+    };
+    let mut l = Ledger::open(tmp.path(), o.clone()).unwrap();
+    // An empty segment never rolls, however old.
+    std::thread::sleep(Duration::from_millis(2100));
+    l.maybe_roll().unwrap();
+    assert_eq!(l.stats().segments, 1);
+
+    append_n(&mut l, 5, 100);
+    l.commit().unwrap();
+    assert_eq!(l.stats().segments, 2, "commit rolls the aged segment");
+    l.maybe_roll().unwrap();
+    assert_eq!(l.stats().segments, 2, "the new segment is young and empty");
+
+    append_n(&mut l, 5, 100);
+    std::thread::sleep(Duration::from_millis(2100));
+    l.maybe_roll().unwrap();
+    assert_eq!(l.stats().segments, 3, "timer roll");
+    assert_eq!(l.durable_seq(), 10, "rolling syncs what was buffered");
+
+    std::thread::sleep(Duration::from_millis(2100));
+    append_n(&mut l, 1, 100); // first append of a batch rolls too? segment empty: no
+    assert_eq!(l.stats().segments, 3);
+    std::thread::sleep(Duration::from_millis(2100));
+    l.commit().unwrap();
+    append_n(&mut l, 1, 100);
+    assert_eq!(
+        l.stats().segments,
+        4,
+        "append at batch start rolls the aged segment"
+    );
+    drop(l);
+    assert_records(tmp.path(), 12, 100);
+}
+
+#[test]
+fn sealed_segments_are_compressed_and_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(20_000, true)).unwrap();
+        for _ in 0..10 {
+            append_n(&mut l, 50, 400);
+            l.commit().unwrap();
+        }
+    } // drop waits for compression
+    let zst = files(tmp.path(), ".seg.zst");
+    let plain = files(tmp.path(), ".seg");
+    assert!(zst.len() >= 9, "{zst:?}");
+    assert_eq!(plain.len(), 1, "only the open segment stays plain");
+    assert!(files(tmp.path(), ".tmp").is_empty());
+    assert_records(tmp.path(), 500, 400);
+
+    // Reopen continues after compressed segments; stats count them.
+    let mut l = Ledger::open(tmp.path(), opts(20_000, true)).unwrap();
+    assert_eq!(l.next_seq(), 501);
+    append_n(&mut l, 10, 400);
+    l.commit().unwrap();
+    let s = l.stats();
+    assert_eq!(s.compressed_segments, zst.len());
+    drop(l);
+    assert_records(tmp.path(), 510, 400);
+}
+
+#[test]
+fn sealed_plain_segments_left_by_a_crash_are_compressed_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(5000, false)).unwrap();
+        append_n(&mut l, 60, 400);
+        l.commit().unwrap();
+    }
+    let before = files(tmp.path(), ".seg").len();
+    assert!(before > 3);
+    drop(Ledger::open(tmp.path(), opts(5000, true)).unwrap());
+    assert_eq!(files(tmp.path(), ".seg").len(), 1);
+    assert_eq!(files(tmp.path(), ".seg.zst").len(), before - 1);
+    assert_records(tmp.path(), 60, 400);
+}
+
+#[test]
+fn crash_leftovers_of_compression_are_cleaned() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(5000, false)).unwrap();
+        append_n(&mut l, 40, 400);
+        l.commit().unwrap();
+    }
+    let segs = files(tmp.path(), ".seg");
+    // Died after rename, before delete: both forms of segs[0].
+    let copy = fs::read(&segs[0]).unwrap();
+    compress_segment(tmp.path(), &segs[0], 3).unwrap();
+    fs::write(&segs[0], &copy).unwrap();
+    // Died after rename with a damaged .zst (cannot happen after fsync, but
+    // never delete the only good copy on trust): both forms of segs[1].
+    let copy1 = fs::read(&segs[1]).unwrap();
+    compress_segment(tmp.path(), &segs[1], 3).unwrap();
+    fs::write(&segs[1], &copy1).unwrap();
+    let z1 = files(tmp.path(), ".seg.zst")[1].clone();
+    let mut zb = fs::read(&z1).unwrap();
+    let n = zb.len();
+    zb.truncate(n / 2);
+    fs::write(&z1, &zb).unwrap();
+    // Died mid-compression: a temp file.
+    let tmpfile = tmp.path().join("00000000000000000099.seg.zst.tmp");
+    fs::write(&tmpfile, b"partial").unwrap();
+
+    let l = Ledger::open(tmp.path(), opts(5000, false)).unwrap();
+    assert!(!tmpfile.exists());
+    assert!(!segs[0].exists(), "plain copy of a good .zst is removed");
+    assert!(segs[1].exists(), "plain copy kept when the .zst is bad");
+    assert!(!z1.exists(), "bad .zst removed");
+    assert_eq!(l.recovery().last_seq, 40);
+    drop(l);
+    assert_records(tmp.path(), 40, 400);
+}
+
+#[test]
+fn newest_segment_compressed_continues_in_a_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(1 << 20, false)).unwrap();
+        append_n(&mut l, 10, 100);
+        l.commit().unwrap();
+    }
+    let seg = files(tmp.path(), ".seg").remove(0);
+    compress_segment(tmp.path(), &seg, 3).unwrap();
+    let mut l = Ledger::open(tmp.path(), opts(1 << 20, false)).unwrap();
+    assert_eq!(l.next_seq(), 11);
+    append_n(&mut l, 5, 100);
+    l.commit().unwrap();
+    drop(l);
+    assert!(tmp.path().join("00000000000000000011.seg").exists());
+    assert_records(tmp.path(), 15, 100);
+}
+
+/// Builds a one-segment ledger with `committed` records, then one more record;
+/// returns the segment bytes and the offset where that last record starts.
+fn segment_with_tail(committed: u64, len: usize) -> (Vec<u8>, usize) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(tmp.path(), opts(1 << 20, false)).unwrap();
+    append_n(&mut l, committed, len);
+    l.commit().unwrap();
+    let start = l.stats().active_segment_bytes as usize;
+    append_n(&mut l, 1, len);
+    l.commit().unwrap();
+    drop(l);
+    let bytes = fs::read(&files(tmp.path(), ".seg")[0]).unwrap();
+    assert_eq!(
+        start,
+        HEADER_LEN + committed as usize * (RECORD_HEADER_LEN + len)
+    );
+    (bytes, start)
+}
+
+#[test]
+fn torn_tail_at_every_offset_is_cut() {
+    let (bytes, start) = segment_with_tail(10, 60);
+    for cut in start..bytes.len() {
+        let tmp = tempfile::tempdir().unwrap();
+        let seg = tmp.path().join("00000000000000000001.seg");
+        fs::write(&seg, &bytes[..cut]).unwrap();
+        let reader = LedgerReader::open(tmp.path()).unwrap();
+        assert_eq!(
+            reader.last_seq().unwrap(),
+            10,
+            "reader before recovery, cut {cut}"
+        );
+        let mut l = Ledger::open(tmp.path(), opts(1 << 20, false)).unwrap();
+        assert_eq!(
+            l.recovery().truncated_bytes,
+            (cut - start) as u64,
+            "cut {cut}"
+        );
+        assert_eq!(l.recovery().last_seq, 10);
+        assert_eq!(l.next_seq(), 11);
+        append_n(&mut l, 2, 60);
+        assert_eq!(l.commit().unwrap(), 12);
+        drop(l);
+        assert_records(tmp.path(), 12, 60);
+    }
+}
+
+#[test]
+fn garbage_and_corrupt_tails_are_cut() {
+    let (bytes, start) = segment_with_tail(10, 60);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "garbage appended",
+            [&bytes[..], &b"\x01\x02garbage!"[..]].concat(),
+        ),
+        ("zeros appended", [&bytes[..], &[0u8; 4096][..]].concat()),
+        ("flipped payload byte", {
+            let mut b = bytes.clone();
+            let i = b.len() - 3;
+            b[i] ^= 0x20;
+            b
+        }),
+        ("huge length field", {
+            let mut b = bytes.clone();
+            b[start..start + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            b
+        }),
+        ("seq not consecutive", {
+            // A valid record whose seq skips ahead.
+            let mut b = bytes[..start].to_vec();
+            crate::format::encode_record(&mut b, 12, &payload(12, 60));
+            b
+        }),
+    ];
+    for (name, data) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("00000000000000000001.seg"), &data).unwrap();
+        let mut l = Ledger::open(tmp.path(), opts(1 << 20, false)).unwrap();
+        let expect_cut = data.len() as u64
+            - if name.ends_with("appended") {
+                bytes.len()
+            } else {
+                start
+            } as u64;
+        assert_eq!(l.recovery().truncated_bytes, expect_cut, "{name}");
+        let last = l.recovery().last_seq;
+        assert_eq!(
+            last,
+            if name.ends_with("appended") { 11 } else { 10 },
+            "{name}"
+        );
+        append_n(&mut l, 1, 60);
+        l.commit().unwrap();
+        drop(l);
+        assert_records(tmp.path(), last + 1, 60);
+    }
+}
+
+#[test]
+fn corrupt_byte_in_sealed_segment_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(5000, false)).unwrap();
+        append_n(&mut l, 30, 400);
+        l.commit().unwrap();
+    }
+    let first = files(tmp.path(), ".seg")[0].clone();
+    let mut b = fs::read(&first).unwrap();
+    let rec = 3; // fourth record
+    let off = HEADER_LEN + rec * (RECORD_HEADER_LEN + 400);
+    b[off + RECORD_HEADER_LEN + 10] ^= 0xff;
+    fs::write(&first, &b).unwrap();
+
+    let reader = LedgerReader::open(tmp.path()).unwrap();
+    let results: Vec<_> = reader.iter_range(1, u64::MAX).collect();
+    assert_eq!(
+        results.len(),
+        4,
+        "3 good records, then the error, then nothing"
+    );
+    match &results[3] {
+        Err(LedgerError::Corrupt {
+            segment, offset, ..
+        }) => {
+            assert_eq!(segment, &first);
+            assert_eq!(*offset, off as u64);
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let msg = results[3].as_ref().unwrap_err().to_string();
+    assert!(
+        msg.contains("00000000000000000001.seg") && msg.contains(&off.to_string()),
+        "{msg}"
+    );
+    // Reading past it is refused too, not silently skipped.
+    let err = reader
+        .for_each_range(1, u64::MAX, |_, _| ControlFlow::<()>::Continue(()))
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Corrupt { .. }));
+    // The writer only scans the open segment, so it still opens.
+    assert_eq!(
+        Ledger::open(tmp.path(), opts(5000, false))
+            .unwrap()
+            .next_seq(),
+        31
+    );
+}
+
+#[test]
+fn corrupt_compressed_segment_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(20_000, true)).unwrap();
+        append_n(&mut l, 200, 400);
+        l.commit().unwrap();
+    }
+    let z = files(tmp.path(), ".seg.zst")[0].clone();
+    let mut b = fs::read(&z).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x55;
+    fs::write(&z, &b).unwrap();
+    let err = LedgerReader::open(tmp.path())
+        .unwrap()
+        .iter_range(1, u64::MAX)
+        .find_map(Result::err)
+        .expect("an error");
+    match &err {
+        LedgerError::Corrupt { segment, .. } => assert_eq!(segment, &z),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn gap_between_segments_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(5000, false)).unwrap();
+        append_n(&mut l, 40, 400);
+        l.commit().unwrap();
+    }
+    let segs = files(tmp.path(), ".seg");
+    fs::remove_file(&segs[1]).unwrap();
+    let err = LedgerReader::open(tmp.path())
+        .unwrap()
+        .iter_range(1, u64::MAX)
+        .find_map(Result::err)
+        .expect("an error");
+    assert!(
+        matches!(err, LedgerError::Corrupt { ref segment, .. } if segment == &segs[2]),
+        "{err}"
+    );
+}
+
+#[test]
+fn lock_refuses_a_second_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let l = Ledger::open(tmp.path(), LedgerOptions::default()).unwrap();
+    let err = Ledger::open(tmp.path(), LedgerOptions::default()).unwrap_err();
+    assert!(matches!(err, LedgerError::Locked { .. }));
+    assert!(
+        err.to_string()
+            .contains("data dir is in use by another Vigil process"),
+        "{err}"
+    );
+    // Readers need no lock.
+    assert_eq!(
+        LedgerReader::open(tmp.path()).unwrap().last_seq().unwrap(),
+        0
+    );
+    drop(l);
+    Ledger::open(tmp.path(), LedgerOptions::default()).unwrap();
+}
+
+#[test]
+fn for_each_range_lends_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(tmp.path(), opts(3000, true)).unwrap();
+    append_n(&mut l, 50, 200);
+    l.commit().unwrap();
+    let r = LedgerReader::open(tmp.path()).unwrap();
+    let mut seen = Vec::new();
+    let flow = r
+        .for_each_range(10, 40, |seq, p| {
+            assert_eq!(p, &payload(seq, 200)[..]);
+            seen.push(seq);
+            if seq == 30 {
+                ControlFlow::Break(seq)
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert_eq!(flow, ControlFlow::Break(30));
+    assert_eq!(seen, (10..=30).collect::<Vec<_>>());
+    let mut n = 0;
+    let flow = r
+        .for_each_range(0, 1000, |_, _| {
+            n += 1;
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
+    assert_eq!(flow, ControlFlow::Continue(()));
+    assert_eq!(n, 50);
+}
+
+#[test]
+fn reader_beside_writer_sees_a_consistent_prefix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let mut l = Ledger::open(&dir, opts(64 * 1024, true)).unwrap();
+    let durable = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = 20_000u64;
+
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (dir, durable, stop) = (dir.clone(), durable.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let reader = LedgerReader::open(&dir).unwrap();
+                let mut passes = 0;
+                while !stop.load(Ordering::Acquire) || passes == 0 {
+                    let d = durable.load(Ordering::Acquire);
+                    let mut next = 1;
+                    let _ = reader
+                        .for_each_range(1, u64::MAX, |seq, p| {
+                            assert_eq!(seq, next, "gap-free prefix");
+                            assert_eq!(p, &payload(seq, 120)[..]);
+                            next += 1;
+                            ControlFlow::<()>::Continue(())
+                        })
+                        .unwrap();
+                    assert!(next > d, "reader saw {} < durable {d}", next - 1);
+                    // Bounded by durable: exactly that many.
+                    let d = durable.load(Ordering::Acquire);
+                    assert_eq!(reader.iter_range(1, d).count() as u64, d);
+                    passes += 1;
+                }
+                passes
+            })
+        })
+        .collect();
+
+    while l.next_seq() <= total {
+        append_n(&mut l, 97, 120);
+        durable.store(l.commit().unwrap(), Ordering::Release);
+    }
+    stop.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+    drop(l);
+    assert!(files(&dir, ".seg.zst").len() > 10);
+    assert_records(&dir, (total / 97 + 1) * 97, 120);
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for o in [
+        LedgerOptions {
+            segment_max_bytes: 0,
+            ..LedgerOptions::default()
+        },
+        LedgerOptions {
+            zstd_level: 99,
+            ..LedgerOptions::default()
+        },
+    ] {
+        let err = Ledger::open(tmp.path(), o).unwrap_err();
+        assert!(matches!(err, LedgerError::InvalidOptions(_)), "{err}");
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(usize),
+    Commit,
+    Reopen,
+    /// `kill -9` in the middle of writing the buffer: only its first `n`
+    /// bytes reach the file.
+    Crash(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0usize..700).prop_map(Op::Append),
+        3 => Just(Op::Commit),
+        1 => Just(Op::Reopen),
+        1 => (0usize..2000).prop_map(Op::Crash),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Against a model: committed records always survive, seqs stay gap-free,
+    /// and the reader returns exactly the model's records.
+    #[test]
+    fn model_check(ops in proptest::collection::vec(op(), 1..60), compress in any::<bool>()) {
+        let tmp = tempfile::tempdir().unwrap();
+        let o = opts(3000, compress);
+        let mut model: Vec<Vec<u8>> = Vec::new();
+        let mut durable = 0usize;
+        let mut l = Some(Ledger::open(tmp.path(), o.clone()).unwrap());
+        for op in ops {
+            match op {
+                Op::Append(len) => {
+                    let w = l.as_mut().unwrap();
+                    let p = payload(model.len() as u64 + 1, len);
+                    prop_assert_eq!(w.append(&p).unwrap(), model.len() as u64 + 1);
+                    model.push(p);
+                }
+                Op::Commit => {
+                    durable = l.as_mut().unwrap().commit().unwrap() as usize;
+                    prop_assert_eq!(durable, model.len());
+                }
+                Op::Reopen => {
+                    drop(l.take());
+                    durable = model.len();
+                    l = Some(Ledger::open(tmp.path(), o.clone()).unwrap());
+                }
+                Op::Crash(partial) => {
+                    let w = l.take().unwrap();
+                    let d = w.durable_seq() as usize;
+                    w.crash_for_tests(partial);
+                    let nl = Ledger::open(tmp.path(), o.clone()).unwrap();
+                    let last = nl.recovery().last_seq as usize;
+                    prop_assert!(last >= d, "lost committed records: {} < {}", last, d);
+                    prop_assert!(last <= model.len());
+                    model.truncate(last);
+                    durable = last;
+                    l = Some(nl);
+                }
+            }
+        }
+        drop(l);
+        let _ = durable;
+        let got: Vec<Vec<u8>> = read_all(tmp.path()).into_iter().map(|r| r.payload).collect();
+        prop_assert_eq!(got, model);
+    }
+}
+
+/// Rough throughput numbers; run by hand:
+/// `cargo test -p vigil-ledger --release -- --ignored throughput --nocapture`
+/// (`VIGIL_LEDGER_BENCH_BATCH=100` sets records per commit; default 1000).
+#[test]
+#[ignore]
+fn throughput() {
+    let tmp = tempfile::tempdir_in(".").unwrap();
+    let n = 1_000_000u64;
+    let batch: u64 = std::env::var("VIGIL_LEDGER_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    // Event-like payloads with pseudo-random fields, more distinct bytes than
+    // zstd's window, so compression is not flattered by repetition.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let payloads: Vec<Vec<u8>> = (0..16_384)
+        .map(|i| {
+            let mut p = Vec::with_capacity(400);
+            while p.len() < 400 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                p.extend_from_slice(
+                    format!(
+                        "{{\"event\":{{\"id\":\"{x:016x}\",\"n\":{i}}},\"source\":{{\"ip\":\"10.{}.{}.{}\"}},",
+                        x % 256,
+                        (x >> 8) % 256,
+                        (x >> 16) % 256
+                    )
+                    .as_bytes(),
+                );
+            }
+            p.truncate(400);
+            p
+        })
+        .collect();
+    let t = Instant::now();
+    {
+        let mut l = Ledger::open(tmp.path(), LedgerOptions::default()).unwrap();
+        let mut worst = Duration::ZERO;
+        for i in 0..n {
+            l.append(&payloads[i as usize % payloads.len()]).unwrap();
+            if i % batch == batch - 1 {
+                l.commit().unwrap();
+                worst = worst.max(l.stats().last_commit_duration);
+            }
+        }
+        l.commit().unwrap();
+        let el = t.elapsed();
+        println!(
+            "append+commit: {n} x 400 B in {el:?} = {:.0} rec/s, {:.1} MB/s, {} commits, worst commit {worst:?}",
+            n as f64 / el.as_secs_f64(),
+            (n * 416) as f64 / el.as_secs_f64() / 1e6,
+            n / batch
+        );
+        let t2 = Instant::now();
+        drop(l);
+        println!("close (waits for compression): {:?}", t2.elapsed());
+    }
+    let reader = LedgerReader::open(tmp.path()).unwrap();
+    let t = Instant::now();
+    let mut count = 0u64;
+    let mut bytes = 0usize;
+    let _ = reader
+        .for_each_range(1, u64::MAX, |_, pl| {
+            count += 1;
+            bytes += pl.len();
+            ControlFlow::<()>::Continue(())
+        })
+        .unwrap();
+    let el = t.elapsed();
+    assert_eq!(count, n);
+    println!(
+        "scan (for_each_range, mostly .seg.zst): {count} in {el:?} = {:.0} rec/s",
+        count as f64 / el.as_secs_f64()
+    );
+    let t = Instant::now();
+    let mut c = 0;
+    for r in reader.iter_range(1, u64::MAX) {
+        c += r.unwrap().payload.len().min(1);
+    }
+    let el = t.elapsed();
+    println!(
+        "scan (iter_range, owned Records): {c} in {el:?} = {:.0} rec/s",
+        c as f64 / el.as_secs_f64()
+    );
+    assert!(bytes > 0);
+}
+
+#[test]
+fn types_cross_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Ledger>();
+    send::<LedgerReader>();
+    sync::<LedgerReader>();
+    send::<crate::RecordIter>();
+    send::<LedgerError>();
+    sync::<LedgerError>();
+}
+
+/// Child side of [`kill_9_loses_nothing_acknowledged`]: writes until killed,
+/// printing each durable seq after its commit returns.
+#[test]
+#[ignore]
+fn kill9_child() {
+    let Some(dir) = std::env::var_os("VIGIL_LEDGER_KILL9_DIR") else {
+        return;
+    };
+    let mut l = Ledger::open(Path::new(&dir), opts(64 * 1024, true)).unwrap();
+    let mut out = std::io::stdout().lock();
+    let mut batch = 1;
+    loop {
+        append_n(&mut l, batch, 300);
+        let d = l.commit().unwrap();
+        writeln!(out, "ACK {d}").unwrap();
+        out.flush().unwrap();
+        batch = batch % 50 + 1;
+    }
+}
+
+#[test]
+fn kill_9_loses_nothing_acknowledged() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acked = 0u64;
+    for round in 0..4 {
+        let mut child = Command::new(&exe)
+            .args(["--ignored", "--exact", "tests::kill9_child", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env("VIGIL_LEDGER_KILL9_DIR", tmp.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        // Let it run for a varying number of commits, then SIGKILL it.
+        let target = 50 + round * 37;
+        let mut seen = 0;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("ACK ") {
+                acked = acked.max(n.trim().parse().unwrap());
+                seen += 1;
+                if seen == target {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap(); // SIGKILL on Unix
+                               // Acks printed before the kill landed still count.
+        for line in lines.map_while(Result::ok) {
+            if let Some(n) = line.strip_prefix("ACK ") {
+                acked = acked.max(n.trim().parse().unwrap());
+            }
+        }
+        child.wait().unwrap();
+        assert!(seen > 0, "child produced no acks");
+
+        let l = Ledger::open(tmp.path(), opts(64 * 1024, true)).unwrap();
+        let last = l.recovery().last_seq;
+        eprintln!(
+            "kill -9 round {round}: acked {acked}, recovered {:?}",
+            l.recovery()
+        );
+        assert!(
+            last >= acked,
+            "round {round}: recovered {last} < acked {acked}"
+        );
+        drop(l);
+        assert_records(tmp.path(), last, 300);
+        acked = last;
+    }
+}
+
+#[test]
+fn large_uncommitted_batches_are_written_early_but_not_durable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = Ledger::open(tmp.path(), LedgerOptions::default()).unwrap();
+    append_n(&mut l, 12_000, 400);
+    let s = l.stats();
+    assert!(s.buffered_bytes < 4 << 20, "buffer is bounded");
+    assert!(s.active_segment_bytes > 4 << 20, "early write happened");
+    assert_eq!(l.durable_seq(), 0, "written is not durable");
+    assert_eq!(l.commit().unwrap(), 12_000);
+    drop(l);
+    assert_records(tmp.path(), 12_000, 400);
+}

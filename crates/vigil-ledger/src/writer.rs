@@ -1,0 +1,457 @@
+//! The writer: [`Ledger`].
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::compress::{with_suffix, Compressor};
+use crate::dir::{self, fsync_dir, io_err, DirLock, SegEntry, SegKind};
+use crate::format::{self, SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX};
+use crate::reader::{SegReader, Tail};
+use crate::{LedgerError, LedgerOptions, LedgerStats, RecoveryReport};
+
+/// Buffered bytes beyond which `append` writes (without fsync) so a caller
+/// that commits rarely does not grow the buffer without bound.
+const FLUSH_THRESHOLD: usize = 4 << 20;
+
+/// The segment being appended to.
+#[derive(Debug)]
+struct Active {
+    file: File,
+    path: PathBuf,
+    first_seq: u64,
+    created_unix: u64,
+    /// Bytes written to the file (header included), durable or not.
+    len: u64,
+}
+
+/// The single writer of a ledger directory.
+///
+/// Appends are buffered in memory; [`Ledger::commit`] writes them and
+/// `fdatasync`s the segment, and only then may the caller acknowledge them.
+/// Holds an exclusive lock on `LOCK` in the directory for its lifetime.
+pub struct Ledger {
+    dir: PathBuf,
+    opts: LedgerOptions,
+    active: Active,
+    buf: Vec<u8>,
+    next_seq: u64,
+    durable_seq: u64,
+    recovery: RecoveryReport,
+    compressor: Option<Compressor>,
+    /// Set after a failed write or fsync: the file's state is then unknown
+    /// (and after a failed fsync the kernel may have dropped the dirty pages),
+    /// so the only safe continuation is a reopen, which re-runs recovery.
+    poisoned: Option<String>,
+    commits: u64,
+    last_commit: Duration,
+    // Declared last so it is released after everything above is flushed.
+    _lock: DirLock,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("dir", &self.dir)
+            .field("active", &self.active.path)
+            .field("next_seq", &self.next_seq)
+            .field("durable_seq", &self.durable_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger in `dir`, takes the writer lock
+    /// and recovers from whatever state a crash left behind.
+    ///
+    /// Fails with [`LedgerError::Locked`] if another writer holds the lock,
+    /// and with [`LedgerError::Corrupt`] if the open segment's header is bad.
+    pub fn open(dir: &Path, opts: LedgerOptions) -> Result<Ledger, LedgerError> {
+        opts.validate()?;
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock = DirLock::acquire(dir)?;
+        let mut listing = dir::list(dir)?;
+
+        let mut removed_any = false;
+        for tmp in &listing.tmps {
+            tracing::info!(file = %tmp.display(), "removing leftover temporary ledger file");
+            fs::remove_file(tmp).map_err(io_err(tmp))?;
+            removed_any = true;
+        }
+        for plain in &listing.shadowed {
+            // Both forms exist: compression died between rename and delete.
+            // The rename followed an fsync, so the .zst should be whole, but
+            // check before deleting the only other copy.
+            let zst = with_suffix(&plain.path, ".zst");
+            let entry = SegEntry {
+                first_seq: plain.first_seq,
+                kind: SegKind::Compressed,
+                path: zst.clone(),
+            };
+            let ok = SegReader::open(&entry, Tail::Strict)
+                .map_err(|_| ())
+                .and_then(|mut r| r.scan_to_end().map_err(|_| ()))
+                .is_ok();
+            let victim = if ok { &plain.path } else { &zst };
+            tracing::info!(file = %victim.display(), "removing redundant ledger segment copy");
+            fs::remove_file(victim).map_err(io_err(victim))?;
+            removed_any = true;
+        }
+        if removed_any {
+            fsync_dir(dir)?;
+            listing = dir::list(dir)?;
+        }
+
+        let (active, next_seq, truncated_bytes) = match listing.segs.last() {
+            None => (create_segment(dir, 1)?, 1, 0),
+            Some(last) if last.kind == SegKind::Compressed => {
+                // Sealed and compressed but no newer segment yet: continue
+                // in a fresh one.
+                let mut r = open_strict(last)?;
+                let next = r.scan_to_end()? + 1;
+                (create_segment(dir, next)?, next, 0)
+            }
+            Some(last) => recover_open_segment(last)?,
+        };
+
+        let compressor = if opts.compress_sealed {
+            let c = Compressor::start(dir.to_path_buf(), opts.zstd_level)?;
+            // Sealed segments a previous run did not get to compress.
+            for e in &listing.segs {
+                if e.kind == SegKind::Plain && e.first_seq != active.first_seq {
+                    c.submit(e.path.clone());
+                }
+            }
+            Some(c)
+        } else {
+            None
+        };
+
+        let segments = dir::list(dir)?.segs.len();
+        let recovery = RecoveryReport {
+            truncated_bytes,
+            last_seq: next_seq - 1,
+            segments,
+        };
+        if truncated_bytes > 0 {
+            tracing::warn!(
+                segment = %active.path.display(),
+                truncated_bytes,
+                last_seq = next_seq - 1,
+                "ledger recovery cut a torn tail"
+            );
+        }
+        Ok(Ledger {
+            dir: dir.to_path_buf(),
+            opts,
+            active,
+            buf: Vec::with_capacity(1 << 20),
+            next_seq,
+            durable_seq: next_seq - 1,
+            recovery,
+            compressor,
+            poisoned: None,
+            commits: 0,
+            last_commit: Duration::ZERO,
+            _lock: lock,
+        })
+    }
+
+    /// What recovery found and did when this writer opened.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// The seq the next [`Ledger::append`] will assign.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The highest seq known to be on stable storage (0 if none).
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    /// Buffers one record and returns its seq. It is not durable, and must not
+    /// be acknowledged, until a later [`Ledger::commit`] returns a seq `>=` it.
+    ///
+    /// May roll the segment (which writes and syncs what is buffered) when the
+    /// record would overflow it or when it is too old.
+    pub fn append(&mut self, payload: &[u8]) -> Result<u64, LedgerError> {
+        self.check_poisoned()?;
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(LedgerError::PayloadTooLarge {
+                len: payload.len(),
+                max: MAX_PAYLOAD_LEN,
+            });
+        }
+        if self.has_records() {
+            let rec_len = (RECORD_HEADER_LEN + payload.len()) as u64;
+            let size = self.active.len + self.buf.len() as u64;
+            // Age is only checked at the start of a batch: it needs a clock read.
+            if size + rec_len > self.opts.segment_max_bytes
+                || (self.buf.is_empty() && self.age_expired())
+            {
+                self.roll()?;
+            }
+        }
+        let seq = self.next_seq;
+        format::encode_record(&mut self.buf, seq, payload);
+        self.next_seq += 1;
+        if self.buf.len() >= FLUSH_THRESHOLD {
+            self.flush_buf()?;
+        }
+        Ok(seq)
+    }
+
+    /// Writes buffered records and `fdatasync`s the segment; returns the
+    /// highest durable seq (0 if the ledger is empty). Cheap when nothing is
+    /// pending. Also rolls the segment if it has outlived its maximum age.
+    pub fn commit(&mut self) -> Result<u64, LedgerError> {
+        self.check_poisoned()?;
+        if self.durable_seq + 1 < self.next_seq {
+            let t = Instant::now();
+            self.sync()?;
+            self.last_commit = t.elapsed();
+            self.commits += 1;
+        }
+        if self.has_records() && self.age_expired() {
+            self.roll()?;
+        }
+        Ok(self.durable_seq)
+    }
+
+    /// Rolls the segment if it is older than `segment_max_age` and not empty;
+    /// for a timer, so a quiet ledger still seals and compresses segments.
+    pub fn maybe_roll(&mut self) -> Result<(), LedgerError> {
+        self.check_poisoned()?;
+        if self.has_records() && self.age_expired() {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Counters for metrics and `vigil status`. Lists the directory, so call
+    /// it at metrics frequency, not per record.
+    pub fn stats(&self) -> LedgerStats {
+        let mut s = LedgerStats {
+            next_seq: self.next_seq,
+            durable_seq: self.durable_seq,
+            buffered_bytes: self.buf.len(),
+            active_segment_bytes: self.active.len,
+            commits: self.commits,
+            last_commit_duration: self.last_commit,
+            ..LedgerStats::default()
+        };
+        if let Some(c) = &self.compressor {
+            s.pending_compressions = c.shared.pending.load(Ordering::Relaxed);
+            s.compressed_segments_written = c.shared.done.load(Ordering::Relaxed);
+            s.compression_errors = c.shared.errors.load(Ordering::Relaxed);
+            s.last_compression_error = c.shared.last_error.lock().ok().and_then(|g| g.clone());
+        }
+        if let Ok(listing) = dir::list(&self.dir) {
+            s.segments = listing.segs.len();
+            s.compressed_segments = listing
+                .segs
+                .iter()
+                .filter(|e| e.kind == SegKind::Compressed)
+                .count();
+            s.bytes_on_disk = listing
+                .segs
+                .iter()
+                .chain(&listing.shadowed)
+                .filter_map(|e| fs::metadata(&e.path).ok())
+                .map(|m| m.len())
+                .sum();
+        }
+        s
+    }
+
+    fn has_records(&self) -> bool {
+        self.next_seq > self.active.first_seq
+    }
+
+    fn age_expired(&self) -> bool {
+        let age = now_unix().saturating_sub(self.active.created_unix);
+        Duration::from_secs(age) >= self.opts.segment_max_age
+    }
+
+    fn check_poisoned(&self) -> Result<(), LedgerError> {
+        match &self.poisoned {
+            Some(reason) => Err(LedgerError::Poisoned {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn poison(&mut self, e: LedgerError) -> LedgerError {
+        self.poisoned = Some(e.to_string());
+        e
+    }
+
+    /// Writes the buffer to the segment without syncing.
+    fn flush_buf(&mut self) -> Result<(), LedgerError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.active.file.write_all(&self.buf) {
+            let e = io_err(&self.active.path)(e);
+            return Err(self.poison(e));
+        }
+        self.active.len += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes and syncs everything appended so far.
+    fn sync(&mut self) -> Result<(), LedgerError> {
+        self.flush_buf()?;
+        // fdatasync: the data and the file size, not the mtime.
+        if let Err(e) = self.active.file.sync_data() {
+            let e = io_err(&self.active.path)(e);
+            return Err(self.poison(e));
+        }
+        self.durable_seq = self.next_seq - 1;
+        Ok(())
+    }
+
+    /// Seals the active segment and starts a new one at `next_seq`.
+    fn roll(&mut self) -> Result<(), LedgerError> {
+        self.sync()?;
+        let new = match create_segment(&self.dir, self.next_seq) {
+            Ok(a) => a,
+            Err(e) => return Err(self.poison(e)),
+        };
+        let old = std::mem::replace(&mut self.active, new);
+        tracing::debug!(segment = %old.path.display(), last_seq = self.next_seq - 1, "ledger segment sealed");
+        drop(old.file);
+        if let Some(c) = &self.compressor {
+            c.submit(old.path);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Ledger {
+    /// Simulates `kill -9` during a commit's write: the first `partial`
+    /// buffered bytes reach the file, the rest and the fsync never happen.
+    pub(crate) fn crash_for_tests(mut self, partial: usize) {
+        let n = partial.min(self.buf.len());
+        let _ = self.active.file.write_all(&self.buf[..n]);
+        self.buf.clear();
+        // Stops Drop from committing; Drop still releases the lock and
+        // joins the compressor, as process death would end them.
+        self.poisoned = Some("simulated crash".into());
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if self.poisoned.is_none() && self.durable_seq + 1 < self.next_seq {
+            if let Err(e) = self.sync() {
+                tracing::error!(error = %e, "ledger: final commit on close failed");
+            }
+        }
+        // Dropping the compressor joins its thread after the queue drains.
+        self.compressor = None;
+    }
+}
+
+fn open_strict(entry: &SegEntry) -> Result<SegReader, LedgerError> {
+    let file = File::open(&entry.path).map_err(io_err(&entry.path))?;
+    SegReader::from_file(file, entry, Tail::Strict)
+}
+
+/// Creates `X.seg` with its header via a temp file and rename, so a `.seg`
+/// never exists without a whole header.
+fn create_segment(dir: &Path, first_seq: u64) -> Result<Active, LedgerError> {
+    let path = dir.join(format::seg_name(first_seq));
+    let zst = dir.join(format::zst_name(first_seq));
+    for p in [&path, &zst] {
+        // A rename would silently replace it; that would be data loss.
+        if p.exists() {
+            return Err(LedgerError::Corrupt {
+                segment: p.clone(),
+                offset: 0,
+                reason: format!("a segment starting at seq {first_seq} already exists"),
+            });
+        }
+    }
+    let tmp = with_suffix(&path, TMP_SUFFIX);
+    let created_unix = now_unix();
+    let header = SegmentHeader {
+        first_seq,
+        created_unix,
+    }
+    .encode();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    file.write_all(&header).map_err(io_err(&tmp))?;
+    file.sync_data().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    fsync_dir(dir)?;
+    Ok(Active {
+        file,
+        path,
+        first_seq,
+        created_unix,
+        len: header.len() as u64,
+    })
+}
+
+/// Scans the newest plain segment, cuts any torn or corrupt tail and returns
+/// it ready for appending, with the next seq and the number of bytes cut.
+fn recover_open_segment(entry: &SegEntry) -> Result<(Active, u64, u64), LedgerError> {
+    let path = &entry.path;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    let file_len = file.metadata().map_err(io_err(path))?.len();
+    let reader_file = file.try_clone().map_err(io_err(path))?;
+    let mut r = SegReader::from_file(reader_file, entry, Tail::Lenient)?;
+    let next_seq = r.scan_to_end()? + 1;
+    let valid_end = r.offset();
+    let header = r.header();
+    if let Some(reason) = r.stopped() {
+        tracing::warn!(segment = %path.display(), offset = valid_end, reason, "ledger: torn tail in open segment");
+    }
+    drop(r);
+    let cut = file_len.saturating_sub(valid_end);
+    if cut > 0 {
+        file.set_len(valid_end).map_err(io_err(path))?;
+    }
+    // Make the recovered state (including records the last run wrote but
+    // never synced) durable before anything new is acknowledged after it.
+    file.sync_data().map_err(io_err(path))?;
+    file.seek(SeekFrom::Start(valid_end))
+        .map_err(io_err(path))?;
+    Ok((
+        Active {
+            file,
+            path: path.clone(),
+            first_seq: header.first_seq,
+            created_unix: header.created_unix,
+            len: valid_end,
+        },
+        next_seq,
+        cut,
+    ))
+}

@@ -1,0 +1,339 @@
+//! Server configuration: embedded defaults, `vigil.toml`, `VIGIL_*`, flags.
+//!
+//! Precedence, highest first: command-line flags, `VIGIL_*` environment
+//! variables, the config file (`--config`, `VIGIL_CONFIG`, or `./vigil.toml`
+//! when present), then the defaults below. Flags and environment variables
+//! are merged by the CLI before [`Config::apply_overrides`] is called.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything `vigil serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the ledger, metadata database and keys live.
+    pub data_dir: PathBuf,
+    /// HTTP API settings.
+    pub http: HttpConfig,
+    /// Syslog input settings.
+    pub syslog: SyslogConfig,
+    /// Limits applied to every input.
+    pub limits: LimitsConfig,
+    /// Ledger segment settings.
+    pub ledger: LedgerConfig,
+    /// Search settings.
+    pub search: SearchConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address of the API.
+    pub listen: SocketAddr,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Most lines (events) in one ingest request.
+    pub max_batch_lines: usize,
+}
+
+/// `[syslog]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// Listen address for both UDP and TCP.
+    pub listen: SocketAddr,
+    /// Listen on UDP.
+    pub udp: bool,
+    /// Listen on TCP.
+    pub tcp: bool,
+    /// Most concurrent TCP connections.
+    pub max_connections: usize,
+    /// Zone for RFC 3164 timestamps without one (IANA name, e.g. `Europe/Berlin`).
+    pub timezone: String,
+    /// Idle TCP connections are closed after this many seconds.
+    pub idle_timeout_secs: u64,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longer messages are cut and flagged `vigil.truncated`.
+    pub max_message_bytes: usize,
+    /// Deeper JSON is refused.
+    pub max_json_depth: usize,
+    /// Most fields taken from one structured message.
+    pub max_fields: usize,
+}
+
+/// `[ledger]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Segment size before it is sealed.
+    pub segment_max_bytes: u64,
+    /// Segment age before it is sealed.
+    pub segment_max_age_secs: u64,
+    /// zstd level for sealed segments.
+    pub zstd_level: i32,
+}
+
+/// `[search]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Largest `limit` a search may ask for.
+    pub max_limit: usize,
+    /// A search stops after scanning this many events and says it is partial.
+    pub max_scan_events: u64,
+    /// A search stops after this many seconds and says it is partial.
+    pub timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./vigil-data"),
+            http: HttpConfig::default(),
+            syslog: SyslogConfig::default(),
+            limits: LimitsConfig::default(),
+            ledger: LedgerConfig::default(),
+            search: SearchConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8514".parse().expect("valid default"),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_batch_lines: 100_000,
+        }
+    }
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5514".parse().expect("valid default"),
+            udp: true,
+            tcp: true,
+            max_connections: 1024,
+            timezone: "UTC".into(),
+            idle_timeout_secs: 600,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 64 * 1024,
+            max_json_depth: 32,
+            max_fields: 1024,
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            segment_max_bytes: 64 * 1024 * 1024,
+            segment_max_age_secs: 3600,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            max_limit: 10_000,
+            max_scan_events: 50_000_000,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// Values given on the command line or in `VIGIL_*` variables.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `VIGIL_DATA_DIR`
+    pub data_dir: Option<PathBuf>,
+    /// `--http` / `VIGIL_HTTP`
+    pub http: Option<SocketAddr>,
+    /// `--syslog` / `VIGIL_SYSLOG`
+    pub syslog: Option<SocketAddr>,
+    /// `--timezone` / `VIGIL_TIMEZONE`
+    pub timezone: Option<String>,
+}
+
+/// A configuration problem, naming the file and what was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml said, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// Dotted key.
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `path` if given, else `./vigil.toml` if it exists, else defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let p = PathBuf::from("vigil.toml");
+                if !p.exists() {
+                    return Ok(Config::default());
+                }
+                p
+            }
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path, message })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies flag/environment overrides on top of the file.
+    pub fn apply_overrides(&mut self, o: &Overrides) {
+        if let Some(d) = &o.data_dir {
+            self.data_dir = d.clone();
+        }
+        if let Some(a) = o.http {
+            self.http.listen = a;
+        }
+        if let Some(a) = o.syslog {
+            self.syslog.listen = a;
+        }
+        if let Some(tz) = &o.timezone {
+            self.syslog.timezone = tz.clone();
+        }
+    }
+
+    /// Checks values that TOML types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.syslog.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "syslog.timezone",
+                message: format!(
+                    "unknown time zone {:?} (use an IANA name such as UTC or Europe/Berlin)",
+                    self.syslog.timezone
+                ),
+            });
+        }
+        if !(256..=16 * 1024 * 1024).contains(&self.limits.max_message_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_message_bytes",
+                message: "must be between 256 and 16777216".into(),
+            });
+        }
+        if self.limits.max_json_depth == 0 || self.limits.max_json_depth > 512 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_json_depth",
+                message: "must be 1..=512".into(),
+            });
+        }
+        if self.ledger.segment_max_bytes < 64 * 1024 {
+            return Err(ConfigError::Invalid {
+                key: "ledger.segment_max_bytes",
+                message: "must be at least 65536".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Parse options derived from this configuration.
+    pub fn parse_options(&self) -> vigil_parse::ParseOptions {
+        vigil_parse::ParseOptions {
+            timezone: self.syslog.timezone.parse().unwrap_or(chrono_tz::Tz::UTC),
+            now: None,
+            max_message_bytes: self.limits.max_message_bytes,
+            max_json_depth: self.limits.max_json_depth,
+            max_fields: self.limits.max_fields,
+        }
+    }
+
+    /// Ledger options derived from this configuration.
+    pub fn ledger_options(&self) -> vigil_ledger::LedgerOptions {
+        vigil_ledger::LedgerOptions {
+            segment_max_bytes: self.ledger.segment_max_bytes,
+            segment_max_age: std::time::Duration::from_secs(self.ledger.segment_max_age_secs),
+            compress_sealed: true,
+            zstd_level: self.ledger.zstd_level,
+        }
+    }
+
+    /// The ledger directory.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.data_dir.join("ledger")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_overrides() {
+        let mut c =
+            Config::from_toml("data_dir = \"/x\"\n[http]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        assert_eq!(c.http.listen.port(), 9000);
+        assert_eq!(c.syslog.listen.port(), 5514);
+        c.apply_overrides(&Overrides {
+            http: Some("127.0.0.1:9001".parse().unwrap()),
+            ..Default::default()
+        });
+        assert_eq!(c.http.listen.port(), 9001);
+        assert_eq!(c.data_dir, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml("[http]\nlisen = \"x\"\n").unwrap_err();
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_timezone() {
+        let mut c = Config::default();
+        c.syslog.timezone = "Mars/Olympus".into();
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("Mars/Olympus"));
+    }
+}

@@ -1,0 +1,115 @@
+//! The HTTP API (axum): ingest, search, tail, health and metrics.
+//!
+//! Every route except `/healthz` and `/readyz` requires a bearer token; the
+//! authentication layer sits on the whole API router so a route added later
+//! cannot forget it.
+
+mod events;
+mod ops;
+mod search;
+mod tail;
+
+pub use search::{prepare as prepare_search, SearchRequest};
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+use crate::auth::TokenStore;
+use crate::config::Config;
+use crate::pipeline::PipelineHandle;
+
+/// State shared by all handlers.
+pub struct AppState {
+    /// Server configuration.
+    pub config: Config,
+    /// The event pipeline.
+    pub pipeline: Arc<PipelineHandle>,
+    /// Token verification.
+    pub tokens: Arc<TokenStore>,
+    /// Renders `/metrics`.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/events", post(events::ingest))
+        .route(
+            "/api/v1/search",
+            get(search::search_get).post(search::search_post),
+        )
+        .route("/api/v1/tail", get(tail::tail))
+        .route("/api/v1/sources", get(ops::sources))
+        .route("/metrics", get(ops::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .merge(api)
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.http.max_body_bytes,
+        ))
+        .with_state(state)
+}
+
+async fn require_token(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let tokens = state.tokens.clone();
+    // Argon2 verification is CPU-heavy on first use of a token: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || tokens.authenticate(header.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(crate::auth::AuthError::Store(e.to_string())));
+    match result {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(crate::auth::AuthError::Store(e)) => {
+            tracing::error!(error = %e, "token store failed");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication is unavailable",
+            )
+        }
+        Err(e) => {
+            metrics::counter!("vigil_http_unauthorized_total").increment(1);
+            let mut r = error(StatusCode::UNAUTHORIZED, &e.to_string());
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"vigil\""),
+            );
+            r
+        }
+    }
+}
+
+async fn not_found(principal: Option<Extension<crate::auth::Principal>>) -> Response {
+    let _ = principal;
+    error(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// A JSON error body `{"error": "..."}`.
+pub fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": vigil_event::sanitize::display(message) })),
+    )
+        .into_response()
+}

@@ -1,0 +1,335 @@
+//! `vigil bench ingest`: sustained syslog ingest, measured end to end.
+//!
+//! Starts a real `vigil serve` child process on loopback ports with a fresh
+//! data dir, streams N octet-counted RFC 5424 messages over one TCP
+//! connection, and stops the clock when the server reports all N durable
+//! (fsync'd). With `--rsyslog`, the same stream goes to rsyslogd (imtcp to
+//! omfile) in the same run, so the result is a ratio on the same machine.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+
+/// `vigil bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Syslog TCP ingest until durable.
+    Ingest(IngestBench),
+}
+
+#[derive(Debug, Args)]
+struct IngestBench {
+    /// Messages per run.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Approximate message size in bytes.
+    #[arg(long, default_value_t = 200)]
+    message_bytes: usize,
+    /// Runs per target; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Also measure rsyslogd receiving the same stream into a file.
+    #[arg(long)]
+    rsyslog: bool,
+    /// Give up on a run after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    match a.what {
+        BenchWhat::Ingest(b) => ingest(b),
+    }
+}
+
+struct RunResult {
+    secs: f64,
+    peak_rss_kib: u64,
+}
+
+fn ingest(b: IngestBench) -> anyhow::Result<ExitCode> {
+    let stream = make_stream(b.events, b.message_bytes);
+    eprintln!(
+        "bench ingest: {} messages of ~{} bytes ({:.1} MiB octet-counted), {} runs each",
+        b.events,
+        b.message_bytes,
+        stream.len() as f64 / 1048576.0,
+        b.runs
+    );
+    let timeout = Duration::from_secs(b.timeout_secs);
+    let mut vigil = Vec::new();
+    let mut rsys = Vec::new();
+    for i in 0..b.runs {
+        let r = run_vigil(&stream, b.events, timeout)?;
+        eprintln!(
+            "  run {}: vigil    {:>9.0} events/s  peak RSS {:>6} MiB",
+            i + 1,
+            b.events as f64 / r.secs,
+            r.peak_rss_kib / 1024
+        );
+        vigil.push(r);
+        if b.rsyslog {
+            let r = run_rsyslog(&stream, b.events, timeout)?;
+            eprintln!(
+                "  run {}: rsyslog  {:>9.0} events/s  peak RSS {:>6} MiB",
+                i + 1,
+                b.events as f64 / r.secs,
+                r.peak_rss_kib / 1024
+            );
+            rsys.push(r);
+        }
+    }
+    let v = median(vigil.iter().map(|r| b.events as f64 / r.secs).collect());
+    let v_rss = median(vigil.iter().map(|r| r.peak_rss_kib as f64).collect());
+    println!(
+        "vigil:   median {v:.0} events/s durable, median peak RSS {:.0} MiB",
+        v_rss / 1024.0
+    );
+    if b.rsyslog {
+        let r = median(rsys.iter().map(|r| b.events as f64 / r.secs).collect());
+        let r_rss = median(rsys.iter().map(|r| r.peak_rss_kib as f64).collect());
+        println!(
+            "rsyslog: median {r:.0} events/s to file, median peak RSS {:.0} MiB",
+            r_rss / 1024.0
+        );
+        println!("ratio vigil/rsyslog: {:.2}", v / r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[v.len() / 2]
+}
+
+/// Realistic sshd/sudo/nginx-like RFC 5424 messages, octet-counted.
+fn make_stream(n: u64, size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n as usize * (size + 8));
+    let apps = ["sshd", "sudo", "nginx", "cron", "kernel"];
+    for i in 0..n {
+        let app = apps[(i % 5) as usize];
+        let mut msg = format!(
+            "<38>1 2026-11-22T10:{:02}:{:02}.{:06}Z web-{:02}.example.net {app} {} - [meta seq=\"{i}\"] ",
+            (i / 60) % 60,
+            i % 60,
+            i % 1_000_000,
+            i % 17,
+            1000 + i % 30000
+        );
+        let body = match app {
+            "sshd" => format!("Failed password for invalid user admin{} from 203.0.113.{} port {} ssh2", i % 100, i % 250, 1024 + i % 60000),
+            "sudo" => format!("alice : TTY=pts/{} ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/systemctl restart app{}", i % 8, i % 9),
+            "nginx" => format!("198.51.100.{} - - \"GET /api/items/{} HTTP/1.1\" 200 {}", i % 250, i, 100 + i % 9000),
+            _ => format!("job {} finished with status 0 after {} ms", i, i % 5000),
+        };
+        msg.push_str(&body);
+        while msg.len() < size {
+            msg.push('.');
+        }
+        out.extend_from_slice(format!("{} ", msg.len()).as_bytes());
+        out.extend_from_slice(msg.as_bytes());
+    }
+    out
+}
+
+fn send(addr: SocketAddr, data: &[u8]) -> anyhow::Result<()> {
+    let mut s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    s.write_all(data)?;
+    s.shutdown(std::net::Shutdown::Write)?;
+    Ok(())
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResult> {
+    let dir = tempfile::tempdir()?;
+    let token = "vgl_bench_token_0123456789abcdef0123456789abcdef";
+    let mut child = KillOnDrop(
+        Command::new(std::env::current_exe()?)
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--syslog",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("VIGIL_ADMIN_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting vigil serve")?,
+    );
+    let stdout = child.0.stdout.take().expect("piped");
+    let (http, tcp) = read_addresses(stdout)?;
+    let pid = child.0.id();
+    let start = Instant::now();
+    send(tcp, stream)?;
+    loop {
+        let seq = durable_seq(http)?;
+        if seq >= n {
+            break;
+        }
+        if start.elapsed() > timeout {
+            bail!("vigil stored only {seq} of {n} events within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(RunResult {
+        secs,
+        peak_rss_kib: peak_rss_kib(pid),
+    })
+}
+
+fn read_addresses(stdout: impl Read) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+    let mut http = None;
+    let mut tcp = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(a) = line.split("http://").nth(1) {
+            http = Some(a.trim().parse()?);
+        }
+        if let Some(a) = line.split("tcp://").nth(1) {
+            tcp = Some(a.trim().parse()?);
+        }
+        if let (Some(h), Some(t)) = (http, tcp) {
+            return Ok((h, t));
+        }
+    }
+    bail!("vigil serve exited before printing its addresses")
+}
+
+/// Reads `durable_seq` from `/readyz` with a bare HTTP/1.1 request.
+fn durable_seq(http: SocketAddr) -> anyhow::Result<u64> {
+    let mut s = TcpStream::connect(http)?;
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    Ok(v["durable_seq"].as_u64().unwrap_or(0))
+}
+
+fn run_rsyslog(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResult> {
+    let bin =
+        which("rsyslogd").context("--rsyslog needs rsyslogd on PATH (apt-get install rsyslog)")?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let out = dir.path().join("out.log");
+    let conf = dir.path().join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{d}\")\n\
+             module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+             template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
+             action(type=\"omfile\" file=\"{o}\" template=\"raw\")\n",
+            d = dir.path().display(),
+            o = out.display()
+        ),
+    )?;
+    let mut child = KillOnDrop(
+        Command::new(bin)
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.path().join("pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting rsyslogd")?,
+    );
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let t0 = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        if t0.elapsed() > Duration::from_secs(10) {
+            bail!("rsyslogd did not open port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    send(addr, stream)?;
+    loop {
+        if count_lines(&out) >= n {
+            break;
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "rsyslog wrote only {} of {n} lines within {timeout:?}",
+                count_lines(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rss = peak_rss_kib(child.0.id());
+    let _ = child.0.kill();
+    Ok(RunResult {
+        secs,
+        peak_rss_kib: rss,
+    })
+}
+
+fn count_lines(p: &Path) -> u64 {
+    let Ok(mut f) = std::fs::File::open(p) else {
+        return 0;
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    while let Ok(k) = f.read(&mut buf) {
+        if k == 0 {
+            break;
+        }
+        n += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    n
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}

@@ -1,0 +1,209 @@
+//! `vigil ingest`: append a file to a data dir offline.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use clap::Args;
+use vigil_event::fields;
+use vigil_ingest::{InputKind, RawMessage};
+use vigil_server::pipeline::{count_decoded, decode_message, EventWriter};
+
+use super::DataArgs;
+
+/// Flags of `vigil ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// File to read, or `-` for stdin. Each line is one message.
+    file: PathBuf,
+    /// Source name stored in `vigil.source` (default: the file name).
+    #[arg(long)]
+    source: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+const BATCH: usize = 4096;
+
+pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
+    let config = a.data.load()?;
+    vigil_server::prepare_data_dir(&config)?;
+    let ledger = vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options())
+        .with_context(|| format!("opening the ledger in {} (a running server holds it: send events to its API instead)", config.ledger_dir().display()))?;
+    let mut writer = EventWriter::new(ledger);
+    let opts = config.parse_options();
+    let stdin = a.file.as_os_str() == "-";
+    let source = a.source.clone().unwrap_or_else(|| {
+        if stdin {
+            "stdin".into()
+        } else {
+            a.file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into())
+        }
+    });
+    let (reader, size): (Box<dyn Read>, Option<u64>) = if stdin {
+        (Box::new(std::io::stdin().lock()), None)
+    } else {
+        let f = File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), size)
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let b = match size {
+            Some(s) => indicatif::ProgressBar::new(s),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
+            )
+            .expect("valid template"),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut line = Vec::with_capacity(4096);
+    let mut batch = Vec::with_capacity(BATCH);
+    let (mut stored, mut failed, mut bytes, mut first_seq, mut last_seq) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let limit = config.limits.max_message_bytes;
+    loop {
+        line.clear();
+        let n = read_line_limited(&mut reader, &mut line, limit)?;
+        bytes += n.bytes as u64;
+        if n.bytes == 0 {
+            break;
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let msg = RawMessage {
+            bytes: std::mem::take(&mut line),
+            truncated: n.truncated,
+            input: InputKind::File,
+            peer: None,
+            received_at: SystemTime::now(),
+        };
+        batch.push(decode_message(&msg, Some(&source), &opts));
+        line = msg.bytes;
+        if batch.len() >= BATCH {
+            flush(
+                &mut writer,
+                &mut batch,
+                &mut stored,
+                &mut failed,
+                &mut first_seq,
+                &mut last_seq,
+            )?;
+            if let Some(b) = &bar {
+                b.set_position(bytes);
+                b.set_message(format!("{stored} events"));
+            }
+        }
+    }
+    flush(
+        &mut writer,
+        &mut batch,
+        &mut stored,
+        &mut failed,
+        &mut first_seq,
+        &mut last_seq,
+    )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if stored == 0 {
+        println!("no events in {}", a.file.display());
+    } else {
+        println!(
+            "stored {stored} events (seq {first_seq}..{last_seq}, {failed} kept raw with a parse error) in {}",
+            config.data_dir.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct LineRead {
+    bytes: usize,
+    truncated: bool,
+}
+
+/// Reads one line, keeping at most `limit` bytes of it (the rest is skipped
+/// and the line flagged), so a huge line cannot exhaust memory.
+fn read_line_limited(
+    r: &mut impl BufRead,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<LineRead> {
+    let mut total = 0;
+    let mut truncated = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(LineRead {
+                bytes: total,
+                truncated,
+            });
+        }
+        let (chunk, done) = match memchr_newline(buf) {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = limit.saturating_sub(out.len());
+        if chunk.len() > room {
+            truncated = truncated || chunk[room..].iter().any(|&b| b != b'\n' && b != b'\r');
+            out.extend_from_slice(&chunk[..room]);
+        } else {
+            out.extend_from_slice(chunk);
+        }
+        let n = chunk.len();
+        total += n;
+        r.consume(n);
+        if done {
+            return Ok(LineRead {
+                bytes: total,
+                truncated,
+            });
+        }
+    }
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+fn flush(
+    w: &mut EventWriter,
+    batch: &mut Vec<vigil_event::Event>,
+    stored: &mut u64,
+    failed: &mut u64,
+    first: &mut u64,
+    last: &mut u64,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    count_decoded(InputKind::File, batch);
+    *failed += batch
+        .iter()
+        .filter(|e| e.contains(fields::VIGIL_PARSE_ERROR))
+        .count() as u64;
+    if *first == 0 {
+        *first = w.ledger().next_seq();
+    }
+    w.append(batch)?;
+    *last = w.commit()?;
+    *stored += batch.len() as u64;
+    batch.clear();
+    Ok(())
+}

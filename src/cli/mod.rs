@@ -1,0 +1,86 @@
+//! Subcommands and their shared options.
+
+mod bench;
+mod client;
+mod ingest;
+mod output;
+mod search;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Vigil: receive, normalize, store tamper-evidently and search security logs.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: syslog and HTTP inputs, ledger, search API.
+    Serve(serve::ServeArgs),
+    /// Append a log file (or stdin) to a data dir while no server runs.
+    Ingest(ingest::IngestArgs),
+    /// Search stored events (offline on a data dir, or on a server).
+    Search(search::SearchArgs),
+    /// Follow newly stored events that match a query (needs a server).
+    Tail(search::TailArgs),
+    /// Measure performance.
+    Bench(bench::BenchArgs),
+}
+
+/// `--data-dir` and `--config` for commands that read or write stored data.
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// Data directory.
+    #[arg(long, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file (default: ./vigil.toml when present).
+    #[arg(long, env = "VIGIL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// The effective configuration for offline commands.
+    pub fn load(&self) -> anyhow::Result<vigil_server::config::Config> {
+        let mut c = vigil_server::config::Config::load(self.config.as_deref())?;
+        c.apply_overrides(&vigil_server::config::Overrides {
+            data_dir: self.data_dir.clone(),
+            ..Default::default()
+        });
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// `--server` and `--token` for commands that talk to a running server.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Server base URL, e.g. http://127.0.0.1:8514.
+    #[arg(long, env = "VIGIL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// API token.
+    #[arg(
+        long,
+        env = "VIGIL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Ingest(a) => ingest::run(a),
+        Command::Search(a) => search::run(a),
+        Command::Tail(a) => search::tail(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}

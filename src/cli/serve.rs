@@ -1,0 +1,86 @@
+//! `vigil serve`
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use vigil_server::config::{Config, Overrides};
+
+/// Flags of `vigil serve`; each also reads a `VIGIL_*` variable.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (default: ./vigil.toml when present).
+    #[arg(long, env = "VIGIL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./vigil-data].
+    #[arg(long, env = "VIGIL_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTP API address [default: 127.0.0.1:8514].
+    #[arg(long, env = "VIGIL_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// Syslog UDP+TCP address [default: 127.0.0.1:5514].
+    #[arg(long, env = "VIGIL_SYSLOG", value_name = "ADDR")]
+    syslog: Option<SocketAddr>,
+    /// Time zone for RFC 3164 timestamps without one [default: UTC].
+    #[arg(long, env = "VIGIL_TIMEZONE", value_name = "TZ")]
+    timezone: Option<String>,
+    /// Log filter (tracing env-filter syntax).
+    #[arg(long, env = "VIGIL_LOG", default_value = "info")]
+    log: String,
+}
+
+pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&a.log).context("invalid --log filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config::load(a.config.as_deref())?;
+    config.apply_overrides(&Overrides {
+        data_dir: a.data_dir,
+        http: a.http,
+        syslog: a.syslog,
+        timezone: a.timezone,
+    });
+    let admin_token = std::env::var("VIGIL_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let server =
+            vigil_server::start(config, vigil_server::StartOptions { admin_token }).await?;
+        println!("vigil {} serving", env!("CARGO_PKG_VERSION"));
+        println!("  data dir      {}", data_dir.display());
+        println!("  HTTP API      http://{}", server.http_addr);
+        if let Some(a) = server.syslog_udp_addr {
+            println!("  syslog UDP    udp://{a}");
+        }
+        if let Some(a) = server.syslog_tcp_addr {
+            println!("  syslog TCP    tcp://{a}");
+        }
+        println!("  ledger        {} events stored", server.recovered_seq);
+        if server.recovered_truncated_bytes > 0 {
+            println!(
+                "  recovery      cut {} bytes of an unfinished write",
+                server.recovered_truncated_bytes
+            );
+        }
+        if let Some(t) = &server.new_admin_token {
+            println!();
+            println!("  admin token (shown once; only its hash is stored):");
+            println!("    {t}");
+            println!();
+        }
+        println!("ready (Ctrl-C or SIGTERM stops the server cleanly)");
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        server.wait().await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

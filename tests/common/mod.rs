@@ -1,0 +1,146 @@
+//! Starting the real `vigil` binary for end-to-end tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const TOKEN: &str = "vgl_test_token_5f0c2b7e9a1d4c3b8e6f0a2d4c6e8f01";
+
+pub fn vigil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+}
+
+/// A running server on ephemeral loopback ports; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub data_dir: PathBuf,
+    pub stdout_lines: Vec<String>,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, Some(TOKEN), &[])
+    }
+
+    pub fn start_with(data_dir: &Path, token: Option<&str>, extra: &[&str]) -> Server {
+        let mut cmd = vigil();
+        cmd.args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--syslog",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("VIGIL_CONFIG")
+        .current_dir(data_dir.parent().unwrap_or(data_dir))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        match token {
+            Some(t) => cmd.env("VIGIL_ADMIN_TOKEN", t),
+            None => cmd.env_remove("VIGIL_ADMIN_TOKEN"),
+        };
+        let mut child = cmd.spawn().expect("spawn vigil serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = Vec::new();
+        let (mut http, mut udp, mut tcp) = (None, None, None);
+        let mut reader = BufReader::new(stdout);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 {
+                panic!("vigil serve exited early; output so far: {lines:?}");
+            }
+            let l = line.trim().to_string();
+            if let Some(a) = l.split("http://").nth(1) {
+                http = Some(a.parse().unwrap());
+            }
+            if let Some(a) = l.split("udp://").nth(1) {
+                udp = Some(a.parse().unwrap());
+            }
+            if let Some(a) = l.split("tcp://").nth(1) {
+                tcp = Some(a.parse().unwrap());
+            }
+            let done = l.starts_with("ready");
+            lines.push(l);
+            if done {
+                break;
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        Server {
+            child,
+            http: http.unwrap(),
+            udp: udp.unwrap(),
+            tcp: tcp.unwrap(),
+            data_dir: data_dir.into(),
+            stdout_lines: lines,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    pub fn client() -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    }
+
+    pub fn search(&self, q: &str, limit: usize) -> serde_json::Value {
+        let r = Self::client()
+            .get(self.url("/api/v1/search"))
+            .bearer_auth(TOKEN)
+            .query(&[("q", q), ("limit", &limit.to_string())])
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "search {q:?}: {}", r.status());
+        r.json().unwrap()
+    }
+
+    /// Polls until `q` has at least `n` hits or the time runs out.
+    pub fn wait_for(&self, q: &str, n: u64) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.search(q, 1000);
+            if v["total"].as_u64().unwrap() >= n || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,108 @@
+//! `vigil ingest` offline, then `vigil search` on the same data dir.
+
+mod common;
+
+use serde_json::Value;
+
+#[test]
+fn ingest_file_then_search_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Mar  1 10:00:00 bastion sshd[4721]: Failed password for root from 203.0.113.9 port 52144 ssh2\n\
+         Mar  1 10:00:05 bastion sshd[4721]: Accepted password for root from 203.0.113.9 port 52144 ssh2\n\
+         Mar  1 10:01:00 bastion sudo:    alice : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/bash\n\
+         \n\
+         some line \u{1b}[31mwith escapes\r\n",
+    )
+    .unwrap();
+    let out = common::vigil()
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("stored 4 events"), "{text}");
+
+    let out = common::vigil()
+        .args(["search", "source.ip:203.0.113.9", "--json", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["event"]["outcome"], "success"); // newest first
+    assert_eq!(hits[1]["event"]["outcome"], "failure");
+    assert_eq!(hits[0]["vigil"]["input"], "file");
+    assert_eq!(hits[0]["vigil"]["source"], "auth.log");
+
+    // The table neutralizes control characters.
+    let out = common::vigil()
+        .args(["search", "escapes", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("\\x1b[31m"), "{table}");
+    assert!(!table.contains('\u{1b}'));
+
+    // Stdin works and appends after the existing events.
+    let mut child = common::vigil()
+        .args(["ingest", "--source", "pipe", "-", "--data-dir"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"message\":\"from stdin\"}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("seq 5..5"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn ingest_refuses_a_data_dir_held_by_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _server = common::Server::start(&data);
+    let log = dir.path().join("x.log");
+    std::fs::write(&log, "hello\n").unwrap();
+    let out = common::vigil()
+        .args(["ingest", "--data-dir"])
+        .arg(&data)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use") || err.contains("running server"),
+        "{err}"
+    );
+}
