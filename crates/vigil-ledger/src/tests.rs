@@ -645,6 +645,21 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Opens a writer, waiting briefly if the lock is still held: another test in
+/// this process may be spawning a child, and a forked child holds copies of
+/// our descriptors (and so the `flock`) until it execs.
+fn open_retry(dir: &Path, o: &LedgerOptions) -> Ledger {
+    for _ in 0..200 {
+        match Ledger::open(dir, o.clone()) {
+            Err(LedgerError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("ledger lock still held after 2 s");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -672,13 +687,13 @@ proptest! {
                 Op::Reopen => {
                     drop(l.take());
                     durable = model.len();
-                    l = Some(Ledger::open(tmp.path(), o.clone()).unwrap());
+                    l = Some(open_retry(tmp.path(), &o));
                 }
                 Op::Crash(partial) => {
                     let w = l.take().unwrap();
                     let d = w.durable_seq() as usize;
                     w.crash_for_tests(partial);
-                    let nl = Ledger::open(tmp.path(), o.clone()).unwrap();
+                    let nl = open_retry(tmp.path(), &o);
                     let last = nl.recovery().last_seq as usize;
                     prop_assert!(last >= d, "lost committed records: {} < {}", last, d);
                     prop_assert!(last <= model.len());
