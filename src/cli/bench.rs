@@ -217,10 +217,11 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     })
 }
 
-fn read_addresses(stdout: impl Read) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+fn read_addresses(stdout: impl Read + Send + 'static) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let mut http = None;
     let mut tcp = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next() {
         let line = line?;
         if let Some(a) = line.split("http://").nth(1) {
             http = Some(a.trim().parse()?);
@@ -229,7 +230,11 @@ fn read_addresses(stdout: impl Read) -> anyhow::Result<(SocketAddr, SocketAddr)>
             tcp = Some(a.trim().parse()?);
         }
         if let (Some(h), Some(t)) = (http, tcp) {
-            return Ok((h, t));
+            if line.starts_with("ready") {
+                // Keep reading so the server never writes into a closed pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok((h, t));
+            }
         }
     }
     bail!("vigil serve exited before printing its addresses")

@@ -8,9 +8,8 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::Args;
-use vigil_event::fields;
 use vigil_ingest::{InputKind, RawMessage};
-use vigil_server::pipeline::{count_decoded, decode_message, EventWriter};
+use vigil_server::pipeline::{count_decoded, decode_message, EventWriter, Prepared};
 
 use super::DataArgs;
 
@@ -94,7 +93,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
             peer: None,
             received_at: SystemTime::now(),
         };
-        batch.push(decode_message(&msg, Some(&source), &opts));
+        batch.push(Prepared::new(&decode_message(&msg, Some(&source), &opts)));
         line = msg.bytes;
         if batch.len() >= BATCH {
             flush(
@@ -184,7 +183,7 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
 
 fn flush(
     w: &mut EventWriter,
-    batch: &mut Vec<vigil_event::Event>,
+    batch: &mut Vec<Prepared>,
     stored: &mut u64,
     failed: &mut u64,
     first: &mut u64,
@@ -194,14 +193,11 @@ fn flush(
         return Ok(());
     }
     count_decoded(InputKind::File, batch);
-    *failed += batch
-        .iter()
-        .filter(|e| e.contains(fields::VIGIL_PARSE_ERROR))
-        .count() as u64;
+    *failed += batch.iter().filter(|e| e.parse_failed).count() as u64;
     if *first == 0 {
         *first = w.ledger().next_seq();
     }
-    w.append(batch)?;
+    w.append(batch, |_| {})?;
     *last = w.commit()?;
     *stored += batch.len() as u64;
     batch.clear();

@@ -55,6 +55,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let data_dir = config.data_dir.clone();
         let server =
             vigil_server::start(config, vigil_server::StartOptions { admin_token }).await?;
+        // The banner is informational: a closed stdout must not stop the server.
+        macro_rules! println {
+            ($($t:tt)*) => {{
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), $($t)*);
+            }};
+        }
         println!("vigil {} serving", env!("CARGO_PKG_VERSION"));
         println!("  data dir      {}", data_dir.display());
         println!("  HTTP API      http://{}", server.http_addr);
@@ -72,14 +79,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         if let Some(t) = &server.new_admin_token {
-            println!();
+            println!("");
             println!("  admin token (shown once; only its hash is stored):");
             println!("    {t}");
-            println!();
+            println!("");
         }
         println!("ready (Ctrl-C or SIGTERM stops the server cleanly)");
-        use std::io::Write;
-        std::io::stdout().flush().ok();
+        std::io::Write::flush(&mut std::io::stdout()).ok();
         server.wait().await
     })?;
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,9 @@
 pub mod fields;
 mod path;
 pub mod sanitize;
+mod template;
+
+pub use template::SeqTemplate;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -289,6 +292,23 @@ mod tests {
         b.set("b.z", 1);
         assert_eq!(a.canonical_bytes(), b.canonical_bytes());
         assert_eq!(a.canonical_bytes(), br#"{"a":"x","b":{"z":1}}"#);
+    }
+
+    #[test]
+    fn canonical_round_trip_keeps_floats_exact() {
+        // Found by fuzzing (fuzz/ parse_line): without exact float parsing
+        // this read back as 1.7050410001233333e53, not the stored 1.705041000123333e53.
+        for text in [
+            r#"{"ts":170504100012333333333333333333333333333333333333333333}"#,
+            r#"{"a":[0.1,2.2250738585072014e-308,1.7976931348623157e308,9007199254740993.0]}"#,
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            let ev = Event::from_json(v, 8).unwrap();
+            let bytes = ev.canonical_bytes();
+            let back = Event::from_canonical(&bytes).unwrap();
+            assert_eq!(back, ev, "{text}");
+            assert_eq!(back.canonical_bytes(), bytes, "{text}");
+        }
     }
 
     #[test]

@@ -266,9 +266,12 @@ impl Framer {
                 while matches!(line.last(), Some(b'\r' | b'\n' | 0)) {
                     line = &line[..line.len() - 1];
                 }
+                // Still undetected (a run of up to MAX_LEN_DIGITS digits that
+                // might have been a length prefix) the tail was never cut to
+                // the limit by `next_line`, so cut it here.
                 let frame = Frame {
-                    bytes: line.to_vec(),
-                    truncated: false,
+                    bytes: line[..line.len().min(self.max)].to_vec(),
+                    truncated: line.len() > self.max,
                 };
                 let n = data.len();
                 self.advance(n);
@@ -412,6 +415,22 @@ mod tests {
                 reason: "expected a message length, found 'x'".into()
             }
         );
+    }
+
+    #[test]
+    fn finish_cuts_undetected_digit_run_to_max() {
+        // Found by fuzzing (fuzz/ framing): a stream of only digits never
+        // picks a framing, and `finish` delivered it whole, past the limit.
+        let ev = run(b"3333333", 5, 5);
+        assert_eq!(
+            ev,
+            vec![FrameEvent::Frame(Frame {
+                bytes: b"33333".to_vec(),
+                truncated: true
+            })]
+        );
+        assert_eq!(frames(&run(b"33", 1, 1)), vec!["3"]);
+        assert_eq!(frames(&run(b"42", 100, 1)), vec!["42"]);
     }
 
     #[test]

@@ -92,15 +92,65 @@ impl Default for InputLimits {
 
 /// Where listeners deliver batches. Implemented by the server's pipeline.
 ///
-/// `connection` identifies the TCP connection or UDP socket so that a sink
-/// can keep each connection's messages in order.
+/// Delivery is split in two so that a single busy connection can keep
+/// several decoder threads working while its messages stay in order:
+/// [`submit`](MessageSink::submit) hands a batch over for decoding and
+/// returns a ticket at once; [`complete`](MessageSink::complete) waits for
+/// that batch to be decoded and queues it for storage. A listener completes
+/// tickets in the order it submitted them, keeping one batch in flight
+/// while it reads the next.
 pub trait MessageSink: Send + Sync + 'static {
-    /// Delivers a batch; waiting here is how backpressure reaches the socket.
-    fn deliver(
+    /// A batch being decoded.
+    type Ticket: Send + 'static;
+
+    /// Starts decoding a batch; waiting here is how backpressure reaches the socket.
+    fn submit(
         &self,
-        connection: u64,
         batch: Vec<RawMessage>,
+    ) -> impl std::future::Future<Output = Result<Self::Ticket, SinkClosed>> + Send;
+
+    /// Waits for a submitted batch to be decoded and queues it for storage.
+    fn complete(
+        &self,
+        ticket: Self::Ticket,
     ) -> impl std::future::Future<Output = Result<(), SinkClosed>> + Send;
+}
+
+/// Keeps at most one submitted batch in flight per connection, completing
+/// them in submission order.
+pub struct OrderedDelivery<S: MessageSink> {
+    sink: std::sync::Arc<S>,
+    pending: Option<S::Ticket>,
+}
+
+impl<S: MessageSink> OrderedDelivery<S> {
+    /// A delivery queue for one connection.
+    pub fn new(sink: std::sync::Arc<S>) -> Self {
+        Self {
+            sink,
+            pending: None,
+        }
+    }
+
+    /// Submits `batch` and completes the batch before it.
+    pub async fn push(&mut self, batch: Vec<RawMessage>) -> Result<(), SinkClosed> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ticket = self.sink.submit(batch).await?;
+        if let Some(prev) = self.pending.replace(ticket) {
+            self.sink.complete(prev).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes the last batch; call when the connection goes quiet or ends.
+    pub async fn flush(&mut self) -> Result<(), SinkClosed> {
+        if let Some(prev) = self.pending.take() {
+            self.sink.complete(prev).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The pipeline is shutting down and accepts no more messages.

@@ -1,7 +1,6 @@
 //! Syslog listeners over UDP and TCP.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,14 +9,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
 use crate::framing::{FrameEvent, Framer};
-use crate::{InputKind, InputLimits, MessageSink, RawMessage};
-
-/// Connection ids shared by all listeners so a sink can key ordering on them.
-static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
-
-fn next_connection() -> u64 {
-    NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)
-}
+use crate::{InputKind, InputLimits, MessageSink, OrderedDelivery, RawMessage};
 
 /// Bound syslog sockets, ready to serve.
 pub struct SyslogListeners {
@@ -89,11 +81,21 @@ fn raw(bytes: &[u8], truncated: bool, input: InputKind, peer: SocketAddr) -> Raw
 }
 
 async fn serve_udp<S: MessageSink>(sock: UdpSocket, sink: Arc<S>, limits: InputLimits) {
-    let conn = next_connection();
+    let mut out = OrderedDelivery::new(sink);
     // A datagram can be up to 64 KiB; read it whole so truncation is detected.
     let mut buf = vec![0u8; 65_536.max(limits.max_message_bytes + 1)];
     loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+        let received = match sock.try_recv_from(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Complete the in-flight batch before sleeping on an idle socket.
+                if out.flush().await.is_err() {
+                    return;
+                }
+                sock.recv_from(&mut buf).await
+            }
+            other => other,
+        };
+        let (n, peer) = match received {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "syslog UDP receive failed");
@@ -111,7 +113,7 @@ async fn serve_udp<S: MessageSink>(sock: UdpSocket, sink: Arc<S>, limits: InputL
         }
         metrics::counter!("vigil_input_received_total", "input" => "syslog-udp")
             .increment(batch.len() as u64);
-        if sink.deliver(conn, batch).await.is_err() {
+        if out.push(batch).await.is_err() {
             return;
         }
     }
@@ -165,11 +167,21 @@ async fn handle_tcp<S: MessageSink>(
     sink: Arc<S>,
     limits: InputLimits,
 ) {
-    let conn = next_connection();
+    let mut out = OrderedDelivery::new(sink);
     let mut framer = Framer::new(limits.max_message_bytes);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let read = tokio::time::timeout(limits.tcp_idle_timeout, stream.read(&mut buf)).await;
+        let read = match stream.try_read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // Nothing buffered: finish the in-flight batch first so a
+                // quiet connection's last messages are not held back.
+                if out.flush().await.is_err() {
+                    return;
+                }
+                tokio::time::timeout(limits.tcp_idle_timeout, stream.read(&mut buf)).await
+            }
+            other => Ok(other),
+        };
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
@@ -195,7 +207,7 @@ async fn handle_tcp<S: MessageSink>(
                     let full = std::mem::take(&mut batch);
                     metrics::counter!("vigil_input_received_total", "input" => "syslog-tcp")
                         .increment(full.len() as u64);
-                    if sink.deliver(conn, full).await.is_err() {
+                    if out.push(full).await.is_err() {
                         return;
                     }
                 }
@@ -204,11 +216,12 @@ async fn handle_tcp<S: MessageSink>(
         if !batch.is_empty() {
             metrics::counter!("vigil_input_received_total", "input" => "syslog-tcp")
                 .increment(batch.len() as u64);
-            if sink.deliver(conn, batch).await.is_err() {
+            if out.push(batch).await.is_err() {
                 return;
             }
         }
         if n == 0 || failed {
+            let _ = out.flush().await;
             return;
         }
     }

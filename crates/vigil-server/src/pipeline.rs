@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use vigil_event::{fields, format_time, Event};
+use vigil_event::{fields, format_time, Event, SeqTemplate};
 use vigil_ingest::{InputKind, MessageSink, RawMessage, SinkClosed};
 use vigil_ledger::{Ledger, LedgerError};
 use vigil_parse::ParseOptions;
@@ -58,17 +58,41 @@ pub fn stamp(ev: &mut Event, input: InputKind, source: Option<&str>, received_at
     }
 }
 
+/// An event ready for the ledger: decoded, stamped and serialized with a
+/// hole for its sequence number (see [`SeqTemplate`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Canonical bytes awaiting `vigil.seq`.
+    pub template: SeqTemplate,
+    /// Whether the decoder stored it raw with `vigil.parse_error`.
+    pub parse_failed: bool,
+}
+
+impl Prepared {
+    /// Serializes a stamped event.
+    pub fn new(ev: &Event) -> Prepared {
+        Prepared {
+            template: SeqTemplate::new(ev),
+            parse_failed: ev.contains(fields::VIGIL_PARSE_ERROR),
+        }
+    }
+}
+
 /// Assigns sequence numbers and appends events to the ledger.
 ///
 /// Shared by the server's writer thread and the offline `vigil ingest`.
 pub struct EventWriter {
     ledger: Ledger,
+    buf: Vec<u8>,
 }
 
 impl EventWriter {
     /// Wraps an open ledger.
     pub fn new(ledger: Ledger) -> Self {
-        Self { ledger }
+        Self {
+            ledger,
+            buf: Vec::with_capacity(4096),
+        }
     }
 
     /// The ledger.
@@ -76,13 +100,17 @@ impl EventWriter {
         &self.ledger
     }
 
-    /// Appends events (setting `vigil.seq` on each) without committing.
-    pub fn append(&mut self, events: &mut [Event]) -> Result<(), LedgerError> {
-        for ev in events.iter_mut() {
+    /// Appends events without committing; `each` sees every stored payload.
+    pub fn append(
+        &mut self,
+        events: &[Prepared],
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), LedgerError> {
+        for ev in events {
             let seq = self.ledger.next_seq();
-            ev.set(fields::VIGIL_SEQ, seq);
-            let bytes = ev.canonical_bytes();
-            self.ledger.append(&bytes)?;
+            ev.template.fill(seq, &mut self.buf);
+            self.ledger.append(&self.buf)?;
+            each(&self.buf);
         }
         Ok(())
     }
@@ -116,7 +144,9 @@ pub struct SeqRange {
 /// Events for the writer, with an optional acknowledgement channel.
 pub struct WriteBatch {
     /// The events.
-    pub events: Vec<Event>,
+    pub events: Vec<Prepared>,
+    /// Events per `vigil.source`, for the sources table.
+    pub sources: Vec<(String, u64)>,
     /// Input they came from (for metrics).
     pub input: InputKind,
     /// Notified after the commit that holds the events.
@@ -132,20 +162,21 @@ enum WriterMsg {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// What a decoder thread receives.
+/// What a decoder thread receives: a batch and where to send the result.
 enum DecoderMsg {
-    Batch(Vec<RawMessage>),
+    Batch(Vec<RawMessage>, oneshot::Sender<WriteBatch>),
     /// Forward what is queued ahead of this message, then stop.
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Committed events, fanned out to live tail subscribers.
-pub type Committed = Arc<Vec<Event>>;
+/// Canonical bytes of committed events, fanned out to live tail subscribers.
+pub type Committed = Arc<Vec<Vec<u8>>>;
 
 /// Shared pipeline state visible to the HTTP layer.
 pub struct PipelineHandle {
     writer_tx: mpsc::Sender<WriterMsg>,
     decoders: Vec<mpsc::Sender<DecoderMsg>>,
+    next_decoder: AtomicU64,
     tail: broadcast::Sender<Committed>,
     durable: Arc<AtomicU64>,
     queue_depth: Arc<AtomicI64>,
@@ -153,7 +184,12 @@ pub struct PipelineHandle {
 
 impl PipelineHandle {
     /// Sends decoded events to the writer and waits until they are durable.
-    pub async fn write_durable(&self, events: Vec<Event>, input: InputKind) -> Ack {
+    pub async fn write_durable(
+        &self,
+        events: Vec<Prepared>,
+        sources: Vec<(String, u64)>,
+        input: InputKind,
+    ) -> Ack {
         if events.is_empty() {
             return Ok(SeqRange { first: 0, last: 0 });
         }
@@ -161,6 +197,7 @@ impl PipelineHandle {
         self.queue_depth.fetch_add(1, Ordering::Relaxed);
         let msg = WriterMsg::Batch(WriteBatch {
             events,
+            sources,
             input,
             ack: Some(tx),
         });
@@ -202,13 +239,51 @@ impl PipelineHandle {
 }
 
 impl MessageSink for PipelineHandle {
-    async fn deliver(&self, connection: u64, batch: Vec<RawMessage>) -> Result<(), SinkClosed> {
-        let i = (connection as usize) % self.decoders.len();
+    type Ticket = oneshot::Receiver<WriteBatch>;
+
+    async fn submit(&self, batch: Vec<RawMessage>) -> Result<Self::Ticket, SinkClosed> {
+        let i = (self.next_decoder.fetch_add(1, Ordering::Relaxed) as usize) % self.decoders.len();
+        let (tx, rx) = oneshot::channel();
         self.queue_depth.fetch_add(1, Ordering::Relaxed);
         self.decoders[i]
-            .send(DecoderMsg::Batch(batch))
+            .send(DecoderMsg::Batch(batch, tx))
+            .await
+            .map_err(|_| SinkClosed)?;
+        Ok(rx)
+    }
+
+    async fn complete(&self, ticket: Self::Ticket) -> Result<(), SinkClosed> {
+        let batch = ticket.await.map_err(|_| SinkClosed)?;
+        self.queue_depth.fetch_add(1, Ordering::Relaxed);
+        self.writer_tx
+            .send(WriterMsg::Batch(batch))
             .await
             .map_err(|_| SinkClosed)
+    }
+}
+
+/// Decodes a batch of received messages into a write batch.
+pub fn decode_batch(batch: &[RawMessage], opts: &ParseOptions) -> WriteBatch {
+    let input = batch.first().map_or(InputKind::File, |m| m.input);
+    let mut sources: Vec<(String, u64)> = Vec::new();
+    let events: Vec<Prepared> = batch
+        .iter()
+        .map(|m| {
+            let ev = decode_message(m, None, opts);
+            let src = ev.get_str(fields::VIGIL_SOURCE).unwrap_or("-");
+            match sources.iter_mut().find(|(s, _)| s == src) {
+                Some((_, n)) => *n += 1,
+                None => sources.push((src.to_string(), 1)),
+            }
+            Prepared::new(&ev)
+        })
+        .collect();
+    count_decoded(input, &events);
+    WriteBatch {
+        events,
+        sources,
+        input,
+        ack: None,
     }
 }
 
@@ -219,7 +294,8 @@ pub fn start(
     opts: ParseOptions,
     decoder_threads: usize,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
-    let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(256);
+    // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
+    let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(16);
     let (tail, _) = broadcast::channel::<Committed>(1024);
     let durable = Arc::new(AtomicU64::new(ledger.durable_seq()));
     let queue_depth = Arc::new(AtomicI64::new(0));
@@ -227,41 +303,23 @@ pub fn start(
 
     let mut decoders = Vec::new();
     for i in 0..decoder_threads.max(1) {
-        let (tx, mut rx) = mpsc::channel::<DecoderMsg>(64);
+        let (tx, mut rx) = mpsc::channel::<DecoderMsg>(4);
         decoders.push(tx);
-        let wtx = writer_tx.clone();
         let opts = opts.clone();
         let depth = queue_depth.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decoder-{i}"))
             .spawn(move || {
                 while let Some(msg) = rx.blocking_recv() {
-                    let batch = match msg {
-                        DecoderMsg::Batch(b) => b,
+                    match msg {
+                        DecoderMsg::Batch(batch, reply) => {
+                            depth.fetch_sub(1, Ordering::Relaxed);
+                            let _ = reply.send(decode_batch(&batch, &opts));
+                        }
                         DecoderMsg::Shutdown(done) => {
                             let _ = done.send(());
                             return;
                         }
-                    };
-                    depth.fetch_sub(1, Ordering::Relaxed);
-                    let Some(input) = batch.first().map(|m| m.input) else {
-                        continue;
-                    };
-                    let events: Vec<Event> = batch
-                        .iter()
-                        .map(|m| decode_message(m, None, &opts))
-                        .collect();
-                    count_decoded(input, &events);
-                    depth.fetch_add(1, Ordering::Relaxed);
-                    if wtx
-                        .blocking_send(WriterMsg::Batch(WriteBatch {
-                            events,
-                            input,
-                            ack: None,
-                        }))
-                        .is_err()
-                    {
-                        return;
                     }
                 }
             })?;
@@ -270,6 +328,7 @@ pub fn start(
     let handle = Arc::new(PipelineHandle {
         writer_tx,
         decoders,
+        next_decoder: AtomicU64::new(0),
         tail: tail.clone(),
         durable: durable.clone(),
         queue_depth: queue_depth.clone(),
@@ -302,11 +361,8 @@ pub fn start(
 }
 
 /// Counts decoded events and parse failures for `/metrics`.
-pub fn count_decoded(input: InputKind, events: &[Event]) {
-    let failed = events
-        .iter()
-        .filter(|e| e.contains(fields::VIGIL_PARSE_ERROR))
-        .count() as u64;
+pub fn count_decoded(input: InputKind, events: &[Prepared]) {
+    let failed = events.iter().filter(|e| e.parse_failed).count() as u64;
     metrics::counter!("vigil_decoder_parsed_total", "input" => input.as_str())
         .increment(events.len() as u64 - failed);
     metrics::counter!("vigil_decoder_failed_total", "input" => input.as_str()).increment(failed);
@@ -348,11 +404,18 @@ fn writer_loop(
         metrics::gauge!("vigil_pipeline_queue_depth")
             .set(depth.load(Ordering::Relaxed).max(0) as f64);
 
+        let has_tail = tail.receiver_count() > 0;
+        let mut committed: Vec<Vec<u8>> = Vec::new();
         let mut ranges = Vec::with_capacity(batches.len());
         let mut result: Result<(), LedgerError> = Ok(());
-        for b in batches.iter_mut() {
+        for b in batches.iter() {
             let first_seq = writer.ledger().next_seq();
-            if let Err(e) = writer.append(&mut b.events) {
+            let appended = writer.append(&b.events, |bytes| {
+                if has_tail {
+                    committed.push(bytes.to_vec());
+                }
+            });
+            if let Err(e) = appended {
                 result = Err(e);
                 break;
             }
@@ -370,25 +433,14 @@ fn writer_loop(
             Ok(seq) => {
                 durable.store(seq, Ordering::Release);
                 metrics::gauge!("vigil_ledger_durable_seq").set(seq as f64);
-                let has_tail = tail.receiver_count() > 0;
-                let mut committed = Vec::new();
                 for (b, range) in batches.into_iter().zip(ranges) {
                     metrics::counter!("vigil_ledger_stored_total", "input" => b.input.as_str())
                         .increment(b.events.len() as u64);
-                    for ev in &b.events {
-                        let src = ev.get_str(fields::VIGIL_SOURCE).unwrap_or("-");
-                        match sources.get_mut(&(src.to_string(), b.input.as_str())) {
-                            Some(c) => *c += 1,
-                            None => {
-                                sources.insert((src.to_string(), b.input.as_str()), 1);
-                            }
-                        }
+                    for (src, n) in b.sources {
+                        *sources.entry((src, b.input.as_str())).or_insert(0) += n;
                     }
                     if let Some(ack) = b.ack {
                         let _ = ack.send(Ok(range));
-                    }
-                    if has_tail {
-                        committed.extend(b.events);
                     }
                 }
                 if has_tail && !committed.is_empty() {

@@ -14,7 +14,7 @@ use vigil_ingest::{InputKind, RawMessage};
 
 use super::{error, AppState};
 use crate::auth::Principal;
-use crate::pipeline::{count_decoded, decode_message, stamp};
+use crate::pipeline::{count_decoded, decode_message, stamp, Prepared};
 
 /// Query parameters of the ingest route.
 #[derive(Debug, Deserialize)]
@@ -172,13 +172,15 @@ fn push_json(
     match vigil_parse::parse_json(v, opts) {
         Ok(mut ev) => {
             if let Some(raw) = raw {
-                ev.set_default(
+                // Keep the line exactly as received, not a re-serialization.
+                ev.set(
                     fields::EVENT_ORIGINAL,
                     String::from_utf8_lossy(raw).into_owned(),
                 );
             }
-            // Clients must not forge the ledger's own bookkeeping.
-            ev.remove(fields::VIGIL_SEQ);
+            // `vigil.*` is Vigil's own bookkeeping (sequence, input, parse
+            // flags); a client must not be able to forge any of it.
+            ev.remove("vigil");
             stamp(&mut ev, InputKind::Http, Some(source), now);
             out.events.push(ev);
         }
@@ -211,7 +213,10 @@ pub async fn ingest(
     let opts = state.config.parse_options();
     let max_lines = state.config.http.max_batch_lines;
     let decoded = tokio::task::spawn_blocking(move || {
-        decode_body(&headers, &body, &source, &opts, max_lines)
+        decode_body(&headers, &body, &source, &opts, max_lines).map(|d| {
+            let events: Vec<Prepared> = d.events.iter().map(Prepared::new).collect();
+            (events, d.rejected, source)
+        })
     })
     .await;
     let decoded = match decoded {
@@ -219,25 +224,25 @@ pub async fn ingest(
         Ok(Err((status, msg))) => return error(status, &msg),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let accepted = decoded.events.len();
+    let (events, rejected, source) = decoded;
+    let accepted = events.len();
     metrics::counter!("vigil_input_received_total", "input" => "http")
-        .increment((accepted + decoded.rejected.len()) as u64);
+        .increment((accepted + rejected.len()) as u64);
     metrics::counter!("vigil_input_rejected_total", "input" => "http")
-        .increment(decoded.rejected.len() as u64);
-    count_decoded(InputKind::Http, &decoded.events);
+        .increment(rejected.len() as u64);
+    count_decoded(InputKind::Http, &events);
     let stored = state
         .pipeline
-        .write_durable(decoded.events, InputKind::Http)
+        .write_durable(events, vec![(source, accepted as u64)], InputKind::Http)
         .await;
     match stored {
         Ok(range) => {
-            let status = if accepted == 0 && !decoded.rejected.is_empty() {
+            let status = if accepted == 0 && !rejected.is_empty() {
                 StatusCode::BAD_REQUEST
             } else {
                 StatusCode::OK
             };
-            let mut body =
-                serde_json::json!({ "accepted": accepted, "rejected": decoded.rejected });
+            let mut body = serde_json::json!({ "accepted": accepted, "rejected": rejected });
             if accepted > 0 {
                 body["first_seq"] = range.first.into();
                 body["last_seq"] = range.last.into();
@@ -346,5 +351,16 @@ mod tests {
         )
         .unwrap();
         assert!(d.events[0].get("vigil.seq").is_none());
+        let d = decode_body(
+            &hdr("application/x-ndjson"),
+            b"{\"vigil\":{\"parse_error\":\"x\",\"truncated\":true},\"m\":1}",
+            "t",
+            &Default::default(),
+            10,
+        )
+        .unwrap();
+        assert!(d.events[0].get("vigil.parse_error").is_none());
+        assert!(d.events[0].get("vigil.truncated").is_none());
+        assert_eq!(d.events[0].get_str("vigil.input"), Some("http"));
     }
 }

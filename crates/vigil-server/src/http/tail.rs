@@ -49,9 +49,12 @@ pub async fn tail(
                 return;
             }
             let mut out = Vec::new();
-            for ev in batch.iter() {
-                if query.matches(ev) {
-                    out.extend_from_slice(&ev.canonical_bytes());
+            for bytes in batch.iter() {
+                let Ok(ev) = vigil_event::Event::from_canonical(bytes) else {
+                    continue;
+                };
+                if query.matches(&ev) {
+                    out.extend_from_slice(bytes);
                     out.push(b'\n');
                 }
             }
