@@ -194,8 +194,14 @@ fn auth_is_required_everywhere_but_health() {
     // Unknown routes do not reveal themselves to anonymous callers either.
     assert_eq!(
         c.get(server.url("/api/v1/nope")).send().unwrap().status(),
-        404
+        401
     );
+    let r = c
+        .get(server.url("/api/v1/nope"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 #[test]

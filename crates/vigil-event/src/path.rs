@@ -37,16 +37,23 @@ pub(crate) fn set(root: &mut Map<String, Value>, path: &str, value: Value) {
     let mut parts = path.split('.').peekable();
     while let Some(p) = parts.next() {
         if parts.peek().is_none() {
-            cur.insert(p.to_string(), value);
+            match cur.get_mut(p) {
+                Some(slot) => *slot = value,
+                None => {
+                    cur.insert(p.to_string(), value);
+                }
+            }
             return;
         }
-        let slot = cur
-            .entry(p.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
+        // Look up before inserting: `entry` would allocate the key every
+        // time, and most parents (`log`, `vigil`, `event`) already exist.
+        if !matches!(cur.get(p), Some(Value::Object(_))) {
+            cur.insert(p.to_string(), Value::Object(Map::new()));
         }
-        cur = slot.as_object_mut().expect("just made an object");
+        cur = cur
+            .get_mut(p)
+            .and_then(Value::as_object_mut)
+            .expect("just made an object");
     }
 }
 

@@ -18,11 +18,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
-use crate::auth::TokenStore;
+use crate::auth::{AuthError, Principal, TokenStore};
 use crate::config::Config;
 use crate::pipeline::PipelineHandle;
 
@@ -66,29 +66,39 @@ async fn require_token(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let tokens = state.tokens.clone();
-    // Argon2 verification is CPU-heavy on first use of a token: keep it off the async workers.
-    let result = tokio::task::spawn_blocking(move || tokens.authenticate(header.as_deref()))
-        .await
-        .unwrap_or_else(|e| Err(crate::auth::AuthError::Store(e.to_string())));
-    match result {
+    let header = bearer(&req);
+    match check_token(&state, header).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        Err(crate::auth::AuthError::Store(e)) => {
+        Err(refusal) => refusal,
+    }
+}
+
+/// Checks the request's bearer token; the error is the response to send.
+fn bearer(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn check_token(state: &AppState, header: Option<String>) -> Result<Principal, Response> {
+    let tokens = state.tokens.clone();
+    // Argon2 verification is CPU-heavy on first use of a token: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || tokens.authenticate(header.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(AuthError::Store(e.to_string())));
+    result.map_err(|e| match e {
+        AuthError::Store(e) => {
             tracing::error!(error = %e, "token store failed");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "authentication is unavailable",
             )
         }
-        Err(e) => {
+        e => {
             metrics::counter!("vigil_http_unauthorized_total").increment(1);
             let mut r = error(StatusCode::UNAUTHORIZED, &e.to_string());
             r.headers_mut().insert(
@@ -97,12 +107,17 @@ async fn require_token(
             );
             r
         }
-    }
+    })
 }
 
-async fn not_found(principal: Option<Extension<crate::auth::Principal>>) -> Response {
-    let _ = principal;
-    error(StatusCode::NOT_FOUND, "no such route")
+/// Unknown routes are behind authentication too, so anonymous callers
+/// cannot probe which routes exist.
+async fn not_found(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let header = bearer(&req);
+    match check_token(&state, header).await {
+        Ok(_) => error(StatusCode::NOT_FOUND, "no such route"),
+        Err(refusal) => refusal,
+    }
 }
 
 /// A JSON error body `{"error": "..."}`.
