@@ -81,6 +81,35 @@ fn syslog_and_http_ingest_then_search() {
     assert_eq!(v["total"], 1, "{v:#}");
     assert_eq!(v["hits"][0]["vigil"]["input"], "syslog-tcp");
 
+    // Time bounds apply to @timestamp (event time), `until` exclusive.
+    let v: Value = Server::client()
+        .get(server.url("/api/v1/search"))
+        .bearer_auth(TOKEN)
+        .query(&[
+            ("q", "*"),
+            ("since", "2026-03-01T10:00:01Z"),
+            ("until", "2026-03-01T10:00:02Z"),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["total"], 1, "{v:#}");
+    assert_eq!(v["hits"][0]["host"]["name"], "web01");
+    let out = common::vigil()
+        .args([
+            "search",
+            "host.name:web01",
+            "--json",
+            "--since",
+            "2026-03-01T10:00:02Z",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+
     let v = server.search("process.name:sudo user.target.name:root", 10);
     assert_eq!(v["total"], 1, "{v:#}");
 

@@ -69,41 +69,48 @@ fn ingest(b: IngestBench) -> anyhow::Result<ExitCode> {
     );
     let timeout = Duration::from_secs(b.timeout_secs);
     let mut vigil = Vec::new();
-    let mut rsys = Vec::new();
+    let modes: &[RsyslogMode] = if b.rsyslog { &RsyslogMode::ALL } else { &[] };
+    let mut rsys: Vec<Vec<RunResult>> = modes.iter().map(|_| Vec::new()).collect();
+    // Interleaved runs: machine noise hits every target alike.
     for i in 0..b.runs {
         let r = run_vigil(&stream, b.events, timeout)?;
         eprintln!(
-            "  run {}: vigil    {:>9.0} events/s  peak RSS {:>6} MiB",
+            "  run {}: vigil                {:>9.0} events/s  peak RSS {:>5} MiB",
             i + 1,
             b.events as f64 / r.secs,
             r.peak_rss_kib / 1024
         );
         vigil.push(r);
-        if b.rsyslog {
-            let r = run_rsyslog(&stream, b.events, timeout)?;
+        for (m, out) in modes.iter().zip(rsys.iter_mut()) {
+            let r = run_rsyslog(&stream, b.events, timeout, *m)?;
             eprintln!(
-                "  run {}: rsyslog  {:>9.0} events/s  peak RSS {:>6} MiB",
+                "  run {}: rsyslog {:<12} {:>9.0} events/s  peak RSS {:>5} MiB",
                 i + 1,
+                m.name(),
                 b.events as f64 / r.secs,
                 r.peak_rss_kib / 1024
             );
-            rsys.push(r);
+            out.push(r);
         }
     }
-    let v = median(vigil.iter().map(|r| b.events as f64 / r.secs).collect());
-    let v_rss = median(vigil.iter().map(|r| r.peak_rss_kib as f64).collect());
+    let rate = |rs: &[RunResult]| median(rs.iter().map(|r| b.events as f64 / r.secs).collect());
+    let rss =
+        |rs: &[RunResult]| median(rs.iter().map(|r| r.peak_rss_kib as f64).collect()) / 1024.0;
+    let v = rate(&vigil);
+    println!("| target | median events/s | median peak RSS MiB | vigil / target |");
+    println!("|---|---|---|---|");
     println!(
-        "vigil:   median {v:.0} events/s durable, median peak RSS {:.0} MiB",
-        v_rss / 1024.0
+        "| vigil (decode, ECS, fsync before counted) | {v:.0} | {:.0} | 1.00 |",
+        rss(&vigil)
     );
-    if b.rsyslog {
-        let r = median(rsys.iter().map(|r| b.events as f64 / r.secs).collect());
-        let r_rss = median(rsys.iter().map(|r| r.peak_rss_kib as f64).collect());
+    for (m, rs) in modes.iter().zip(&rsys) {
+        let r = rate(rs);
         println!(
-            "rsyslog: median {r:.0} events/s to file, median peak RSS {:.0} MiB",
-            r_rss / 1024.0
+            "| rsyslog {} | {r:.0} | {:.0} | {:.2} |",
+            m.describe(),
+            rss(rs),
+            v / r
         );
-        println!("ratio vigil/rsyslog: {:.2}", v / r);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -251,7 +258,56 @@ fn durable_seq(http: SocketAddr) -> anyhow::Result<u64> {
     Ok(v["durable_seq"].as_u64().unwrap_or(0))
 }
 
-fn run_rsyslog(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResult> {
+/// What rsyslog is asked to do with each message.
+#[derive(Debug, Clone, Copy)]
+enum RsyslogMode {
+    /// Write the raw message: the least work a receiver can do.
+    Raw,
+    /// Parse and write every field as JSON (`%jsonmesg%`), closer to Vigil's work.
+    Json,
+    /// As `Json`, and fsync the file after each batch, as Vigil does before acknowledging.
+    JsonSync,
+}
+
+impl RsyslogMode {
+    const ALL: [RsyslogMode; 3] = [RsyslogMode::Raw, RsyslogMode::Json, RsyslogMode::JsonSync];
+
+    fn name(self) -> &'static str {
+        match self {
+            RsyslogMode::Raw => "raw",
+            RsyslogMode::Json => "json",
+            RsyslogMode::JsonSync => "json+sync",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            RsyslogMode::Raw => "raw message to file, no fsync",
+            RsyslogMode::Json => "%jsonmesg% to file, no fsync",
+            RsyslogMode::JsonSync => "%jsonmesg% to file, sync=on",
+        }
+    }
+
+    fn action(self, out: &Path) -> String {
+        let (template, sync) = match self {
+            RsyslogMode::Raw => ("%rawmsg%\\n", "off"),
+            RsyslogMode::Json => ("%jsonmesg%\\n", "off"),
+            RsyslogMode::JsonSync => ("%jsonmesg%\\n", "on"),
+        };
+        format!(
+            "template(name=\"out\" type=\"string\" string=\"{template}\")\n\
+             action(type=\"omfile\" file=\"{}\" template=\"out\" sync=\"{sync}\" flushOnTXEnd=\"on\")\n",
+            out.display()
+        )
+    }
+}
+
+fn run_rsyslog(
+    stream: &[u8],
+    n: u64,
+    timeout: Duration,
+    mode: RsyslogMode,
+) -> anyhow::Result<RunResult> {
     let bin =
         which("rsyslogd").context("--rsyslog needs rsyslogd on PATH (apt-get install rsyslog)")?;
     let dir = tempfile::tempdir()?;
@@ -263,11 +319,9 @@ fn run_rsyslog(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunRe
         format!(
             "global(workDirectory=\"{d}\")\n\
              module(load=\"imtcp\")\n\
-             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
-             template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n\
-             action(type=\"omfile\" file=\"{o}\" template=\"raw\")\n",
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n{a}",
             d = dir.path().display(),
-            o = out.display()
+            a = mode.action(&out)
         ),
     )?;
     let mut child = KillOnDrop(
