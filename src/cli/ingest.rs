@@ -70,8 +70,8 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut line = Vec::with_capacity(4096);
     let mut batch = Vec::with_capacity(BATCH);
-    let (mut stored, mut failed, mut bytes, mut first_seq, mut last_seq) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
+    let mut bytes = 0u64;
     let limit = config.limits.max_message_bytes;
     loop {
         line.clear();
@@ -96,36 +96,26 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
         batch.push(Prepared::new(&decode_message(&msg, Some(&source), &opts)));
         line = msg.bytes;
         if batch.len() >= BATCH {
-            flush(
-                &mut writer,
-                &mut batch,
-                &mut stored,
-                &mut failed,
-                &mut first_seq,
-                &mut last_seq,
-            )?;
+            tally.flush(&mut writer, &mut batch)?;
             if let Some(b) = &bar {
                 b.set_position(bytes);
-                b.set_message(format!("{stored} events"));
+                b.set_message(format!("{} events", tally.stored));
             }
         }
     }
-    flush(
-        &mut writer,
-        &mut batch,
-        &mut stored,
-        &mut failed,
-        &mut first_seq,
-        &mut last_seq,
-    )?;
+    tally.flush(&mut writer, &mut batch)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if stored == 0 {
+    if tally.stored == 0 {
         println!("no events in {}", a.file.display());
     } else {
         println!(
-            "stored {stored} events (seq {first_seq}..{last_seq}, {failed} kept raw with a parse error) in {}",
+            "stored {} events (seq {}..{}, {} kept raw with a parse error) in {}",
+            tally.stored,
+            tally.first_seq,
+            tally.last_seq,
+            tally.failed,
             config.data_dir.display()
         );
     }
@@ -181,25 +171,30 @@ fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
-fn flush(
-    w: &mut EventWriter,
-    batch: &mut Vec<Prepared>,
-    stored: &mut u64,
-    failed: &mut u64,
-    first: &mut u64,
-    last: &mut u64,
-) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// What `vigil ingest` has stored so far.
+#[derive(Debug, Default)]
+struct Tally {
+    stored: u64,
+    failed: u64,
+    first_seq: u64,
+    last_seq: u64,
+}
+
+impl Tally {
+    /// Appends and commits a batch.
+    fn flush(&mut self, w: &mut EventWriter, batch: &mut Vec<Prepared>) -> anyhow::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        count_decoded(InputKind::File, batch);
+        self.failed += batch.iter().filter(|e| e.parse_failed).count() as u64;
+        if self.first_seq == 0 {
+            self.first_seq = w.ledger().next_seq();
+        }
+        w.append(batch, |_| {})?;
+        self.last_seq = w.commit()?;
+        self.stored += batch.len() as u64;
+        batch.clear();
+        Ok(())
     }
-    count_decoded(InputKind::File, batch);
-    *failed += batch.iter().filter(|e| e.parse_failed).count() as u64;
-    if *first == 0 {
-        *first = w.ledger().next_seq();
-    }
-    w.append(batch, |_| {})?;
-    *last = w.commit()?;
-    *stored += batch.len() as u64;
-    batch.clear();
-    Ok(())
 }
