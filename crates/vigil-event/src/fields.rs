@@ -9,17 +9,17 @@ pub const MESSAGE: &str = "message";
 
 /// The original line exactly as received (lossy UTF-8).
 pub const EVENT_ORIGINAL: &str = "event.original";
-/// ECS `event.kind` (`event`, `alert`, …).
+/// ECS `event.kind`; decoders set `event`.
 pub const EVENT_KIND: &str = "event.kind";
-/// ECS `event.category` array (`authentication`, `iam`, `web`, `process`, `session`).
+/// ECS `event.category` array (`authentication`, `iam`, `network`, `process`, `session`, `web`).
 pub const EVENT_CATEGORY: &str = "event.category";
-/// ECS `event.type` array (`start`, `end`, `info`, `creation`, `deletion`, `change`, `user`, `group`, `access`, `denied`, `allowed`).
+/// ECS `event.type` array (`start`, `end`, `info`, `connection`, `creation`, `deletion`, `change`, `user`, `group`, `access`, `denied`).
 pub const EVENT_TYPE: &str = "event.type";
-/// What happened, as a short keyword (`ssh_login`, `authn_login_fail`, `user-created`…).
+/// What happened, as a snake_case keyword (`ssh_login`, `sudo_command`, `user_created`, …; see docs/SCHEMA.md).
 pub const EVENT_ACTION: &str = "event.action";
 /// `success`, `failure` or `unknown`.
 pub const EVENT_OUTCOME: &str = "event.outcome";
-/// The decoder or dataset that produced the event (`sshd`, `sudo`, `nginx.access`…).
+/// The dataset that produced the event (`system.auth`, `http.access`, `cef`, `leef`).
 pub const EVENT_DATASET: &str = "event.dataset";
 /// Event severity (numeric, syslog severity for syslog input).
 pub const EVENT_SEVERITY: &str = "event.severity";
@@ -81,7 +81,7 @@ pub const LOG_SYSLOG_MSGID: &str = "log.syslog.msgid";
 pub const LOG_SYSLOG_VERSION: &str = "log.syslog.version";
 /// RFC 5424 structured data: `{SD-ID: {PARAM: value}}`.
 pub const LOG_SYSLOG_STRUCTURED_DATA: &str = "log.syslog.structured_data";
-/// Which wire format was detected (`rfc5424`, `rfc3164`, `json`, `logfmt`, `cef`, `clf`, `text`).
+/// Which wire format was detected (`rfc5424`, `rfc3164`, `json`, `logfmt`, `cef`, `leef`, `clf`, `text`).
 pub const LOG_FORMAT: &str = "log.format";
 
 /// Full URL as logged.
@@ -120,12 +120,12 @@ pub const VIGIL_INVALID_UTF8: &str = "vigil.invalid_utf8";
 
 /// ECS `event.code`: the source's own identifier for the event kind (CEF Signature ID).
 pub const EVENT_CODE: &str = "event.code";
-/// ECS `event.module`.
+/// ECS `event.module`; reserved for integrations, not set by the built-in decoders.
 pub const EVENT_MODULE: &str = "event.module";
 /// Log level as the source named it (`info`, `error`).
 pub const LOG_LEVEL: &str = "log.level";
 
-/// Source host name from a reverse lookup or the sender's own report.
+/// ECS `source.address` (raw address as logged); reserved, not set by the built-in decoders.
 pub const SOURCE_ADDRESS: &str = "source.address";
 /// User at the source side (CEF `suser`).
 pub const SOURCE_USER_NAME: &str = "source.user.name";
