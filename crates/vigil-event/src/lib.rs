@@ -242,7 +242,7 @@ impl Event {
     }
 }
 
-/// Formats a time as Vigil stores it: RFC 3339, UTC, with microseconds when present.
+/// Formats a time as Vigil stores it: RFC 3339, UTC, with as many fraction digits as needed (up to nanoseconds).
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }

@@ -57,8 +57,13 @@
 mod compress;
 mod dir;
 mod format;
+pub mod merkle;
 mod reader;
 mod writer;
+
+pub mod checkpoint;
+pub mod note;
+pub mod seal;
 
 #[cfg(test)]
 mod tests;
