@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::compress::{with_suffix, Compressor};
 use crate::dir::{self, fsync_dir, io_err, DirLock, SegEntry, SegKind};
 use crate::format::{self, SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX};
+use crate::merkle::{self, CompactTree};
 use crate::reader::{SegReader, Tail};
 use crate::{LedgerError, LedgerOptions, LedgerStats, RecoveryReport};
 
@@ -47,6 +49,8 @@ pub struct Ledger {
     poisoned: Option<String>,
     commits: u64,
     last_commit: Duration,
+    /// RFC 9162 Merkle tree over every appended payload (durable or not).
+    tree: CompactTree,
     // Declared last so it is released after everything above is flushed.
     _lock: DirLock,
 }
@@ -111,16 +115,24 @@ impl Ledger {
             listing = dir::list(dir)?;
         }
 
-        let (active, next_seq, truncated_bytes) = match listing.segs.last() {
-            None => (create_segment(dir, 1)?, 1, 0),
+        let (active, next_seq, truncated_bytes, tree) = match listing.segs.last() {
+            None => {
+                let tree = CompactTree::new();
+                (create_segment(dir, 1, &tree)?, 1, 0, tree)
+            }
             Some(last) if last.kind == SegKind::Compressed => {
                 // Sealed and compressed but no newer segment yet: continue
                 // in a fresh one.
                 let mut r = open_strict(last)?;
                 let next = r.scan_to_end()? + 1;
-                (create_segment(dir, next)?, next, 0)
+                let tree = load_tree(dir, last.first_seq, next - 1)?;
+                (create_segment(dir, next, &tree)?, next, 0, tree)
             }
-            Some(last) => recover_open_segment(last)?,
+            Some(last) => {
+                let (active, next, cut) = recover_open_segment(last)?;
+                let tree = load_tree(dir, last.first_seq, next - 1)?;
+                (active, next, cut, tree)
+            }
         };
 
         let compressor = if opts.compress_sealed {
@@ -162,6 +174,7 @@ impl Ledger {
             poisoned: None,
             commits: 0,
             last_commit: Duration::ZERO,
+            tree,
             _lock: lock,
         })
     }
@@ -174,6 +187,17 @@ impl Ledger {
     /// The seq the next [`Ledger::append`] will assign.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// The Merkle tree over every appended record, durable or not.
+    pub fn tree(&self) -> &CompactTree {
+        &self.tree
+    }
+
+    /// Size and root of the tree over exactly the durable records, or `None`
+    /// while appended records await a commit.
+    pub fn durable_root(&self) -> Option<(u64, merkle::Hash)> {
+        (self.tree.size() == self.durable_seq).then(|| (self.durable_seq, self.tree.root()))
     }
 
     /// The highest seq known to be on stable storage (0 if none).
@@ -206,6 +230,7 @@ impl Ledger {
         }
         let seq = self.next_seq;
         format::encode_record(&mut self.buf, seq, payload);
+        self.tree.append(merkle::leaf_hash(payload));
         self.next_seq += 1;
         if self.buf.len() >= FLUSH_THRESHOLD {
             self.flush_buf()?;
@@ -328,7 +353,7 @@ impl Ledger {
     /// Seals the active segment and starts a new one at `next_seq`.
     fn roll(&mut self) -> Result<(), LedgerError> {
         self.sync()?;
-        let new = match create_segment(&self.dir, self.next_seq) {
+        let new = match create_segment(&self.dir, self.next_seq, &self.tree) {
             Ok(a) => a,
             Err(e) => return Err(self.poison(e)),
         };
@@ -375,7 +400,9 @@ fn open_strict(entry: &SegEntry) -> Result<SegReader, LedgerError> {
 
 /// Creates `X.seg` with its header via a temp file and rename, so a `.seg`
 /// never exists without a whole header.
-fn create_segment(dir: &Path, first_seq: u64) -> Result<Active, LedgerError> {
+fn create_segment(dir: &Path, first_seq: u64, tree: &CompactTree) -> Result<Active, LedgerError> {
+    debug_assert_eq!(tree.size() + 1, first_seq);
+    write_frontier(dir, first_seq, tree)?;
     let path = dir.join(format::seg_name(first_seq));
     let zst = dir.join(format::zst_name(first_seq));
     for p in [&path, &zst] {
@@ -454,4 +481,57 @@ fn recover_open_segment(entry: &SegEntry) -> Result<(Active, u64, u64), LedgerEr
         next_seq,
         cut,
     ))
+}
+
+/// `X.frontier`: the Merkle tree state before segment `X`'s first record.
+///
+/// Written before the segment exists, so every segment has one; on open only
+/// the newest segment is replayed on top of it instead of the whole ledger.
+fn frontier_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.frontier"))
+}
+
+fn write_frontier(dir: &Path, first_seq: u64, tree: &CompactTree) -> Result<(), LedgerError> {
+    let path = frontier_path(dir, first_seq);
+    let tmp = with_suffix(&path, TMP_SUFFIX);
+    let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(&tree.to_bytes()).map_err(io_err(&tmp))?;
+    f.sync_data().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    Ok(())
+}
+
+/// The tree over records `1..=last_seq`: the newest segment's frontier plus
+/// that segment's records, or every record when the frontier is unusable.
+fn load_tree(dir: &Path, seg_first_seq: u64, last_seq: u64) -> Result<CompactTree, LedgerError> {
+    let path = frontier_path(dir, seg_first_seq);
+    let mut tree = match fs::read(&path).ok().map(|b| CompactTree::from_bytes(&b)) {
+        Some(Ok(t)) if t.size() + 1 == seg_first_seq => t,
+        _ => {
+            tracing::warn!(file = %path.display(), "ledger: Merkle frontier missing or invalid; rebuilding the tree from every record");
+            CompactTree::new()
+        }
+    };
+    if tree.size() < last_seq {
+        let reader = crate::LedgerReader::open(dir)?;
+        let mut next = tree.size() + 1;
+        let mut gap = None;
+        let _ = reader.for_each_range(tree.size() + 1, last_seq, |seq, payload| {
+            if seq != next {
+                gap = Some(seq);
+                return ControlFlow::Break(());
+            }
+            tree.append(merkle::leaf_hash(payload));
+            next += 1;
+            ControlFlow::Continue(())
+        })?;
+        if gap.is_some() || tree.size() != last_seq {
+            return Err(LedgerError::Corrupt {
+                segment: path,
+                offset: 0,
+                reason: format!("records up to seq {last_seq} could not all be read to rebuild the Merkle tree (got {})", tree.size()),
+            });
+        }
+    }
+    Ok(tree)
 }
