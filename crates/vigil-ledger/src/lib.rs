@@ -62,6 +62,7 @@ mod reader;
 mod writer;
 
 pub mod checkpoint;
+pub mod integrity;
 pub mod note;
 pub mod seal;
 
