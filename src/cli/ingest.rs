@@ -32,6 +32,14 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
     vigil_server::prepare_data_dir(&config)?;
     let ledger = vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options())
         .with_context(|| format!("opening the ledger in {} (a running server holds it: send events to its API instead)", config.ledger_dir().display()))?;
+    let (mut notary, secrets) = vigil_server::open_notary(&config)?;
+    if let Some(s) = &secrets {
+        println!("created ledger keys; verifier key: {}", s.verifier_key);
+        if !s.initial_seal_key.is_empty() {
+            println!("initial sealing key (shown once, never stored; keep it offline for audits):");
+            println!("  {}", s.initial_seal_key.as_str());
+        }
+    }
     let mut writer = EventWriter::new(ledger);
     let opts = config.parse_options();
     let stdin = a.file.as_os_str() == "-";
@@ -106,6 +114,13 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
     tally.flush(&mut writer, &mut batch)?;
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if let Some((size, root)) = writer.ledger().durable_root() {
+        if notary.last().is_none_or(|c| c.size < size) {
+            notary
+                .checkpoint(size, root)
+                .context("signing the ledger checkpoint")?;
+        }
     }
     if tally.stored == 0 {
         println!("no events in {}", a.file.display());

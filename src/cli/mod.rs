@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod ingest;
+mod integrity;
 mod output;
 mod search;
 mod serve;
@@ -32,6 +33,10 @@ enum Command {
     Tail(search::TailArgs),
     /// Measure performance.
     Bench(bench::BenchArgs),
+    /// Prove that nothing stored was changed, dropped or reordered.
+    Verify(integrity::VerifyArgs),
+    /// Show the ledger's checkpoint verifier key.
+    Key(integrity::KeyArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -82,5 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search(a) => search::run(a),
         Command::Tail(a) => search::tail(a),
         Command::Bench(a) => bench::run(a),
+        Command::Verify(a) => integrity::verify(a),
+        Command::Key(a) => integrity::key(a),
     }
 }

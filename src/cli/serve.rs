@@ -72,11 +72,20 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("  syslog TCP    tcp://{a}");
         }
         println!("  ledger        {} events stored", server.recovered_seq);
+        println!("  verifier key  {}", server.verifier_key);
         if server.recovered_truncated_bytes > 0 {
             println!(
                 "  recovery      cut {} bytes of an unfinished write",
                 server.recovered_truncated_bytes
             );
+        }
+        if let Some(secrets) = &server.new_integrity_secrets {
+            if !secrets.initial_seal_key.is_empty() {
+                println!("");
+                println!("  initial sealing key (shown once, never stored; give it to your auditor");
+                println!("  and keep it offline: it proves later that no past checkpoint was rewritten):");
+                println!("    {}", secrets.initial_seal_key.as_str());
+            }
         }
         if let Some(t) = &server.new_admin_token {
             println!("");

@@ -80,6 +80,12 @@ pub struct LedgerConfig {
     pub segment_max_age_secs: u64,
     /// zstd level for sealed segments.
     pub zstd_level: i32,
+    /// A signed checkpoint is made at least this often while events arrive.
+    pub checkpoint_interval_secs: u64,
+    /// … and after this many events, whichever comes first.
+    pub checkpoint_every_events: u64,
+    /// Files (on another disk or mount) that every checkpoint is appended to.
+    pub witness_files: Vec<PathBuf>,
 }
 
 /// `[search]`
@@ -146,6 +152,9 @@ impl Default for LedgerConfig {
             segment_max_bytes: 64 * 1024 * 1024,
             segment_max_age_secs: 3600,
             zstd_level: 3,
+            checkpoint_interval_secs: 60,
+            checkpoint_every_events: 1_000_000,
+            witness_files: Vec::new(),
         }
     }
 }

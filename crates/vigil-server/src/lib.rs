@@ -17,6 +17,7 @@
 //! ```
 
 pub mod auth;
+pub mod checkpoints;
 pub mod config;
 pub mod http;
 pub mod meta;
@@ -48,6 +49,10 @@ pub struct Running {
     pub syslog_tcp_addr: Option<SocketAddr>,
     /// A freshly generated admin token, when this start created one.
     pub new_admin_token: Option<String>,
+    /// The checkpoint verifier key (`name+hash+base64`).
+    pub verifier_key: String,
+    /// Created on this start: the verifier key and the initial seal key, to show once.
+    pub new_integrity_secrets: Option<vigil_ledger::integrity::InitSecrets>,
     /// Highest durable sequence number at start.
     pub recovered_seq: u64,
     /// Bytes cut from a torn ledger tail during recovery.
@@ -184,6 +189,20 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the ledger's notary (keys under `DATA_DIR/keys`), creating keys on first use.
+pub fn open_notary(
+    config: &Config,
+) -> anyhow::Result<(
+    vigil_ledger::integrity::Notary,
+    Option<vigil_ledger::integrity::InitSecrets>,
+)> {
+    vigil_ledger::integrity::Notary::open_or_init(
+        &config.data_dir.join("keys"),
+        &config.ledger_dir(),
+    )
+    .context("opening the ledger signing keys")
+}
+
 /// Starts the server.
 pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running> {
     config.validate()?;
@@ -207,12 +226,26 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         new_admin_token = Some(t);
     }
 
+    let (notary, new_integrity_secrets) = open_notary(&config)?;
+    let verifier_key = notary.verifier().to_string();
+    let checkpointer = checkpoints::Checkpointer::new(
+        notary,
+        std::time::Duration::from_secs(config.ledger.checkpoint_interval_secs),
+        config.ledger.checkpoint_every_events,
+        config.ledger.witness_files.clone(),
+    );
+
     let decoders = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
-    let (pipeline, writer) =
-        pipeline::start(ledger, &config.data_dir, config.parse_options(), decoders)
-            .context("starting the event pipeline")?;
+    let (pipeline, writer) = pipeline::start(
+        ledger,
+        checkpointer,
+        &config.data_dir,
+        config.parse_options(),
+        decoders,
+    )
+    .context("starting the event pipeline")?;
 
     let limits = vigil_ingest::InputLimits {
         max_message_bytes: config.limits.max_message_bytes,
@@ -253,6 +286,8 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         syslog_udp_addr,
         syslog_tcp_addr,
         new_admin_token,
+        verifier_key,
+        new_integrity_secrets,
         recovered_seq,
         recovered_truncated_bytes,
         pipeline,

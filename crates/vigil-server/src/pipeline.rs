@@ -290,6 +290,7 @@ pub fn decode_batch(batch: &[RawMessage], opts: &ParseOptions) -> WriteBatch {
 /// Starts decoder threads and the writer thread over an open ledger.
 pub fn start(
     ledger: Ledger,
+    checkpointer: crate::checkpoints::Checkpointer,
     data_dir: &Path,
     opts: ParseOptions,
     decoder_threads: usize,
@@ -355,6 +356,7 @@ pub fn start(
                 durable,
                 queue_depth,
                 meta,
+                checkpointer,
             )
         })?;
     Ok((handle, writer))
@@ -375,6 +377,7 @@ fn writer_loop(
     durable: Arc<AtomicU64>,
     depth: Arc<AtomicI64>,
     meta: rusqlite::Connection,
+    mut checkpointer: crate::checkpoints::Checkpointer,
 ) {
     let mut sources: HashMap<(String, &'static str), u64> = HashMap::new();
     let mut last_flush = Instant::now();
@@ -461,6 +464,7 @@ fn writer_loop(
             flush_sources(&meta, &mut sources);
             last_flush = Instant::now();
         }
+        checkpointer.after_commit(writer.ledger(), false);
         if last_roll.elapsed() > Duration::from_secs(1) {
             if let Err(e) = writer.maybe_roll() {
                 tracing::error!(error = %e, "sealing the ledger segment failed");
@@ -472,6 +476,7 @@ fn writer_loop(
     if let Err(e) = writer.commit() {
         tracing::error!(error = %e, "final ledger commit failed");
     }
+    checkpointer.after_commit(writer.ledger(), true);
     drop(writer);
     if let Some(done) = stop {
         let _ = done.send(());
