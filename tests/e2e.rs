@@ -436,3 +436,30 @@ fn metrics_count_by_input() {
         .unwrap();
     let _ = v; // sources are flushed every few seconds; presence checked in the crash test
 }
+
+#[test]
+fn sender_sequence_gaps_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let mut tcp = TcpStream::connect(server.tcp).unwrap();
+    for n in [1, 2, 5, 6, 1] {
+        let m = format!(
+            "<14>1 2026-03-01T10:00:00Z app01 billing - - [meta sequenceId=\"{n}\"] message {n}"
+        );
+        write!(tcp, "{} {}", m.len(), m).unwrap();
+    }
+    drop(tcp);
+    let v = server.wait_for("event.dataset:vigil.integrity", 2);
+    assert_eq!(v["total"], 2, "{v:#}");
+    let hits = v["hits"].as_array().unwrap();
+    let gap = hits
+        .iter()
+        .find(|h| h["event"]["action"] == "source_sequence_gap")
+        .expect("gap");
+    assert_eq!(gap["vigil"]["integrity"]["missing"], 2);
+    assert_eq!(gap["vigil"]["integrity"]["expected"], 3);
+    assert_eq!(gap["vigil"]["input"], "internal");
+    assert!(hits
+        .iter()
+        .any(|h| h["event"]["action"] == "source_sequence_restart"));
+}

@@ -38,9 +38,16 @@ fn ingest_file_then_search_offline() {
     let rec: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     let body = rec["note"].as_str().unwrap();
     assert_eq!(body.lines().nth(1), Some("4"), "{body}");
-    let out = common::vigil().args(["key", "--data-dir"]).arg(&data).output().unwrap();
+    let out = common::vigil()
+        .args(["key", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
     let key = String::from_utf8(out.stdout).unwrap();
-    assert!(key.starts_with(body.lines().next().unwrap()), "{key} vs {body}");
+    assert!(
+        key.starts_with(body.lines().next().unwrap()),
+        "{key} vs {body}"
+    );
 
     let out = common::vigil()
         .args(["search", "source.ip:203.0.113.9", "--json", "--data-dir"])

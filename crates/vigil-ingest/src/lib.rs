@@ -37,6 +37,8 @@ pub enum InputKind {
     Http,
     /// `vigil ingest` reading a file.
     File,
+    /// Events Vigil writes about itself (integrity notices).
+    Internal,
 }
 
 impl InputKind {
@@ -47,6 +49,7 @@ impl InputKind {
             InputKind::SyslogTcp => "syslog-tcp",
             InputKind::Http => "http",
             InputKind::File => "file",
+            InputKind::Internal => "internal",
         }
     }
 }

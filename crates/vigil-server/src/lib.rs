@@ -22,6 +22,7 @@ pub mod config;
 pub mod http;
 pub mod meta;
 pub mod pipeline;
+pub mod sequence;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -66,6 +66,8 @@ pub struct Prepared {
     pub template: SeqTemplate,
     /// Whether the decoder stored it raw with `vigil.parse_error`.
     pub parse_failed: bool,
+    /// The sender's own message number, for gap detection.
+    pub source_seq: Option<crate::sequence::SourceSeq>,
 }
 
 impl Prepared {
@@ -74,6 +76,7 @@ impl Prepared {
         Prepared {
             template: SeqTemplate::new(ev),
             parse_failed: ev.contains(fields::VIGIL_PARSE_ERROR),
+            source_seq: crate::sequence::source_seq(ev),
         }
     }
 }
@@ -380,6 +383,7 @@ fn writer_loop(
     mut checkpointer: crate::checkpoints::Checkpointer,
 ) {
     let mut sources: HashMap<(String, &'static str), u64> = HashMap::new();
+    let mut gaps = crate::sequence::GapTracker::default();
     let mut last_flush = Instant::now();
     let mut last_roll = Instant::now();
     let mut stop: Option<oneshot::Sender<()>> = None;
@@ -425,6 +429,31 @@ fn writer_loop(
             ranges.push(SeqRange {
                 first: first_seq,
                 last: writer.ledger().next_seq() - 1,
+            });
+        }
+        // Sender-side sequence gaps become integrity events in the same commit.
+        let notices: Vec<Prepared> = batches
+            .iter()
+            .flat_map(|b| b.events.iter())
+            .filter_map(|p| p.source_seq.as_ref())
+            .filter_map(|s| gaps.observe(s))
+            .map(|mut ev| {
+                stamp(
+                    &mut ev,
+                    InputKind::Internal,
+                    Some("vigil"),
+                    SystemTime::now(),
+                );
+                Prepared::new(&ev)
+            })
+            .collect();
+        if result.is_ok() && !notices.is_empty() {
+            metrics::counter!("vigil_integrity_sequence_notices_total")
+                .increment(notices.len() as u64);
+            result = writer.append(&notices, |bytes| {
+                if has_tail {
+                    committed.push(bytes.to_vec());
+                }
             });
         }
         let result = if batches.is_empty() {
