@@ -58,6 +58,9 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Event {
 /// `log.syslog.appname`) and has a `message`, the application decoders run.
 pub fn parse_json(value: Value, opts: &ParseOptions) -> Result<Event, EventError> {
     let mut ev = Event::from_json(value, opts.max_json_depth)?;
+    // `vigil.*` is Vigil's own bookkeeping (sequence, input, parse flags):
+    // a sender must not be able to forge any of it.
+    ev.remove("vigil");
     if json::depth(ev.as_map()) > opts.max_json_depth {
         return Err(EventError::TooDeep {
             limit: opts.max_json_depth,
