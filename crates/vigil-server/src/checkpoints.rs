@@ -4,24 +4,27 @@
 //! commit; a checkpoint is made when `[ledger] checkpoint_interval_secs`
 //! have passed or `[ledger] checkpoint_every_events` events were stored since
 //! the last one, and always on shutdown. Each checkpoint is signed and sealed
-//! by the ledger's [`Notary`] and then appended to every file witness
-//! (`[ledger] witness_files`, e.g. on another disk or mount) so that a later
-//! rollback of the whole data dir is caught by `vigil verify --checkpoint`.
+//! by the ledger's [`Notary`] and then handed to the [`WitnessSet`]
+//! (files on another disk, a syslog server, an HTTP service: see
+//! [`crate::witness`]) so that a later rollback of the whole data dir is caught
+//! by `vigil verify --checkpoint`. Handing over never blocks: the pushes run on
+//! the witness thread, so a slow witness cannot stall the writer. Dropping the
+//! checkpointer (when the writer thread ends, after the final checkpoint)
+//! waits a few seconds for that checkpoint to reach the witnesses.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use vigil_ledger::integrity::{CheckpointRecord, Notary};
+use vigil_ledger::integrity::Notary;
 use vigil_ledger::Ledger;
+
+use crate::witness::WitnessSet;
 
 /// Checkpoint policy and state.
 pub struct Checkpointer {
     notary: Notary,
     interval: Duration,
     every_events: u64,
-    witnesses: Vec<PathBuf>,
+    witnesses: WitnessSet,
     last_time: Instant,
     last_size: u64,
 }
@@ -32,7 +35,7 @@ impl Checkpointer {
         notary: Notary,
         interval: Duration,
         every_events: u64,
-        witnesses: Vec<PathBuf>,
+        witnesses: WitnessSet,
     ) -> Self {
         let last_size = notary.last().map_or(0, |c| c.size);
         Self {
@@ -65,35 +68,11 @@ impl Checkpointer {
                 self.last_time = Instant::now();
                 metrics::counter!("vigil_ledger_checkpoints_total").increment(1);
                 metrics::gauge!("vigil_ledger_checkpoint_size").set(size as f64);
-                self.push(&rec);
+                self.witnesses.publish(&rec, size);
             }
             Err(e) => {
                 metrics::counter!("vigil_ledger_checkpoint_errors_total").increment(1);
                 tracing::error!(error = %e, "signing a ledger checkpoint failed");
-            }
-        }
-    }
-
-    fn push(&self, rec: &CheckpointRecord) {
-        for w in &self.witnesses {
-            let r = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(w)
-                .and_then(|mut f| {
-                    let mut line = serde_json::to_string(rec).map_err(std::io::Error::other)?;
-                    line.push('\n');
-                    f.write_all(line.as_bytes())?;
-                    f.sync_data()
-                });
-            match r {
-                Ok(()) => metrics::counter!("vigil_witness_pushes_total", "witness" => "file")
-                    .increment(1),
-                Err(e) => {
-                    metrics::counter!("vigil_witness_push_failures_total", "witness" => "file")
-                        .increment(1);
-                    tracing::warn!(witness = %w.display(), error = %e, "pushing a checkpoint to a file witness failed; the next checkpoint retries");
-                }
             }
         }
     }

@@ -80,12 +80,68 @@ pub struct LedgerConfig {
     pub segment_max_age_secs: u64,
     /// zstd level for sealed segments.
     pub zstd_level: i32,
+    /// Compress sealed segments with zstd (default true).
+    pub compress_sealed: bool,
     /// A signed checkpoint is made at least this often while events arrive.
     pub checkpoint_interval_secs: u64,
     /// … and after this many events, whichever comes first.
     pub checkpoint_every_events: u64,
-    /// Files (on another disk or mount) that every checkpoint is appended to.
+    /// Files (on another disk or mount) that every checkpoint is appended to:
+    /// shorthand for `[[ledger.witness]]` tables of `kind = "file"`.
     pub witness_files: Vec<PathBuf>,
+    /// `[[ledger.witness]]`: where every checkpoint is pushed (see [`crate::witness`]).
+    #[serde(rename = "witness")]
+    pub witnesses: Vec<WitnessConfig>,
+    /// Networks that witnesses may be reached in although they are loopback,
+    /// private, link-local or otherwise refused (see [`crate::netguard`]).
+    pub witness_allow: Vec<crate::netguard::Cidr>,
+}
+
+/// One `[[ledger.witness]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum WitnessConfig {
+    /// `kind = "file"`: append each checkpoint as a JSON line and fsync.
+    File {
+        /// The file, e.g. on another disk or mount.
+        path: PathBuf,
+    },
+    /// `kind = "syslog"`: one RFC 5424 message per checkpoint over TCP
+    /// (octet-counted framing).
+    Syslog {
+        /// `host:port` of the receiver.
+        address: String,
+    },
+    /// `kind = "http"`: POST each checkpoint as JSON.
+    Http {
+        /// `http://` or `https://` URL.
+        url: String,
+        /// Sent as `Authorization: Bearer …` when set.
+        #[serde(default)]
+        token: Option<WitnessToken>,
+    },
+}
+
+/// A witness's bearer token; `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct WitnessToken(pub String);
+
+impl std::fmt::Debug for WitnessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WitnessToken(<redacted>)")
+    }
+}
+
+impl LedgerConfig {
+    /// Every configured witness: `witness_files` first, then `[[ledger.witness]]`.
+    pub fn all_witnesses(&self) -> Vec<WitnessConfig> {
+        self.witness_files
+            .iter()
+            .map(|p| WitnessConfig::File { path: p.clone() })
+            .chain(self.witnesses.iter().cloned())
+            .collect()
+    }
 }
 
 /// `[search]`
@@ -152,9 +208,12 @@ impl Default for LedgerConfig {
             segment_max_bytes: 64 * 1024 * 1024,
             segment_max_age_secs: 3600,
             zstd_level: 3,
+            compress_sealed: true,
             checkpoint_interval_secs: 60,
             checkpoint_every_events: 1_000_000,
             witness_files: Vec::new(),
+            witnesses: Vec::new(),
+            witness_allow: Vec::new(),
         }
     }
 }
@@ -300,7 +359,7 @@ impl Config {
         vigil_ledger::LedgerOptions {
             segment_max_bytes: self.ledger.segment_max_bytes,
             segment_max_age: std::time::Duration::from_secs(self.ledger.segment_max_age_secs),
-            compress_sealed: true,
+            compress_sealed: self.ledger.compress_sealed,
             zstd_level: self.ledger.zstd_level,
         }
     }

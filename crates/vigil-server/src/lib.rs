@@ -21,8 +21,10 @@ pub mod checkpoints;
 pub mod config;
 pub mod http;
 pub mod meta;
+pub mod netguard;
 pub mod pipeline;
 pub mod sequence;
+pub mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -173,6 +175,22 @@ fn describe_metrics() {
     );
     describe_counter!("vigil_http_requests_total", "HTTP API requests, by route");
     describe_counter!(
+        "vigil_witness_pushes_total",
+        "Checkpoints pushed to a witness, by witness kind and target"
+    );
+    describe_counter!(
+        "vigil_witness_push_failures_total",
+        "Failed checkpoint pushes (each retry counts), by witness kind and target"
+    );
+    describe_gauge!(
+        "vigil_witness_last_success_seq",
+        "Size of the newest checkpoint a witness received, by witness kind and target"
+    );
+    describe_gauge!(
+        "vigil_witness_pending",
+        "Witnesses that have not yet received the newest checkpoint"
+    );
+    describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
     );
@@ -233,7 +251,10 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         notary,
         std::time::Duration::from_secs(config.ledger.checkpoint_interval_secs),
         config.ledger.checkpoint_every_events,
-        config.ledger.witness_files.clone(),
+        witness::WitnessSet::start(
+            &config.ledger.all_witnesses(),
+            netguard::OutboundPolicy::new(config.ledger.witness_allow.clone()),
+        )?,
     );
 
     let decoders = std::thread::available_parallelism()
