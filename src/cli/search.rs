@@ -110,6 +110,7 @@ pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
         }
     } else {
         output::table(&mut out, &hits, output::terminal_width())?;
+        out.flush()?;
         let shown = hits.len();
         eprintln!("{shown} of {total} matching events shown ({took_ms} ms)");
     }

@@ -37,6 +37,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_new(&a.log).context("invalid --log filter")?,
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut config = Config::load(a.config.as_deref())?;
     config.apply_overrides(&Overrides {
