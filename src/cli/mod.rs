@@ -37,6 +37,10 @@ enum Command {
     Verify(integrity::VerifyArgs),
     /// Show the ledger's checkpoint verifier key.
     Key(integrity::KeyArgs),
+    /// Print an inclusion or consistency proof against a signed checkpoint.
+    Prove(integrity::ProveArgs),
+    /// Check a proof from `vigil prove` with the verifier key (no data dir).
+    VerifyProof(integrity::VerifyProofArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -89,5 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Verify(a) => integrity::verify(a),
         Command::Key(a) => integrity::key(a),
+        Command::Prove(a) => integrity::prove(a),
+        Command::VerifyProof(a) => integrity::verify_proof(a),
     }
 }

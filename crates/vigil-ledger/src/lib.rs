@@ -64,7 +64,9 @@ mod writer;
 pub mod checkpoint;
 pub mod integrity;
 pub mod note;
+pub mod proof;
 pub mod seal;
+pub mod verify;
 
 #[cfg(test)]
 mod tests;
