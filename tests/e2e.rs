@@ -201,6 +201,9 @@ fn auth_is_required_everywhere_but_health() {
         ("POST", "/api/v1/events"),
         ("GET", "/api/v1/tail"),
         ("GET", "/api/v1/sources"),
+        ("POST", "/api/v1/verify"),
+        ("GET", "/api/v1/proof/1"),
+        ("GET", "/api/v1/proof/consistency?old=1"),
         ("GET", "/metrics"),
     ] {
         let req = c.request(method.parse().unwrap(), server.url(path));
@@ -462,4 +465,82 @@ fn sender_sequence_gaps_are_recorded() {
     assert!(hits
         .iter()
         .any(|h| h["event"]["action"] == "source_sequence_restart"));
+}
+
+#[test]
+fn verify_and_prove_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    let body: String = (0..20)
+        .map(|i| format!("{{\"message\":\"event {i}\"}}\n"))
+        .collect();
+    let r = Server::client()
+        .post(server.url("/api/v1/events"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Shutdown signs a checkpoint over everything stored.
+    server.terminate();
+    let server = Server::start(&data);
+    let c = Server::client();
+    let v: Value = c
+        .post(server.url("/api/v1/verify"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["records"], 20);
+    assert!(v["checkpoints_checked"].as_u64().unwrap() >= 1, "{v:#}");
+
+    let r = c
+        .get(server.url("/api/v1/proof/7"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let proof: Value = r.json().unwrap();
+    assert_eq!(proof["leaf_index"], 6);
+    let file = dir.path().join("proof.json");
+    std::fs::write(&file, proof.to_string()).unwrap();
+    let key = String::from_utf8(
+        common::vigil()
+            .args(["key", "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let out = common::vigil()
+        .arg("verify-proof")
+        .arg(&file)
+        .args(["--key", key.trim()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let r = c
+        .get(server.url("/api/v1/proof/999"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .post(server.url("/api/v1/verify"))
+        .bearer_auth(TOKEN)
+        .body("{\"bogus\":1}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -5,6 +5,7 @@
 //! cannot forget it.
 
 mod events;
+mod integrity;
 mod ops;
 mod search;
 mod tail;
@@ -48,6 +49,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/tail", get(tail::tail))
         .route("/api/v1/sources", get(ops::sources))
+        .route("/api/v1/verify", post(integrity::verify_route))
+        .route("/api/v1/proof/consistency", get(integrity::consistency))
+        .route("/api/v1/proof/{seq}", get(integrity::inclusion))
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
