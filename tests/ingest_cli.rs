@@ -123,3 +123,49 @@ fn ingest_refuses_a_data_dir_held_by_a_server() {
         "{err}"
     );
 }
+
+#[test]
+fn init_prints_secrets_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = || {
+        let out = common::vigil()
+            .args(["init", "--data-dir"])
+            .arg(&data)
+            .env_remove("VIGIL_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert!(
+        first.contains("initial sealing key") && first.contains("vgl_"),
+        "{first}"
+    );
+    let second = run();
+    assert!(
+        !second.contains("vgl_") && second.contains("already existed"),
+        "{second}"
+    );
+    let key = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("verifier key"))
+            .map(str::to_owned)
+    };
+    assert_eq!(key(&first), key(&second));
+    // The seal key on disk is not the initial one shown to the auditor.
+    let initial = first
+        .lines()
+        .skip_while(|l| !l.contains("initial sealing key"))
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let stored = std::fs::read_to_string(data.join("keys/seal.key")).unwrap();
+    assert!(!stored.contains(&initial));
+}

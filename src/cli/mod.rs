@@ -25,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Run the server: syslog and HTTP inputs, ledger, search API.
     Serve(serve::ServeArgs),
+    /// Create a data dir's keys and admin token, printing the secrets once.
+    Init(serve::InitArgs),
     /// Append a log file (or stdin) to a data dir while no server runs.
     Ingest(ingest::IngestArgs),
     /// Search stored events (offline on a data dir, or on a server).
@@ -85,8 +87,18 @@ pub struct ServerArgs {
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Printing commands end quietly when the reader goes away (`| head`),
+        // as Unix tools do. The server keeps Rust's default of ignoring
+        // SIGPIPE, so a client that disconnects mid-response cannot kill it.
+        // SAFETY: called before any other thread exists; restores the default action.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::Init(a) => serve::init(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Search(a) => search::run(a),
         Command::Tail(a) => search::tail(a),

@@ -100,3 +100,41 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Flags of `vigil init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    data: super::DataArgs,
+}
+
+/// Creates the data dir, the ledger keys and (unless one exists or
+/// `VIGIL_ADMIN_TOKEN` is set) an admin token, and prints what must be kept.
+pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
+    let config = a.data.load()?;
+    vigil_server::prepare_data_dir(&config)?;
+    let (notary, secrets) = vigil_server::open_notary(&config)?;
+    let tokens = vigil_server::auth::TokenStore::new(
+        vigil_server::meta::open(&config.data_dir).context("opening the metadata database")?,
+    );
+    println!("data dir      {}", config.data_dir.display());
+    println!("verifier key  {}", notary.verifier());
+    match &secrets {
+        Some(s) if !s.initial_seal_key.is_empty() => {
+            println!();
+            println!("initial sealing key (shown once, never stored; give it to your auditor and keep it offline):");
+            println!("  {}", s.initial_seal_key.as_str());
+        }
+        _ => println!(
+            "keys already existed; the initial sealing key was shown when they were created"
+        ),
+    }
+    if std::env::var("VIGIL_ADMIN_TOKEN").map_or(true, |t| t.is_empty()) && tokens.active()? == 0 {
+        let t = vigil_server::auth::generate_token();
+        tokens.add(&t, "admin", "admin")?;
+        println!();
+        println!("admin token (shown once; only its hash is stored):");
+        println!("  {t}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
