@@ -5,6 +5,7 @@ mod client;
 mod ingest;
 mod integrity;
 mod output;
+mod retain;
 mod search;
 mod serve;
 
@@ -43,6 +44,8 @@ enum Command {
     Prove(integrity::ProveArgs),
     /// Check a proof from `vigil prove` with the verifier key (no data dir).
     VerifyProof(integrity::VerifyProofArgs),
+    /// Delete old ledger segments by age or size, keeping proofs working.
+    Retain(retain::RetainArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -107,5 +110,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(a) => integrity::key(a),
         Command::Prove(a) => integrity::prove(a),
         Command::VerifyProof(a) => integrity::verify_proof(a),
+        Command::Retain(a) => retain::run(a),
     }
 }

@@ -319,8 +319,11 @@ fn now_rfc3339() -> String {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    // Seconds since the epoch in RFC 3339 without pulling chrono into the ledger.
-    let secs = d.as_secs() as i64;
+    rfc3339(d.as_secs() as i64)
+}
+
+/// Seconds since the epoch in RFC 3339 (UTC), without pulling chrono into the ledger.
+pub(crate) fn rfc3339(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, dd) = civil_from_days(days);
     format!(

@@ -65,6 +65,7 @@ pub mod checkpoint;
 pub mod integrity;
 pub mod note;
 pub mod proof;
+pub mod retention;
 pub mod seal;
 pub mod verify;
 
@@ -76,6 +77,7 @@ use std::time::Duration;
 
 pub use format::MAX_PAYLOAD_LEN;
 pub use reader::{LedgerReader, Record, RecordIter};
+pub use retention::{RetentionPolicy, RetentionRun};
 pub use writer::Ledger;
 
 /// Tuning for a [`Ledger`].
@@ -91,6 +93,9 @@ pub struct LedgerOptions {
     pub compress_sealed: bool,
     /// zstd level for sealed segments. Default 3.
     pub zstd_level: i32,
+    /// What a retention run ([`Ledger::retain_by_options`]) deletes. Default:
+    /// keep everything.
+    pub retention: RetentionPolicy,
 }
 
 impl Default for LedgerOptions {
@@ -100,6 +105,7 @@ impl Default for LedgerOptions {
             segment_max_age: Duration::from_secs(3600),
             compress_sealed: true,
             zstd_level: 3,
+            retention: RetentionPolicy::default(),
         }
     }
 }

@@ -204,6 +204,39 @@ impl CompactTree {
         peaks.fold(last, |acc, peak| node_hash(peak, &acc))
     }
 
+    /// The peaks with the leaf ranges they cover: `(start, end, hash)`,
+    /// left to right, tiling `0..size`.
+    pub fn peak_ranges(&self) -> Vec<(u64, u64, Hash)> {
+        let mut out = Vec::with_capacity(self.peaks.len());
+        let mut start = 0u64;
+        let mut peaks = self.peaks.iter();
+        for bit in (0..64).rev() {
+            if self.size & (1u64 << bit) != 0 {
+                let end = start + (1u64 << bit);
+                if let Some(h) = peaks.next() {
+                    out.push((start, end, *h));
+                }
+                start = end;
+            }
+        }
+        out
+    }
+
+    /// The compact range of the first `size` leaves, when `size` is a peak
+    /// boundary of this tree (the sum of its first peaks' sizes); `None`
+    /// otherwise, since the leaves are needed then.
+    pub fn prefix(&self, size: u64) -> Option<CompactTree> {
+        if size == 0 {
+            return Some(CompactTree::new());
+        }
+        let ranges = self.peak_ranges();
+        let j = ranges.iter().position(|r| r.1 == size)?;
+        Some(CompactTree {
+            size,
+            peaks: self.peaks[..=j].to_vec(),
+        })
+    }
+
     /// Serialises the state: `size` as u64 little-endian, then the peaks,
     /// 32 bytes each, left to right.
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -21,6 +21,13 @@
 //!
 //! Hashes are standard base64. Leaf hashes are computed by reading the
 //! ledger from seq 1 (O(n) in the tree size, 32 bytes of memory per record).
+//!
+//! After retention deleted old segments, the records before the oldest
+//! stored one are represented by that segment's frontier (their compact
+//! range): every hash an inclusion proof for a stored record needs from the
+//! deleted part is a frontier peak or built from peaks and stored leaves, so
+//! such proofs still work. Proofs for deleted records fail, naming the
+//! retention run that deleted them.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -31,8 +38,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::integrity::{read_checkpoints, CheckpointRecord};
-use crate::merkle::{self, Hash};
+use crate::merkle::{self, CompactTree, Hash};
 use crate::note::VerifierKey;
+use crate::retention::{read_retention_log, run_for_seq};
 use crate::LedgerReader;
 
 /// Proof that one record is in the tree of a signed checkpoint.
@@ -154,18 +162,141 @@ fn stored(ledger_dir: &Path) -> Result<Vec<(Checkpoint, CheckpointRecord)>, Proo
     Ok(out)
 }
 
-/// Leaf hashes of records `1..=size`, and the payload of `want` if asked.
+/// The leaves a proof is built from: the compact range of the records
+/// deleted by retention (`front`, empty when nothing was deleted) and the
+/// leaf hashes of the remaining records up to the checkpoint's size.
+struct Leaves {
+    front: CompactTree,
+    /// `front.peak_ranges()`.
+    peaks: Vec<(u64, u64, Hash)>,
+    /// Leaf hashes of indices `front.size()..size`.
+    rest: Vec<Hash>,
+}
+
+impl Leaves {
+    /// Merkle Tree Hash of leaves `a..b`. Ranges inside the deleted part
+    /// must be unions of whole frontier peaks (the compact range property:
+    /// every subtree an inclusion or consistency proof for a remaining leaf
+    /// needs is one), otherwise the hash is gone with the records.
+    fn subtree(&self, a: u64, b: u64) -> Result<Hash, (u64, u64)> {
+        let d = self.front.size();
+        if a >= d {
+            let (lo, hi) = ((a - d) as usize, (b - d) as usize);
+            return Ok(merkle::root_from_leaves(&self.rest[lo..hi]));
+        }
+        let Some(&(_, end, hash)) = self.peaks.iter().find(|p| p.0 == a) else {
+            return Err((a, b));
+        };
+        if b == end {
+            return Ok(hash);
+        }
+        if b < end || b - a < 2 {
+            return Err((a, b));
+        }
+        let k = 1u64 << (63 - (b - a - 1).leading_zeros());
+        Ok(merkle::node_hash(
+            &self.subtree(a, a + k)?,
+            &self.subtree(a + k, b)?,
+        ))
+    }
+
+    /// Runs a proof builder with [`Self::subtree`], turning a missing hash
+    /// into a clear error.
+    fn build(
+        &self,
+        f: impl FnOnce(&dyn Fn(u64, u64) -> Hash) -> Result<Vec<Hash>, merkle::MerkleError>,
+    ) -> Result<Vec<Hash>, ProofError> {
+        let missing = std::cell::Cell::new(None);
+        let sub = |a: u64, b: u64| match self.subtree(a, b) {
+            Ok(h) => h,
+            Err(r) => {
+                missing.set(Some(r));
+                [0; 32]
+            }
+        };
+        let out = f(&sub).map_err(|e| ProofError::Unavailable(e.to_string()))?;
+        match missing.get() {
+            None => Ok(out),
+            Some((a, b)) => Err(ProofError::Unavailable(format!(
+                "the proof needs the hash of records {}..={}, which were deleted by retention and are not a whole subtree of the kept frontier",
+                a + 1,
+                b
+            ))),
+        }
+    }
+
+    fn root(&self, size: u64) -> Result<Hash, ProofError> {
+        if size == 0 {
+            return Ok(merkle::EMPTY_ROOT);
+        }
+        self.subtree(0, size).map_err(|(a, b)| {
+            ProofError::Unavailable(format!(
+                "the root of the tree of {size} records needs records {}..={}, which were deleted by retention",
+                a + 1,
+                b
+            ))
+        })
+    }
+}
+
+/// Seq of the oldest stored record's segment (1 when nothing was deleted).
+fn first_kept_seq(ledger_dir: &Path) -> Result<u64, ProofError> {
+    Ok(crate::dir::list(ledger_dir)?
+        .segs
+        .first()
+        .map_or(1, |e| e.first_seq))
+}
+
+/// Why `seq`, below the oldest stored record `first`, has no proof.
+fn deleted_error(ledger_dir: &Path, seq: u64, first: u64) -> ProofError {
+    let runs = read_retention_log(ledger_dir).unwrap_or_default();
+    match run_for_seq(&runs, seq) {
+        Some(r) => ProofError::Unavailable(format!(
+            "event {seq} was deleted by retention on {} ({}, by {}: records {}..={}); no proof can be made for it",
+            r.time, r.reason, r.actor, r.first_seq, r.last_seq
+        )),
+        None => ProofError::Mismatch(format!(
+            "event {seq} is not in the ledger: the oldest segment starts at seq {first} and {} does not account for it; run `vigil verify`",
+            crate::retention::RETENTION_LOG
+        )),
+    }
+}
+
+/// The leaves of records `1..=size` (a frontier for the deleted ones), and
+/// the payload of `want` if asked.
 fn leaves(
     ledger_dir: &Path,
     size: u64,
     want: Option<u64>,
-) -> Result<(Vec<Hash>, Option<Vec<u8>>), ProofError> {
+) -> Result<(Leaves, Option<Vec<u8>>), ProofError> {
+    let first = first_kept_seq(ledger_dir)?;
+    let front = if first > 1 {
+        let path = ledger_dir.join(format!("{first:020}.frontier"));
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| CompactTree::from_bytes(&b).ok())
+            .filter(|t| t.size() + 1 == first)
+            .ok_or_else(|| {
+                ProofError::Mismatch(format!(
+                    "records before seq {first} are gone and the frontier {} is missing or invalid; run `vigil verify`",
+                    path.display()
+                ))
+            })?
+    } else {
+        CompactTree::new()
+    };
+    let d = front.size();
+    if size < d {
+        return Err(ProofError::Unavailable(format!(
+            "records 1..={d} were deleted by retention; the tree of {size} records cannot be rebuilt"
+        )));
+    }
     let reader = LedgerReader::open(ledger_dir)?;
-    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 26));
+    let mut out = Vec::with_capacity(usize::try_from(size - d).unwrap_or(0).min(1 << 26));
     let mut payload = None;
     let mut gap = None;
-    let _ = reader.for_each_range(1, size, |seq, p| {
-        if seq != out.len() as u64 + 1 {
+    let _ = reader.for_each_range(d + 1, size, |seq, p| {
+        if seq != d + out.len() as u64 + 1 {
             gap = Some(seq);
             return ControlFlow::Break(());
         }
@@ -175,19 +306,35 @@ fn leaves(
         out.push(merkle::leaf_hash(p));
         ControlFlow::Continue(())
     })?;
-    if gap.is_some() || (out.len() as u64) < size {
+    if gap.is_some() || d + (out.len() as u64) < size {
         return Err(ProofError::Mismatch(format!(
-            "the ledger does not hold records 1..={size} in order (read {}); run `vigil verify`",
+            "the ledger does not hold records {}..={size} in order (read {}); run `vigil verify`",
+            d + 1,
             out.len()
         )));
     }
-    Ok((out, payload))
+    let peaks = front.peak_ranges();
+    Ok((
+        Leaves {
+            front,
+            peaks,
+            rest: out,
+        },
+        payload,
+    ))
 }
 
 /// Proof that record `seq` is in the newest stored checkpoint covering it.
+///
+/// Works after retention for every record still stored: the hashes the
+/// proof needs from the deleted part come from the kept frontier.
 pub fn prove_inclusion(ledger_dir: &Path, seq: u64) -> Result<InclusionProof, ProofError> {
     if seq == 0 {
         return Err(ProofError::Unavailable("seqs start at 1".into()));
+    }
+    let first = first_kept_seq(ledger_dir)?;
+    if seq < first {
+        return Err(deleted_error(ledger_dir, seq, first));
     }
     let cps = stored(ledger_dir)?;
     let Some((cp, rec)) = cps.iter().rev().find(|(c, _)| c.size >= seq) else {
@@ -197,7 +344,7 @@ pub fn prove_inclusion(ledger_dir: &Path, seq: u64) -> Result<InclusionProof, Pr
         )));
     };
     let (leaves, payload) = leaves(ledger_dir, cp.size, Some(seq))?;
-    let root = merkle::root_from_leaves(&leaves);
+    let root = leaves.root(cp.size)?;
     if root != cp.root {
         return Err(ProofError::Mismatch(format!(
             "the ledger's records 1..={} do not match its checkpoint of that size; run `vigil verify`",
@@ -205,12 +352,14 @@ pub fn prove_inclusion(ledger_dir: &Path, seq: u64) -> Result<InclusionProof, Pr
         )));
     }
     let index = seq - 1;
-    let path = merkle::inclusion_proof_from_leaves(index, &leaves)
-        .map_err(|e| ProofError::Unavailable(e.to_string()))?;
+    let path = leaves.build(|sub| merkle::inclusion_proof(index, cp.size, sub))?;
+    let leaf = leaves
+        .subtree(index, index + 1)
+        .map_err(|_| ProofError::Unavailable(format!("record {seq} is not stored")))?;
     Ok(InclusionProof {
         leaf_index: index,
         tree_size: cp.size,
-        leaf_hash: b64(&leaves[index as usize]),
+        leaf_hash: b64(&leaf),
         audit_path: path.iter().map(b64).collect(),
         checkpoint: rec.note.clone(),
         payload: payload.map(|p| String::from_utf8_lossy(&p).into_owned()),
@@ -219,6 +368,10 @@ pub fn prove_inclusion(ledger_dir: &Path, seq: u64) -> Result<InclusionProof, Pr
 
 /// Proof that the tree of `old` records is a prefix of the stored
 /// checkpoint of size `new` (`None`: the newest stored checkpoint).
+///
+/// After retention this works when every hash the proof needs is still
+/// available (always for `old` at or beyond the first kept record's
+/// frontier, and for `old` at a peak boundary of it).
 pub fn prove_consistency(
     ledger_dir: &Path,
     old: u64,
@@ -248,21 +401,20 @@ pub fn prove_consistency(
         )));
     }
     let (leaves, _) = leaves(ledger_dir, cp.size, None)?;
-    let new_root = merkle::root_from_leaves(&leaves);
+    let new_root = leaves.root(cp.size)?;
     if new_root != cp.root {
         return Err(ProofError::Mismatch(format!(
             "the ledger's records 1..={} do not match its checkpoint of that size; run `vigil verify`",
             cp.size
         )));
     }
-    let old_root = merkle::root_from_leaves(&leaves[..old as usize]);
+    let old_root = leaves.root(old)?;
     let old_cp = cps
         .iter()
         .rev()
         .find(|(c, _)| c.size == old && c.root == old_root)
         .map(|(_, r)| r.note.clone());
-    let proof = merkle::consistency_proof_from_leaves(old, &leaves)
-        .map_err(|e| ProofError::Unavailable(e.to_string()))?;
+    let proof = leaves.build(|sub| merkle::consistency_proof(old, cp.size, sub))?;
     Ok(ConsistencyProof {
         old_size: old,
         new_size: cp.size,
@@ -436,6 +588,49 @@ mod tests {
             verify_proof(&serde_json::to_vec(&p).unwrap(), &other.verifier()),
             Err(ProofError::Signature(_))
         ));
+    }
+
+    /// The compact range property: with the first `d` leaves replaced by
+    /// their frontier, every inclusion proof of a remaining leaf (and every
+    /// consistency proof from a size `>= d`) is still computable and equal.
+    #[test]
+    fn proofs_from_a_frontier() {
+        let all: Vec<Hash> = (0..40u32)
+            .map(|i| merkle::leaf_hash(&i.to_le_bytes()))
+            .collect();
+        for n in 1..=all.len() as u64 {
+            let full = &all[..n as usize];
+            for d in 0..=n {
+                let mut front = CompactTree::new();
+                for h in &full[..d as usize] {
+                    front.append(*h);
+                }
+                let l = Leaves {
+                    peaks: front.peak_ranges(),
+                    front,
+                    rest: full[d as usize..].to_vec(),
+                };
+                assert_eq!(l.root(n).unwrap(), merkle::root_from_leaves(full));
+                for idx in d..n {
+                    let got = l.build(|sub| merkle::inclusion_proof(idx, n, sub)).unwrap();
+                    assert_eq!(got, merkle::inclusion_proof_from_leaves(idx, full).unwrap());
+                }
+                for old in 1..=n {
+                    let got = l.build(|sub| merkle::consistency_proof(old, n, sub));
+                    if old >= d {
+                        assert_eq!(
+                            got.unwrap(),
+                            merkle::consistency_proof_from_leaves(old, full).unwrap()
+                        );
+                    } else if let Ok(p) = got {
+                        assert_eq!(p, merkle::consistency_proof_from_leaves(old, full).unwrap());
+                    }
+                }
+                if d > 1 {
+                    assert!(l.subtree(0, 1).is_err() || d == 1);
+                }
+            }
+        }
     }
 
     #[test]

@@ -936,3 +936,272 @@ fn merkle_tree_survives_reopen_and_rolls() {
     let l = Ledger::open(tmp.path(), o).unwrap();
     assert_eq!(l.tree().root(), root_from_leaves(&leaves));
 }
+
+mod retention {
+    use super::*;
+    use crate::integrity::Notary;
+    use crate::retention::{read_retention_log, RetentionPolicy};
+    use crate::verify::{verify, FindingKind, VerifyOptions};
+    use std::time::SystemTime;
+
+    fn event(seq: u64) -> Vec<u8> {
+        format!(r#"{{"message":"event {seq}","vigil":{{"seq":{seq}}}}}"#).into_bytes()
+    }
+
+    struct Fx {
+        _tmp: tempfile::TempDir,
+        dir: PathBuf,
+        notary: Notary,
+        vopts: VerifyOptions,
+    }
+
+    /// 300 records in ~1 KiB segments, checkpoints every 50.
+    fn fixture(compress: bool) -> Fx {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ledger");
+        let mut l = Ledger::open(&dir, opts(1024, compress)).unwrap();
+        let (mut notary, secrets) = Notary::open_or_init(&tmp.path().join("keys"), &dir).unwrap();
+        for seq in 1..=300 {
+            l.append(&event(seq)).unwrap();
+            if seq % 50 == 0 {
+                l.commit().unwrap();
+                let (s, r) = l.durable_root().unwrap();
+                notary.checkpoint(s, r).unwrap();
+            }
+        }
+        drop(l);
+        let vopts = VerifyOptions {
+            verifier: notary.verifier(),
+            seal_key: Some(secrets.unwrap().initial_seal_key.to_string()),
+            external: Vec::new(),
+        };
+        Fx {
+            _tmp: tmp,
+            dir,
+            notary,
+            vopts,
+        }
+    }
+
+    fn seg_bytes(dir: &Path) -> Vec<(u64, u64)> {
+        crate::dir::list(dir)
+            .unwrap()
+            .segs
+            .iter()
+            .map(|e| (e.first_seq, fs::metadata(&e.path).unwrap().len()))
+            .collect()
+    }
+
+    #[test]
+    fn by_size_keeps_proofs_and_verification() {
+        for compress in [false, true] {
+            let fx = fixture(compress);
+            let before = seg_bytes(&fx.dir);
+            assert!(before.len() > 6, "{before:?}");
+            let total: u64 = before.iter().map(|s| s.1).sum();
+            let mut l = Ledger::open(&fx.dir, opts(1024, compress)).unwrap();
+            let root = l.tree().root();
+            let active = crate::dir::list(&fx.dir)
+                .unwrap()
+                .segs
+                .last()
+                .unwrap()
+                .first_seq;
+            // Keep roughly the newest half.
+            let policy = RetentionPolicy {
+                max_age: None,
+                max_bytes: Some(total / 2),
+            };
+            let plan = l
+                .retention_plan(&policy, "tester", SystemTime::now())
+                .unwrap()
+                .unwrap();
+            assert!(crate::dir::list(&fx.dir).unwrap().segs.len() == before.len());
+            let run = l
+                .retain(&policy, "tester", SystemTime::now())
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (run.first_seq, run.last_seq),
+                (plan.first_seq, plan.last_seq)
+            );
+            assert_eq!(run.first_seq, 1);
+            assert_eq!(run.reason, format!("max_bytes={}", total / 2));
+            assert_eq!(run.actor, "tester");
+            let after = seg_bytes(&fx.dir);
+            let kept: u64 = after.iter().map(|s| s.1).sum();
+            assert!(kept <= total / 2, "{kept} > {}", total / 2);
+            assert_eq!(after[0].0, run.kept_first_seq);
+            assert_eq!(&before[before.len() - after.len()..], &after[..]);
+            assert!(
+                after.iter().any(|s| s.0 == active),
+                "the open segment stays"
+            );
+            // Nothing more is due.
+            assert!(l
+                .retain(&policy, "tester", SystemTime::now())
+                .unwrap()
+                .is_none());
+            drop(l);
+
+            // Reopen: same tree; appends continue.
+            let mut l = Ledger::open(&fx.dir, opts(1024, compress)).unwrap();
+            assert_eq!(l.tree().root(), root);
+            assert_eq!(l.next_seq(), 301);
+            l.append(&event(301)).unwrap();
+            l.commit().unwrap();
+            drop(l);
+
+            // Readers start at the first kept seq.
+            let recs = read_all(&fx.dir);
+            assert_eq!(recs.first().unwrap().seq, run.kept_first_seq);
+            assert_eq!(recs.last().unwrap().seq, 301);
+            assert_eq!(
+                LedgerReader::open(&fx.dir).unwrap().last_seq().unwrap(),
+                301
+            );
+
+            // Verification: clean, with a note.
+            let r = verify(&fx.dir, &fx.vopts).unwrap();
+            assert!(r.ok(), "{:?}", r.findings);
+            assert!(
+                r.notes.iter().any(|n| n.contains("deleted by retention")),
+                "{:?}",
+                r.notes
+            );
+            assert!(r.checkpoints_checked >= 3, "{r:?}");
+
+            // Proofs for remaining records still work, deleted ones fail clearly.
+            let key = fx.notary.verifier();
+            for seq in [run.kept_first_seq, run.kept_first_seq + 1, 250, 300] {
+                let p = crate::proof::prove_inclusion(&fx.dir, seq).unwrap();
+                let v = crate::proof::verify_proof(&serde_json::to_vec(&p).unwrap(), &key).unwrap();
+                assert_eq!(v.seq, Some(seq));
+                assert!(v.payload_checked);
+            }
+            let e = crate::proof::prove_inclusion(&fx.dir, 1)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("event 1 was deleted by retention"), "{e}");
+            let p = crate::proof::prove_consistency(&fx.dir, 300, None);
+            assert!(p.is_ok() || fx.notary.last().unwrap().size == 300);
+
+            // A second run chains on the first.
+            let mut l = Ledger::open(&fx.dir, opts(1024, compress)).unwrap();
+            let run2 = l
+                .retain(
+                    &RetentionPolicy {
+                        max_age: None,
+                        max_bytes: Some(kept / 2),
+                    },
+                    "tester",
+                    SystemTime::now(),
+                )
+                .unwrap()
+                .unwrap();
+            assert_eq!(run2.first_seq, run.kept_first_seq);
+            drop(l);
+            assert_eq!(read_retention_log(&fx.dir).unwrap().len(), 2);
+            let r = verify(&fx.dir, &fx.vopts).unwrap();
+            assert!(r.ok(), "{:?}", r.findings);
+            let p = crate::proof::prove_inclusion(&fx.dir, 290).unwrap();
+            crate::proof::verify_proof(&serde_json::to_vec(&p).unwrap(), &key).unwrap();
+        }
+    }
+
+    #[test]
+    fn by_age_never_deletes_the_open_segment() {
+        let fx = fixture(false);
+        let mut l = Ledger::open(&fx.dir, opts(1024, false)).unwrap();
+        let root = l.tree().root();
+        let policy = RetentionPolicy {
+            max_age: Some(Duration::from_secs(86_400)),
+            max_bytes: None,
+        };
+        // Nothing is a day old yet.
+        assert!(l
+            .retain(&policy, "retention", SystemTime::now())
+            .unwrap()
+            .is_none());
+        let later = SystemTime::now() + Duration::from_secs(3 * 86_400);
+        let run = l.retain(&policy, "retention", later).unwrap().unwrap();
+        assert_eq!(run.reason, "max_age_days=1");
+        let segs = crate::dir::list(&fx.dir).unwrap().segs;
+        assert_eq!(segs.len(), 1, "only the open segment is left");
+        assert_eq!(segs[0].first_seq, run.kept_first_seq);
+        assert_eq!(l.next_seq(), 301);
+        drop(l);
+        let l = Ledger::open(&fx.dir, opts(1024, false)).unwrap();
+        assert_eq!(l.tree().root(), root);
+        drop(l);
+        let r = verify(&fx.dir, &fx.vopts).unwrap();
+        assert!(r.ok(), "{:?}", r.findings);
+    }
+
+    #[test]
+    fn removing_segments_by_hand_is_still_missing() {
+        let fx = fixture(false);
+        let segs = crate::dir::list(&fx.dir).unwrap().segs;
+        fs::remove_file(&segs[0].path).unwrap();
+        let r = verify(&fx.dir, &fx.vopts).unwrap();
+        assert!(
+            r.findings.iter().any(|f| f.kind == FindingKind::Missing
+                && f.first_seq == Some(1)
+                && f.last_seq == Some(segs[1].first_seq - 1)),
+            "{:?}",
+            r.findings
+        );
+        // A forged retention log that does not match is no excuse either.
+        let fx = fixture(false);
+        let mut l = Ledger::open(&fx.dir, opts(1024, false)).unwrap();
+        let segs = crate::dir::list(&fx.dir).unwrap().segs;
+        l.retain(
+            &RetentionPolicy {
+                max_age: None,
+                max_bytes: Some(1),
+            },
+            "x",
+            SystemTime::now(),
+        )
+        .unwrap()
+        .unwrap();
+        drop(l);
+        let log = fx.dir.join(crate::retention::RETENTION_LOG);
+        fs::write(&log, "").unwrap();
+        let r = verify(&fx.dir, &fx.vopts).unwrap();
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.kind == FindingKind::Missing && f.first_seq == Some(1)),
+            "{:?} {segs:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn altered_frontier_is_refused_or_detected() {
+        let fx = fixture(false);
+        let segs = crate::dir::list(&fx.dir).unwrap().segs;
+        let kept = segs[2].first_seq;
+        let f = fx.dir.join(format!("{kept:020}.frontier"));
+        let mut b = fs::read(&f).unwrap();
+        let n = b.len();
+        b[n - 1] ^= 1;
+        fs::write(&f, &b).unwrap();
+        let mut l = Ledger::open(&fx.dir, opts(1024, false)).unwrap();
+        let sizes = seg_bytes(&fx.dir);
+        let total: u64 = sizes.iter().map(|s| s.1).sum();
+        let e = l
+            .retain(
+                &RetentionPolicy {
+                    max_age: None,
+                    max_bytes: Some(total - sizes[0].1 - sizes[1].1),
+                },
+                "x",
+                SystemTime::now(),
+            )
+            .unwrap_err();
+        assert!(matches!(e, LedgerError::Corrupt { .. }), "{e}");
+        assert_eq!(crate::dir::list(&fx.dir).unwrap().segs.len(), segs.len());
+    }
+}

@@ -395,6 +395,29 @@ pub fn verify(dir_ledger: &Path, opts: &VerifyOptions) -> Result<VerifyReport, L
     scan.roots.insert(0, merkle::EMPTY_ROOT);
     let listing = dir::list(dir_ledger)?;
     report.segments = listing.segs.len();
+    // Records below the oldest segment (deleted by retention, or removed):
+    // the tree starts from that segment's frontier, which later signed
+    // checkpoints authenticate (their roots only match if it is right).
+    let mut deleted_below = 1;
+    if let Some(first) = listing.segs.first().filter(|e| e.first_seq > 1) {
+        let s = first.first_seq;
+        let path = dir_ledger.join(format!("{s:020}.frontier"));
+        let front = std::fs::read(&path)
+            .ok()
+            .and_then(|b| CompactTree::from_bytes(&b).ok())
+            .filter(|t| t.size() + 1 == s);
+        match front {
+            Some(t) => {
+                deleted_below = s;
+                start_from_frontier(&mut scan, t);
+                deleted_prefix_finding(dir_ledger, s, &mut report, &mut findings)?;
+            }
+            None => report.notes.push(format!(
+                "the oldest segment starts at seq {s} and its frontier {} is missing or invalid, so no checkpoint can be compared",
+                path.display()
+            )),
+        }
+    }
     let mut buf = SegBuf::new();
     for (i, entry) in listing.segs.iter().enumerate() {
         let newest = i + 1 == listing.segs.len();
@@ -461,7 +484,14 @@ pub fn verify(dir_ledger: &Path, opts: &VerifyOptions) -> Result<VerifyReport, L
         ));
     }
 
-    check_stored(&stored, &scan, &mut report, &mut findings, corrupt_at);
+    check_stored(
+        &stored,
+        &scan,
+        &mut report,
+        &mut findings,
+        corrupt_at,
+        deleted_below,
+    );
     check_external(
         &external,
         &stored,
@@ -675,6 +705,56 @@ fn check_seals(
     Ok(ok)
 }
 
+/// Starts the scan at the first record after `front` (the frontier of the
+/// oldest segment), with the roots of every needed size it can give: its
+/// own and those of its peak boundaries.
+fn start_from_frontier(scan: &mut Scan, front: CompactTree) {
+    let size = front.size();
+    while scan.need_idx < scan.needed.len() && scan.needed[scan.need_idx] <= size {
+        let m = scan.needed[scan.need_idx];
+        if let Some(p) = front.prefix(m) {
+            scan.roots.insert(m, p.root());
+        }
+        scan.need_idx += 1;
+    }
+    scan.next = size + 1;
+    scan.tree = front;
+}
+
+/// Records `1..first_seq` are absent: a note when `retention.log` accounts
+/// for exactly them, a `Missing` finding otherwise.
+fn deleted_prefix_finding(
+    dir_ledger: &Path,
+    first_seq: u64,
+    report: &mut VerifyReport,
+    findings: &mut Vec<Finding>,
+) -> Result<(), LedgerError> {
+    let runs = crate::retention::read_retention_log(dir_ledger)?;
+    let last = first_seq - 1;
+    if crate::retention::covered_prefix(&runs) == Some(last) {
+        let newest = runs.iter().max_by_key(|r| r.last_seq);
+        report.notes.push(format!(
+            "records 1..={last} were deleted by retention (see {}: {} runs{}); the remaining records are verified from the frontier of seq {first_seq}, which every later signed checkpoint authenticates",
+            crate::retention::RETENTION_LOG,
+            runs.len(),
+            newest
+                .map(|r| format!(", the last on {} by {} ({})", r.time, r.actor, r.reason))
+                .unwrap_or_default()
+        ));
+    } else {
+        findings.push(Finding::new(
+            FindingKind::Missing,
+            Some(1),
+            Some(last),
+            format!(
+                "records 1..={last} are missing ({last} records): the oldest segment starts at seq {first_seq} and {} does not account for exactly these records",
+                crate::retention::RETENTION_LOG
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Compares stored checkpoints with the recomputed roots.
 fn check_stored(
     stored: &[Cp],
@@ -682,18 +762,24 @@ fn check_stored(
     report: &mut VerifyReport,
     findings: &mut Vec<Finding>,
     corrupt_at: Option<u64>,
+    deleted_below: u64,
 ) {
     let last_seq = scan.next - 1;
     let mut good = 0u64;
     let mut first_bad: Option<(&Cp, u64, u64)> = None;
     let mut later_bad = 0usize;
     let mut unverifiable = 0usize;
+    let mut deleted = 0usize;
     for cp in stored {
         if cp.size > last_seq {
             continue; // handled below
         }
         let Some(root) = scan.roots.get(&cp.size) else {
-            unverifiable += 1;
+            if cp.size < deleted_below {
+                deleted += 1;
+            } else {
+                unverifiable += 1;
+            }
             continue;
         };
         report.checkpoints_checked += 1;
@@ -742,6 +828,11 @@ fn check_stored(
                     String::new()
                 }
             ),
+        ));
+    }
+    if deleted > 0 {
+        report.notes.push(format!(
+            "{deleted} stored checkpoints cover only records deleted before seq {deleted_below} and could not be recomputed (their signatures, and seals when a key was given, were still checked)"
         ));
     }
     if unverifiable > 0 && corrupt_at.is_none() {

@@ -12,6 +12,7 @@ use crate::dir::{self, fsync_dir, io_err, DirLock, SegEntry, SegKind};
 use crate::format::{self, SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX};
 use crate::merkle::{self, CompactTree};
 use crate::reader::{SegReader, Tail};
+use crate::retention::{self, RetentionPolicy, RetentionRun};
 use crate::{LedgerError, LedgerOptions, LedgerStats, RecoveryReport};
 
 /// Buffered bytes beyond which `append` writes (without fsync) so a caller
@@ -265,6 +266,206 @@ impl Ledger {
         Ok(())
     }
 
+    /// The options this writer was opened with.
+    pub fn options(&self) -> &LedgerOptions {
+        &self.opts
+    }
+
+    /// [`Ledger::retain`] with the policy of [`LedgerOptions::retention`];
+    /// does nothing when that keeps everything.
+    pub fn retain_by_options(
+        &mut self,
+        actor: &str,
+        now: SystemTime,
+    ) -> Result<Option<RetentionRun>, LedgerError> {
+        if self.opts.retention.keeps_everything() {
+            return Ok(None);
+        }
+        let policy = self.opts.retention.clone();
+        self.retain(&policy, actor, now)
+    }
+
+    /// What [`Ledger::retain`] would delete at `now`, without deleting
+    /// anything (`frontier` is left empty).
+    pub fn retention_plan(
+        &self,
+        policy: &RetentionPolicy,
+        actor: &str,
+        now: SystemTime,
+    ) -> Result<Option<RetentionRun>, LedgerError> {
+        Ok(self.plan(policy, actor, now)?.map(|p| p.run))
+    }
+
+    /// Deletes the oldest sealed segments that `policy` no longer keeps,
+    /// whole, and returns what was deleted (`None`: nothing was due).
+    ///
+    /// The open segment is never deleted, nor a sealed one still queued for
+    /// compression. Before anything is removed, the compact range the
+    /// remaining records build on is recomputed from the records about to be
+    /// deleted and compared with the first kept segment's `.frontier` (a
+    /// mismatch refuses the run with [`LedgerError::Corrupt`]); then the run
+    /// is appended to `retention.log` and fsynced, and only then are the
+    /// files removed and the directory synced. `actor` is recorded as who
+    /// deleted (`retention` for the server's policy).
+    pub fn retain(
+        &mut self,
+        policy: &RetentionPolicy,
+        actor: &str,
+        now: SystemTime,
+    ) -> Result<Option<RetentionRun>, LedgerError> {
+        self.check_poisoned()?;
+        let Some(mut plan) = self.plan(policy, actor, now)? else {
+            return Ok(None);
+        };
+        let kept = plan.run.kept_first_seq;
+        let tree = replay(&self.dir, &plan.victims, kept)?;
+        let path = frontier_path(&self.dir, kept);
+        match fs::read(&path).ok().map(|b| CompactTree::from_bytes(&b)) {
+            Some(Ok(t)) if t == tree => {}
+            Some(Ok(_)) => {
+                return Err(LedgerError::Corrupt {
+                    segment: path,
+                    offset: 0,
+                    reason: format!(
+                        "the frontier differs from the tree of records {}..={}; refusing to delete them (run `vigil verify`)",
+                        plan.run.first_seq, plan.run.last_seq
+                    ),
+                })
+            }
+            _ => {
+                tracing::warn!(file = %path.display(), "ledger: rewriting a missing or unreadable frontier before retention");
+                write_frontier(&self.dir, kept, &tree)?;
+                fsync_dir(&self.dir)?;
+            }
+        }
+        plan.run.frontier = hex::encode(tree.to_bytes());
+        retention::append_log(&self.dir, &plan.run)?;
+        retention::remove_files(&self.dir, &plan.files)?;
+        tracing::info!(
+            first_seq = plan.run.first_seq,
+            last_seq = plan.run.last_seq,
+            segments = plan.run.segments.len(),
+            bytes = plan.run.bytes,
+            reason = %plan.run.reason,
+            actor = %plan.run.actor,
+            "ledger retention deleted old segments"
+        );
+        Ok(Some(plan.run))
+    }
+
+    fn plan(
+        &self,
+        policy: &RetentionPolicy,
+        actor: &str,
+        now: SystemTime,
+    ) -> Result<Option<Plan>, LedgerError> {
+        if policy.keeps_everything() {
+            return Ok(None);
+        }
+        let listing = dir::list(&self.dir)?;
+        let segs = &listing.segs;
+        let size_of = |e: &SegEntry| -> u64 {
+            let shadow: u64 = listing
+                .shadowed
+                .iter()
+                .filter(|s| s.first_seq == e.first_seq)
+                .filter_map(|s| fs::metadata(&s.path).ok())
+                .map(|m| m.len())
+                .sum();
+            fs::metadata(&e.path).map_or(0, |m| m.len()) + shadow
+        };
+        let sizes: Vec<u64> = segs.iter().map(size_of).collect();
+        // Sealed segments, oldest first, up to one still awaiting compression
+        // (the compressor would recreate it as a `.seg.zst`).
+        let compressing = self
+            .compressor
+            .as_ref()
+            .map_or(0, |c| c.shared.pending.load(Ordering::Relaxed));
+        let eligible = segs
+            .iter()
+            .take_while(|e| {
+                e.first_seq < self.active.first_seq
+                    && (e.kind == SegKind::Compressed || compressing == 0)
+            })
+            .count();
+        if eligible == 0 {
+            return Ok(None);
+        }
+        let mut n_age = 0;
+        if let Some(max_age) = policy.max_age {
+            let now = retention::unix(now);
+            while n_age < eligible {
+                // The next segment was created after this one's last record.
+                let next = &segs[n_age + 1];
+                let created = if next.first_seq == self.active.first_seq {
+                    self.active.created_unix
+                } else {
+                    open_strict(next)?.header().created_unix
+                };
+                if created.saturating_add(max_age.as_secs()) > now {
+                    break;
+                }
+                n_age += 1;
+            }
+        }
+        let mut n_size = 0;
+        if let Some(max_bytes) = policy.max_bytes {
+            let mut total: u64 = sizes.iter().sum();
+            while n_size < eligible && total > max_bytes {
+                total -= sizes[n_size];
+                n_size += 1;
+            }
+        }
+        let n = n_age.max(n_size);
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut reasons = Vec::new();
+        if n_age > 0 {
+            reasons.push(retention::age_reason(policy.max_age.unwrap_or_default()));
+        }
+        if n_size > 0 {
+            reasons.push(format!(
+                "max_bytes={}",
+                policy.max_bytes.unwrap_or_default()
+            ));
+        }
+        let victims: Vec<SegEntry> = segs[..n].to_vec();
+        let mut files = Vec::new();
+        for v in &victims {
+            files.push(v.path.clone());
+            files.extend(
+                listing
+                    .shadowed
+                    .iter()
+                    .filter(|s| s.first_seq == v.first_seq)
+                    .map(|s| s.path.clone()),
+            );
+        }
+        let t = retention::unix(now);
+        let run = RetentionRun {
+            time: crate::integrity::rfc3339(t as i64),
+            time_unix: t,
+            actor: actor.to_owned(),
+            reason: reasons.join("; "),
+            first_seq: victims[0].first_seq,
+            last_seq: segs[n].first_seq - 1,
+            segments: victims
+                .iter()
+                .filter_map(|v| v.path.file_name())
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect(),
+            bytes: sizes[..n].iter().sum(),
+            kept_first_seq: segs[n].first_seq,
+            frontier: String::new(),
+        };
+        Ok(Some(Plan {
+            run,
+            victims,
+            files,
+        }))
+    }
+
     /// Counters for metrics and `vigil status`. Lists the directory, so call
     /// it at metrics frequency, not per record.
     pub fn stats(&self) -> LedgerStats {
@@ -391,6 +592,61 @@ impl Drop for Ledger {
         // Dropping the compressor joins its thread after the queue drains.
         self.compressor = None;
     }
+}
+
+/// What a retention run is about to delete.
+struct Plan {
+    run: RetentionRun,
+    victims: Vec<SegEntry>,
+    files: Vec<PathBuf>,
+}
+
+/// The tree over records `1..kept`, from the frontier of the first victim
+/// (empty when it starts at seq 1) and the victims' records.
+fn replay(dir: &Path, victims: &[SegEntry], kept: u64) -> Result<CompactTree, LedgerError> {
+    let first = victims.first().map_or(kept, |v| v.first_seq);
+    let mut tree = if first == 1 {
+        CompactTree::new()
+    } else {
+        let path = frontier_path(dir, first);
+        match fs::read(&path).ok().map(|b| CompactTree::from_bytes(&b)) {
+            Some(Ok(t)) if t.size() + 1 == first => t,
+            _ => {
+                return Err(LedgerError::Corrupt {
+                    segment: path,
+                    offset: 0,
+                    reason: "the frontier of the oldest segment is missing or invalid; retention cannot go on".into(),
+                })
+            }
+        }
+    };
+    for v in victims {
+        let mut r = open_strict(v)?;
+        while let Some((seq, range)) = r.next_record()? {
+            if seq != tree.size() + 1 {
+                return Err(LedgerError::Corrupt {
+                    segment: v.path.clone(),
+                    offset: r.offset(),
+                    reason: format!(
+                        "seq {seq} where {} was expected; refusing retention",
+                        tree.size() + 1
+                    ),
+                });
+            }
+            tree.append(merkle::leaf_hash(r.payload(range)));
+        }
+    }
+    if tree.size() + 1 != kept {
+        return Err(LedgerError::Corrupt {
+            segment: frontier_path(dir, kept),
+            offset: 0,
+            reason: format!(
+                "the segments before seq {kept} end at seq {}; refusing retention",
+                tree.size()
+            ),
+        });
+    }
+    Ok(tree)
 }
 
 fn open_strict(entry: &SegEntry) -> Result<SegReader, LedgerError> {

@@ -95,6 +95,12 @@ pub struct LedgerConfig {
     /// Networks that witnesses may be reached in although they are loopback,
     /// private, link-local or otherwise refused (see [`crate::netguard`]).
     pub witness_allow: Vec<crate::netguard::Cidr>,
+    /// Sealed segments whose newest record is older than this many days are
+    /// deleted (0: keep forever). See docs/INTEGRITY.md, "Retention".
+    pub retention_max_age_days: u64,
+    /// The oldest sealed segments are deleted while all segments take more
+    /// bytes than this (0: unlimited).
+    pub retention_max_bytes: u64,
 }
 
 /// One `[[ledger.witness]]` table.
@@ -214,6 +220,8 @@ impl Default for LedgerConfig {
             witness_files: Vec::new(),
             witnesses: Vec::new(),
             witness_allow: Vec::new(),
+            retention_max_age_days: 0,
+            retention_max_bytes: 0,
         }
     }
 }
@@ -340,7 +348,34 @@ impl Config {
                 message: "must be at least 65536".into(),
             });
         }
+        if self.ledger.retention_max_age_days > 365 * 100 {
+            return Err(ConfigError::Invalid {
+                key: "ledger.retention_max_age_days",
+                message: "must be 0 (keep forever) or at most 36500".into(),
+            });
+        }
+        if self.ledger.retention_max_bytes != 0
+            && self.ledger.retention_max_bytes < 2 * self.ledger.segment_max_bytes
+        {
+            return Err(ConfigError::Invalid {
+                key: "ledger.retention_max_bytes",
+                message: format!(
+                    "must be 0 (unlimited) or at least twice ledger.segment_max_bytes ({})",
+                    2 * self.ledger.segment_max_bytes
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// The retention policy of `[ledger]`.
+    pub fn retention_policy(&self) -> vigil_ledger::RetentionPolicy {
+        let l = &self.ledger;
+        vigil_ledger::RetentionPolicy {
+            max_age: (l.retention_max_age_days > 0)
+                .then(|| std::time::Duration::from_secs(l.retention_max_age_days * 86_400)),
+            max_bytes: (l.retention_max_bytes > 0).then_some(l.retention_max_bytes),
+        }
     }
 
     /// Parse options derived from this configuration.
@@ -361,6 +396,7 @@ impl Config {
             segment_max_age: std::time::Duration::from_secs(self.ledger.segment_max_age_secs),
             compress_sealed: self.ledger.compress_sealed,
             zstd_level: self.ledger.zstd_level,
+            retention: self.retention_policy(),
         }
     }
 
@@ -392,6 +428,26 @@ mod tests {
     fn unknown_key_is_named() {
         let e = Config::from_toml("[http]\nlisen = \"x\"\n").unwrap_err();
         assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn retention_settings() {
+        let c = Config::from_toml(
+            "[ledger]\nretention_max_age_days = 30\nretention_max_bytes = 1073741824\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let p = c.ledger_options().retention;
+        assert_eq!(p.max_age, Some(std::time::Duration::from_secs(30 * 86_400)));
+        assert_eq!(p.max_bytes, Some(1 << 30));
+        assert!(Config::default().retention_policy().keeps_everything());
+        let mut c = Config::default();
+        c.ledger.retention_max_bytes = 1000;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("retention_max_bytes"));
     }
 
     #[test]

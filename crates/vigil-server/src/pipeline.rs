@@ -28,6 +28,9 @@ use vigil_parse::ParseOptions;
 /// Events a batch may hold before the writer commits regardless of the queue.
 const MAX_EVENTS_PER_COMMIT: usize = 16_384;
 
+/// How often the writer thread runs the retention policy.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Turns a received message into a stored-ready event: decode, then stamp
 /// Vigil's own fields.
 pub fn decode_message(msg: &RawMessage, source: Option<&str>, opts: &ParseOptions) -> Event {
@@ -130,6 +133,66 @@ impl EventWriter {
     pub fn maybe_roll(&mut self) -> Result<(), LedgerError> {
         self.ledger.maybe_roll()
     }
+
+    /// Runs retention (`policy`, or the ledger options' policy when `None`)
+    /// and, when it deleted something, appends and commits a
+    /// `retention_deleted` event naming what, why and who (`user`), so the
+    /// deletion is covered by the next signed checkpoint. Returns the run
+    /// and the seq of that event.
+    pub fn retain(
+        &mut self,
+        policy: Option<&vigil_ledger::RetentionPolicy>,
+        actor: &str,
+        user: &str,
+    ) -> Result<Option<(vigil_ledger::RetentionRun, u64)>, LedgerError> {
+        let now = SystemTime::now();
+        let run = match policy {
+            Some(p) => self.ledger.retain(p, actor, now)?,
+            None => self.ledger.retain_by_options(actor, now)?,
+        };
+        let Some(run) = run else {
+            return Ok(None);
+        };
+        let mut ev = retention_event(&run, user);
+        stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
+        let seq = self.ledger.next_seq();
+        self.append(&[Prepared::new(&ev)], |_| {})?;
+        self.commit()?;
+        Ok(Some((run, seq)))
+    }
+}
+
+/// The ledger event recording a retention run (`event.action:
+/// retention_deleted`).
+pub fn retention_event(run: &vigil_ledger::RetentionRun, user: &str) -> Event {
+    let mut ev = Event::new();
+    ev.set(fields::EVENT_KIND, "event");
+    ev.set(fields::EVENT_DATASET, "vigil.integrity");
+    ev.push(fields::EVENT_CATEGORY, "configuration");
+    ev.push(fields::EVENT_TYPE, "deletion");
+    ev.set(fields::EVENT_ACTION, "retention_deleted");
+    ev.set(fields::EVENT_OUTCOME, "success");
+    ev.set(fields::EVENT_REASON, run.reason.clone());
+    ev.set(fields::USER_NAME, user);
+    ev.set("vigil.retention.first_seq", run.first_seq);
+    ev.set("vigil.retention.last_seq", run.last_seq);
+    ev.set("vigil.retention.segments", run.segments.len() as u64);
+    ev.set("vigil.retention.bytes", run.bytes);
+    ev.set("vigil.retention.reason", run.reason.clone());
+    ev.set("vigil.retention.time", run.time.clone());
+    ev.set(
+        fields::MESSAGE,
+        format!(
+            "retention deleted ledger records {}..={} ({} segments, {} bytes; {}) by {}",
+            run.first_seq,
+            run.last_seq,
+            run.segments.len(),
+            run.bytes,
+            run.reason,
+            user
+        ),
+    );
+    ev
 }
 
 /// Outcome of a durable write, sent to whoever waits for the acknowledgement.
@@ -386,6 +449,7 @@ fn writer_loop(
     let mut gaps = crate::sequence::GapTracker::default();
     let mut last_flush = Instant::now();
     let mut last_roll = Instant::now();
+    let mut last_retention = Instant::now();
     let mut stop: Option<oneshot::Sender<()>> = None;
     while stop.is_none() {
         let mut batches = Vec::new();
@@ -499,6 +563,17 @@ fn writer_loop(
                 tracing::error!(error = %e, "sealing the ledger segment failed");
             }
             last_roll = Instant::now();
+        }
+        if last_retention.elapsed() >= RETENTION_INTERVAL {
+            last_retention = Instant::now();
+            match writer.retain(None, "retention", "vigil-retention") {
+                Ok(Some((_, seq))) => {
+                    durable.store(seq, Ordering::Release);
+                    metrics::counter!("vigil_ledger_retention_runs_total").increment(1);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "ledger retention failed"),
+            }
         }
     }
     flush_sources(&meta, &mut sources);
