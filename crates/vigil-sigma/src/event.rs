@@ -1,0 +1,33 @@
+//! The event interface the engine evaluates against.
+
+use std::borrow::Cow;
+
+/// One value found at a field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// JSON null (a present but empty field).
+    Null,
+}
+
+/// Read access to an event, by Sigma field name.
+pub trait EventView {
+    /// Calls `f` with every value stored at `field` (each element of an
+    /// array separately) until `f` returns true; returns whether it did.
+    /// A missing field calls `f` never.
+    fn any_value(&self, field: &str, f: &mut dyn FnMut(&FieldValue<'_>) -> bool) -> bool;
+
+    /// Whether `field` is present (even if null).
+    fn has_field(&self, field: &str) -> bool;
+
+    /// Calls `f` with every string (and number, as text) value anywhere in
+    /// the event, for keyword searches, until `f` returns true.
+    fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool;
+}

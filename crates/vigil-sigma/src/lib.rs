@@ -1,0 +1,12 @@
+//! Sigma detection rules: parse, validate, compile, evaluate.
+//!
+//! A [`rule::Rule`] is read from Sigma YAML (specification v2.1) and compiled
+//! into a [`compile::CompiledRule`]: every detection item becomes a
+//! [`value::FieldMatcher`] (field name, modifiers and values resolved once),
+//! and the condition becomes a tree over them. Evaluation asks an
+//! [`event::EventView`] for field values, so the engine works on any event
+//! shape: Vigil's nested ECS events, flat Windows/winlogbeat JSON, or
+//! `evtx_dump` output. The crate does not depend on the server.
+
+pub mod event;
+pub mod value;

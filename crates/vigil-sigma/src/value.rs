@@ -1,0 +1,1 @@
+//! Value matching (placeholder).
