@@ -139,28 +139,15 @@ fn syslog_and_http_ingest_then_search() {
     assert_eq!(seqs, (1..=8).rev().collect::<Vec<_>>());
 
     // The CLI against the server, NDJSON output.
-    let out = common::vigil()
-        .args([
-            "search",
-            "event.outcome:failure",
-            "--json",
-            "--server",
-            &server.url(""),
-            "--token",
-            TOKEN,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::ndjson(&mut common::vigil().args([
+        "search",
+        "event.outcome:failure",
+        "--json",
+        "--server",
+        &server.url(""),
+        "--token",
+        TOKEN,
+    ]));
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["user"]["name"], "oracle");
 

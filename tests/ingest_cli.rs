@@ -49,21 +49,11 @@ fn ingest_file_then_search_offline() {
         "{key} vs {body}"
     );
 
-    let out = common::vigil()
-        .args(["search", "source.ip:203.0.113.9", "--json", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let hits = common::ndjson(
+        &mut common::vigil()
+            .args(["search", "source.ip:203.0.113.9", "--json", "--data-dir"])
+            .arg(&data),
     );
-    let hits: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0]["event"]["outcome"], "success"); // newest first
     assert_eq!(hits[1]["event"]["outcome"], "failure");

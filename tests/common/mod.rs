@@ -144,3 +144,18 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs a CLI command that must succeed and prints NDJSON; returns the objects.
+pub fn ndjson(cmd: &mut Command) -> Vec<serde_json::Value> {
+    let out = cmd.output().expect("run vigil");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
