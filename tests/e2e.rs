@@ -139,7 +139,7 @@ fn syslog_and_http_ingest_then_search() {
     assert_eq!(seqs, (1..=8).rev().collect::<Vec<_>>());
 
     // The CLI against the server, NDJSON output.
-    let lines = common::ndjson(&mut common::vigil().args([
+    let lines = common::ndjson(common::vigil().args([
         "search",
         "event.outcome:failure",
         "--json",

@@ -50,7 +50,7 @@ fn ingest_file_then_search_offline() {
     );
 
     let hits = common::ndjson(
-        &mut common::vigil()
+        common::vigil()
             .args(["search", "source.ip:203.0.113.9", "--json", "--data-dir"])
             .arg(&data),
     );
