@@ -2,6 +2,8 @@
 
 mod bench;
 mod client;
+mod hunt;
+mod hunt_input;
 mod ingest;
 mod integrity;
 mod output;
@@ -34,6 +36,8 @@ enum Command {
     Search(search::SearchArgs),
     /// Follow newly stored events that match a query (needs a server).
     Tail(search::TailArgs),
+    /// Run Sigma rules over EVTX, JSON or log files, offline.
+    Hunt(hunt::HuntArgs),
     /// Measure performance.
     Bench(bench::BenchArgs),
     /// Prove that nothing stored was changed, dropped or reordered.
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(a) => ingest::run(a),
         Command::Search(a) => search::run(a),
         Command::Tail(a) => search::tail(a),
+        Command::Hunt(a) => hunt::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Verify(a) => integrity::verify(a),
         Command::Key(a) => integrity::key(a),

@@ -20,6 +20,7 @@
 //! assert_eq!(Event::from_canonical(&bytes).unwrap(), ev);
 //! ```
 
+mod canonical;
 pub mod fields;
 mod path;
 pub mod sanitize;
@@ -206,12 +207,14 @@ impl Event {
 
     /// The bytes that are stored and hashed for this event.
     ///
-    /// Compact JSON with object keys in byte order at every level (serde_json's
-    /// map is ordered), so the same event always yields the same bytes; the
-    /// ledger's Merkle tree is computed over exactly these bytes.
+    /// Compact JSON with object keys in byte order at every level, so the
+    /// same event always yields the same bytes; the ledger's Merkle tree is
+    /// computed over exactly these bytes. Keys are sorted explicitly rather
+    /// than trusting the map's iteration order, which depends on whether any
+    /// crate in the build enables serde_json's `preserve_order`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        serde_json::to_writer(&mut out, &self.root).expect("serializing a JSON map cannot fail");
+        canonical::write_map(&mut out, &self.root);
         out
     }
 

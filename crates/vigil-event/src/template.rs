@@ -25,7 +25,7 @@ impl SeqTemplate {
         let mut hole = None;
         out.push(b'{');
         let mut first = true;
-        for (k, v) in &ev.root {
+        for (k, v) in crate::canonical::sorted(&ev.root) {
             if hole.is_none() && k.as_str() > "vigil" {
                 comma(&mut out, &mut first);
                 out.extend_from_slice(b"\"vigil\":{\"seq\":");
@@ -37,7 +37,7 @@ impl SeqTemplate {
                 out.extend_from_slice(b"\"vigil\":{");
                 let mut inner_first = true;
                 if let Value::Object(m) = v {
-                    for (k2, v2) in m {
+                    for (k2, v2) in crate::canonical::sorted(m) {
                         if k2 == "seq" {
                             continue;
                         }
@@ -47,9 +47,8 @@ impl SeqTemplate {
                             hole = Some(out.len());
                         }
                         comma(&mut out, &mut inner_first);
-                        write_json(&mut out, k2);
-                        out.push(b':');
-                        write_json(&mut out, v2);
+                        crate::canonical::write_key(&mut out, k2);
+                        crate::canonical::write_value(&mut out, v2);
                     }
                 }
                 if hole.is_none() {
@@ -61,9 +60,8 @@ impl SeqTemplate {
                 continue;
             }
             comma(&mut out, &mut first);
-            write_json(&mut out, k);
-            out.push(b':');
-            write_json(&mut out, v);
+            crate::canonical::write_key(&mut out, k);
+            crate::canonical::write_value(&mut out, v);
         }
         let hole = match hole {
             Some(h) => h,
@@ -115,10 +113,6 @@ fn comma(out: &mut Vec<u8>, first: &mut bool) {
         out.push(b',');
     }
     *first = false;
-}
-
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
-    serde_json::to_writer(&mut *out, v).expect("serializing JSON values cannot fail");
 }
 
 #[cfg(test)]

@@ -8,5 +8,12 @@
 //! shape: Vigil's nested ECS events, flat Windows/winlogbeat JSON, or
 //! `evtx_dump` output. The crate does not depend on the server.
 
+pub mod compile;
+pub mod condition;
+pub mod error;
 pub mod event;
+pub mod loader;
+pub mod logsource;
+pub mod rule;
 pub mod value;
+pub mod views;

@@ -1,0 +1,197 @@
+//! Loading every rule of a directory tree.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+use crate::compile::CompiledRule;
+use crate::error::RuleError;
+use crate::rule::{parse_document, Document};
+use crate::value::Placeholders;
+
+/// The outcome of loading a directory: the rules that compiled, and why the
+/// others were refused. One bad rule never stops the others.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Compiled rules, in path order.
+    pub rules: Vec<CompiledRule>,
+    /// Refused rules (or files), with file, line and reason.
+    pub refused: Vec<RuleError>,
+}
+
+/// Loads every `.yml`/`.yaml` file under `path` (recursively, in path
+/// order). A file may hold several YAML documents: each detection rule is
+/// loaded on its own; correlation and filter documents, and legacy
+/// `action: global` collections, are refused with a reason.
+pub fn load_dir(path: &Path, placeholders: &Placeholders) -> LoadReport {
+    let mut files = Vec::new();
+    let mut report = LoadReport::default();
+    if let Err(e) = collect(path, &mut files) {
+        report.refused.push(RuleError::new(
+            path.display().to_string(),
+            1,
+            format!("cannot read directory: {e}"),
+        ));
+    }
+    files.sort();
+    for f in files {
+        load_file_into(&f, placeholders, &mut report);
+    }
+    report
+}
+
+/// Loads the rules of one file.
+pub fn load_file(path: &Path, placeholders: &Placeholders) -> LoadReport {
+    let mut report = LoadReport::default();
+    load_file_into(path, placeholders, &mut report);
+    report
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let p = entry.path();
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            collect(&p, out)?;
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yml") | Some("yaml")
+        ) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// 1-based start lines of the YAML documents of `source`.
+fn document_starts(source: &str) -> Vec<usize> {
+    let mut starts = vec![1];
+    let mut seen_content = false;
+    for (i, line) in source.lines().enumerate() {
+        let is_sep = line == "---" || line.starts_with("--- ");
+        if is_sep {
+            if seen_content {
+                starts.push(i + 2);
+            } else {
+                starts[0] = i + 2;
+            }
+            seen_content = false;
+        } else if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+            seen_content = true;
+        }
+    }
+    starts
+}
+
+/// Parses the YAML documents of a rule file.
+pub fn load_source(source: &str, file: &str, placeholders: &Placeholders, report: &mut LoadReport) {
+    let mut docs = Vec::new();
+    for de in serde_yaml::Deserializer::from_str(source) {
+        match Value::deserialize(de) {
+            Ok(v) => docs.push(v),
+            Err(e) => {
+                let line = e.location().map_or(1, |l| l.line());
+                report
+                    .refused
+                    .push(RuleError::new(file, line, format!("invalid YAML: {e}")));
+                return;
+            }
+        }
+    }
+    let starts = document_starts(source);
+    let docs: Vec<(usize, Value)> = docs
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| (starts.get(i).copied().unwrap_or(1), v))
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    if docs.is_empty() {
+        report
+            .refused
+            .push(RuleError::new(file, 1, "no YAML document in file"));
+        return;
+    }
+    if docs.len() > 1 {
+        if let Some((line, _)) = docs
+            .iter()
+            .find(|(_, v)| v.get("action").and_then(Value::as_str).is_some())
+        {
+            report.refused.push(RuleError::new(
+                file,
+                *line,
+                "legacy multi-document rule collection ('action: global') is not supported",
+            ));
+            return;
+        }
+    }
+    for (start, v) in docs {
+        match parse_document(&v, file, source, start) {
+            Ok(Document::Rule(rule)) => match CompiledRule::compile(&rule, placeholders) {
+                Ok(c) => report.rules.push(c),
+                Err(e) => report.refused.push(e),
+            },
+            Ok(Document::Correlation { line, .. }) => report.refused.push(RuleError::new(
+                file,
+                line,
+                "correlation rules are not supported yet",
+            )),
+            Ok(Document::Filter { line, .. }) => report.refused.push(RuleError::new(
+                file,
+                line,
+                "Sigma filters are not supported yet",
+            )),
+            Err(e) => report.refused.push(e),
+        }
+    }
+}
+
+fn load_file_into(path: &Path, placeholders: &Placeholders, report: &mut LoadReport) {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(src) => load_source(&src, &file, placeholders, report),
+        Err(e) => report
+            .refused
+            .push(RuleError::new(file, 1, format!("cannot read file: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_start_lines() {
+        assert_eq!(document_starts("a: 1\n---\nb: 2\n"), vec![1, 3]);
+        assert_eq!(document_starts("---\na: 1\n---\nb: 2\n"), vec![2, 4]);
+    }
+
+    #[test]
+    fn correlation_document_is_refused_with_its_line() {
+        let src = "title: c\ncorrelation:\n    type: event_count\n    rules: [a]\n";
+        let mut r = LoadReport::default();
+        load_source(src, "c.yml", &Placeholders::default(), &mut r);
+        assert!(r.rules.is_empty());
+        assert_eq!(r.refused.len(), 1);
+        assert_eq!(r.refused[0].line, 2);
+        assert!(r.refused[0].reason.contains("correlation"));
+    }
+
+    #[test]
+    fn action_global_is_refused() {
+        let src = "action: global\ntitle: x\n---\nlogsource:\n    product: windows\n";
+        let mut r = LoadReport::default();
+        load_source(src, "g.yml", &Placeholders::default(), &mut r);
+        assert_eq!(r.refused.len(), 1);
+        assert!(r.refused[0].reason.contains("action: global"));
+    }
+
+    #[test]
+    fn invalid_yaml_is_refused_not_fatal() {
+        let mut r = LoadReport::default();
+        load_source("title: [\n", "bad.yml", &Placeholders::default(), &mut r);
+        assert_eq!(r.refused.len(), 1);
+        assert!(r.refused[0].reason.starts_with("invalid YAML"));
+    }
+}

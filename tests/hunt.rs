@@ -1,0 +1,75 @@
+//! `vigil hunt` over EVTX, NDJSON and text inputs.
+
+mod common;
+
+use std::path::PathBuf;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = match std::env::var_os("VIGIL_CORPUS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"),
+    };
+    if dir.join("sigma/regression/cases.tsv").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "corpus missing at {} (required when CI=true)",
+        dir.display()
+    );
+    eprintln!("skipping: corpus not found at {}", dir.display());
+    None
+}
+
+#[test]
+fn regression_cases_match_from_evtx_and_ndjson() {
+    let Some(c) = corpus() else { return };
+    let tsv = std::fs::read_to_string(c.join("sigma/regression/cases.tsv")).unwrap();
+    // A few cases end to end through the binary (the full set runs in vigil-sigma's tests).
+    for row in tsv.lines().skip(1).step_by(37) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (rule_id, rule_path, evtx, ndjson) = (cols[1], cols[2], cols[3], cols[4]);
+        for input in [evtx, ndjson] {
+            let matches = common::ndjson(
+                common::vigil()
+                    .arg("hunt")
+                    .arg("--rules")
+                    .arg(c.join("sigma/rules").join(rule_path))
+                    .arg(c.join("sigma/regression").join(input)),
+            );
+            assert!(
+                matches.iter().any(|m| m["rule_id"] == rule_id),
+                "{rule_path} did not match {input}: {matches:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn text_logs_are_decoded_before_matching() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("ssh_root.yml");
+    std::fs::write(
+        &rule,
+        "title: SSH login failure for root\nid: 0b0b7f3e-2c1d-4d8e-9a55-0f6a1f3c9e11\nstatus: test\nlevel: high\nlogsource:\n  product: linux\n  service: sshd\ndetection:\n  sel:\n    process.name: sshd\n    user.name: root\n    event.outcome: failure\n  condition: sel\n",
+    )
+    .unwrap();
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Mar  1 10:00:00 h sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2\n\
+         Mar  1 10:00:01 h sshd[1]: Failed password for alice from 192.0.2.1 port 22 ssh2\n\
+         Mar  1 10:00:02 h sshd[1]: Accepted password for root from 192.0.2.1 port 22 ssh2\n",
+    )
+    .unwrap();
+    let matches = common::ndjson(
+        common::vigil()
+            .arg("hunt")
+            .arg("--rules")
+            .arg(&rule)
+            .arg(&log),
+    );
+    assert_eq!(matches.len(), 1, "{matches:?}");
+    assert_eq!(matches[0]["level"], "high");
+    assert_eq!(matches[0]["event"]["source"]["ip"], "192.0.2.1");
+}
