@@ -8,6 +8,7 @@ mod ingest;
 mod integrity;
 mod output;
 mod retain;
+mod rules;
 mod search;
 mod serve;
 
@@ -50,6 +51,8 @@ enum Command {
     VerifyProof(integrity::VerifyProofArgs),
     /// Delete old ledger segments by age or size, keeping proofs working.
     Retain(retain::RetainArgs),
+    /// Lint Sigma rules and run their test cases (detection as code).
+    Rules(rules::RulesArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -116,5 +119,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(a) => integrity::prove(a),
         Command::VerifyProof(a) => integrity::verify_proof(a),
         Command::Retain(a) => retain::run(a),
+        Command::Rules(a) => rules::run(a),
     }
 }

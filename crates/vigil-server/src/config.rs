@@ -26,6 +26,21 @@ pub struct Config {
     pub ledger: LedgerConfig,
     /// Search settings.
     pub search: SearchConfig,
+    /// Sigma detection on ingested events.
+    pub detection: DetectionConfig,
+}
+
+/// `[detection]`: Sigma rules evaluated on every event the decoders produce.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectionConfig {
+    /// Sigma rule files or directories (searched recursively for
+    /// `.yml`/`.yaml`). Empty: detection is off.
+    pub rules_dirs: Vec<PathBuf>,
+    /// Values for `|expand` placeholders: name (without `%`) → values.
+    pub placeholders: std::collections::HashMap<String, Vec<String>>,
+    /// How often the rule files are checked for changes (seconds).
+    pub reload_secs: u64,
 }
 
 /// `[http]`
@@ -171,6 +186,17 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             ledger: LedgerConfig::default(),
             search: SearchConfig::default(),
+            detection: DetectionConfig::default(),
+        }
+    }
+}
+
+impl Default for DetectionConfig {
+    fn default() -> Self {
+        Self {
+            rules_dirs: Vec::new(),
+            placeholders: Default::default(),
+            reload_secs: 5,
         }
     }
 }
@@ -365,6 +391,23 @@ impl Config {
                 ),
             });
         }
+        if !(1..=86_400).contains(&self.detection.reload_secs) {
+            return Err(ConfigError::Invalid {
+                key: "detection.reload_secs",
+                message: "must be 1..=86400".into(),
+            });
+        }
+        if self
+            .detection
+            .rules_dirs
+            .iter()
+            .any(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "detection.rules_dirs",
+                message: "paths must not be empty".into(),
+            });
+        }
         Ok(())
     }
 
@@ -448,6 +491,26 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("retention_max_bytes"));
+    }
+
+    #[test]
+    fn detection_settings() {
+        let c = Config::from_toml(
+            "[detection]\nrules_dirs = [\"/r\"]\nreload_secs = 2\n[detection.placeholders]\nadmins = [\"root\", \"admin\"]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.detection.rules_dirs, vec![PathBuf::from("/r")]);
+        assert_eq!(c.detection.placeholders["admins"].len(), 2);
+        assert!(Config::default().detection.rules_dirs.is_empty());
+        assert_eq!(Config::default().detection.reload_secs, 5);
+        let mut c = Config::default();
+        c.detection.reload_secs = 0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("reload_secs"));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod checkpoints;
 pub mod config;
+pub mod detection;
 pub mod http;
 pub mod meta;
 pub mod netguard;
@@ -190,6 +191,18 @@ fn describe_metrics() {
         "vigil_witness_pending",
         "Witnesses that have not yet received the newest checkpoint"
     );
+    describe_gauge!(
+        "vigil_detection_rules_loaded",
+        "Sigma rules currently loaded (including unroutable Windows rules)"
+    );
+    describe_counter!(
+        "vigil_detection_matches_total",
+        "Sigma rule matches (alert events raised)"
+    );
+    describe_counter!(
+        "vigil_detection_reloads_total",
+        "Sigma rule (re)loads, by result: ok, partial (a path unreadable), kept (old rules kept)"
+    );
     describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
@@ -257,6 +270,9 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         )?,
     );
 
+    let detection = detection::Detection::new(&config.detection);
+    detection::Detection::spawn_reloader(&detection).context("starting the rules reloader")?;
+
     let decoders = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
@@ -266,6 +282,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         &config.data_dir,
         config.parse_options(),
         decoders,
+        detection.enabled().then(|| detection.clone()),
     )
     .context("starting the event pipeline")?;
 
@@ -292,6 +309,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         pipeline: pipeline.clone(),
         tokens,
         metrics,
+        detection,
     });
     let app = http::router(state);
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);

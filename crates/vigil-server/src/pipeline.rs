@@ -71,6 +71,10 @@ pub struct Prepared {
     pub parse_failed: bool,
     /// The sender's own message number, for gap detection.
     pub source_seq: Option<crate::sequence::SourceSeq>,
+    /// Sigma alerts raised by this event, not yet stamped or serialized:
+    /// the writer sets `vigil.alert.evidence_seq` to this event's seq and
+    /// stores them in the same commit, after the batches.
+    pub alerts: Vec<Event>,
 }
 
 impl Prepared {
@@ -80,6 +84,7 @@ impl Prepared {
             template: SeqTemplate::new(ev),
             parse_failed: ev.contains(fields::VIGIL_PARSE_ERROR),
             source_seq: crate::sequence::source_seq(ev),
+            alerts: Vec::new(),
         }
     }
 }
@@ -328,10 +333,16 @@ impl MessageSink for PipelineHandle {
     }
 }
 
-/// Decodes a batch of received messages into a write batch.
-pub fn decode_batch(batch: &[RawMessage], opts: &ParseOptions) -> WriteBatch {
+/// Decodes a batch of received messages into a write batch, evaluating the
+/// Sigma rules of `detection` (when any are loaded) on each event.
+pub fn decode_batch(
+    batch: &[RawMessage],
+    opts: &ParseOptions,
+    detection: Option<&crate::detection::Detection>,
+) -> WriteBatch {
     let input = batch.first().map_or(InputKind::File, |m| m.input);
     let mut sources: Vec<(String, u64)> = Vec::new();
+    let rules = detection.map(|d| d.current()).filter(|r| !r.is_empty());
     let events: Vec<Prepared> = batch
         .iter()
         .map(|m| {
@@ -341,7 +352,10 @@ pub fn decode_batch(batch: &[RawMessage], opts: &ParseOptions) -> WriteBatch {
                 Some((_, n)) => *n += 1,
                 None => sources.push((src.to_string(), 1)),
             }
-            Prepared::new(&ev)
+            let alerts = rules.as_ref().map(|r| r.evaluate(&ev)).unwrap_or_default();
+            let mut p = Prepared::new(&ev);
+            p.alerts = alerts;
+            p
         })
         .collect();
     count_decoded(input, &events);
@@ -360,6 +374,7 @@ pub fn start(
     data_dir: &Path,
     opts: ParseOptions,
     decoder_threads: usize,
+    detection: Option<Arc<crate::detection::Detection>>,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
     // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(16);
@@ -374,6 +389,7 @@ pub fn start(
         decoders.push(tx);
         let opts = opts.clone();
         let depth = queue_depth.clone();
+        let detection = detection.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decoder-{i}"))
             .spawn(move || {
@@ -381,7 +397,7 @@ pub fn start(
                     match msg {
                         DecoderMsg::Batch(batch, reply) => {
                             depth.fetch_sub(1, Ordering::Relaxed);
-                            let _ = reply.send(decode_batch(&batch, &opts));
+                            let _ = reply.send(decode_batch(&batch, &opts, detection.as_deref()));
                         }
                         DecoderMsg::Shutdown(done) => {
                             let _ = done.send(());
@@ -493,6 +509,36 @@ fn writer_loop(
             ranges.push(SeqRange {
                 first: first_seq,
                 last: writer.ledger().next_seq() - 1,
+            });
+        }
+        // Sigma alerts follow in the same commit, after every batch, so an
+        // acknowledged range holds only the client's events. Each names its
+        // evidence event's seq: its batch's first seq plus its index.
+        let alerts: Vec<Prepared> = if result.is_ok() {
+            let now = SystemTime::now();
+            batches
+                .iter()
+                .zip(&ranges)
+                .flat_map(|(b, r)| {
+                    b.events.iter().enumerate().flat_map(move |(i, p)| {
+                        p.alerts.iter().map(move |a| (r.first + i as u64, a))
+                    })
+                })
+                .map(|(seq, a)| {
+                    let mut ev = a.clone();
+                    ev.set(crate::detection::EVIDENCE_SEQ, seq);
+                    stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
+                    Prepared::new(&ev)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !alerts.is_empty() {
+            result = writer.append(&alerts, |bytes| {
+                if has_tail {
+                    committed.push(bytes.to_vec());
+                }
             });
         }
         // Sender-side sequence gaps become integrity events in the same commit.

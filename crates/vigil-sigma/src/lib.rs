@@ -15,5 +15,6 @@ pub mod event;
 pub mod loader;
 pub mod logsource;
 pub mod rule;
+pub mod testcases;
 pub mod value;
 pub mod views;

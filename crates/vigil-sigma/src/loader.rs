@@ -58,7 +58,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         } else if matches!(
             p.extension().and_then(|e| e.to_str()),
             Some("yml") | Some("yaml")
-        ) {
+        ) && !crate::testcases::is_sidecar(&p)
+        {
+            // `X.tests.yml` sidecars hold test cases for `vigil rules test`, not rules.
             out.push(p);
         }
     }

@@ -212,9 +212,20 @@ pub async fn ingest(
     metrics::counter!("vigil_http_requests_total", "route" => "events").increment(1);
     let opts = state.config.parse_options();
     let max_lines = state.config.http.max_batch_lines;
+    let rules = Some(state.detection.current()).filter(|r| !r.is_empty());
     let decoded = tokio::task::spawn_blocking(move || {
         decode_body(&headers, &body, &source, &opts, max_lines).map(|d| {
-            let events: Vec<Prepared> = d.events.iter().map(Prepared::new).collect();
+            let events: Vec<Prepared> = d
+                .events
+                .iter()
+                .map(|ev| {
+                    let mut p = Prepared::new(ev);
+                    if let Some(r) = &rules {
+                        p.alerts = r.evaluate(ev);
+                    }
+                    p
+                })
+                .collect();
             (events, d.rejected, source)
         })
     })

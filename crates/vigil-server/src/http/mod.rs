@@ -7,6 +7,7 @@
 mod events;
 mod integrity;
 mod ops;
+mod rules;
 mod search;
 mod tail;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub tokens: Arc<TokenStore>,
     /// Renders `/metrics`.
     pub metrics: Option<PrometheusHandle>,
+    /// Sigma detection rules.
+    pub detection: Arc<crate::detection::Detection>,
 }
 
 /// Builds the router.
@@ -49,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/tail", get(tail::tail))
         .route("/api/v1/sources", get(ops::sources))
+        .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/verify", post(integrity::verify_route))
         .route("/api/v1/proof/consistency", get(integrity::consistency))
         .route("/api/v1/proof/{seq}", get(integrity::inclusion))

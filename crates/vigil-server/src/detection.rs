@@ -1,0 +1,548 @@
+//! Sigma detection on the ingest stream.
+//!
+//! The rules of `[detection] rules_dirs` are compiled with `vigil-sigma`
+//! into a [`RuleSet`]. Decoder threads evaluate the current set on every
+//! event they decode (see [`crate::pipeline::decode_batch`]); each match
+//! becomes an alert event that the writer stores in the same commit as the
+//! matched event. A reload thread polls the rule files' modification times
+//! and swaps in a new set when they change.
+//!
+//! Windows rules are routed by `LogsourceMapping::windows()` to their
+//! channels and event IDs and only see Windows-shaped events (evtx_dump,
+//! flat winlogbeat/OTRF or `winlog.*` JSON); rules of other products (or
+//! none) see every other event, read as nested ECS JSON.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use vigil_event::{fields, Event};
+use vigil_sigma::compile::CompiledRule;
+use vigil_sigma::error::RuleError;
+use vigil_sigma::event::{EventView, FieldValue};
+use vigil_sigma::logsource::{LogsourceMapping, Scope};
+use vigil_sigma::value::Placeholders;
+use vigil_sigma::views::{FlatWindowsView, JsonView};
+
+use crate::config::DetectionConfig;
+
+/// Field of an alert naming the seq of the event that matched.
+pub const EVIDENCE_SEQ: &str = "vigil.alert.evidence_seq";
+
+/// One loaded rule with its match counter.
+#[derive(Debug)]
+pub struct LoadedRule {
+    /// The compiled rule.
+    pub rule: CompiledRule,
+    /// Events matched since the rule was (re)loaded, carried over reloads
+    /// while the rule keeps its file, id and title.
+    pub matches: AtomicU64,
+}
+
+impl LoadedRule {
+    /// `active`, or `unroutable` for a Windows rule whose logsource is
+    /// unknown to the mapping (it is not applied).
+    pub fn status(&self) -> &'static str {
+        if matches!(self.rule.scope, Scope::Unroutable(_)) {
+            "unroutable"
+        } else {
+            "active"
+        }
+    }
+
+    fn key(&self) -> (String, Option<String>, String) {
+        (
+            self.rule.meta.file.clone(),
+            self.rule.meta.id.clone(),
+            self.rule.meta.title.clone(),
+        )
+    }
+}
+
+/// Rules grouped so that an event is only tested against rules that can
+/// apply to it: Windows rules by channel, other products' rules apart.
+#[derive(Debug, Default)]
+struct RuleIndex {
+    /// Windows rules constrained to channels, by lowercase channel name.
+    by_channel: HashMap<String, Vec<usize>>,
+    /// Windows rules without a channel constraint.
+    windows_any: Vec<usize>,
+    /// Rules of other products (or none): applied to non-Windows events.
+    other: Vec<usize>,
+}
+
+impl RuleIndex {
+    fn new(rules: &[LoadedRule]) -> Self {
+        let mut idx = RuleIndex::default();
+        for (i, r) in rules.iter().map(|r| &r.rule).enumerate() {
+            if r.logsource.product.as_deref() != Some("windows") {
+                idx.other.push(i);
+                continue;
+            }
+            match &r.scope {
+                Scope::Unroutable(_) => {}
+                Scope::Constrained(alts) if alts.iter().all(|a| !a.channels.is_empty()) => {
+                    let mut chans: Vec<String> = alts
+                        .iter()
+                        .flat_map(|a| a.channels.iter().map(|c| c.to_ascii_lowercase()))
+                        .collect();
+                    chans.sort();
+                    chans.dedup();
+                    for c in chans {
+                        idx.by_channel.entry(c).or_default().push(i);
+                    }
+                }
+                _ => idx.windows_any.push(i),
+            }
+        }
+        idx
+    }
+}
+
+/// A compiled, indexed set of rules; replaced as a whole on reload.
+#[derive(Debug)]
+pub struct RuleSet {
+    /// Loaded rules, in path order.
+    pub rules: Vec<LoadedRule>,
+    /// Rules (or files) that were refused, with file, line and reason.
+    pub refused: Vec<RuleError>,
+    /// When this set was loaded.
+    pub loaded_at: DateTime<Utc>,
+    index: RuleIndex,
+}
+
+impl RuleSet {
+    /// A set without rules (detection off).
+    pub fn empty() -> RuleSet {
+        RuleSet {
+            rules: Vec::new(),
+            refused: Vec::new(),
+            loaded_at: Utc::now(),
+            index: RuleIndex::default(),
+        }
+    }
+
+    /// Loads every rule under `paths` (files or directories).
+    /// Returns the set and whether some path could not be read at all.
+    pub fn load(paths: &[PathBuf], placeholders: &Placeholders) -> (RuleSet, bool) {
+        let mapping = LogsourceMapping::windows();
+        let mut compiled = Vec::new();
+        let mut refused = Vec::new();
+        let mut io_error = false;
+        for path in paths {
+            let report = if path.is_dir() {
+                vigil_sigma::loader::load_dir(path, placeholders)
+            } else if path.exists() {
+                vigil_sigma::loader::load_file(path, placeholders)
+            } else {
+                io_error = true;
+                refused.push(RuleError::new(
+                    path.display().to_string(),
+                    1,
+                    "rules path does not exist",
+                ));
+                continue;
+            };
+            io_error |= report
+                .refused
+                .iter()
+                .any(|e| e.reason.starts_with("cannot read"));
+            compiled.extend(report.rules);
+            refused.extend(report.refused);
+        }
+        for r in &mut compiled {
+            if r.logsource.product.as_deref() == Some("windows") {
+                r.scope = mapping.scope_for(&r.logsource);
+            }
+        }
+        let rules: Vec<LoadedRule> = compiled
+            .into_iter()
+            .map(|rule| LoadedRule {
+                rule,
+                matches: AtomicU64::new(0),
+            })
+            .collect();
+        let index = RuleIndex::new(&rules);
+        (
+            RuleSet {
+                rules,
+                refused,
+                loaded_at: Utc::now(),
+                index,
+            },
+            io_error,
+        )
+    }
+
+    /// Copies match counts of rules that are still present from `old`.
+    fn carry_counts(&self, old: &RuleSet) {
+        let counts: HashMap<_, u64> = old
+            .rules
+            .iter()
+            .map(|r| (r.key(), r.matches.load(Ordering::Relaxed)))
+            .collect();
+        for r in &self.rules {
+            if let Some(n) = counts.get(&r.key()) {
+                r.matches.store(*n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Rules that are applied (not unroutable).
+    pub fn active(&self) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| !matches!(r.rule.scope, Scope::Unroutable(_)))
+            .count()
+    }
+
+    /// Whether no rule is loaded (evaluation is skipped).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Evaluates every applicable rule on `ev` and returns one alert per
+    /// match, without `vigil.alert.evidence_seq` (set by the writer) and
+    /// without Vigil's stamp.
+    pub fn evaluate(&self, ev: &Event) -> Vec<Event> {
+        if self.rules.is_empty() {
+            return Vec::new();
+        }
+        // The views read a serde_json::Value; building one costs a clone of
+        // the event, paid only while rules are loaded.
+        let json = ev.to_json();
+        let win;
+        let nested;
+        let mut channel_rules: &[usize] = &[];
+        let (view, groups): (&dyn EventView, [&[usize]; 2]) = if is_windows(&json) {
+            win = FlatWindowsView::new(&json);
+            let mut chan = String::new();
+            win.any_value("Channel", &mut |v| {
+                if let FieldValue::Str(s) = v {
+                    chan = s.to_ascii_lowercase();
+                }
+                true
+            });
+            if let Some(list) = self.index.by_channel.get(&chan) {
+                channel_rules = list;
+            }
+            (&win, [channel_rules, &self.index.windows_any])
+        } else {
+            nested = JsonView(&json);
+            (&nested, [&self.index.other, &[]])
+        };
+        let mut alerts = Vec::new();
+        for &i in groups.iter().flat_map(|g| g.iter()) {
+            let r = &self.rules[i];
+            if r.rule.matches_in_scope(view) {
+                r.matches.fetch_add(1, Ordering::Relaxed);
+                alerts.push(alert_event(&r.rule, ev));
+            }
+        }
+        if !alerts.is_empty() {
+            metrics::counter!("vigil_detection_matches_total").increment(alerts.len() as u64);
+        }
+        alerts
+    }
+}
+
+/// Windows events (evtx_dump layout or flat winlogbeat/OTRF) are read by
+/// bare Sigma names; everything else as nested JSON (Vigil's ECS events).
+fn is_windows(ev: &Value) -> bool {
+    ev.get("Event").is_some_and(|e| e.get("System").is_some())
+        || ev.get("EventID").is_some()
+        || ev.get("winlog").is_some()
+}
+
+/// `event.severity` of a Sigma level: informational 1, low 2, medium 3,
+/// high 4, critical 5; `None` for a missing or unknown level.
+pub fn severity(level: Option<&str>) -> Option<u64> {
+    match level?.to_ascii_lowercase().as_str() {
+        "informational" => Some(1),
+        "low" => Some(2),
+        "medium" => Some(3),
+        "high" => Some(4),
+        "critical" => Some(5),
+        _ => None,
+    }
+}
+
+/// The alert for a match of `rule` on `evidence`.
+pub fn alert_event(rule: &CompiledRule, evidence: &Event) -> Event {
+    let m = &rule.meta;
+    let mut ev = Event::new();
+    ev.set(fields::EVENT_KIND, "alert");
+    ev.set(fields::EVENT_DATASET, "vigil.alert");
+    if let Some(id) = &m.id {
+        ev.set("rule.id", id.as_str());
+    }
+    ev.set("rule.name", m.title.as_str());
+    ev.set("rule.ruleset", "sigma");
+    ev.set("rule.reference", m.file.as_str());
+    if let Some(level) = &m.level {
+        ev.set("vigil.alert.level", level.as_str());
+    }
+    if let Some(s) = severity(m.level.as_deref()) {
+        ev.set(fields::EVENT_SEVERITY, s);
+    }
+    for t in &m.tags {
+        ev.push("tags", t);
+        if let Some(tech) = technique(t) {
+            ev.push("threat.technique.id", &tech);
+        }
+    }
+    ev.set(fields::MESSAGE, format!("Sigma: {}", m.title));
+    for f in [fields::HOST_NAME, fields::SOURCE_IP, fields::USER_NAME] {
+        if let Some(v) = evidence.get(f) {
+            ev.set(f, v.clone());
+        }
+    }
+    ev
+}
+
+/// `attack.t1110.001` → `T1110.001`.
+fn technique(tag: &str) -> Option<String> {
+    let t = tag.strip_prefix("attack.")?;
+    let rest = t.strip_prefix('t').or_else(|| t.strip_prefix('T'))?;
+    let digits = rest.split('.').next()?;
+    (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("T{}", rest.to_ascii_uppercase()))
+}
+
+/// The detection state shared by decoders, the HTTP API and the reloader.
+#[derive(Debug)]
+pub struct Detection {
+    config: DetectionConfig,
+    placeholders: Placeholders,
+    current: RwLock<Arc<RuleSet>>,
+    fingerprint: RwLock<Vec<(PathBuf, Option<SystemTime>, u64)>>,
+}
+
+impl Detection {
+    /// Loads the configured rules (none when `rules_dirs` is empty).
+    pub fn new(config: &DetectionConfig) -> Arc<Detection> {
+        let placeholders = Placeholders(config.placeholders.clone());
+        let d = Detection {
+            config: config.clone(),
+            placeholders,
+            current: RwLock::new(Arc::new(RuleSet::empty())),
+            fingerprint: RwLock::new(Vec::new()),
+        };
+        if d.enabled() {
+            d.reload("initial");
+        }
+        metrics::gauge!("vigil_detection_rules_loaded").set(d.current().rules.len() as f64);
+        Arc::new(d)
+    }
+
+    /// Whether rules are configured.
+    pub fn enabled(&self) -> bool {
+        !self.config.rules_dirs.is_empty()
+    }
+
+    /// The configured rule paths.
+    pub fn rules_dirs(&self) -> &[PathBuf] {
+        &self.config.rules_dirs
+    }
+
+    /// The current rule set.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reloads the rules now; keeps the old set when the new one has no
+    /// rules because a path could not be read. Returns the result label.
+    pub fn reload(&self, why: &str) -> &'static str {
+        let fp = fingerprint(&self.config.rules_dirs);
+        let (set, io_error) = RuleSet::load(&self.config.rules_dirs, &self.placeholders);
+        let old = self.current();
+        let result = if set.rules.is_empty() && io_error && !old.rules.is_empty() {
+            tracing::warn!(
+                reason = why,
+                refused = set.refused.len(),
+                "rules could not be read; keeping the {} rules loaded before",
+                old.rules.len()
+            );
+            "kept"
+        } else {
+            set.carry_counts(&old);
+            let level_warn = !set.refused.is_empty() || io_error;
+            if level_warn {
+                tracing::warn!(
+                    reason = why,
+                    loaded = set.rules.len(),
+                    active = set.active(),
+                    refused = set.refused.len(),
+                    "Sigma rules loaded, some refused"
+                );
+                for r in set.refused.iter().take(20) {
+                    tracing::warn!(file = %r.file, line = r.line, reason = %r.reason, "rule refused");
+                }
+            } else {
+                tracing::info!(
+                    reason = why,
+                    loaded = set.rules.len(),
+                    active = set.active(),
+                    refused = 0,
+                    "Sigma rules loaded"
+                );
+            }
+            metrics::gauge!("vigil_detection_rules_loaded").set(set.rules.len() as f64);
+            *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+            if io_error {
+                "partial"
+            } else {
+                "ok"
+            }
+        };
+        *self.fingerprint.write().unwrap_or_else(|e| e.into_inner()) = fp;
+        metrics::counter!("vigil_detection_reloads_total", "result" => result).increment(1);
+        result
+    }
+
+    /// Reloads when a rule file was added, removed or modified.
+    pub fn reload_if_changed(&self) -> Option<&'static str> {
+        let fp = fingerprint(&self.config.rules_dirs);
+        let same = *self.fingerprint.read().unwrap_or_else(|e| e.into_inner()) == fp;
+        (!same).then(|| self.reload("changed"))
+    }
+
+    /// Starts the thread that polls the rule files every `reload_secs`;
+    /// it ends when the last other reference to `this` is dropped.
+    pub fn spawn_reloader(this: &Arc<Detection>) -> std::io::Result<()> {
+        if !this.enabled() {
+            return Ok(());
+        }
+        let weak: Weak<Detection> = Arc::downgrade(this);
+        let every = Duration::from_secs(this.config.reload_secs.max(1));
+        std::thread::Builder::new()
+            .name("vigil-rules".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                match weak.upgrade() {
+                    Some(d) => {
+                        d.reload_if_changed();
+                    }
+                    None => return,
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// (path, mtime, size) of every rule file under `paths`, sorted.
+fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    fn walk(p: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>, u64)>, depth: usize) {
+        let Ok(md) = std::fs::metadata(p) else {
+            out.push((p.to_path_buf(), None, u64::MAX));
+            return;
+        };
+        if md.is_dir() {
+            out.push((p.to_path_buf(), md.modified().ok(), 0));
+            if depth > 32 {
+                return;
+            }
+            if let Ok(rd) = std::fs::read_dir(p) {
+                for e in rd.flatten() {
+                    let q = e.path();
+                    let is_rule = matches!(
+                        q.extension().and_then(|e| e.to_str()),
+                        Some("yml") | Some("yaml")
+                    );
+                    if is_rule || q.is_dir() {
+                        walk(&q, out, depth + 1);
+                    }
+                }
+            }
+        } else {
+            out.push((p.to_path_buf(), md.modified().ok(), md.len()));
+        }
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        walk(p, &mut out, 0);
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: &str = "title: Root SSH failure\nid: 5b1f3a9e-0000-4000-8000-000000000001\nlevel: high\ntags:\n    - attack.credential_access\n    - attack.t1110.001\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    sel:\n        process.name: sshd\n        event.outcome: failure\n        user.name: root\n    condition: sel\n";
+
+    #[test]
+    fn severity_levels() {
+        assert_eq!(severity(Some("informational")), Some(1));
+        assert_eq!(severity(Some("critical")), Some(5));
+        assert_eq!(severity(Some("weird")), None);
+        assert_eq!(severity(None), None);
+    }
+
+    #[test]
+    fn technique_tags() {
+        assert_eq!(technique("attack.t1110.001").as_deref(), Some("T1110.001"));
+        assert_eq!(technique("attack.t1110").as_deref(), Some("T1110"));
+        assert_eq!(technique("attack.credential_access"), None);
+        assert_eq!(technique("cve.2021-1234"), None);
+    }
+
+    #[test]
+    fn load_evaluate_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yml"), RULE).unwrap();
+        std::fs::write(dir.path().join("bad.yml"), "title: [\n").unwrap();
+        let cfg = DetectionConfig {
+            rules_dirs: vec![dir.path().to_path_buf()],
+            ..Default::default()
+        };
+        let d = Detection::new(&cfg);
+        let set = d.current();
+        assert_eq!(set.rules.len(), 1);
+        assert_eq!(set.refused.len(), 1);
+
+        let mut ev = Event::new();
+        ev.set(fields::PROCESS_NAME, "sshd");
+        ev.set(fields::EVENT_OUTCOME, "failure");
+        ev.set(fields::USER_NAME, "root");
+        ev.set(fields::HOST_NAME, "bastion");
+        let alerts = set.evaluate(&ev);
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(a.get_str("event.kind"), Some("alert"));
+        assert_eq!(a.get_str("rule.name"), Some("Root SSH failure"));
+        assert_eq!(a.get_i64("event.severity"), Some(4));
+        assert_eq!(a.get_str("host.name"), Some("bastion"));
+        assert_eq!(a.get("threat.technique.id").unwrap()[0], "T1110.001");
+        assert_eq!(set.rules[0].matches.load(Ordering::Relaxed), 1);
+        ev.set(fields::USER_NAME, "alice");
+        assert!(set.evaluate(&ev).is_empty());
+
+        assert_eq!(d.reload_if_changed(), None);
+        std::fs::remove_file(dir.path().join("bad.yml")).unwrap();
+        assert_eq!(d.reload_if_changed(), Some("ok"));
+        let set = d.current();
+        assert!(set.refused.is_empty());
+        assert_eq!(
+            set.rules[0].matches.load(Ordering::Relaxed),
+            1,
+            "count kept"
+        );
+
+        // A vanished directory keeps the old rules.
+        drop(set);
+        let path = dir.path().to_path_buf();
+        drop(dir);
+        assert!(!path.exists());
+        assert_eq!(d.reload_if_changed(), Some("kept"));
+        assert_eq!(d.current().rules.len(), 1);
+    }
+}
