@@ -196,8 +196,10 @@ fn is_windows(ev: &Value) -> bool {
 /// Rules grouped so that an event is only tested against rules that can
 /// apply to it: Windows rules by channel, other products' rules apart.
 struct RuleIndex {
-    /// Windows rules constrained to channels, by lowercase channel name.
+    /// Windows rules constrained to a channel but not to event IDs, by lowercase channel name.
     by_channel: std::collections::HashMap<String, Vec<usize>>,
+    /// Windows rules constrained to a channel and event IDs, by (channel, event ID).
+    by_channel_id: std::collections::HashMap<(String, i64), Vec<usize>>,
     /// Windows rules without a channel constraint.
     windows_any: Vec<usize>,
     /// Rules of other products (or none): applied to non-Windows events.
@@ -208,6 +210,7 @@ impl RuleIndex {
     fn new(rules: &[CompiledRule]) -> Self {
         let mut idx = RuleIndex {
             by_channel: Default::default(),
+            by_channel_id: Default::default(),
             windows_any: Vec::new(),
             other: Vec::new(),
         };
@@ -219,14 +222,34 @@ impl RuleIndex {
             match &r.scope {
                 Scope::Unroutable(_) => {}
                 Scope::Constrained(alts) if alts.iter().all(|a| !a.channels.is_empty()) => {
-                    let mut chans: Vec<String> = alts
-                        .iter()
-                        .flat_map(|a| a.channels.iter().map(|c| c.to_ascii_lowercase()))
-                        .collect();
-                    chans.sort();
-                    chans.dedup();
-                    for c in chans {
-                        idx.by_channel.entry(c).or_default().push(i);
+                    // Per channel: None = any event ID, else the accepted IDs.
+                    // A rule lands in each bucket once, so it is evaluated once per event.
+                    let mut per_channel: BTreeMap<String, Option<std::collections::BTreeSet<i64>>> =
+                        BTreeMap::new();
+                    for a in alts {
+                        for c in &a.channels {
+                            let slot = per_channel
+                                .entry(c.to_ascii_lowercase())
+                                .or_insert_with(|| Some(Default::default()));
+                            match (slot.as_mut(), a.event_ids.is_empty()) {
+                                (Some(_), true) => *slot = None,
+                                (Some(ids), false) => ids.extend(a.event_ids.iter().copied()),
+                                (None, _) => {}
+                            }
+                        }
+                    }
+                    for (c, ids) in per_channel {
+                        match ids {
+                            None => idx.by_channel.entry(c).or_default().push(i),
+                            Some(ids) => {
+                                for id in ids {
+                                    idx.by_channel_id
+                                        .entry((c.clone(), id))
+                                        .or_default()
+                                        .push(i);
+                                }
+                            }
+                        }
                     }
                 }
                 _ => idx.windows_any.push(i),
@@ -246,7 +269,8 @@ fn evaluate(
     let win;
     let json;
     let mut channel_rules: &[usize] = &[];
-    let (view, groups): (&dyn EventView, [&[usize]; 2]) = if is_windows(ev) {
+    let mut id_rules: &[usize] = &[];
+    let (view, groups): (&dyn EventView, [&[usize]; 3]) = if is_windows(ev) {
         win = FlatWindowsView::new(ev);
         let mut chan = String::new();
         win.any_value("Channel", &mut |v| {
@@ -255,13 +279,28 @@ fn evaluate(
             }
             true
         });
+        let mut event_id = None;
+        win.any_value("EventID", &mut |v| {
+            event_id = match v {
+                vigil_sigma::event::FieldValue::Int(n) => Some(*n),
+                vigil_sigma::event::FieldValue::Str(s) => s.trim().parse().ok(),
+                vigil_sigma::event::FieldValue::Float(f) => Some(*f as i64),
+                _ => None,
+            };
+            true
+        });
         if let Some(list) = index.by_channel.get(&chan) {
             channel_rules = list;
         }
-        (&win, [channel_rules, &index.windows_any])
+        if let Some(id) = event_id {
+            if let Some(list) = index.by_channel_id.get(&(chan.clone(), id)) {
+                id_rules = list;
+            }
+        }
+        (&win, [channel_rules, id_rules, &index.windows_any])
     } else {
         json = JsonView(ev);
-        (&json, [&index.other, &[]])
+        (&json, [&index.other, &[], &[]])
     };
     for &i in groups.iter().flat_map(|g| g.iter()) {
         let r = &rules[i];
