@@ -188,6 +188,22 @@ pub(crate) fn classify(
     }
 }
 
+/// Classifies a login attempt: `authentication` + `session` / `start` /
+/// `success` when it worked, `authentication` / `start` / `failure` when not.
+pub(crate) fn classify_auth_start(ev: &mut Event, action: &str, success: bool) {
+    if success {
+        classify(
+            ev,
+            action,
+            &["authentication", "session"],
+            &["start"],
+            Some("success"),
+        );
+    } else {
+        classify(ev, action, &["authentication"], &["start"], Some("failure"));
+    }
+}
+
 /// The leading run of ASCII digits of `s`, and what follows it.
 pub(crate) fn digits(s: &str) -> (&str, &str) {
     let n = s.bytes().take_while(u8::is_ascii_digit).count();

@@ -8,7 +8,7 @@
 
 use vigil_event::{fields, Event};
 
-use super::{classify, set_host, set_id, set_ip, set_user};
+use super::{classify, classify_auth_start, set_host, set_id, set_ip, set_user};
 
 /// `event.action` of an `authentication failure` / `check pass; user unknown` line.
 pub const ACTION_AUTH_FAILURE: &str = "authentication_failure";
@@ -44,23 +44,11 @@ pub fn decode(msg: &str, ev: &mut Event) -> bool {
         auth_failure(kv, ev);
         true
     } else if text.starts_with("check pass; user unknown") {
-        classify(
-            ev,
-            ACTION_AUTH_FAILURE,
-            &["authentication"],
-            &["start"],
-            Some("failure"),
-        );
+        classify_auth_start(ev, ACTION_AUTH_FAILURE, false);
         ev.set(fields::EVENT_REASON, "user unknown");
         true
     } else if let Some(rest) = text.strip_prefix("auth could not identify password for [") {
-        classify(
-            ev,
-            ACTION_AUTH_FAILURE,
-            &["authentication"],
-            &["start"],
-            Some("failure"),
-        );
+        classify_auth_start(ev, ACTION_AUTH_FAILURE, false);
         if let Some((user, _)) = rest.split_once(']') {
             set_user(ev, fields::USER_NAME, user);
         }
@@ -100,13 +88,7 @@ pub fn decode(msg: &str, ev: &mut Event) -> bool {
 
 /// ` logname=U uid=1000 euid=0 tty=/dev/pts/0 ruser=U rhost=  user=U`
 fn auth_failure(kv: &str, ev: &mut Event) {
-    classify(
-        ev,
-        ACTION_AUTH_FAILURE,
-        &["authentication"],
-        &["start"],
-        Some("failure"),
-    );
+    classify_auth_start(ev, ACTION_AUTH_FAILURE, false);
     apply_kv(kv, ev);
 }
 
@@ -180,44 +162,34 @@ fn session(rest: &str, opened: bool, ev: &mut Event) {
         Some((w, b)) => (w, b),
         None => (rest, ""),
     };
-    let name = |s: &str| -> (String, String) {
-        let s = s.trim();
-        match s.split_once('(') {
-            Some((n, id)) => {
-                let id = id.strip_prefix("uid=").unwrap_or("");
-                let id = id.split(')').next().unwrap_or("");
-                (n.to_string(), id.to_string())
-            }
-            None => (s.to_string(), String::new()),
-        }
-    };
-    let (user, uid) = name(who);
-    let (by_user, by_uid) = name(by);
+    let (user, uid) = name_and_uid(who);
+    let (by_user, by_uid) = name_and_uid(by);
     if !by_user.is_empty() && by_user != user {
-        set_user(ev, fields::USER_NAME, &by_user);
-        set_id(ev, fields::USER_ID, &by_uid);
-        set_user(ev, fields::USER_TARGET_NAME, &user);
-        set_id(ev, fields::USER_TARGET_ID, &uid);
+        set_user(ev, fields::USER_NAME, by_user);
+        set_id(ev, fields::USER_ID, by_uid);
+        set_user(ev, fields::USER_TARGET_NAME, user);
+        set_id(ev, fields::USER_TARGET_ID, uid);
     } else {
-        set_user(ev, fields::USER_NAME, &user);
-        set_id(ev, fields::USER_ID, &uid);
+        set_user(ev, fields::USER_NAME, user);
+        set_id(ev, fields::USER_ID, uid);
     }
-    if opened {
-        classify(
-            ev,
-            ACTION_SESSION_OPENED,
-            &["session"],
-            &["start"],
-            Some("success"),
-        );
+    let (action, kind) = if opened {
+        (ACTION_SESSION_OPENED, "start")
     } else {
-        classify(
-            ev,
-            ACTION_SESSION_CLOSED,
-            &["session"],
-            &["end"],
-            Some("success"),
-        );
+        (ACTION_SESSION_CLOSED, "end")
+    };
+    classify(ev, action, &["session"], &[kind], Some("success"));
+}
+
+/// `alice(uid=1000)` → (`alice`, `1000`); `alice` → (`alice`, ``).
+fn name_and_uid(s: &str) -> (&str, &str) {
+    let s = s.trim();
+    match s.split_once('(') {
+        Some((n, id)) => {
+            let id = id.strip_prefix("uid=").unwrap_or("");
+            (n, id.split(')').next().unwrap_or(""))
+        }
+        None => (s, ""),
     }
 }
 

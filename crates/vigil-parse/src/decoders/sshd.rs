@@ -7,7 +7,7 @@
 
 use vigil_event::{fields, Event};
 
-use super::{classify, digits, set_host, set_ip, set_port, set_user, word};
+use super::{classify, classify_auth_start, digits, set_host, set_ip, set_port, set_user, word};
 
 /// `event.action` of a login attempt (`Accepted …`, `Failed …`).
 pub const ACTION_LOGIN: &str = "ssh_login";
@@ -138,7 +138,7 @@ fn user_from(s: &str) -> Option<Peer<'_>> {
 }
 
 /// `[invalid user |authenticating user |user ]U IP port P REST` or `IP port P REST`.
-fn user_ip(s: &str) -> Option<Peer<'_>> {
+fn user_ip(s: &str) -> Peer<'_> {
     let (head, port, rest) = match s.rfind(" port ") {
         Some(i) => {
             let (port, rest) = digits(&s[i + " port ".len()..]);
@@ -157,13 +157,13 @@ fn user_ip(s: &str) -> Option<Peer<'_>> {
         }
         None => (None, false, head),
     };
-    Some(Peer {
+    Peer {
         user,
         invalid,
         ip,
         port,
         rest,
-    })
+    }
 }
 
 /// Sets the peer's user and address; fails unless the address is a real IP,
@@ -182,6 +182,12 @@ fn apply_peer(p: &Peer<'_>, ev: &mut Event) -> bool {
         ev.set(fields::EVENT_REASON, INVALID_USER);
     }
     true
+}
+
+/// Classifies an attempt sshd refused before any password check
+/// (`authentication` / `info` / `failure`).
+fn classify_auth_refused(ev: &mut Event, action: &str) {
+    classify(ev, action, &["authentication"], &["info"], Some("failure"));
 }
 
 /// `METHOD for [invalid user ]U from IP port P ssh2[: KEYTYPE FINGERPRINT]`
@@ -206,23 +212,7 @@ fn login(s: &str, success: bool, ev: &mut Event) -> bool {
             ev.set(fields::SYSTEM_AUTH_SSH_SIGNATURE, sig);
         }
     }
-    if success {
-        classify(
-            ev,
-            ACTION_LOGIN,
-            &["authentication", "session"],
-            &["start"],
-            Some("success"),
-        );
-    } else {
-        classify(
-            ev,
-            ACTION_LOGIN,
-            &["authentication"],
-            &["start"],
-            Some("failure"),
-        );
-    }
+    classify_auth_start(ev, ACTION_LOGIN, success);
     true
 }
 
@@ -235,22 +225,14 @@ fn invalid_user(s: &str, ev: &mut Event) -> bool {
     if !apply_peer(&peer, ev) {
         return false;
     }
-    classify(
-        ev,
-        ACTION_INVALID_USER,
-        &["authentication"],
-        &["info"],
-        Some("failure"),
-    );
+    classify_auth_refused(ev, ACTION_INVALID_USER);
     true
 }
 
 /// `[invalid user |authenticating user |user ]U IP port P [preauth]` after
 /// `Connection closed by ` / `Disconnected from `.
 fn closed(s: &str, action: &str, ev: &mut Event) -> bool {
-    let Some(peer) = user_ip(s) else {
-        return false;
-    };
+    let peer = user_ip(s);
     if !apply_peer(&peer, ev) {
         return false;
     }
@@ -311,13 +293,7 @@ fn max_attempts(s: &str, ev: &mut Event) -> bool {
     if !apply_peer(&peer, ev) {
         return false;
     }
-    classify(
-        ev,
-        ACTION_MAX_AUTH_ATTEMPTS,
-        &["authentication"],
-        &["info"],
-        Some("failure"),
-    );
+    classify_auth_refused(ev, ACTION_MAX_AUTH_ATTEMPTS);
     ev.set_default(
         fields::EVENT_REASON,
         "maximum authentication attempts exceeded",
@@ -327,9 +303,7 @@ fn max_attempts(s: &str, ev: &mut Event) -> bool {
 
 /// `authenticating user U IP port P: Too many authentication failures [preauth]`
 fn too_many_failures(s: &str, ev: &mut Event) -> bool {
-    let Some(peer) = user_ip(s) else {
-        return false;
-    };
+    let peer = user_ip(s);
     let reason = peer.rest.trim_start_matches(':').trim();
     let reason = reason
         .strip_suffix(PREAUTH.trim_start())
@@ -341,13 +315,7 @@ fn too_many_failures(s: &str, ev: &mut Event) -> bool {
     if !apply_peer(&peer, ev) {
         return false;
     }
-    classify(
-        ev,
-        ACTION_TOO_MANY_FAILURES,
-        &["authentication"],
-        &["info"],
-        Some("failure"),
-    );
+    classify_auth_refused(ev, ACTION_TOO_MANY_FAILURES);
     ev.set_default(fields::EVENT_REASON, reason);
     true
 }
@@ -360,18 +328,7 @@ fn reverse_mapping(s: &str, ev: &mut Event) -> bool {
     let Some((ip, _)) = rest.split_once(']') else {
         return false;
     };
-    if !set_ip(ev, fields::SOURCE_IP, ip) {
-        return false;
-    }
-    set_host(ev, fields::SOURCE_DOMAIN, host);
-    classify(
-        ev,
-        ACTION_REVERSE_MAPPING_FAILED,
-        &["network"],
-        &["info"],
-        None,
-    );
-    true
+    reverse_dns(ip, host, ACTION_REVERSE_MAPPING_FAILED, ev)
 }
 
 /// `IP maps to HOST, but this does not map back to the address[ - POSSIBLE BREAK-IN ATTEMPT!]`
@@ -382,17 +339,17 @@ fn address_mismatch(s: &str, ev: &mut Event) -> bool {
     let Some((host, _)) = rest.split_once(", but this does not map back") else {
         return false;
     };
+    reverse_dns(ip, host, ACTION_REVERSE_MAPPING_MISMATCH, ev)
+}
+
+/// The common tail of the two reverse-DNS warnings: a peer address and the
+/// host name it resolved to.
+fn reverse_dns(ip: &str, host: &str, action: &str, ev: &mut Event) -> bool {
     if !set_ip(ev, fields::SOURCE_IP, ip) {
         return false;
     }
     set_host(ev, fields::SOURCE_DOMAIN, host);
-    classify(
-        ev,
-        ACTION_REVERSE_MAPPING_MISMATCH,
-        &["network"],
-        &["info"],
-        None,
-    );
+    classify(ev, action, &["network"], &["info"], None);
     true
 }
 

@@ -6,7 +6,7 @@
 
 use vigil_event::{fields, Event};
 
-use super::{classify, set_user};
+use super::{classify_auth_start, set_user};
 
 /// `event.action` of every su attempt.
 pub const ACTION_SU: &str = "su";
@@ -42,23 +42,7 @@ fn finish(ev: &mut Event, actor: &str, target: &str, tty: Option<&str>, success:
     if let Some(t) = tty.filter(|t| !t.is_empty() && *t != "none") {
         ev.set(fields::SYSTEM_AUTH_TTY, t);
     }
-    if success {
-        classify(
-            ev,
-            ACTION_SU,
-            &["authentication", "session"],
-            &["start"],
-            Some("success"),
-        );
-    } else {
-        classify(
-            ev,
-            ACTION_SU,
-            &["authentication"],
-            &["start"],
-            Some("failure"),
-        );
-    }
+    classify_auth_start(ev, ACTION_SU, success);
 }
 
 /// `root) alice on pts/0`

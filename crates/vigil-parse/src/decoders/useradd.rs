@@ -71,13 +71,7 @@ pub fn decode(msg: &str, ev: &mut Event) -> bool {
             return false;
         }
         set_user(ev, fields::USER_TARGET_NAME, user);
-        classify(
-            ev,
-            ACTION_USER_MODIFIED,
-            &["iam"],
-            &["user", "change"],
-            Some("success"),
-        );
+        iam_success(ev, ACTION_USER_MODIFIED, "user", "change");
         true
     } else if let Some(r) = msg.strip_prefix("user ") {
         gpasswd_member(r, ev)
@@ -86,6 +80,13 @@ pub fn decode(msg: &str, ev: &mut Event) -> bool {
     } else {
         false
     }
+}
+
+/// Classifies a successful account change: `iam` / `[object, kind]` /
+/// `success`, with `object` `user` or `group` and `kind` the ECS type
+/// (`creation`, `deletion`, `change`).
+fn iam_success(ev: &mut Event, action: &str, object: &str, kind: &str) {
+    classify(ev, action, &["iam"], &[object, kind], Some("success"));
 }
 
 /// `'name'` or `` `name' `` at the start of `s`, and the text after it.
@@ -119,13 +120,7 @@ fn new_user(s: &str, ev: &mut Event) -> bool {
         return false;
     };
     set_user(ev, fields::USER_TARGET_NAME, name);
-    classify(
-        ev,
-        ACTION_USER_CREATED,
-        &["iam"],
-        &["user", "creation"],
-        Some("success"),
-    );
+    iam_success(ev, ACTION_USER_CREATED, "user", "creation");
     true
 }
 
@@ -142,13 +137,7 @@ fn new_group(s: &str, ev: &mut Event) -> bool {
         return false;
     };
     ev.set(fields::GROUP_NAME, name);
-    classify(
-        ev,
-        ACTION_GROUP_CREATED,
-        &["iam"],
-        &["group", "creation"],
-        Some("success"),
-    );
+    iam_success(ev, ACTION_GROUP_CREATED, "group", "creation");
     true
 }
 
@@ -161,7 +150,7 @@ fn one_user(s: &str, action: &str, kind: &str, ev: &mut Event) -> bool {
         return false;
     }
     set_user(ev, fields::USER_TARGET_NAME, user);
-    classify(ev, action, &["iam"], &["user", kind], Some("success"));
+    iam_success(ev, action, "user", kind);
     true
 }
 
@@ -183,7 +172,7 @@ fn membership(s: &str, joiner: &str, action: &str, ev: &mut Event) -> bool {
     set_user(ev, fields::USER_TARGET_NAME, user);
     ev.set(fields::GROUP_NAME, group);
     ev.set(fields::USER_TARGET_GROUP_NAME, group);
-    classify(ev, action, &["iam"], &["group", "change"], Some("success"));
+    iam_success(ev, action, "group", "change");
     true
 }
 
@@ -197,13 +186,7 @@ fn group_deleted(s: &str, ev: &mut Event) -> bool {
         return false;
     }
     ev.set(fields::GROUP_NAME, group);
-    classify(
-        ev,
-        ACTION_GROUP_DELETED,
-        &["iam"],
-        &["group", "deletion"],
-        Some("success"),
-    );
+    iam_success(ev, ACTION_GROUP_DELETED, "group", "deletion");
     true
 }
 
@@ -218,13 +201,7 @@ fn change_user(s: &str, ev: &mut Event) -> bool {
         if new.is_some() {
             ev.push(fields::RELATED_USER, old);
         }
-        classify(
-            ev,
-            ACTION_USER_MODIFIED,
-            &["iam"],
-            &["user", "change"],
-            Some("success"),
-        );
+        iam_success(ev, ACTION_USER_MODIFIED, "user", "change");
         return true;
     }
     let Some((user, rest)) = quoted(s) else {
@@ -239,7 +216,7 @@ fn change_user(s: &str, ev: &mut Event) -> bool {
     } else {
         ACTION_USER_MODIFIED
     };
-    classify(ev, action, &["iam"], &["user", "change"], Some("success"));
+    iam_success(ev, action, "user", "change");
     true
 }
 
@@ -253,13 +230,7 @@ fn passwd_by(s: &str, ev: &mut Event) -> bool {
     };
     set_user(ev, fields::USER_NAME, actor);
     set_user(ev, fields::USER_TARGET_NAME, target);
-    classify(
-        ev,
-        ACTION_PASSWORD_CHANGED,
-        &["iam"],
-        &["user", "change"],
-        Some("success"),
-    );
+    iam_success(ev, ACTION_PASSWORD_CHANGED, "user", "change");
     true
 }
 
@@ -286,7 +257,7 @@ fn gpasswd_member(s: &str, ev: &mut Event) -> bool {
     set_user(ev, fields::USER_TARGET_NAME, user);
     ev.set(fields::GROUP_NAME, group);
     ev.set(fields::USER_TARGET_GROUP_NAME, group);
-    classify(ev, action, &["iam"], &["group", "change"], Some("success"));
+    iam_success(ev, action, "group", "change");
     true
 }
 
@@ -306,13 +277,7 @@ fn gpasswd_members(s: &str, ev: &mut Event) -> bool {
     for m in members.split(',').map(str::trim).filter(|m| !m.is_empty()) {
         ev.push(fields::RELATED_USER, m);
     }
-    classify(
-        ev,
-        ACTION_GROUP_MODIFIED,
-        &["iam"],
-        &["group", "change"],
-        Some("success"),
-    );
+    iam_success(ev, ACTION_GROUP_MODIFIED, "group", "change");
     true
 }
 
