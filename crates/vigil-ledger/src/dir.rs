@@ -1,11 +1,12 @@
 //! The ledger directory: listing segments, directory fsync, the writer lock.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::format::{SEG_SUFFIX, TMP_SUFFIX, ZST_SUFFIX};
+use crate::merkle::CompactTree;
 use crate::LedgerError;
 
 /// How a segment is stored.
@@ -87,6 +88,32 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, LedgerError> {
         }
     }
     Ok(out)
+}
+
+/// `X.frontier`: the Merkle tree state before segment `X`'s first record.
+///
+/// Written before the segment exists, so every segment has one; on open only
+/// the newest segment is replayed on top of it instead of the whole ledger.
+pub(crate) fn frontier_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.frontier"))
+}
+
+/// Largest valid frontier file: the size and one peak per bit of a `u64`.
+const MAX_FRONTIER_LEN: u64 = 8 + 64 * 32;
+
+/// Reads a frontier file; `None` if it is missing, unreadable, larger than
+/// any valid frontier, or not a valid tree state.
+pub(crate) fn read_frontier(path: &Path) -> Option<CompactTree> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(MAX_FRONTIER_LEN + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    if bytes.len() as u64 > MAX_FRONTIER_LEN {
+        return None;
+    }
+    CompactTree::from_bytes(&bytes).ok()
 }
 
 /// Makes directory entries (created, renamed files) durable.

@@ -132,6 +132,12 @@ pub fn load_signer(keys_dir: &Path) -> Result<SignerKey, IntegrityError> {
             reason: "key file is readable by others (want mode 0600)".into(),
         });
     }
+    if meta.len() > 4096 {
+        return Err(IntegrityError::BadKey {
+            path,
+            reason: format!("{} bytes is too large for a key file", meta.len()),
+        });
+    }
     let text = Zeroizing::new(fs::read_to_string(&path).map_err(io_err(&path))?);
     text.trim()
         .parse()
@@ -312,6 +318,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IntegrityError> {
     f.write_all(b"\n").map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))?;
+    // The rename is only durable once the directory entry is.
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
     Ok(())
 }
 

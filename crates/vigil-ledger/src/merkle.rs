@@ -468,40 +468,57 @@ pub fn verify_inclusion(
             got: proof.len(),
         });
     }
-    // The RFC algorithm verbatim: `fnode` tracks the node's index at each
-    // level, `snode` the index of the last node of that level. Where the
-    // node is its level's last and has no right sibling, it is promoted
-    // unchanged until it becomes a right child.
-    let (mut fnode, mut snode) = (index, size - 1);
+    // The RFC algorithm verbatim (see `walk_path`).
     let mut r = *leaf;
-    for p in proof {
-        if snode == 0 {
-            // Unreachable after the length check; kept so that a mistake
-            // there cannot turn into accepting a bad proof.
-            return Err(MerkleError::WrongProofLength {
-                expected,
-                got: proof.len(),
-            });
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            r = node_hash(p, &r);
-            while fnode & 1 == 0 && fnode != 0 {
-                fnode >>= 1;
-                snode >>= 1;
-            }
+    let fits = walk_path(index, size - 1, proof, |p, left| {
+        r = if left {
+            node_hash(p, &r)
         } else {
-            r = node_hash(&r, p);
-        }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    if snode != 0 {
+            node_hash(&r, p)
+        };
+    });
+    if !fits {
         return Err(MerkleError::WrongProofLength {
             expected,
             got: proof.len(),
         });
     }
     check_root(size, root, r)
+}
+
+/// The path walk shared by inclusion and consistency verification (RFC 9162
+/// §2.1.3.2 and §2.1.4.2): `fnode` tracks the node's index at each level,
+/// `snode` the index of the last node of that level. Calls `step(hash, left)`
+/// for each path hash, `left` telling whether it is a left sibling. Where the
+/// node is its level's last and has no right sibling, it is promoted
+/// unchanged until it becomes a right child.
+///
+/// Returns false if the path does not fit the tree (too long, or too short):
+/// callers check the length first, so this is a second line of defence that
+/// keeps a mistake there from turning into accepting a bad proof.
+fn walk_path(
+    mut fnode: u64,
+    mut snode: u64,
+    path: &[Hash],
+    mut step: impl FnMut(&Hash, bool),
+) -> bool {
+    for c in path {
+        if snode == 0 {
+            return false;
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            step(c, true);
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
+            }
+        } else {
+            step(c, false);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    snode == 0
 }
 
 /// Verifies a consistency proof (RFC 9162 §2.1.4.2): that the tree of
@@ -562,35 +579,23 @@ pub fn verify_consistency(
         (&proof[0], &proof[1..])
     };
     // The RFC algorithm: `fr` rebuilds the old root from the left-hand
-    // hashes only, `sr` the new root from all of them.
-    let mut fnode = old_size - 1;
-    let mut snode = new_size - 1;
-    // Start at the level of the seed subtree.
-    fnode >>= shift;
-    snode >>= shift;
+    // hashes only, `sr` the new root from all of them. The walk starts at
+    // the level of the seed subtree.
     let (mut fr, mut sr) = (*seed, *seed);
-    for c in path {
-        if snode == 0 {
-            // Unreachable after the length check (see verify_inclusion).
-            return Err(MerkleError::WrongProofLength {
-                expected,
-                got: proof.len(),
-            });
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            fr = node_hash(c, &fr);
-            sr = node_hash(c, &sr);
-            while fnode & 1 == 0 && fnode != 0 {
-                fnode >>= 1;
-                snode >>= 1;
+    let fits = walk_path(
+        (old_size - 1) >> shift,
+        (new_size - 1) >> shift,
+        path,
+        |c, left| {
+            if left {
+                fr = node_hash(c, &fr);
+                sr = node_hash(c, &sr);
+            } else {
+                sr = node_hash(&sr, c);
             }
-        } else {
-            sr = node_hash(&sr, c);
-        }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    if snode != 0 {
+        },
+    );
+    if !fits {
         return Err(MerkleError::WrongProofLength {
             expected,
             got: proof.len(),

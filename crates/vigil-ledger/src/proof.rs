@@ -271,10 +271,8 @@ fn leaves(
 ) -> Result<(Leaves, Option<Vec<u8>>), ProofError> {
     let first = first_kept_seq(ledger_dir)?;
     let front = if first > 1 {
-        let path = ledger_dir.join(format!("{first:020}.frontier"));
-        std::fs::read(&path)
-            .ok()
-            .and_then(|b| CompactTree::from_bytes(&b).ok())
+        let path = crate::dir::frontier_path(ledger_dir, first);
+        crate::dir::read_frontier(&path)
             .filter(|t| t.size() + 1 == first)
             .ok_or_else(|| {
                 ProofError::Mismatch(format!(

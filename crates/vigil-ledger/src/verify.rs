@@ -401,11 +401,8 @@ pub fn verify(dir_ledger: &Path, opts: &VerifyOptions) -> Result<VerifyReport, L
     let mut deleted_below = 1;
     if let Some(first) = listing.segs.first().filter(|e| e.first_seq > 1) {
         let s = first.first_seq;
-        let path = dir_ledger.join(format!("{s:020}.frontier"));
-        let front = std::fs::read(&path)
-            .ok()
-            .and_then(|b| CompactTree::from_bytes(&b).ok())
-            .filter(|t| t.size() + 1 == s);
+        let path = dir::frontier_path(dir_ledger, s);
+        let front = dir::read_frontier(&path).filter(|t| t.size() + 1 == s);
         match front {
             Some(t) => {
                 deleted_below = s;
@@ -806,28 +803,17 @@ fn check_stored(
         }
     }
     if let Some((cp, lo, hi)) = first_bad {
-        let (a, b) = narrow(&scan.frontiers, lo, hi);
-        findings.push(Finding::new(
-            FindingKind::Changed,
-            Some(a),
-            Some(b),
-            format!(
-                "records {a}..={b} differ from what signed checkpoint {} (size {}) covers{}{}",
-                cp.label,
-                cp.size,
-                if (a, b) != (lo, hi) {
-                    format!(" (narrowed from {lo}..={hi} with the segment frontiers)")
-                } else {
-                    String::new()
-                },
-                if later_bad > 0 {
-                    format!(
-                        "; {later_bad} later checkpoints fail too, as they include these records"
-                    )
-                } else {
-                    String::new()
-                }
-            ),
+        let later = if later_bad > 0 {
+            format!("; {later_bad} later checkpoints fail too, as they include these records")
+        } else {
+            String::new()
+        };
+        findings.push(changed_finding(
+            &scan.frontiers,
+            lo,
+            hi,
+            &format!("signed checkpoint {} (size {})", cp.label, cp.size),
+            &later,
         ));
     }
     if deleted > 0 {
@@ -951,25 +937,38 @@ fn check_external(
             good = good.max(cp.size);
         } else if !reported_changed {
             reported_changed = true;
-            let (lo, hi) = (good + 1, cp.size);
-            let (a, b) = narrow(&scan.frontiers, lo, hi);
-            findings.push(Finding::new(
-                FindingKind::Changed,
-                Some(a),
-                Some(b),
-                format!(
-                    "records {a}..={b} differ from what witness checkpoint {} (size {}) covers{}",
-                    cp.label,
-                    cp.size,
-                    if (a, b) != (lo, hi) {
-                        format!(" (narrowed from {lo}..={hi} with the segment frontiers)")
-                    } else {
-                        String::new()
-                    }
-                ),
+            findings.push(changed_finding(
+                &scan.frontiers,
+                good + 1,
+                cp.size,
+                &format!("witness checkpoint {} (size {})", cp.label, cp.size),
+                "",
             ));
         }
     }
+}
+
+/// The `Changed` finding for records `lo..=hi` (narrowed with the segment
+/// frontiers) that differ from what `what` covers; `suffix` ends the detail.
+fn changed_finding(
+    frontiers: &[(u64, FrontierState)],
+    lo: u64,
+    hi: u64,
+    what: &str,
+    suffix: &str,
+) -> Finding {
+    let (a, b) = narrow(frontiers, lo, hi);
+    let narrowed = if (a, b) != (lo, hi) {
+        format!(" (narrowed from {lo}..={hi} with the segment frontiers)")
+    } else {
+        String::new()
+    };
+    Finding::new(
+        FindingKind::Changed,
+        Some(a),
+        Some(b),
+        format!("records {a}..={b} differ from what {what} covers{narrowed}{suffix}"),
+    )
 }
 
 /// Narrows a changed range `lo..=hi` with the frontier comparisons: records
@@ -1104,14 +1103,10 @@ fn scan_segment(
 ) -> Result<u64, LedgerError> {
     // The stored frontier is the tree before this segment's first record.
     let state = if scan.aligned() && scan.tree.size() + 1 == entry.first_seq {
-        let path = dir.join(format!("{:020}.frontier", entry.first_seq));
-        match std::fs::read(&path)
-            .ok()
-            .map(|b| CompactTree::from_bytes(&b))
-        {
-            Some(Ok(t)) if t == scan.tree => FrontierState::Match,
-            Some(Ok(_)) => FrontierState::Mismatch,
-            _ => FrontierState::Unusable,
+        match dir::read_frontier(&dir::frontier_path(dir, entry.first_seq)) {
+            Some(t) if t == scan.tree => FrontierState::Match,
+            Some(_) => FrontierState::Mismatch,
+            None => FrontierState::Unusable,
         }
     } else {
         FrontierState::Unusable

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::compress::{with_suffix, Compressor};
-use crate::dir::{self, fsync_dir, io_err, DirLock, SegEntry, SegKind};
+use crate::dir::{self, frontier_path, fsync_dir, io_err, DirLock, SegEntry, SegKind};
 use crate::format::{self, SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX};
 use crate::merkle::{self, CompactTree};
 use crate::reader::{SegReader, Tail};
@@ -125,13 +125,12 @@ impl Ledger {
                 // Sealed and compressed but no newer segment yet: continue
                 // in a fresh one.
                 let mut r = open_strict(last)?;
-                let next = r.scan_to_end()? + 1;
-                let tree = load_tree(dir, last.first_seq, next - 1)?;
+                let (last_seq, tree) = scan_with_tree(dir, &mut r)?;
+                let next = last_seq + 1;
                 (create_segment(dir, next, &tree)?, next, 0, tree)
             }
             Some(last) => {
-                let (active, next, cut) = recover_open_segment(last)?;
-                let tree = load_tree(dir, last.first_seq, next - 1)?;
+                let (active, next, cut, tree) = recover_open_segment(dir, last)?;
                 (active, next, cut, tree)
             }
         };
@@ -320,9 +319,9 @@ impl Ledger {
         let kept = plan.run.kept_first_seq;
         let tree = replay(&self.dir, &plan.victims, kept)?;
         let path = frontier_path(&self.dir, kept);
-        match fs::read(&path).ok().map(|b| CompactTree::from_bytes(&b)) {
-            Some(Ok(t)) if t == tree => {}
-            Some(Ok(_)) => {
+        match dir::read_frontier(&path) {
+            Some(t) if t == tree => {}
+            Some(_) => {
                 return Err(LedgerError::Corrupt {
                     segment: path,
                     offset: 0,
@@ -609,8 +608,8 @@ fn replay(dir: &Path, victims: &[SegEntry], kept: u64) -> Result<CompactTree, Le
         CompactTree::new()
     } else {
         let path = frontier_path(dir, first);
-        match fs::read(&path).ok().map(|b| CompactTree::from_bytes(&b)) {
-            Some(Ok(t)) if t.size() + 1 == first => t,
+        match dir::read_frontier(&path) {
+            Some(t) if t.size() + 1 == first => t,
             _ => {
                 return Err(LedgerError::Corrupt {
                     segment: path,
@@ -699,8 +698,12 @@ fn create_segment(dir: &Path, first_seq: u64, tree: &CompactTree) -> Result<Acti
 }
 
 /// Scans the newest plain segment, cuts any torn or corrupt tail and returns
-/// it ready for appending, with the next seq and the number of bytes cut.
-fn recover_open_segment(entry: &SegEntry) -> Result<(Active, u64, u64), LedgerError> {
+/// it ready for appending, with the next seq, the number of bytes cut and
+/// the tree over every record kept.
+fn recover_open_segment(
+    dir: &Path,
+    entry: &SegEntry,
+) -> Result<(Active, u64, u64, CompactTree), LedgerError> {
     let path = &entry.path;
     let mut file = OpenOptions::new()
         .read(true)
@@ -710,7 +713,8 @@ fn recover_open_segment(entry: &SegEntry) -> Result<(Active, u64, u64), LedgerEr
     let file_len = file.metadata().map_err(io_err(path))?.len();
     let reader_file = file.try_clone().map_err(io_err(path))?;
     let mut r = SegReader::from_file(reader_file, entry, Tail::Lenient)?;
-    let next_seq = r.scan_to_end()? + 1;
+    let (last_seq, tree) = scan_with_tree(dir, &mut r)?;
+    let next_seq = last_seq + 1;
     let valid_end = r.offset();
     let header = r.header();
     if let Some(reason) = r.stopped() {
@@ -736,15 +740,8 @@ fn recover_open_segment(entry: &SegEntry) -> Result<(Active, u64, u64), LedgerEr
         },
         next_seq,
         cut,
+        tree,
     ))
-}
-
-/// `X.frontier`: the Merkle tree state before segment `X`'s first record.
-///
-/// Written before the segment exists, so every segment has one; on open only
-/// the newest segment is replayed on top of it instead of the whole ledger.
-fn frontier_path(dir: &Path, first_seq: u64) -> PathBuf {
-    dir.join(format!("{first_seq:020}.frontier"))
 }
 
 fn write_frontier(dir: &Path, first_seq: u64, tree: &CompactTree) -> Result<(), LedgerError> {
@@ -757,12 +754,32 @@ fn write_frontier(dir: &Path, first_seq: u64, tree: &CompactTree) -> Result<(), 
     Ok(())
 }
 
+/// Reads `r` (a freshly opened segment) to its end, returning the last seq
+/// and the tree over records `1..=last_seq`. With a usable frontier the
+/// tree is built during the same pass, so the segment is read once; without
+/// one, [`load_tree`] rebuilds it from every record.
+fn scan_with_tree(dir: &Path, r: &mut SegReader) -> Result<(u64, CompactTree), LedgerError> {
+    let first_seq = r.header().first_seq;
+    let Some(mut tree) =
+        dir::read_frontier(&frontier_path(dir, first_seq)).filter(|t| t.size() + 1 == first_seq)
+    else {
+        let last_seq = r.scan_to_end()?;
+        return Ok((last_seq, load_tree(dir, first_seq, last_seq)?));
+    };
+    // The reader enforces gap-free seqs from `first_seq`, so the tree stays
+    // aligned with the records.
+    while let Some((_, range)) = r.next_record()? {
+        tree.append(merkle::leaf_hash(r.payload(range)));
+    }
+    Ok((r.expect() - 1, tree))
+}
+
 /// The tree over records `1..=last_seq`: the newest segment's frontier plus
 /// that segment's records, or every record when the frontier is unusable.
 fn load_tree(dir: &Path, seg_first_seq: u64, last_seq: u64) -> Result<CompactTree, LedgerError> {
     let path = frontier_path(dir, seg_first_seq);
-    let mut tree = match fs::read(&path).ok().map(|b| CompactTree::from_bytes(&b)) {
-        Some(Ok(t)) if t.size() + 1 == seg_first_seq => t,
+    let mut tree = match dir::read_frontier(&path) {
+        Some(t) if t.size() + 1 == seg_first_seq => t,
         _ => {
             tracing::warn!(file = %path.display(), "ledger: Merkle frontier missing or invalid; rebuilding the tree from every record");
             CompactTree::new()
