@@ -12,11 +12,8 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
-use vigil_sigma::compile::CompiledRule;
-use vigil_sigma::event::EventView;
-use vigil_sigma::logsource::{LogsourceMapping, Scope};
+use vigil_sigma::ruleset::RuleSet;
 use vigil_sigma::value::Placeholders;
-use vigil_sigma::views::{FlatWindowsView, JsonView};
 
 use super::hunt_input::{detect, for_each_event};
 
@@ -45,33 +42,15 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
             .or_default()
             .push(v.to_string());
     }
-    let mapping = LogsourceMapping::windows();
-    let mut rules: Vec<CompiledRule> = Vec::new();
-    let mut refused = Vec::new();
-    for path in &a.rules {
-        if !path.exists() {
-            bail!("rules path {} does not exist", path.display());
-        }
-        let report = if path.is_dir() {
-            vigil_sigma::loader::load_dir(path, &ph)
-        } else {
-            vigil_sigma::loader::load_file(path, &ph)
-        };
-        rules.extend(report.rules);
-        refused.extend(report.refused);
+    if let Some(missing) = a.rules.iter().find(|p| !p.exists()) {
+        bail!("rules path {} does not exist", missing.display());
     }
-    let mut unroutable = 0usize;
-    for r in &mut rules {
-        // Windows rules are routed to their channels and event IDs; other
-        // products' rules see every event.
-        if r.logsource.product.as_deref() == Some("windows") {
-            r.scope = mapping.scope_for(&r.logsource);
-            if matches!(r.scope, Scope::Unroutable(_)) {
-                unroutable += 1;
-            }
-        }
-    }
-    let index = RuleIndex::new(&rules);
+    let report = vigil_sigma::loader::load_paths(&a.rules, &ph);
+    let refused = report.refused;
+    // Windows rules are routed to their channels and event IDs; other
+    // products' rules see every non-Windows event.
+    let rules = RuleSet::new(report.rules);
+    let unroutable = rules.unroutable();
     let opts = vigil_parse::ParseOptions::default();
     let events = AtomicU64::new(0);
     let unreadable = AtomicU64::new(0);
@@ -109,7 +88,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                 let mut n = 0u64;
                 let result = for_each_event(path, format, &opts, &mut warn, &mut |ev| {
                     n += 1;
-                    evaluate(&rules, &index, &ev, &mut out, &mut local);
+                    evaluate(&rules, &ev, &mut out, &mut local);
                     if out.len() > 1 << 16 {
                         let _ = stdout.lock().unwrap().write_all(&out);
                         out.clear();
@@ -155,7 +134,12 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
         a.inputs.len(),
         events as f64 / secs.max(1e-9)
     )?;
-    writeln!(err, "rules: {} loaded, {} refused, {unroutable} Windows rules with an unknown logsource (not applied)", rules.len(), refused.len())?;
+    writeln!(
+        err,
+        "rules: {} loaded, {} refused, {unroutable} Windows rules with an unknown logsource (not applied)",
+        rules.rules().len(),
+        refused.len()
+    )?;
     for r in refused.iter().take(20) {
         writeln!(err, "  refused: {}", display(&r.to_string()))?;
     }
@@ -185,137 +169,19 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Windows events (evtx_dump layout or flat winlogbeat/OTRF) are read by
-/// bare Sigma names; everything else as nested JSON (Vigil's ECS events).
-fn is_windows(ev: &Value) -> bool {
-    ev.get("Event").is_some_and(|e| e.get("System").is_some())
-        || ev.get("EventID").is_some()
-        || ev.get("winlog").is_some()
-}
-
-/// Rules grouped so that an event is only tested against rules that can
-/// apply to it: Windows rules by channel, other products' rules apart.
-struct RuleIndex {
-    /// Windows rules constrained to a channel but not to event IDs, by lowercase channel name.
-    by_channel: std::collections::HashMap<String, Vec<usize>>,
-    /// Windows rules constrained to a channel and event IDs, by (channel, event ID).
-    by_channel_id: std::collections::HashMap<(String, i64), Vec<usize>>,
-    /// Windows rules without a channel constraint.
-    windows_any: Vec<usize>,
-    /// Rules of other products (or none): applied to non-Windows events.
-    other: Vec<usize>,
-}
-
-impl RuleIndex {
-    fn new(rules: &[CompiledRule]) -> Self {
-        let mut idx = RuleIndex {
-            by_channel: Default::default(),
-            by_channel_id: Default::default(),
-            windows_any: Vec::new(),
-            other: Vec::new(),
-        };
-        for (i, r) in rules.iter().enumerate() {
-            if r.logsource.product.as_deref() != Some("windows") {
-                idx.other.push(i);
-                continue;
-            }
-            match &r.scope {
-                Scope::Unroutable(_) => {}
-                Scope::Constrained(alts) if alts.iter().all(|a| !a.channels.is_empty()) => {
-                    // Per channel: None = any event ID, else the accepted IDs.
-                    // A rule lands in each bucket once, so it is evaluated once per event.
-                    let mut per_channel: BTreeMap<String, Option<std::collections::BTreeSet<i64>>> =
-                        BTreeMap::new();
-                    for a in alts {
-                        for c in &a.channels {
-                            let slot = per_channel
-                                .entry(c.to_ascii_lowercase())
-                                .or_insert_with(|| Some(Default::default()));
-                            match (slot.as_mut(), a.event_ids.is_empty()) {
-                                (Some(_), true) => *slot = None,
-                                (Some(ids), false) => ids.extend(a.event_ids.iter().copied()),
-                                (None, _) => {}
-                            }
-                        }
-                    }
-                    for (c, ids) in per_channel {
-                        match ids {
-                            None => idx.by_channel.entry(c).or_default().push(i),
-                            Some(ids) => {
-                                for id in ids {
-                                    idx.by_channel_id
-                                        .entry((c.clone(), id))
-                                        .or_default()
-                                        .push(i);
-                                }
-                            }
-                        }
-                    }
-                }
-                _ => idx.windows_any.push(i),
-            }
-        }
-        idx
-    }
-}
-
-fn evaluate(
-    rules: &[CompiledRule],
-    index: &RuleIndex,
-    ev: &Value,
-    out: &mut Vec<u8>,
-    counts: &mut BTreeMap<String, u64>,
-) {
-    let win;
-    let json;
-    let mut channel_rules: &[usize] = &[];
-    let mut id_rules: &[usize] = &[];
-    let (view, groups): (&dyn EventView, [&[usize]; 3]) = if is_windows(ev) {
-        win = FlatWindowsView::new(ev);
-        let mut chan = String::new();
-        win.any_value("Channel", &mut |v| {
-            if let vigil_sigma::event::FieldValue::Str(s) = v {
-                chan = s.to_ascii_lowercase();
-            }
-            true
+/// Writes one NDJSON line per rule that matches `ev` and counts it by title.
+fn evaluate(rules: &RuleSet, ev: &Value, out: &mut Vec<u8>, counts: &mut BTreeMap<String, u64>) {
+    rules.matching(ev, |r| {
+        *counts.entry(r.meta.title.clone()).or_default() += 1;
+        let line = json!({
+            "rule_id": r.meta.id,
+            "rule_title": r.meta.title,
+            "level": r.meta.level,
+            "tags": r.meta.tags,
+            "rule_file": r.meta.file,
+            "event": ev,
         });
-        let mut event_id = None;
-        win.any_value("EventID", &mut |v| {
-            event_id = match v {
-                vigil_sigma::event::FieldValue::Int(n) => Some(*n),
-                vigil_sigma::event::FieldValue::Str(s) => s.trim().parse().ok(),
-                vigil_sigma::event::FieldValue::Float(f) => Some(*f as i64),
-                _ => None,
-            };
-            true
-        });
-        if let Some(list) = index.by_channel.get(&chan) {
-            channel_rules = list;
-        }
-        if let Some(id) = event_id {
-            if let Some(list) = index.by_channel_id.get(&(chan.clone(), id)) {
-                id_rules = list;
-            }
-        }
-        (&win, [channel_rules, id_rules, &index.windows_any])
-    } else {
-        json = JsonView(ev);
-        (&json, [&index.other, &[], &[]])
-    };
-    for &i in groups.iter().flat_map(|g| g.iter()) {
-        let r = &rules[i];
-        if r.matches_in_scope(view) {
-            *counts.entry(r.meta.title.clone()).or_default() += 1;
-            let line = json!({
-                "rule_id": r.meta.id,
-                "rule_title": r.meta.title,
-                "level": r.meta.level,
-                "tags": r.meta.tags,
-                "rule_file": r.meta.file,
-                "event": ev,
-            });
-            let _ = serde_json::to_writer(&mut *out, &line);
-            out.push(b'\n');
-        }
-    }
+        let _ = serde_json::to_writer(&mut *out, &line);
+        out.push(b'\n');
+    });
 }

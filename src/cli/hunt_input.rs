@@ -1,8 +1,10 @@
 //! Reading hunt inputs: EVTX, JSON/NDJSON, and text logs.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -77,9 +79,14 @@ pub fn for_each_event(
             }
         }
         InputFormat::Json => {
-            let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+            let since_value = Rc::new(Cell::new(0u64));
+            let reader = Capped {
+                inner: BufReader::with_capacity(1 << 20, File::open(path)?),
+                since_value: since_value.clone(),
+            };
             let stream = serde_json::Deserializer::from_reader(reader).into_iter::<Value>();
             for v in stream {
+                since_value.set(0);
                 match v {
                     Ok(v @ Value::Object(_)) => {
                         n += 1;
@@ -102,22 +109,66 @@ pub fn for_each_event(
             }
         }
         InputFormat::Text => {
-            let reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-            for line in reader.split(b'\n') {
-                let line = line?;
+            let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                let (read, truncated) = super::lines::read_line_limited(
+                    &mut reader,
+                    &mut line,
+                    opts.max_message_bytes,
+                )?;
+                if read == 0 {
+                    break;
+                }
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 n += 1;
-                f(vigil_parse::parse_line(&line, opts).into_json());
+                let mut ev = vigil_parse::parse_line(&line, opts);
+                if truncated {
+                    ev.set(vigil_event::fields::VIGIL_TRUNCATED, true);
+                }
+                f(ev.into_json());
             }
         }
     }
     Ok((n, bad))
 }
 
+/// Largest JSON value read from a JSON input; a larger one ends the file
+/// with a warning instead of being buffered whole.
+pub const MAX_JSON_VALUE_BYTES: u64 = 16 << 20;
+
+/// A reader that fails once more than [`MAX_JSON_VALUE_BYTES`] were read
+/// since `since_value` was last reset (at each value boundary).
+struct Capped<R> {
+    inner: R,
+    since_value: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let used = self.since_value.get();
+        if used >= MAX_JSON_VALUE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a JSON value is larger than {} MiB",
+                    MAX_JSON_VALUE_BYTES >> 20
+                ),
+            ));
+        }
+        let room = (MAX_JSON_VALUE_BYTES - used).min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room])?;
+        self.since_value.set(used + n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::lines::read_line_limited;
     use super::*;
 
     #[test]
@@ -153,5 +204,64 @@ mod tests {
         )
         .unwrap();
         assert_eq!(seen[0]["user"]["name"], "root");
+    }
+
+    #[test]
+    fn long_text_lines_are_cut_and_flagged() {
+        let opts = vigil_parse::ParseOptions::default();
+        let long = "x".repeat(opts.max_message_bytes * 3);
+        let mut r = std::io::Cursor::new(format!("{long}\r\nshort\r\n\nlast"));
+        let mut out = Vec::new();
+        let (n, cut) = read_line_limited(&mut r, &mut out, opts.max_message_bytes).unwrap();
+        assert_eq!(
+            (n, cut, out.len()),
+            (long.len() + 2, true, opts.max_message_bytes)
+        );
+        out.clear();
+        assert_eq!(read_line_limited(&mut r, &mut out, 8).unwrap(), (7, false));
+        assert_eq!(out, b"short\r");
+        out.clear();
+        assert_eq!(read_line_limited(&mut r, &mut out, 8).unwrap(), (1, false));
+        out.clear();
+        assert_eq!(read_line_limited(&mut r, &mut out, 8).unwrap(), (4, false));
+        assert_eq!(out, b"last");
+        out.clear();
+        assert_eq!(read_line_limited(&mut r, &mut out, 8).unwrap(), (0, false));
+
+        let dir = tempfile::tempdir().unwrap();
+        let t = dir.path().join("big.log");
+        std::fs::write(&t, format!("{long}\nsmall line\n")).unwrap();
+        let mut seen = Vec::new();
+        let (n, _) = for_each_event(&t, InputFormat::Text, &opts, &mut |_| {}, &mut |v| {
+            seen.push(v)
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(seen[0]["vigil"]["truncated"], true, "{:.200}", seen[0]);
+        assert!(seen[1].pointer("/vigil/truncated").is_none());
+    }
+
+    #[test]
+    fn oversized_json_value_stops_the_file_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("big.json");
+        let big = "y".repeat(MAX_JSON_VALUE_BYTES as usize + 10);
+        std::fs::write(
+            &j,
+            format!("{{\"a\":1}}\n{{\"b\":\"{big}\"}}\n{{\"c\":3}}\n"),
+        )
+        .unwrap();
+        let mut warns = Vec::new();
+        let mut seen = 0;
+        let (n, bad) = for_each_event(
+            &j,
+            InputFormat::Json,
+            &Default::default(),
+            &mut |w| warns.push(w),
+            &mut |_| seen += 1,
+        )
+        .unwrap();
+        assert_eq!((n, bad, seen), (1, 1, 1));
+        assert!(warns[0].contains("larger than 16 MiB"), "{warns:?}");
     }
 }

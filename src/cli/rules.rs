@@ -11,7 +11,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use vigil_event::sanitize::display;
 use vigil_sigma::error::RuleError;
-use vigil_sigma::loader::load_file;
+use vigil_sigma::loader::{load_file, load_source, rule_files, LoadReport};
+use vigil_sigma::ruleset::RuleSet;
 use vigil_sigma::testcases::{self, Severity};
 use vigil_sigma::value::Placeholders;
 
@@ -60,7 +61,7 @@ pub fn run(a: RulesArgs) -> anyhow::Result<ExitCode> {
 fn files(paths: &[PathBuf], errors: &mut Vec<RuleError>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
-        match testcases::rule_files(p) {
+        match rule_files(p) {
             Ok(f) => out.extend(f),
             Err(e) => errors.push(RuleError::new(
                 p.display().to_string(),
@@ -80,13 +81,19 @@ fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
     let mut loaded = 0usize;
     let mut seen: HashMap<String, (String, usize)> = HashMap::new();
     for f in &files {
-        let report = load_file(f, &ph);
+        let name = f.display().to_string();
+        // Read once: the loader and the style checks see the same text.
+        let src = match std::fs::read_to_string(f) {
+            Ok(src) => src,
+            Err(e) => {
+                errors.push(RuleError::new(&name, 1, format!("cannot read file: {e}")));
+                continue;
+            }
+        };
+        let mut report = LoadReport::default();
+        load_source(&src, &name, &ph, &mut report);
         loaded += report.rules.len();
         errors.extend(report.refused);
-        let name = f.display().to_string();
-        let Ok(src) = std::fs::read_to_string(f) else {
-            continue;
-        };
         let (findings, ids) = testcases::lint_source(&src, &name);
         for x in findings {
             match x.severity {
@@ -152,7 +159,7 @@ fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let side_name = side.display().to_string();
-        let mut report = load_file(f, &ph);
+        let report = load_file(f, &ph);
         if !report.refused.is_empty() {
             for e in &report.refused {
                 writeln!(out, "FAIL {}", display(&e.to_string()))?;
@@ -160,7 +167,7 @@ fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
             failed += 1;
             continue;
         }
-        testcases::scope_rules(&mut report.rules);
+        let rules = RuleSet::new(report.rules);
         let cases = match read_sidecar(&side, &side_name) {
             Ok(c) => c,
             Err(e) => {
@@ -169,7 +176,7 @@ fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        for r in testcases::run_cases(&report.rules, &cases, &opts) {
+        for r in testcases::run_cases(&rules, &cases, &opts) {
             match r.failure() {
                 None => {
                     passed += 1;

@@ -19,14 +19,11 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use vigil_event::{fields, Event};
 use vigil_sigma::compile::CompiledRule;
 use vigil_sigma::error::RuleError;
-use vigil_sigma::event::{EventView, FieldValue};
-use vigil_sigma::logsource::{LogsourceMapping, Scope};
+use vigil_sigma::logsource::Scope;
 use vigil_sigma::value::Placeholders;
-use vigil_sigma::views::{FlatWindowsView, JsonView};
 
 use crate::config::DetectionConfig;
 
@@ -63,129 +60,74 @@ impl LoadedRule {
     }
 }
 
-/// Rules grouped so that an event is only tested against rules that can
-/// apply to it: Windows rules by channel, other products' rules apart.
-#[derive(Debug, Default)]
-struct RuleIndex {
-    /// Windows rules constrained to channels, by lowercase channel name.
-    by_channel: HashMap<String, Vec<usize>>,
-    /// Windows rules without a channel constraint.
-    windows_any: Vec<usize>,
-    /// Rules of other products (or none): applied to non-Windows events.
-    other: Vec<usize>,
+impl AsRef<CompiledRule> for LoadedRule {
+    fn as_ref(&self) -> &CompiledRule {
+        &self.rule
+    }
 }
 
-impl RuleIndex {
-    fn new(rules: &[LoadedRule]) -> Self {
-        let mut idx = RuleIndex::default();
-        for (i, r) in rules.iter().map(|r| &r.rule).enumerate() {
-            if r.logsource.product.as_deref() != Some("windows") {
-                idx.other.push(i);
-                continue;
-            }
-            match &r.scope {
-                Scope::Unroutable(_) => {}
-                Scope::Constrained(alts) if alts.iter().all(|a| !a.channels.is_empty()) => {
-                    let mut chans: Vec<String> = alts
-                        .iter()
-                        .flat_map(|a| a.channels.iter().map(|c| c.to_ascii_lowercase()))
-                        .collect();
-                    chans.sort();
-                    chans.dedup();
-                    for c in chans {
-                        idx.by_channel.entry(c).or_default().push(i);
-                    }
-                }
-                _ => idx.windows_any.push(i),
-            }
-        }
-        idx
+impl AsMut<CompiledRule> for LoadedRule {
+    fn as_mut(&mut self) -> &mut CompiledRule {
+        &mut self.rule
     }
 }
 
 /// A compiled, indexed set of rules; replaced as a whole on reload.
 #[derive(Debug)]
 pub struct RuleSet {
-    /// Loaded rules, in path order.
-    pub rules: Vec<LoadedRule>,
+    /// Loaded rules, in path order, scoped and indexed.
+    set: vigil_sigma::ruleset::RuleSet<LoadedRule>,
     /// Rules (or files) that were refused, with file, line and reason.
     pub refused: Vec<RuleError>,
     /// When this set was loaded.
     pub loaded_at: DateTime<Utc>,
-    index: RuleIndex,
 }
 
 impl RuleSet {
     /// A set without rules (detection off).
     pub fn empty() -> RuleSet {
         RuleSet {
-            rules: Vec::new(),
+            set: Default::default(),
             refused: Vec::new(),
             loaded_at: Utc::now(),
-            index: RuleIndex::default(),
         }
+    }
+
+    /// Loaded rules, in path order.
+    pub fn rules(&self) -> &[LoadedRule] {
+        self.set.rules()
     }
 
     /// Loads every rule under `paths` (files or directories).
     /// Returns the set and whether some path could not be read at all.
     pub fn load(paths: &[PathBuf], placeholders: &Placeholders) -> (RuleSet, bool) {
-        let mapping = LogsourceMapping::windows();
-        let mut compiled = Vec::new();
-        let mut refused = Vec::new();
-        let mut io_error = false;
-        for path in paths {
-            let report = if path.is_dir() {
-                vigil_sigma::loader::load_dir(path, placeholders)
-            } else if path.exists() {
-                vigil_sigma::loader::load_file(path, placeholders)
-            } else {
-                io_error = true;
-                refused.push(RuleError::new(
-                    path.display().to_string(),
-                    1,
-                    "rules path does not exist",
-                ));
-                continue;
-            };
-            io_error |= report
-                .refused
-                .iter()
-                .any(|e| e.reason.starts_with("cannot read"));
-            compiled.extend(report.rules);
-            refused.extend(report.refused);
-        }
-        for r in &mut compiled {
-            if r.logsource.product.as_deref() == Some("windows") {
-                r.scope = mapping.scope_for(&r.logsource);
-            }
-        }
-        let rules: Vec<LoadedRule> = compiled
+        let report = vigil_sigma::loader::load_paths(paths, placeholders);
+        let rules: Vec<LoadedRule> = report
+            .rules
             .into_iter()
             .map(|rule| LoadedRule {
                 rule,
                 matches: AtomicU64::new(0),
             })
             .collect();
-        let index = RuleIndex::new(&rules);
         (
             RuleSet {
-                rules,
-                refused,
+                set: vigil_sigma::ruleset::RuleSet::new(rules),
+                refused: report.refused,
                 loaded_at: Utc::now(),
-                index,
             },
-            io_error,
+            report.io_error,
         )
     }
 
     /// Copies match counts of rules that are still present from `old`.
     fn carry_counts(&self, old: &RuleSet) {
         let counts: HashMap<_, u64> = old
-            .rules
+            .rules()
             .iter()
             .map(|r| (r.key(), r.matches.load(Ordering::Relaxed)))
             .collect();
-        for r in &self.rules {
+        for r in self.rules() {
             if let Some(n) = counts.get(&r.key()) {
                 r.matches.store(*n, Ordering::Relaxed);
             }
@@ -194,68 +136,32 @@ impl RuleSet {
 
     /// Rules that are applied (not unroutable).
     pub fn active(&self) -> usize {
-        self.rules
-            .iter()
-            .filter(|r| !matches!(r.rule.scope, Scope::Unroutable(_)))
-            .count()
+        self.set.rules().len() - self.set.unroutable()
     }
 
     /// Whether no rule is loaded (evaluation is skipped).
     pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        self.set.is_empty()
     }
 
     /// Evaluates every applicable rule on `ev` and returns one alert per
     /// match, without `vigil.alert.evidence_seq` (set by the writer) and
     /// without Vigil's stamp.
     pub fn evaluate(&self, ev: &Event) -> Vec<Event> {
-        if self.rules.is_empty() {
-            return Vec::new();
-        }
-        // The views read a serde_json::Value; building one costs a clone of
-        // the event, paid only while rules are loaded.
-        let json = ev.to_json();
-        let win;
-        let nested;
-        let mut channel_rules: &[usize] = &[];
-        let (view, groups): (&dyn EventView, [&[usize]; 2]) = if is_windows(&json) {
-            win = FlatWindowsView::new(&json);
-            let mut chan = String::new();
-            win.any_value("Channel", &mut |v| {
-                if let FieldValue::Str(s) = v {
-                    chan = s.to_ascii_lowercase();
-                }
-                true
-            });
-            if let Some(list) = self.index.by_channel.get(&chan) {
-                channel_rules = list;
-            }
-            (&win, [channel_rules, &self.index.windows_any])
-        } else {
-            nested = JsonView(&json);
-            (&nested, [&self.index.other, &[]])
-        };
         let mut alerts = Vec::new();
-        for &i in groups.iter().flat_map(|g| g.iter()) {
-            let r = &self.rules[i];
-            if r.rule.matches_in_scope(view) {
-                r.matches.fetch_add(1, Ordering::Relaxed);
-                alerts.push(alert_event(&r.rule, ev));
-            }
+        if self.set.is_empty() {
+            return alerts;
         }
+        // The rules read the event's own map: no JSON copy of the event.
+        self.set.matching_map(ev.as_map(), |r| {
+            r.matches.fetch_add(1, Ordering::Relaxed);
+            alerts.push(alert_event(&r.rule, ev));
+        });
         if !alerts.is_empty() {
             metrics::counter!("vigil_detection_matches_total").increment(alerts.len() as u64);
         }
         alerts
     }
-}
-
-/// Windows events (evtx_dump layout or flat winlogbeat/OTRF) are read by
-/// bare Sigma names; everything else as nested JSON (Vigil's ECS events).
-fn is_windows(ev: &Value) -> bool {
-    ev.get("Event").is_some_and(|e| e.get("System").is_some())
-        || ev.get("EventID").is_some()
-        || ev.get("winlog").is_some()
 }
 
 /// `event.severity` of a Sigma level: informational 1, low 2, medium 3,
@@ -335,7 +241,7 @@ impl Detection {
         if d.enabled() {
             d.reload("initial");
         }
-        metrics::gauge!("vigil_detection_rules_loaded").set(d.current().rules.len() as f64);
+        metrics::gauge!("vigil_detection_rules_loaded").set(d.current().rules().len() as f64);
         Arc::new(d)
     }
 
@@ -363,12 +269,12 @@ impl Detection {
         let fp = fingerprint(&self.config.rules_dirs);
         let (set, io_error) = RuleSet::load(&self.config.rules_dirs, &self.placeholders);
         let old = self.current();
-        let result = if set.rules.is_empty() && io_error && !old.rules.is_empty() {
+        let result = if set.rules().is_empty() && io_error && !old.rules().is_empty() {
             tracing::warn!(
                 reason = why,
                 refused = set.refused.len(),
                 "rules could not be read; keeping the {} rules loaded before",
-                old.rules.len()
+                old.rules().len()
             );
             "kept"
         } else {
@@ -377,7 +283,7 @@ impl Detection {
             if level_warn {
                 tracing::warn!(
                     reason = why,
-                    loaded = set.rules.len(),
+                    loaded = set.rules().len(),
                     active = set.active(),
                     refused = set.refused.len(),
                     "Sigma rules loaded, some refused"
@@ -388,13 +294,13 @@ impl Detection {
             } else {
                 tracing::info!(
                     reason = why,
-                    loaded = set.rules.len(),
+                    loaded = set.rules().len(),
                     active = set.active(),
                     refused = 0,
                     "Sigma rules loaded"
                 );
             }
-            metrics::gauge!("vigil_detection_rules_loaded").set(set.rules.len() as f64);
+            metrics::gauge!("vigil_detection_rules_loaded").set(set.rules().len() as f64);
             *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
             if io_error {
                 "partial"
@@ -506,7 +412,7 @@ mod tests {
         };
         let d = Detection::new(&cfg);
         let set = d.current();
-        assert_eq!(set.rules.len(), 1);
+        assert_eq!(set.rules().len(), 1);
         assert_eq!(set.refused.len(), 1);
 
         let mut ev = Event::new();
@@ -522,7 +428,7 @@ mod tests {
         assert_eq!(a.get_i64("event.severity"), Some(4));
         assert_eq!(a.get_str("host.name"), Some("bastion"));
         assert_eq!(a.get("threat.technique.id").unwrap()[0], "T1110.001");
-        assert_eq!(set.rules[0].matches.load(Ordering::Relaxed), 1);
+        assert_eq!(set.rules()[0].matches.load(Ordering::Relaxed), 1);
         ev.set(fields::USER_NAME, "alice");
         assert!(set.evaluate(&ev).is_empty());
 
@@ -532,7 +438,7 @@ mod tests {
         let set = d.current();
         assert!(set.refused.is_empty());
         assert_eq!(
-            set.rules[0].matches.load(Ordering::Relaxed),
+            set.rules()[0].matches.load(Ordering::Relaxed),
             1,
             "count kept"
         );
@@ -543,6 +449,6 @@ mod tests {
         drop(dir);
         assert!(!path.exists());
         assert_eq!(d.reload_if_changed(), Some("kept"));
-        assert_eq!(d.current().rules.len(), 1);
+        assert_eq!(d.current().rules().len(), 1);
     }
 }

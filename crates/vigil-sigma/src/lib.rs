@@ -15,6 +15,7 @@ pub mod event;
 pub mod loader;
 pub mod logsource;
 pub mod rule;
+pub mod ruleset;
 pub mod testcases;
 pub mod value;
 pub mod views;

@@ -18,6 +18,46 @@ pub struct LoadReport {
     pub rules: Vec<CompiledRule>,
     /// Refused rules (or files), with file, line and reason.
     pub refused: Vec<RuleError>,
+    /// Whether a path, directory or file could not be read at all (its
+    /// rules are missing, not refused for what they say).
+    pub io_error: bool,
+}
+
+/// Loads the rules of every path (a rule file, or a directory searched
+/// recursively as by [`load_dir`]), in the order given. A path that does
+/// not exist is refused (and sets [`LoadReport::io_error`]).
+pub fn load_paths(paths: &[PathBuf], placeholders: &Placeholders) -> LoadReport {
+    let mut report = LoadReport::default();
+    for path in paths {
+        if path.is_dir() {
+            load_dir_into(path, placeholders, &mut report);
+        } else if path.exists() {
+            load_file_into(path, placeholders, &mut report);
+        } else {
+            report.io_error = true;
+            report.refused.push(RuleError::new(
+                path.display().to_string(),
+                1,
+                "rules path does not exist",
+            ));
+        }
+    }
+    report
+}
+
+/// Every rule file (`.yml`/`.yaml`, `X.tests.yml` sidecars excluded) under
+/// `path`, which may be a file or a directory (searched recursively), in
+/// path order.
+pub fn rule_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if path.is_dir() {
+        collect(path, &mut out)?;
+    } else {
+        std::fs::metadata(path)?;
+        out.push(path.to_path_buf());
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Loads every `.yml`/`.yaml` file under `path` (recursively, in path
@@ -25,9 +65,15 @@ pub struct LoadReport {
 /// loaded on its own; correlation and filter documents, and legacy
 /// `action: global` collections, are refused with a reason.
 pub fn load_dir(path: &Path, placeholders: &Placeholders) -> LoadReport {
-    let mut files = Vec::new();
     let mut report = LoadReport::default();
+    load_dir_into(path, placeholders, &mut report);
+    report
+}
+
+fn load_dir_into(path: &Path, placeholders: &Placeholders, report: &mut LoadReport) {
+    let mut files = Vec::new();
     if let Err(e) = collect(path, &mut files) {
+        report.io_error = true;
         report.refused.push(RuleError::new(
             path.display().to_string(),
             1,
@@ -36,9 +82,8 @@ pub fn load_dir(path: &Path, placeholders: &Placeholders) -> LoadReport {
     }
     files.sort();
     for f in files {
-        load_file_into(&f, placeholders, &mut report);
+        load_file_into(&f, placeholders, report);
     }
-    report
 }
 
 /// Loads the rules of one file.
@@ -153,9 +198,12 @@ fn load_file_into(path: &Path, placeholders: &Placeholders, report: &mut LoadRep
     let file = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(src) => load_source(&src, &file, placeholders, report),
-        Err(e) => report
-            .refused
-            .push(RuleError::new(file, 1, format!("cannot read file: {e}"))),
+        Err(e) => {
+            report.io_error = true;
+            report
+                .refused
+                .push(RuleError::new(file, 1, format!("cannot read file: {e}")))
+        }
     }
 }
 
@@ -195,5 +243,28 @@ mod tests {
         load_source("title: [\n", "bad.yml", &Placeholders::default(), &mut r);
         assert_eq!(r.refused.len(), 1);
         assert!(r.refused[0].reason.starts_with("invalid YAML"));
+        assert!(!r.io_error);
+    }
+
+    #[test]
+    fn load_paths_reads_files_and_dirs_and_flags_missing_paths() {
+        // No tempfile dev-dependency here: a unique directory under the temp dir.
+        let root =
+            std::env::temp_dir().join(format!("vigil-sigma-load-paths-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let rule = "title: t\nlogsource:\n    product: linux\ndetection:\n    sel:\n        a: 1\n    condition: sel\n";
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/a.yml"), rule).unwrap();
+        std::fs::write(root.join("d/a.tests.yml"), "match: []\n").unwrap();
+        std::fs::write(root.join("b.yaml"), rule).unwrap();
+        let ph = Placeholders::default();
+        let r = load_paths(&[root.join("d"), root.join("b.yaml")], &ph);
+        assert_eq!((r.rules.len(), r.refused.len(), r.io_error), (2, 0, false));
+        let r = load_paths(&[root.join("d"), root.join("gone")], &ph);
+        assert_eq!((r.rules.len(), r.refused.len(), r.io_error), (1, 1, true));
+        assert_eq!(r.refused[0].reason, "rules path does not exist");
+        assert_eq!(rule_files(&root).unwrap().len(), 2);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -16,19 +16,17 @@
 //! `vigil_parse::parse_line`, as `vigil hunt` decodes text logs) or any other
 //! mapping, taken as the event itself (nested ECS JSON, or flat Windows /
 //! `evtx_dump` JSON). Events are evaluated as `vigil hunt` evaluates them:
-//! Windows-shaped events through [`FlatWindowsView`] against Windows rules
+//! Windows-shaped events through `FlatWindowsView` against Windows rules
 //! (scoped by the built-in logsource mapping), other events through
-//! [`JsonView`] against the other rules.
+//! `JsonView` against the other rules (see [`RuleSet`]).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use serde_yaml::Value;
 
-use crate::compile::CompiledRule;
 use crate::error::{find_key_line, RuleError};
-use crate::logsource::LogsourceMapping;
-use crate::views::{FlatWindowsView, JsonView};
+use crate::ruleset::RuleSet;
 
 /// What a test case expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,35 +103,7 @@ pub fn sidecar_path(rule: &Path) -> PathBuf {
     rule.with_extension(format!("tests.{ext}"))
 }
 
-/// Every rule file (`.yml`/`.yaml`, sidecars excluded) under `path`, which
-/// may be a file or a directory (searched recursively), in path order.
-pub fn rule_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
-            let p = entry.path();
-            if entry.file_type()?.is_dir() {
-                walk(&p, out)?;
-            } else if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yml") | Some("yaml")
-            ) && !is_sidecar(&p)
-            {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    if path.is_dir() {
-        walk(path, &mut out)?;
-    } else {
-        std::fs::metadata(path)?;
-        out.push(path.to_path_buf());
-    }
-    out.sort();
-    Ok(out)
-}
+pub use crate::loader::rule_files;
 
 /// 1-based lines of the items of the list under the top-level `key`.
 fn item_lines(source: &str, key: &str) -> Vec<usize> {
@@ -259,49 +229,17 @@ pub fn case_json(event: &CaseEvent, opts: &vigil_parse::ParseOptions) -> Json {
     }
 }
 
-/// Whether an event is Windows-shaped (`evtx_dump` layout or flat
-/// winlogbeat/OTRF fields), as `vigil hunt` decides.
-pub fn is_windows(ev: &Json) -> bool {
-    ev.get("Event").is_some_and(|e| e.get("System").is_some())
-        || ev.get("EventID").is_some()
-        || ev.get("winlog").is_some()
+/// Titles of the rules that match `ev`, routed as `vigil hunt` routes
+/// events (see [`RuleSet::matching`]).
+pub fn matching_rules(rules: &RuleSet, ev: &Json) -> Vec<String> {
+    let mut out = Vec::new();
+    rules.matching(ev, |r| out.push(r.meta.title.clone()));
+    out
 }
 
-/// Applies the Windows logsource mapping to the Windows rules, as `vigil
-/// hunt` does; other rules keep matching every event.
-pub fn scope_rules(rules: &mut [CompiledRule]) {
-    let mapping = LogsourceMapping::windows();
-    for r in rules {
-        if r.logsource.product.as_deref() == Some("windows") {
-            r.scope = mapping.scope_for(&r.logsource);
-        }
-    }
-}
-
-/// Titles of the rules that match `ev`: Windows events against Windows
-/// rules (in scope), other events against the other rules.
-pub fn matching_rules(rules: &[CompiledRule], ev: &Json) -> Vec<String> {
-    let windows = is_windows(ev);
-    let win;
-    let json;
-    let view: &dyn crate::event::EventView = if windows {
-        win = FlatWindowsView::new(ev);
-        &win
-    } else {
-        json = JsonView(ev);
-        &json
-    };
-    rules
-        .iter()
-        .filter(|r| (r.logsource.product.as_deref() == Some("windows")) == windows)
-        .filter(|r| r.matches_in_scope(view))
-        .map(|r| r.meta.title.clone())
-        .collect()
-}
-
-/// Runs the cases against the rules (already scoped, see [`scope_rules`]).
+/// Runs the cases against the rules.
 pub fn run_cases(
-    rules: &[CompiledRule],
+    rules: &RuleSet,
     cases: &[TestCase],
     opts: &vigil_parse::ParseOptions,
 ) -> Vec<CaseResult> {
@@ -431,12 +369,11 @@ detection:
 level: low
 ";
 
-    fn rules(src: &str) -> Vec<CompiledRule> {
+    fn rules(src: &str) -> RuleSet {
         let mut r = LoadReport::default();
         load_source(src, "r.yml", &Placeholders::default(), &mut r);
         assert!(r.refused.is_empty(), "{:?}", r.refused);
-        scope_rules(&mut r.rules);
-        r.rules
+        RuleSet::new(r.rules)
     }
 
     #[test]

@@ -53,24 +53,27 @@ fn walk_text(v: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
 /// descending through arrays.
 fn lookup<'v>(v: &'v Value, path: &str, f: &mut dyn FnMut(&'v Value) -> bool) -> bool {
     match v {
-        Value::Object(o) => {
-            if let Some(x) = o.get(path) {
-                if f(x) {
-                    return true;
-                }
-            }
-            for (i, _) in path.match_indices('.') {
-                if let Some(x) = o.get(&path[..i]) {
-                    if lookup(x, &path[i + 1..], f) {
-                        return true;
-                    }
-                }
-            }
-            false
-        }
+        Value::Object(o) => lookup_map(o, path, f),
         Value::Array(items) => items.iter().any(|x| lookup(x, path, f)),
         _ => false,
     }
+}
+
+/// [`lookup`] below an object.
+fn lookup_map<'v>(
+    o: &'v Map<String, Value>,
+    path: &str,
+    f: &mut dyn FnMut(&'v Value) -> bool,
+) -> bool {
+    if let Some(x) = o.get(path) {
+        if f(x) {
+            return true;
+        }
+    }
+    path.match_indices('.').any(|(i, _)| {
+        o.get(&path[..i])
+            .is_some_and(|x| lookup(x, &path[i + 1..], f))
+    })
 }
 
 /// A nested JSON event (Vigil's ECS events). A field is looked up by its
@@ -93,6 +96,25 @@ impl EventView for JsonView<'_> {
     }
 }
 
+/// [`JsonView`] over an object's map, e.g. a Vigil `Event`'s fields
+/// (`Event::as_map`), so that evaluating needs no `Value` built from it.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonMapView<'a>(pub &'a Map<String, Value>);
+
+impl EventView for JsonMapView<'_> {
+    fn any_value(&self, field: &str, f: &mut dyn FnMut(&FieldValue<'_>) -> bool) -> bool {
+        lookup_map(self.0, field, &mut |v| emit(v, f))
+    }
+
+    fn has_field(&self, field: &str) -> bool {
+        lookup_map(self.0, field, &mut |_| true)
+    }
+
+    fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.0.values().any(|x| walk_text(x, f))
+    }
+}
+
 /// A Windows event in `evtx_dump` layout or flat winlogbeat/OTRF layout,
 /// with a name → value index built once by [`FlatWindowsView::new`].
 ///
@@ -105,7 +127,8 @@ impl EventView for JsonView<'_> {
 /// case-insensitively.
 #[derive(Debug, Clone)]
 pub struct FlatWindowsView<'a> {
-    root: &'a Value,
+    /// The whole event (`None` when it is not an object), for the dotted-path fallback.
+    root: Option<&'a Map<String, Value>>,
     /// (name without spaces, value), in lookup priority order.
     index: Vec<(Cow<'a, str>, &'a Value)>,
 }
@@ -121,6 +144,17 @@ fn strip_spaces(s: &str) -> Cow<'_, str> {
 impl<'a> FlatWindowsView<'a> {
     /// Indexes the event's fields.
     pub fn new(root: &'a Value) -> FlatWindowsView<'a> {
+        match root {
+            Value::Object(o) => FlatWindowsView::from_map(o),
+            _ => FlatWindowsView {
+                root: None,
+                index: Vec::new(),
+            },
+        }
+    }
+
+    /// Indexes the fields of an event given as its map.
+    pub fn from_map(root: &'a Map<String, Value>) -> FlatWindowsView<'a> {
         let mut index = Vec::new();
         let event = root.get("Event").filter(|e| e.is_object());
         let winlog = root.get("winlog").filter(|e| e.is_object());
@@ -152,21 +186,22 @@ impl<'a> FlatWindowsView<'a> {
                 }
             }
         }
-        if let Value::Object(top) = root {
-            for (k, v) in top {
-                if k == "Event" && event.is_some() {
-                    continue;
+        for (k, v) in root {
+            if k == "Event" && event.is_some() {
+                continue;
+            }
+            match v {
+                Value::Object(o) if k == "EventData" || k == "UserData" => {
+                    add_data(&mut index, o, 0)
                 }
-                match v {
-                    Value::Object(o) if k == "EventData" || k == "UserData" => {
-                        add_data(&mut index, o, 0)
-                    }
-                    Value::Object(o) if k == "System" => add_system(&mut index, o),
-                    _ => index.push((strip_spaces(k), v)),
-                }
+                Value::Object(o) if k == "System" => add_system(&mut index, o),
+                _ => index.push((strip_spaces(k), v)),
             }
         }
-        FlatWindowsView { root, index }
+        FlatWindowsView {
+            root: Some(root),
+            index,
+        }
     }
 
     /// The values indexed under `field` (first match in priority order).
@@ -260,12 +295,17 @@ impl EventView for FlatWindowsView<'_> {
     fn any_value(&self, field: &str, f: &mut dyn FnMut(&FieldValue<'_>) -> bool) -> bool {
         match self.find(field) {
             Some(v) => emit(v, f),
-            None => lookup(self.root, field, &mut |v| emit(v, f)),
+            None => self
+                .root
+                .is_some_and(|r| lookup_map(r, field, &mut |v| emit(v, f))),
         }
     }
 
     fn has_field(&self, field: &str) -> bool {
-        self.find(field).is_some() || lookup(self.root, field, &mut |_| true)
+        self.find(field).is_some()
+            || self
+                .root
+                .is_some_and(|r| lookup_map(r, field, &mut |_| true))
     }
 
     fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {

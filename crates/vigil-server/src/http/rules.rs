@@ -15,7 +15,7 @@ use super::AppState;
 pub async fn rules(State(state): State<Arc<AppState>>) -> Response {
     let set = state.detection.current();
     let rules: Vec<_> = set
-        .rules
+        .rules()
         .iter()
         .map(|r| {
             json!({

@@ -1,0 +1,267 @@
+//! A set of compiled rules, indexed so that an event is only tested
+//! against the rules that can apply to it.
+//!
+//! Windows rules are scoped by [`LogsourceMapping::windows`] and only see
+//! Windows-shaped events (see [`is_windows`]), read through
+//! [`FlatWindowsView`]; they are indexed by channel and by (channel,
+//! EventID). Rules of other products (or none) see every other event, read
+//! as nested JSON through [`JsonView`] / [`JsonMapView`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::{Map, Value};
+
+use crate::compile::CompiledRule;
+use crate::event::{EventView, FieldValue};
+use crate::logsource::{LogsourceMapping, Scope};
+use crate::views::{FlatWindowsView, JsonMapView, JsonView};
+
+/// Whether an event is Windows-shaped: `evtx_dump` layout (`Event.System`),
+/// flat winlogbeat/OTRF fields (`EventID`) or winlogbeat's `winlog` object.
+pub fn is_windows(ev: &Value) -> bool {
+    ev.as_object().is_some_and(is_windows_map)
+}
+
+/// [`is_windows`] for an event given as its map.
+pub fn is_windows_map(ev: &Map<String, Value>) -> bool {
+    ev.get("Event").is_some_and(|e| e.get("System").is_some())
+        || ev.contains_key("EventID")
+        || ev.contains_key("winlog")
+}
+
+fn is_windows_rule(r: &CompiledRule) -> bool {
+    r.logsource.product.as_deref() == Some("windows")
+}
+
+/// Positions of the rules by what they apply to.
+#[derive(Debug, Default)]
+struct RuleIndex {
+    /// Windows rules constrained to a channel but not to event IDs, by lowercase channel.
+    by_channel: HashMap<String, Vec<usize>>,
+    /// Windows rules constrained to a channel and event IDs, by (lowercase channel, ID).
+    by_channel_id: HashMap<(String, i64), Vec<usize>>,
+    /// Windows rules without a channel constraint.
+    windows_any: Vec<usize>,
+    /// Rules of other products (or none): applied to non-Windows events.
+    other: Vec<usize>,
+}
+
+impl RuleIndex {
+    fn new<'a>(rules: impl Iterator<Item = &'a CompiledRule>) -> Self {
+        let mut idx = RuleIndex::default();
+        for (i, r) in rules.enumerate() {
+            if !is_windows_rule(r) {
+                idx.other.push(i);
+                continue;
+            }
+            match &r.scope {
+                Scope::Unroutable(_) => {}
+                Scope::Constrained(alts) if alts.iter().all(|a| !a.channels.is_empty()) => {
+                    idx.add_constrained(i, alts)
+                }
+                _ => idx.windows_any.push(i),
+            }
+        }
+        idx
+    }
+
+    /// Files rule `i` under each of its channels, once per channel (or
+    /// once per (channel, ID)), so that it is evaluated once per event.
+    fn add_constrained(&mut self, i: usize, alts: &[crate::logsource::Alternative]) {
+        // Per channel: None = any event ID, else the accepted IDs.
+        let mut per_channel: BTreeMap<String, Option<BTreeSet<i64>>> = BTreeMap::new();
+        for a in alts {
+            for c in &a.channels {
+                let slot = per_channel
+                    .entry(c.trim().to_ascii_lowercase())
+                    .or_insert_with(|| Some(BTreeSet::new()));
+                match slot {
+                    Some(_) if a.event_ids.is_empty() => *slot = None,
+                    Some(ids) => ids.extend(a.event_ids.iter().copied()),
+                    None => {}
+                }
+            }
+        }
+        for (c, ids) in per_channel {
+            let Some(ids) = ids else {
+                self.by_channel.entry(c).or_default().push(i);
+                continue;
+            };
+            for id in ids {
+                self.by_channel_id
+                    .entry((c.clone(), id))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
+}
+
+/// A rule set: rules (a [`CompiledRule`] or a wrapper around one, e.g.
+/// with a match counter) and their index. Build with [`RuleSet::new`].
+#[derive(Debug)]
+pub struct RuleSet<R = CompiledRule> {
+    rules: Vec<R>,
+    index: RuleIndex,
+}
+
+impl<R> Default for RuleSet<R> {
+    fn default() -> Self {
+        RuleSet {
+            rules: Vec::new(),
+            index: RuleIndex::default(),
+        }
+    }
+}
+
+impl<R: AsRef<CompiledRule> + AsMut<CompiledRule>> RuleSet<R> {
+    /// Scopes the Windows rules with [`LogsourceMapping::windows`] (a rule
+    /// whose logsource the mapping does not know becomes
+    /// [`Scope::Unroutable`] and is not applied) and indexes the rules.
+    pub fn new(mut rules: Vec<R>) -> Self {
+        let mapping = LogsourceMapping::windows();
+        for r in &mut rules {
+            let r = r.as_mut();
+            if is_windows_rule(r) {
+                r.scope = mapping.scope_for(&r.logsource);
+            }
+        }
+        let index = RuleIndex::new(rules.iter().map(AsRef::as_ref));
+        RuleSet { rules, index }
+    }
+}
+
+impl<R: AsRef<CompiledRule>> RuleSet<R> {
+    /// The rules, in the order given to [`RuleSet::new`].
+    pub fn rules(&self) -> &[R] {
+        &self.rules
+    }
+
+    /// Whether the set has no rule.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Windows rules whose logsource is unknown to the mapping (not applied).
+    pub fn unroutable(&self) -> usize {
+        self.rules
+            .iter()
+            .filter(|r| matches!(r.as_ref().scope, Scope::Unroutable(_)))
+            .count()
+    }
+
+    /// Calls `f` with every rule that matches `ev`, in index order (each
+    /// rule at most once).
+    pub fn matching<'s>(&'s self, ev: &Value, f: impl FnMut(&'s R)) {
+        match ev {
+            Value::Object(m) => self.matching_map(m, f),
+            _ => self.run(&JsonView(ev), [&self.index.other, &[], &[]], f),
+        }
+    }
+
+    /// [`RuleSet::matching`] for an event given as its map.
+    pub fn matching_map<'s>(&'s self, ev: &Map<String, Value>, f: impl FnMut(&'s R)) {
+        if !is_windows_map(ev) {
+            return self.run(&JsonMapView(ev), [&self.index.other, &[], &[]], f);
+        }
+        let win = FlatWindowsView::from_map(ev);
+        let (chan, event_id) = channel_and_id(&win);
+        let empty: &[usize] = &[];
+        let channel_rules = self
+            .index
+            .by_channel
+            .get(&chan)
+            .map_or(empty, Vec::as_slice);
+        let id_rules = event_id
+            .and_then(|id| self.index.by_channel_id.get(&(chan, id)))
+            .map_or(empty, Vec::as_slice);
+        self.run(&win, [channel_rules, id_rules, &self.index.windows_any], f)
+    }
+
+    fn run<'s>(&'s self, view: &dyn EventView, groups: [&[usize]; 3], mut f: impl FnMut(&'s R)) {
+        for &i in groups.iter().flat_map(|g| g.iter()) {
+            let r = &self.rules[i];
+            if r.as_ref().matches_in_scope(view) {
+                f(r);
+            }
+        }
+    }
+}
+
+/// The lowercase `Channel` and the `EventID` of a Windows event.
+fn channel_and_id(win: &FlatWindowsView<'_>) -> (String, Option<i64>) {
+    let mut chan = String::new();
+    win.any_value("Channel", &mut |v| {
+        if let FieldValue::Str(s) = v {
+            chan = s.trim().to_ascii_lowercase();
+        }
+        true
+    });
+    let mut event_id = None;
+    win.any_value("EventID", &mut |v| {
+        event_id = match v {
+            FieldValue::Int(n) => Some(*n),
+            FieldValue::Str(s) => s.trim().parse().ok(),
+            FieldValue::Float(f) => Some(*f as i64),
+            _ => None,
+        };
+        true
+    });
+    (chan, event_id)
+}
+
+impl AsRef<CompiledRule> for CompiledRule {
+    fn as_ref(&self) -> &CompiledRule {
+        self
+    }
+}
+
+impl AsMut<CompiledRule> for CompiledRule {
+    fn as_mut(&mut self) -> &mut CompiledRule {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::{load_source, LoadReport};
+    use crate::value::Placeholders;
+
+    fn set(src: &str) -> RuleSet {
+        let mut r = LoadReport::default();
+        load_source(src, "r.yml", &Placeholders::default(), &mut r);
+        assert!(r.refused.is_empty(), "{:?}", r.refused);
+        RuleSet::new(r.rules)
+    }
+
+    fn titles(s: &RuleSet, ev: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        s.matching(ev, |r| out.push(r.meta.title.clone()));
+        out
+    }
+
+    const WIN: &str = "title: Logon\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4624\n    condition: sel\n---\ntitle: Any security\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        TargetUserName: bob\n    condition: sel\n---\ntitle: Nowhere\nlogsource:\n    product: windows\n    service: no-such-service\ndetection:\n    sel:\n        EventID: 1\n    condition: sel\n---\ntitle: Linux\nlogsource:\n    product: linux\ndetection:\n    sel:\n        user.name: bob\n    condition: sel\n";
+
+    #[test]
+    fn routes_windows_and_other_events() {
+        let s = set(WIN);
+        assert_eq!(s.rules().len(), 4);
+        assert_eq!(s.unroutable(), 1);
+        let ev =
+            serde_json::json!({"EventID": 4624, "Channel": " security ", "TargetUserName": "bob"});
+        assert_eq!(titles(&s, &ev), ["Logon", "Any security"]);
+        let other =
+            serde_json::json!({"EventID": 4624, "Channel": "System", "TargetUserName": "bob"});
+        assert!(titles(&s, &other).is_empty());
+        // ECS events only see the other products' rules, and through the map too.
+        let ecs = serde_json::json!({"user": {"name": "bob"}});
+        assert_eq!(titles(&s, &ecs), ["Linux"]);
+        let mut n = 0;
+        s.matching_map(ecs.as_object().unwrap(), |_| n += 1);
+        assert_eq!(n, 1);
+        assert!(titles(&s, &serde_json::json!("bob")).is_empty());
+        assert!(is_windows(&serde_json::json!({"winlog": {}})));
+        assert!(!is_windows(&serde_json::json!({"Event": {"x": 1}})));
+    }
+}
