@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Server, TOKEN};
 use serde_json::Value;
@@ -46,13 +46,10 @@ fn syslog_and_http_ingest_then_search() {
     drop(tcp);
 
     // HTTP NDJSON with one bad line.
-    let resp = Server::client()
-        .post(server.url("/api/v1/events?source=app-json"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/x-ndjson")
-        .body("{\"message\":\"json one\",\"user\":{\"name\":\"carol\"}}\nnot json\n{\"message\":\"json two\",\"source.ip\":\"10.1.2.3\"}\n")
-        .send()
-        .unwrap();
+    let resp = server.post_ndjson(
+        "/api/v1/events?source=app-json",
+        "{\"message\":\"json one\",\"user\":{\"name\":\"carol\"}}\nnot json\n{\"message\":\"json two\",\"source.ip\":\"10.1.2.3\"}\n",
+    );
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().unwrap();
     assert_eq!(body["accepted"], 2);
@@ -82,33 +79,30 @@ fn syslog_and_http_ingest_then_search() {
     assert_eq!(v["hits"][0]["vigil"]["input"], "syslog-tcp");
 
     // Time bounds apply to @timestamp (event time), `until` exclusive.
-    let v: Value = Server::client()
-        .get(server.url("/api/v1/search"))
-        .bearer_auth(TOKEN)
-        .query(&[
+    let v = server.get_json(
+        "/api/v1/search",
+        &[
             ("q", "*"),
             ("since", "2026-03-01T10:00:01Z"),
             ("until", "2026-03-01T10:00:02Z"),
-        ])
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+        ],
+    );
     assert_eq!(v["total"], 1, "{v:#}");
     assert_eq!(v["hits"][0]["host"]["name"], "web01");
-    let out = common::vigil()
-        .args([
-            "search",
-            "host.name:web01",
-            "--json",
-            "--since",
-            "2026-03-01T10:00:02Z",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    let lines = common::ndjson(
+        common::vigil()
+            .args([
+                "search",
+                "host.name:web01",
+                "--json",
+                "--since",
+                "2026-03-01T10:00:02Z",
+                "--data-dir",
+            ])
+            .arg(&data),
+    );
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["host"]["name"], "web01");
 
     let v = server.search("process.name:sudo user.target.name:root", 10);
     assert_eq!(v["total"], 1, "{v:#}");
@@ -152,17 +146,11 @@ fn syslog_and_http_ingest_then_search() {
     assert_eq!(lines[0]["user"]["name"], "oracle");
 
     // The CLI offline on the same data dir (readers need no lock), table output.
-    let out = common::vigil()
-        .args(["search", "user.name:deploy", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let table = common::run_ok(
+        common::vigil()
+            .args(["search", "user.name:deploy", "--data-dir"])
+            .arg(&data),
     );
-    let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.starts_with("TIME"), "{table}");
     assert!(
         table.contains("deploy") && table.contains("198.51.100.4"),
@@ -215,11 +203,7 @@ fn auth_is_required_everywhere_but_health() {
         c.get(server.url("/api/v1/nope")).send().unwrap().status(),
         401
     );
-    let r = c
-        .get(server.url("/api/v1/nope"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap();
+    let r = server.get("/api/v1/nope", &[]);
     assert_eq!(r.status(), 404);
 }
 
@@ -234,12 +218,15 @@ fn first_start_prints_a_token_once_and_stores_its_hash() {
         .find(|l| l.starts_with("vgl_"))
         .cloned()
         .unwrap_or_else(|| panic!("no token printed: {:?}", server.stdout_lines));
-    let r = Server::client()
-        .get(server.url("/api/v1/search?q=*"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let search_with_token = |server: &Server| {
+        Server::client()
+            .get(server.url("/api/v1/search?q=*"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(search_with_token(&server), 200);
     server.terminate();
     let db = std::fs::read(data.join("meta.db")).unwrap();
     assert!(
@@ -253,27 +240,14 @@ fn first_start_prints_a_token_once_and_stores_its_hash() {
         "{:?}",
         server.stdout_lines
     );
-    let r = Server::client()
-        .get(server.url("/api/v1/search?q=*"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(search_with_token(&server), 200);
 }
 
 #[test]
 fn bad_requests_get_clear_4xx() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
-    let c = Server::client();
-    let post = |ct: &str, body: &'static str| {
-        c.post(server.url("/api/v1/events"))
-            .bearer_auth(TOKEN)
-            .header("content-type", ct)
-            .body(body)
-            .send()
-            .unwrap()
-    };
+    let post = |ct: &str, body: &'static str| server.post("/api/v1/events", ct, body);
     let r = post("application/json", "[{\"a\":1},");
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("invalid JSON array"));
@@ -284,31 +258,16 @@ fn bad_requests_get_clear_4xx() {
     let v: Value = r.json().unwrap();
     assert_eq!(v["accepted"], 0);
 
-    let r = c
-        .get(server.url("/api/v1/search"))
-        .bearer_auth(TOKEN)
-        .query(&[("q", "source.ip:")])
-        .send()
-        .unwrap();
+    let r = server.get("/api/v1/search", &[("q", "source.ip:")]);
     assert_eq!(r.status(), 400);
     let e: Value = r.json().unwrap();
     let msg = e["error"].as_str().unwrap();
     assert!(msg.contains('^') && msg.contains("expected"), "{msg}");
-    let r = c
-        .get(server.url("/api/v1/search"))
-        .bearer_auth(TOKEN)
-        .query(&[("q", "*"), ("since", "yesterday-ish")])
-        .send()
-        .unwrap();
+    let r = server.get("/api/v1/search", &[("q", "*"), ("since", "yesterday-ish")]);
     assert_eq!(r.status(), 400);
 
     // Control characters never come back raw in an error message.
-    let r = c
-        .get(server.url("/api/v1/search"))
-        .bearer_auth(TOKEN)
-        .query(&[("q", "a:(\u{1b}[31m")])
-        .send()
-        .unwrap();
+    let r = server.get("/api/v1/search", &[("q", "a:(\u{1b}[31m")]);
     assert_eq!(r.status(), 400);
     assert!(!r.text().unwrap().contains('\u{1b}'));
 }
@@ -321,23 +280,9 @@ fn oversized_body_is_refused() {
     let cfg = dir.path().join("vigil.toml");
     std::fs::write(&cfg, "[http]\nmax_body_bytes = 1024\nmax_batch_lines = 3\n").unwrap();
     let server = Server::start_with(&data, Some(TOKEN), &["--config", cfg.to_str().unwrap()]);
-    let c = Server::client();
-    let big = "x".repeat(4096);
-    let r = c
-        .post(server.url("/api/v1/events"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "text/plain")
-        .body(big)
-        .send()
-        .unwrap();
+    let r = server.post("/api/v1/events", "text/plain", "x".repeat(4096));
     assert_eq!(r.status(), 413);
-    let r = c
-        .post(server.url("/api/v1/events"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "text/plain")
-        .body("a\nb\nc\nd\n")
-        .send()
-        .unwrap();
+    let r = server.post("/api/v1/events", "text/plain", "a\nb\nc\nd\n");
     assert_eq!(r.status(), 413);
     assert!(r.text().unwrap().contains("more than 3 events"));
 }
@@ -367,12 +312,7 @@ fn long_syslog_messages_are_truncated_and_flagged() {
 fn tail_streams_new_matching_events() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
-    let resp = Server::client()
-        .get(server.url("/api/v1/tail"))
-        .bearer_auth(TOKEN)
-        .query(&[("q", "user.name:mallory")])
-        .send()
-        .unwrap();
+    let resp = server.get("/api/v1/tail", &[("q", "user.name:mallory")]);
     assert_eq!(resp.status(), 200);
     let mut reader = BufReader::new(resp);
     std::thread::sleep(Duration::from_millis(200));
@@ -394,6 +334,33 @@ fn tail_streams_new_matching_events() {
 }
 
 #[test]
+fn tail_streams_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, "[http]\nmax_tail_streams = 1\n").unwrap();
+    let server = Server::start_with(&data, Some(TOKEN), &["--config", cfg.to_str().unwrap()]);
+    let first = server.get("/api/v1/tail", &[]);
+    assert_eq!(first.status(), 200);
+    let r = server.get("/api/v1/tail", &[]);
+    assert_eq!(r.status(), 503);
+    assert!(r.text().unwrap().contains("max_tail_streams"));
+    // Closing the open stream frees its slot, even with no events flowing.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = server.get("/api/v1/tail", &[]);
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn metrics_count_by_input() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
@@ -401,13 +368,7 @@ fn metrics_count_by_input() {
     udp.send_to(b"<13>Mar  1 10:00:00 host app: hello", server.udp)
         .unwrap();
     server.wait_for("*", 1);
-    let text = Server::client()
-        .get(server.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = server.metrics();
     for needle in [
         "vigil_input_received_total{input=\"syslog-udp\"} 1",
         "vigil_decoder_parsed_total{input=\"syslog-udp\"} 1",
@@ -417,14 +378,20 @@ fn metrics_count_by_input() {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
-    let v: Value = Server::client()
-        .get(server.url("/api/v1/sources"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let _ = v; // sources are flushed every few seconds; presence checked in the crash test
+    // The writer flushes source statistics every couple of seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = server.get_json("/api/v1/sources", &[]);
+        let found =
+            v["sources"].as_array().unwrap().iter().any(|s| {
+                s["name"] == "127.0.0.1" && s["input"] == "syslog-udp" && s["events"] == 1
+            });
+        if found {
+            break;
+        }
+        assert!(Instant::now() < deadline, "UDP sender never listed: {v:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
@@ -462,13 +429,7 @@ fn verify_and_prove_over_http() {
     let body: String = (0..20)
         .map(|i| format!("{{\"message\":\"event {i}\"}}\n"))
         .collect();
-    let r = Server::client()
-        .post(server.url("/api/v1/events"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .unwrap();
+    let r = server.post_ndjson("/api/v1/events", body);
     assert_eq!(r.status(), 200);
     // Shutdown signs a checkpoint over everything stored.
     server.terminate();
@@ -485,25 +446,13 @@ fn verify_and_prove_over_http() {
     assert_eq!(v["records"], 20);
     assert!(v["checkpoints_checked"].as_u64().unwrap() >= 1, "{v:#}");
 
-    let r = c
-        .get(server.url("/api/v1/proof/7"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap();
+    let r = server.get("/api/v1/proof/7", &[]);
     assert_eq!(r.status(), 200);
     let proof: Value = r.json().unwrap();
     assert_eq!(proof["leaf_index"], 6);
     let file = dir.path().join("proof.json");
     std::fs::write(&file, proof.to_string()).unwrap();
-    let key = String::from_utf8(
-        common::vigil()
-            .args(["key", "--data-dir"])
-            .arg(&data)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let key = common::run_ok(common::vigil().args(["key", "--data-dir"]).arg(&data));
     let out = common::vigil()
         .arg("verify-proof")
         .arg(&file)
@@ -517,11 +466,7 @@ fn verify_and_prove_over_http() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let r = c
-        .get(server.url("/api/v1/proof/999"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap();
+    let r = server.get("/api/v1/proof/999", &[]);
     assert_eq!(r.status(), 404);
     let r = c
         .post(server.url("/api/v1/verify"))

@@ -18,18 +18,12 @@ fn ingest_file_then_search_offline() {
          some line \u{1b}[31mwith escapes\r\n",
     )
     .unwrap();
-    let out = common::vigil()
-        .args(["ingest", "--data-dir"])
-        .arg(&data)
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = common::run_ok(
+        common::vigil()
+            .args(["ingest", "--data-dir"])
+            .arg(&data)
+            .arg(&log),
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("stored 4 events"), "{text}");
     // A new data dir gets keys; the initial sealing key is shown once, and a
     // signed checkpoint covers what was stored.
@@ -38,12 +32,7 @@ fn ingest_file_then_search_offline() {
     let rec: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
     let body = rec["note"].as_str().unwrap();
     assert_eq!(body.lines().nth(1), Some("4"), "{body}");
-    let out = common::vigil()
-        .args(["key", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let key = String::from_utf8(out.stdout).unwrap();
+    let key = common::run_ok(common::vigil().args(["key", "--data-dir"]).arg(&data));
     assert!(
         key.starts_with(body.lines().next().unwrap()),
         "{key} vs {body}"
@@ -61,12 +50,11 @@ fn ingest_file_then_search_offline() {
     assert_eq!(hits[0]["vigil"]["source"], "auth.log");
 
     // The table neutralizes control characters.
-    let out = common::vigil()
-        .args(["search", "escapes", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = common::run_ok(
+        common::vigil()
+            .args(["search", "escapes", "--data-dir"])
+            .arg(&data),
+    );
     assert!(table.contains("\\x1b[31m"), "{table}");
     assert!(!table.contains('\u{1b}'));
 
@@ -119,18 +107,12 @@ fn init_prints_secrets_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run = || {
-        let out = common::vigil()
-            .args(["init", "--data-dir"])
-            .arg(&data)
-            .env_remove("VIGIL_ADMIN_TOKEN")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        common::run_ok(
+            common::vigil()
+                .args(["init", "--data-dir"])
+                .arg(&data)
+                .env_remove("VIGIL_ADMIN_TOKEN"),
+        )
     };
     let first = run();
     assert!(

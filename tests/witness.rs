@@ -128,13 +128,7 @@ fn ingest(server: &Server, n: usize, tag: &str) {
     let body: String = (0..n)
         .map(|i| format!("{{\"message\":\"witness test {tag} {i}\"}}\n"))
         .collect();
-    let resp = Server::client()
-        .post(server.url("/api/v1/events?source=witness-test"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .unwrap();
+    let resp = server.post_ndjson("/api/v1/events?source=witness-test", body);
     assert_eq!(resp.status(), 200);
 }
 
@@ -338,13 +332,7 @@ url = "http://localhost:{port}/add-checkpoint"
     let server = Server::start_with(&data, Some(TOKEN), &["--config", config.to_str().unwrap()]);
     ingest(&server, 3, "c");
     let failures = |target: &str| {
-        let text = Server::client()
-            .get(server.url("/metrics"))
-            .bearer_auth(TOKEN)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let text = server.metrics();
         metric_value(
             &text,
             "vigil_witness_push_failures_total",
@@ -356,13 +344,7 @@ url = "http://localhost:{port}/add-checkpoint"
         failures("127.0.0.1") > 0.0 && failures("localhost") > 0.0
     });
     assert!(ok, "no refused pushes counted");
-    let text = Server::client()
-        .get(server.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = server.metrics();
     assert_eq!(
         metric_value(&text, "vigil_witness_pushes_total", &["witness=\"http\""]).unwrap_or(0.0),
         0.0,

@@ -1,7 +1,7 @@
 //! `vigil ingest`: append a file to a data dir offline.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{BufReader, IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -83,12 +83,12 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
     let limit = config.limits.max_message_bytes;
     loop {
         line.clear();
-        let n = read_line_limited(&mut reader, &mut line, limit)?;
-        bytes += n.bytes as u64;
-        if n.bytes == 0 {
+        let (read, truncated) = super::lines::read_line_limited(&mut reader, &mut line, limit)?;
+        bytes += read as u64;
+        if read == 0 {
             break;
         }
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
+        while matches!(line.last(), Some(b'\r')) {
             line.pop();
         }
         if line.is_empty() {
@@ -96,7 +96,7 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
         }
         let msg = RawMessage {
             bytes: std::mem::take(&mut line),
-            truncated: n.truncated,
+            truncated,
             input: InputKind::File,
             peer: None,
             received_at: SystemTime::now(),
@@ -135,55 +135,6 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-struct LineRead {
-    bytes: usize,
-    truncated: bool,
-}
-
-/// Reads one line, keeping at most `limit` bytes of it (the rest is skipped
-/// and the line flagged), so a huge line cannot exhaust memory.
-fn read_line_limited(
-    r: &mut impl BufRead,
-    out: &mut Vec<u8>,
-    limit: usize,
-) -> std::io::Result<LineRead> {
-    let mut total = 0;
-    let mut truncated = false;
-    loop {
-        let buf = r.fill_buf()?;
-        if buf.is_empty() {
-            return Ok(LineRead {
-                bytes: total,
-                truncated,
-            });
-        }
-        let (chunk, done) = match memchr_newline(buf) {
-            Some(i) => (&buf[..=i], true),
-            None => (buf, false),
-        };
-        let room = limit.saturating_sub(out.len());
-        if chunk.len() > room {
-            truncated = truncated || chunk[room..].iter().any(|&b| b != b'\n' && b != b'\r');
-            out.extend_from_slice(&chunk[..room]);
-        } else {
-            out.extend_from_slice(chunk);
-        }
-        let n = chunk.len();
-        total += n;
-        r.consume(n);
-        if done {
-            return Ok(LineRead {
-                bytes: total,
-                truncated,
-            });
-        }
-    }
-}
-
-fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
 }
 
 /// What `vigil ingest` has stored so far.

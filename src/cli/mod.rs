@@ -6,6 +6,7 @@ mod hunt;
 mod hunt_input;
 mod ingest;
 mod integrity;
+mod lines;
 mod output;
 mod retain;
 mod rules;

@@ -100,15 +100,61 @@ impl Server {
             .unwrap()
     }
 
-    pub fn search(&self, q: &str, limit: usize) -> serde_json::Value {
-        let r = Self::client()
-            .get(self.url("/api/v1/search"))
+    /// An authenticated GET of `path` with `query`.
+    pub fn get(&self, path: &str, query: &[(&str, &str)]) -> reqwest::blocking::Response {
+        Self::client()
+            .get(self.url(path))
             .bearer_auth(TOKEN)
-            .query(&[("q", q), ("limit", &limit.to_string())])
+            .query(query)
             .send()
-            .unwrap();
-        assert!(r.status().is_success(), "search {q:?}: {}", r.status());
+            .unwrap()
+    }
+
+    /// An authenticated GET that must succeed with a JSON body.
+    pub fn get_json(&self, path: &str, query: &[(&str, &str)]) -> serde_json::Value {
+        let r = self.get(path, query);
+        assert!(
+            r.status().is_success(),
+            "GET {path} {query:?}: {}",
+            r.status()
+        );
         r.json().unwrap()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        let r = self.get("/metrics", &[]);
+        assert!(r.status().is_success(), "GET /metrics: {}", r.status());
+        r.text().unwrap()
+    }
+
+    /// An authenticated POST of `body` with the given content type.
+    pub fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> reqwest::blocking::Response {
+        Self::client()
+            .post(self.url(path))
+            .bearer_auth(TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .unwrap()
+    }
+
+    /// An authenticated POST of NDJSON lines.
+    pub fn post_ndjson(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> reqwest::blocking::Response {
+        self.post(path, "application/x-ndjson", body)
+    }
+
+    pub fn search(&self, q: &str, limit: usize) -> serde_json::Value {
+        self.get_json("/api/v1/search", &[("q", q), ("limit", &limit.to_string())])
     }
 
     /// Polls until `q` has at least `n` hits or the time runs out.
@@ -145,16 +191,20 @@ impl Drop for Server {
     }
 }
 
-/// Runs a CLI command that must succeed and prints NDJSON; returns the objects.
-pub fn ndjson(cmd: &mut Command) -> Vec<serde_json::Value> {
+/// Runs a CLI command that must succeed; returns its standard output.
+pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run vigil");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8 output")
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs a CLI command that must succeed and prints NDJSON; returns the objects.
+pub fn ndjson(cmd: &mut Command) -> Vec<serde_json::Value> {
+    run_ok(cmd)
         .lines()
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect()

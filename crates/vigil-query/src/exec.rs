@@ -6,7 +6,6 @@
 //! says so (`partial`) instead of the server hanging.
 
 use std::collections::VecDeque;
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -140,23 +139,4 @@ fn in_range(ev: &Event, p: &SearchParams) -> bool {
         return false;
     };
     p.since.is_none_or(|s| t >= s) && p.until.is_none_or(|u| t < u)
-}
-
-/// Calls `f` for each stored event from `from_seq` on, up to `to_seq`.
-pub fn for_each_event(
-    ledger_dir: &Path,
-    from_seq: u64,
-    to_seq: u64,
-    mut f: impl FnMut(Event) -> ControlFlow<()>,
-) -> Result<(), SearchError> {
-    let reader = LedgerReader::open(ledger_dir)?;
-    for rec in reader.iter_range(from_seq, to_seq) {
-        let rec = rec?;
-        if let Ok(ev) = Event::from_canonical(&rec.payload) {
-            if f(ev).is_break() {
-                break;
-            }
-        }
-    }
-    Ok(())
 }

@@ -53,6 +53,8 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Most lines (events) in one ingest request.
     pub max_batch_lines: usize,
+    /// Most `GET /api/v1/tail` streams open at once; more get 503.
+    pub max_tail_streams: usize,
 }
 
 /// `[syslog]`
@@ -207,6 +209,7 @@ impl Default for HttpConfig {
             listen: "127.0.0.1:8514".parse().expect("valid default"),
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_lines: 100_000,
+            max_tail_streams: 64,
         }
     }
 }

@@ -305,6 +305,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
     let state = Arc::new(http::AppState {
+        tail_streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_tail_streams)),
         config,
         pipeline: pipeline.clone(),
         tokens,

@@ -12,7 +12,6 @@
 //! commit that holds their events.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -493,15 +492,17 @@ fn writer_loop(
 
         let has_tail = tail.receiver_count() > 0;
         let mut committed: Vec<Vec<u8>> = Vec::new();
+        // Copies each appended record for live tail subscribers, if any.
+        let mut keep_for_tail = |bytes: &[u8]| {
+            if has_tail {
+                committed.push(bytes.to_vec());
+            }
+        };
         let mut ranges = Vec::with_capacity(batches.len());
         let mut result: Result<(), LedgerError> = Ok(());
         for b in batches.iter() {
             let first_seq = writer.ledger().next_seq();
-            let appended = writer.append(&b.events, |bytes| {
-                if has_tail {
-                    committed.push(bytes.to_vec());
-                }
-            });
+            let appended = writer.append(&b.events, &mut keep_for_tail);
             if let Err(e) = appended {
                 result = Err(e);
                 break;
@@ -535,11 +536,7 @@ fn writer_loop(
             Vec::new()
         };
         if !alerts.is_empty() {
-            result = writer.append(&alerts, |bytes| {
-                if has_tail {
-                    committed.push(bytes.to_vec());
-                }
-            });
+            result = writer.append(&alerts, &mut keep_for_tail);
         }
         // Sender-side sequence gaps become integrity events in the same commit.
         let notices: Vec<Prepared> = batches
@@ -560,11 +557,7 @@ fn writer_loop(
         if result.is_ok() && !notices.is_empty() {
             metrics::counter!("vigil_integrity_sequence_notices_total")
                 .increment(notices.len() as u64);
-            result = writer.append(&notices, |bytes| {
-                if has_tail {
-                    committed.push(bytes.to_vec());
-                }
-            });
+            result = writer.append(&notices, &mut keep_for_tail);
         }
         let result = if batches.is_empty() {
             Ok(writer.ledger().durable_seq())
@@ -639,9 +632,4 @@ fn flush_sources(meta: &rusqlite::Connection, sources: &mut HashMap<(String, &'s
             tracing::warn!(error = %e, "recording source statistics failed");
         }
     }
-}
-
-/// Peer address helper for callers that only know a socket address.
-pub fn peer_name(addr: Option<SocketAddr>) -> Option<String> {
-    addr.map(|a| a.ip().to_string())
 }

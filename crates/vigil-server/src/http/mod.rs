@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Sigma detection rules.
     pub detection: Arc<crate::detection::Detection>,
+    /// One permit per open tail stream (`http.max_tail_streams`).
+    pub tail_streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router.

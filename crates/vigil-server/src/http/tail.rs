@@ -29,11 +29,28 @@ pub async fn tail(
         Ok(q) => q,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.render(&p.q)),
     };
+    let Ok(permit) = state.tail_streams.clone().try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "too many tail streams open (http.max_tail_streams = {}); close one and retry",
+                state.config.http.max_tail_streams
+            ),
+        );
+    };
     let mut rx = state.pipeline.subscribe();
     let (tx, body_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
+        // Held for as long as the stream is open.
+        let _permit = permit;
         loop {
-            let batch = match rx.recv().await {
+            // A client that went away ends the stream (and frees its permit)
+            // even when no events arrive.
+            let next = tokio::select! {
+                next = rx.recv() => next,
+                () = tx.closed() => return,
+            };
+            let batch = match next {
                 Ok(b) => b,
                 Err(RecvError::Lagged(n)) => {
                     // Say so in-band rather than silently skipping events.
@@ -45,9 +62,6 @@ pub async fn tail(
                 }
                 Err(RecvError::Closed) => return,
             };
-            if tx.is_closed() {
-                return;
-            }
             let mut out = Vec::new();
             for bytes in batch.iter() {
                 let Ok(ev) = vigil_event::Event::from_canonical(bytes) else {
