@@ -1,4 +1,5 @@
-//! `vigil bench ingest`: sustained syslog ingest, measured end to end.
+//! `vigil bench ingest`: sustained syslog ingest, measured end to end
+//! (`vigil bench sigma` is in `bench_sigma`).
 //!
 //! Starts a real `vigil serve` child process on loopback ports with a fresh
 //! data dir, streams N octet-counted RFC 5424 messages over one TCP
@@ -26,6 +27,8 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Syslog TCP ingest until durable.
     Ingest(IngestBench),
+    /// Sigma rule evaluation over Windows events, one thread.
+    Sigma(super::bench_sigma::SigmaBench),
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +53,7 @@ struct IngestBench {
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.what {
         BenchWhat::Ingest(b) => ingest(b),
+        BenchWhat::Sigma(b) => super::bench_sigma::run(b),
     }
 }
 
@@ -115,7 +119,8 @@ fn ingest(b: IngestBench) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median of `v` (0 when empty).
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     if v.is_empty() {
         return 0.0;

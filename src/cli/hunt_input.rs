@@ -136,6 +136,11 @@ pub fn for_each_event(
     Ok((n, bad))
 }
 
+/// Parses one JSON event (an NDJSON line).
+pub fn parse_json_event(line: &[u8]) -> serde_json::Result<Value> {
+    serde_json::from_slice(line)
+}
+
 /// Largest JSON value read from a JSON input; a larger one ends the file
 /// with a warning instead of being buffered whole.
 pub const MAX_JSON_VALUE_BYTES: u64 = 16 << 20;

@@ -30,4 +30,14 @@ pub trait EventView {
     /// Calls `f` with every string (and number, as text) value anywhere in
     /// the event, for keyword searches, until `f` returns true.
     fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool;
+
+    /// For views that index their fields under plain names (no dotted
+    /// paths): calls `f` with each (name, value) pair, every value a
+    /// lookup of a name equal to it ignoring ASCII case could return, and
+    /// returns true. Views that cannot list their fields return false
+    /// without calling `f` (the default).
+    fn each_named(&self, f: &mut dyn FnMut(&str, &FieldValue<'_>)) -> bool {
+        let _ = f;
+        false
+    }
 }

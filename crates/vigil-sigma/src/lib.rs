@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod loader;
 pub mod logsource;
+pub mod prefilter;
 pub mod rule;
 pub mod ruleset;
 pub mod testcases;

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::compile::CompiledRule;
 use crate::event::{EventView, FieldValue};
 use crate::logsource::{LogsourceMapping, Scope};
+use crate::prefilter::{with_marks, Prefilter, PrefilterStats};
 use crate::views::{FlatWindowsView, JsonMapView, JsonView};
 
 /// Whether an event is Windows-shaped: `evtx_dump` layout (`Event.System`),
@@ -33,38 +34,85 @@ fn is_windows_rule(r: &CompiledRule) -> bool {
     r.logsource.product.as_deref() == Some("windows")
 }
 
+/// Rules (set positions) that apply to the same events, with their
+/// literal pre-selection.
+#[derive(Debug, Default)]
+struct Group {
+    filter: Prefilter,
+}
+
+impl Group {
+    fn new<R: AsRef<CompiledRule>>(rules: &[R], positions: Vec<usize>) -> Group {
+        Group {
+            filter: Prefilter::build(rules, &positions),
+        }
+    }
+}
+
 /// Positions of the rules by what they apply to.
 #[derive(Debug, Default)]
 struct RuleIndex {
     /// Windows rules constrained to a channel but not to event IDs, by lowercase channel.
-    by_channel: HashMap<String, Vec<usize>>,
+    by_channel: HashMap<String, Group>,
     /// Windows rules constrained to a channel and event IDs, by (lowercase channel, ID).
-    by_channel_id: HashMap<(String, i64), Vec<usize>>,
+    by_channel_id: HashMap<(String, i64), Group>,
     /// Windows rules without a channel constraint.
-    windows_any: Vec<usize>,
+    windows_any: Group,
     /// Rules of other products (or none): applied to non-Windows events.
+    other: Group,
+}
+
+/// [`RuleIndex`] while it is being filled: positions only.
+#[derive(Default)]
+struct Positions {
+    by_channel: HashMap<String, Vec<usize>>,
+    by_channel_id: HashMap<(String, i64), Vec<usize>>,
+    windows_any: Vec<usize>,
     other: Vec<usize>,
 }
 
 impl RuleIndex {
-    fn new<'a>(rules: impl Iterator<Item = &'a CompiledRule>) -> Self {
-        let mut idx = RuleIndex::default();
-        for (i, r) in rules.enumerate() {
+    fn new<R: AsRef<CompiledRule>>(rules: &[R]) -> Self {
+        let mut pos = Positions::default();
+        for (i, r) in rules.iter().enumerate() {
+            let r = r.as_ref();
             if !is_windows_rule(r) {
-                idx.other.push(i);
+                pos.other.push(i);
                 continue;
             }
             match &r.scope {
                 Scope::Unroutable(_) => {}
                 Scope::Constrained(alts) if alts.iter().all(|a| !a.channels.is_empty()) => {
-                    idx.add_constrained(i, alts)
+                    pos.add_constrained(i, alts)
                 }
-                _ => idx.windows_any.push(i),
+                _ => pos.windows_any.push(i),
             }
         }
-        idx
+        RuleIndex {
+            by_channel: pos
+                .by_channel
+                .into_iter()
+                .map(|(k, v)| (k, Group::new(rules, v)))
+                .collect(),
+            by_channel_id: pos
+                .by_channel_id
+                .into_iter()
+                .map(|(k, v)| (k, Group::new(rules, v)))
+                .collect(),
+            windows_any: Group::new(rules, pos.windows_any),
+            other: Group::new(rules, pos.other),
+        }
     }
 
+    fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.by_channel
+            .values()
+            .chain(self.by_channel_id.values())
+            .chain([&self.windows_any, &self.other])
+    }
+}
+
+impl Positions {
     /// Files rule `i` under each of its channels, once per channel (or
     /// once per (channel, ID)), so that it is evaluated once per event.
     fn add_constrained(&mut self, i: usize, alts: &[crate::logsource::Alternative]) {
@@ -126,7 +174,7 @@ impl<R: AsRef<CompiledRule> + AsMut<CompiledRule>> RuleSet<R> {
                 r.scope = mapping.scope_for(&r.logsource);
             }
         }
-        let index = RuleIndex::new(rules.iter().map(AsRef::as_ref));
+        let index = RuleIndex::new(&rules);
         RuleSet { rules, index }
     }
 }
@@ -150,41 +198,60 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
             .count()
     }
 
-    /// Calls `f` with every rule that matches `ev`, in index order (each
+    /// Size of the literal pre-selection (see [`crate::prefilter`]).
+    pub fn prefilter_stats(&self) -> PrefilterStats {
+        let mut s = PrefilterStats::default();
+        for g in self.index.groups() {
+            let (lits, always) = g.filter.stats();
+            s.literals += lits;
+            s.always += always;
+        }
+        s
+    }
+
+    /// Calls `f` with every rule that matches `ev`, in rule order (each
     /// rule at most once).
     pub fn matching<'s>(&'s self, ev: &Value, f: impl FnMut(&'s R)) {
         match ev {
             Value::Object(m) => self.matching_map(m, f),
-            _ => self.run(&JsonView(ev), [&self.index.other, &[], &[]], f),
+            _ => self.run(&JsonView(ev), [Some(&self.index.other), None, None], f),
         }
     }
 
     /// [`RuleSet::matching`] for an event given as its map.
     pub fn matching_map<'s>(&'s self, ev: &Map<String, Value>, f: impl FnMut(&'s R)) {
         if !is_windows_map(ev) {
-            return self.run(&JsonMapView(ev), [&self.index.other, &[], &[]], f);
+            return self.run(&JsonMapView(ev), [Some(&self.index.other), None, None], f);
         }
         let win = FlatWindowsView::from_map(ev);
         let (chan, event_id) = channel_and_id(&win);
-        let empty: &[usize] = &[];
-        let channel_rules = self
-            .index
-            .by_channel
-            .get(&chan)
-            .map_or(empty, Vec::as_slice);
-        let id_rules = event_id
-            .and_then(|id| self.index.by_channel_id.get(&(chan, id)))
-            .map_or(empty, Vec::as_slice);
-        self.run(&win, [channel_rules, id_rules, &self.index.windows_any], f)
+        let id_rules = event_id.and_then(|id| self.index.by_channel_id.get(&(chan.clone(), id)));
+        let channel_rules = self.index.by_channel.get(&chan);
+        self.run(
+            &win,
+            [channel_rules, id_rules, Some(&self.index.windows_any)],
+            f,
+        )
     }
 
-    fn run<'s>(&'s self, view: &dyn EventView, groups: [&[usize]; 3], mut f: impl FnMut(&'s R)) {
-        for &i in groups.iter().flat_map(|g| g.iter()) {
-            let r = &self.rules[i];
-            if r.as_ref().matches_in_scope(view) {
-                f(r);
+    /// Evaluates the rules of `groups` that the pre-selection lets through.
+    fn run<'s>(
+        &'s self,
+        view: &dyn EventView,
+        groups: [Option<&'s Group>; 3],
+        mut f: impl FnMut(&'s R),
+    ) {
+        with_marks(|marks| {
+            for g in groups.iter().flatten() {
+                g.filter.select(view, marks);
             }
-        }
+            for &i in marks.sorted() {
+                let r = &self.rules[i as usize];
+                if r.as_ref().matches_in_scope(view) {
+                    f(r);
+                }
+            }
+        });
     }
 }
 

@@ -767,6 +767,28 @@ struct StrSet {
     cased: bool,
     ac: Option<AhoCorasick>,
     pats: Vec<StrPat>,
+    /// One lowercase literal per alternative that any matching value
+    /// contains (case-insensitively); `None` when some alternative has no
+    /// literal (`*`, `?`, the empty string). See [`FieldMatcher::required_literals`].
+    lits: Option<Vec<String>>,
+}
+
+/// The longest run of literal characters in a pattern, lowercased.
+fn longest_literal(toks: &[Tok]) -> Option<String> {
+    let mut best = String::new();
+    let mut cur = String::new();
+    for t in toks.iter().chain(std::iter::once(&Tok::Star)) {
+        match t {
+            Tok::Lit(c) => cur.push(*c),
+            _ => {
+                if cur.len() > best.len() {
+                    best = std::mem::take(&mut cur);
+                }
+                cur.clear();
+            }
+        }
+    }
+    (!best.is_empty()).then(|| best.to_lowercase())
 }
 
 impl StrSet {
@@ -774,6 +796,7 @@ impl StrSet {
         let mut needles: Vec<String> = Vec::new();
         let mut pats = Vec::new();
         let norm = |s: String| if cased { s } else { s.to_lowercase() };
+        let lits: Option<Vec<String>> = alts.iter().map(|t| longest_literal(t)).collect();
         for t in alts {
             let stars_front = t.first() == Some(&Tok::Star);
             let stars_back = t.len() > 1 && t.last() == Some(&Tok::Star);
@@ -808,7 +831,12 @@ impl StrSet {
                     .map_err(|e| ValueError(format!("cannot build substring matcher: {e}")))?,
             )
         };
-        Ok(StrSet { cased, ac, pats })
+        Ok(StrSet {
+            cased,
+            ac,
+            pats,
+            lits,
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -848,7 +876,7 @@ impl StrSet {
 
 /// Calls `f` with the text of a scalar field value (numbers formatted
 /// without heap allocation when integral); `None` for null.
-fn with_text<R>(v: &FieldValue<'_>, f: impl FnOnce(&str) -> R) -> Option<R> {
+pub(crate) fn with_text<R>(v: &FieldValue<'_>, f: impl FnOnce(&str) -> R) -> Option<R> {
     match v {
         FieldValue::Str(s) => Some(f(s)),
         FieldValue::Bool(b) => Some(f(if *b { "true" } else { "false" })),
@@ -875,7 +903,46 @@ struct Group {
     bools: Vec<bool>,
 }
 
+/// The integer a field value equals, as [`Group`] compares numbers.
+pub(crate) fn int_of(v: &FieldValue<'_>) -> Option<i64> {
+    match Num::of_field(v)? {
+        Num::I(i) => Some(i),
+        Num::F(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f as i64),
+        Num::F(_) => None,
+    }
+}
+
+/// One thing a value must hold for an item to match it; see
+/// [`FieldMatcher::required_needles`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Needle<'a> {
+    /// The value's text contains this lowercase literal.
+    Text(&'a str),
+    /// The value is this integer (as a number or as numeric text).
+    Int(i64),
+}
+
 impl Group {
+    /// The needles of which a matching value holds one, or `None`.
+    /// Keyword searches compare numbers as text, so an integer is a
+    /// needle only for a field.
+    fn needles(&self, keyword: bool) -> Option<Vec<Needle<'_>>> {
+        if !self.bools.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        if !self.strs.is_empty() {
+            out.extend(self.strs.lits.as_ref()?.iter().map(|l| Needle::Text(l)));
+        }
+        for (n, _) in &self.nums {
+            match n {
+                Num::I(i) if !keyword => out.push(Needle::Int(*i)),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
     fn matches(&self, v: &FieldValue<'_>) -> bool {
         match v {
             FieldValue::Str(s) => {
@@ -1328,6 +1395,33 @@ impl FieldMatcher {
     /// Field name without modifiers (`None` for keyword searches).
     pub fn field(&self) -> Option<&str> {
         self.field.as_deref()
+    }
+
+    /// What every value that satisfies this item holds: one of the
+    /// returned [`Needle`]s (a lowercase literal it contains, compared
+    /// lowercased or ASCII case-insensitively, or an integer it equals),
+    /// with the field it must be found in (`""` for keyword searches,
+    /// which look in every value). `None` when there is no such set:
+    /// negations (`neq`), `null`, booleans, non-integral numbers, regular
+    /// expressions, CIDR, comparisons, field references, `exists`, and
+    /// patterns without a literal (`*`). Used to pre-select the rules an
+    /// event can match; see [`crate::prefilter`].
+    pub fn required_needles(&self) -> Option<(&str, Vec<Needle<'_>>)> {
+        let field = self.field.as_deref().unwrap_or("");
+        if self.neq || self.null_alt {
+            return None;
+        }
+        let Kind::Values(groups) = &self.kind else {
+            return None;
+        };
+        // Without `all` there is one group of alternatives; with it every
+        // group must match, so any one group's needles are required.
+        groups
+            .iter()
+            .filter_map(|g| g.needles(field.is_empty()))
+            .filter(|n| !n.is_empty())
+            .max_by_key(|n| crate::prefilter::selectivity(n))
+            .map(|n| (field, n))
     }
 
     /// Whether the event matches this detection item.

@@ -311,6 +311,16 @@ impl EventView for FlatWindowsView<'_> {
     fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
         self.index.iter().any(|(_, v)| walk_text(v, f))
     }
+
+    fn each_named(&self, f: &mut dyn FnMut(&str, &FieldValue<'_>)) -> bool {
+        for (k, v) in &self.index {
+            emit(v, &mut |x| {
+                f(k, x);
+                false
+            });
+        }
+        true
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,488 @@
+//! Choosing, per event, the few rules worth evaluating.
+//!
+//! Most rules can only match when some field holds one of a few literals:
+//! `Image|endswith: '\whoami.exe'` cannot match an event whose `Image` does
+//! not contain `whoami.exe`. For each rule we derive such a *necessary*
+//! set of (field, literal) pairs from its condition (see [`rule_needles`]);
+//! a [`Prefilter`] merges the literals of all rules of a group into one
+//! Aho-Corasick automaton per field, scans each field's value once per
+//! event, and marks the rules whose literals occur. Only marked rules, and
+//! rules without a usable literal set, are then evaluated in full. The
+//! pre-selection may let through rules that do not match (the full
+//! evaluation decides), but never drops one that does.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::compile::{CompiledRule, Selection};
+use crate::condition::Cond;
+use crate::event::{EventView, FieldValue};
+use crate::logsource::Scope;
+use crate::value::{int_of, with_text, FieldMatcher, Needle};
+
+/// Literals shorter than this are poor filters: they occur in most values.
+const MIN_USEFUL_LITERAL: usize = 3;
+
+fn weight(n: &Needle<'_>) -> usize {
+    match n {
+        Needle::Text(l) => l.len(),
+        // An exact number (an event ID, a logon type) is about as
+        // selective as a medium-length literal.
+        Needle::Int(_) => 8,
+    }
+}
+
+/// How selective a set of alternative needles is (greater is better): the
+/// weakest needle first (capped, beyond which length no longer matters),
+/// then fewer alternatives.
+pub(crate) fn selectivity(n: &[Needle<'_>]) -> (usize, std::cmp::Reverse<usize>) {
+    let weakest = n.iter().map(weight).min().unwrap_or(0);
+    (weakest.min(16), std::cmp::Reverse(n.len()))
+}
+
+/// A necessary condition: the event matches only if one of these
+/// (Sigma field, needle) pairs holds (field `""`: any value).
+type Needles<'r> = Vec<(&'r str, Needle<'r>)>;
+
+fn score(n: &Needles<'_>) -> (usize, std::cmp::Reverse<usize>) {
+    let weakest = n.iter().map(|(_, x)| weight(x)).min().unwrap_or(0);
+    (weakest.min(16), std::cmp::Reverse(n.len()))
+}
+
+fn matcher_needles(m: &FieldMatcher) -> Option<Needles<'_>> {
+    let (field, needles) = m.required_needles()?;
+    Some(needles.into_iter().map(|n| (field, n)).collect())
+}
+
+/// Of several necessary conditions that all hold (an AND), the most
+/// selective one is enough.
+fn best<'r>(cands: impl Iterator<Item = Option<Needles<'r>>>) -> Option<Needles<'r>> {
+    cands.flatten().max_by_key(score)
+}
+
+fn selection_needles(s: &Selection) -> Option<Needles<'_>> {
+    match s {
+        Selection::Map(ms) => best(ms.iter().map(matcher_needles)),
+        Selection::MapList(groups) => {
+            // One group must match: the union of each group's best set.
+            let mut out = Vec::new();
+            for g in groups {
+                out.extend(best(g.iter().map(matcher_needles))?);
+            }
+            Some(out)
+        }
+        Selection::Keywords(m) => matcher_needles(m),
+    }
+}
+
+fn cond_needles<'r>(c: &Cond, sels: &'r [Selection]) -> Option<Needles<'r>> {
+    match c {
+        Cond::Sel(i) => selection_needles(&sels[*i]),
+        // A negation requires nothing to be present.
+        Cond::Not(_) => None,
+        Cond::And(cs) => best(cs.iter().map(|c| cond_needles(c, sels))),
+        Cond::Or(cs) => {
+            let mut out = Vec::new();
+            for c in cs {
+                out.extend(cond_needles(c, sels)?);
+            }
+            Some(out)
+        }
+    }
+}
+
+/// The (Sigma field, needle) pairs of which every event the rule matches
+/// holds at least one (field `""`: any value of the event), or `None`
+/// when the rule has no such set (it must then be evaluated on every
+/// event it applies to).
+pub fn rule_needles(rule: &CompiledRule) -> Option<Vec<(&str, Needle<'_>)>> {
+    let n = cond_needles(&rule.condition, &rule.selections)?;
+    let useful = |x: &Needle<'_>| !matches!(x, Needle::Text(l) if l.len() < MIN_USEFUL_LITERAL);
+    (!n.is_empty() && n.iter().all(|(_, x)| useful(x))).then_some(n)
+}
+
+/// The event field names a rule's field can be read from: the name itself
+/// and its renames in the rule's logsource mapping.
+fn event_names<'r>(rule: &'r CompiledRule, field: &'r str) -> Vec<&'r str> {
+    let mut names = vec![field];
+    if let Scope::Constrained(alts) = &rule.scope {
+        for a in alts {
+            for (sigma, event) in &a.fieldmappings {
+                if sigma == field && !names.contains(&event.as_str()) {
+                    names.push(event);
+                }
+            }
+        }
+    }
+    names
+}
+
+/// One field scanned for the needles of many rules.
+#[derive(Debug)]
+struct FieldScan {
+    /// Event field name; `""` scans every value (keyword searches).
+    field: String,
+    /// The literals, if any.
+    ac: Option<AhoCorasick>,
+    /// Per automaton pattern, the rules (set positions) it selects.
+    text_rules: Vec<Vec<u32>>,
+    /// Integers and the rules they select.
+    ints: HashMap<i64, Vec<u32>>,
+}
+
+/// Needle pre-selection for one group of rules.
+#[derive(Debug, Default)]
+pub(crate) struct Prefilter {
+    /// Rules without a usable needle set: always evaluated.
+    always: Vec<u32>,
+    fields: Vec<FieldScan>,
+    /// Scans of plain field names, by the name lowercased without spaces,
+    /// for views that list their fields ([`EventView::each_named`]).
+    named: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
+    /// Scans of dotted names and keyword scans: always looked up.
+    unnamed: Vec<usize>,
+}
+
+/// `name` lowercased (ASCII) without spaces, as views compare names.
+fn name_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != ' ')
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn push_once(v: &mut Vec<u32>, i: u32) {
+    if v.last() != Some(&i) {
+        v.push(i);
+    }
+}
+
+impl Prefilter {
+    /// Builds the pre-selection for the rules at `positions` of `rules`.
+    pub(crate) fn build<R: AsRef<CompiledRule>>(rules: &[R], positions: &[usize]) -> Prefilter {
+        #[derive(Default)]
+        struct Acc<'r> {
+            lits: BTreeMap<&'r str, Vec<u32>>,
+            ints: HashMap<i64, Vec<u32>>,
+        }
+        let mut always = Vec::new();
+        let mut by_field: BTreeMap<&str, Acc<'_>> = BTreeMap::new();
+        for &i in positions {
+            let rule = rules[i].as_ref();
+            let Some(needles) = rule_needles(rule) else {
+                always.push(i as u32);
+                continue;
+            };
+            for (field, needle) in needles {
+                for name in event_names(rule, field) {
+                    let acc = by_field.entry(name).or_default();
+                    match needle {
+                        Needle::Text(l) => push_once(acc.lits.entry(l).or_default(), i as u32),
+                        Needle::Int(n) => push_once(acc.ints.entry(n).or_default(), i as u32),
+                    }
+                }
+            }
+        }
+        let mut fields = Vec::with_capacity(by_field.len());
+        for (field, acc) in by_field {
+            let (pats, text_rules): (Vec<&str>, Vec<Vec<u32>>) = acc.lits.into_iter().unzip();
+            let ac = if pats.is_empty() {
+                None
+            } else {
+                let built = AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&pats);
+                match built {
+                    Ok(ac) => Some(ac),
+                    // Too large an automaton: evaluate these rules always.
+                    Err(_) => {
+                        always.extend(text_rules.iter().flatten());
+                        None
+                    }
+                }
+            };
+            fields.push(FieldScan {
+                field: field.to_string(),
+                text_rules: if ac.is_some() { text_rules } else { Vec::new() },
+                ac,
+                ints: acc.ints,
+            });
+        }
+        always.sort_unstable();
+        always.dedup();
+        let mut named: HashMap<String, Vec<usize>, _> = HashMap::default();
+        let mut unnamed = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            if f.field.is_empty() || f.field.contains('.') {
+                unnamed.push(i);
+            } else {
+                named.entry(name_key(&f.field)).or_default().push(i);
+            }
+        }
+        Prefilter {
+            always,
+            fields,
+            named,
+            unnamed,
+        }
+    }
+
+    /// Marks the rules of this group that `view` may match.
+    pub(crate) fn select(&self, view: &dyn EventView, marks: &mut Marks) {
+        for &i in &self.always {
+            marks.mark(i);
+        }
+        let mut key = String::new();
+        let listed = view.each_named(&mut |name, v| {
+            key.clear();
+            key.extend(
+                name.chars()
+                    .filter(|c| *c != ' ')
+                    .map(|c| c.to_ascii_lowercase()),
+            );
+            if let Some(scans) = self.named.get(key.as_str()) {
+                for &i in scans {
+                    self.fields[i].scan_value(v, marks);
+                }
+            }
+        });
+        let scans: Box<dyn Iterator<Item = &FieldScan>> = if listed {
+            Box::new(self.unnamed.iter().map(|&i| &self.fields[i]))
+        } else {
+            Box::new(self.fields.iter())
+        };
+        for fs in scans {
+            if fs.field.is_empty() {
+                view.any_text(&mut |t| {
+                    fs.scan_text(t, marks);
+                    false
+                });
+                continue;
+            }
+            view.any_value(&fs.field, &mut |v| {
+                fs.scan_value(v, marks);
+                false
+            });
+        }
+    }
+
+    /// Number of distinct needles and of always-evaluated rules.
+    pub(crate) fn stats(&self) -> (usize, usize) {
+        (
+            self.fields
+                .iter()
+                .map(|f| f.text_rules.len() + f.ints.len())
+                .sum(),
+            self.always.len(),
+        )
+    }
+}
+
+impl FieldScan {
+    fn scan_value(&self, v: &FieldValue<'_>, marks: &mut Marks) {
+        if self.ac.is_some() {
+            with_text(v, |t| self.scan_text(t, marks));
+        }
+        if !self.ints.is_empty() {
+            if let Some(rules) = int_of(v).and_then(|n| self.ints.get(&n)) {
+                rules.iter().for_each(|&r| marks.mark(r));
+            }
+        }
+    }
+
+    fn scan_text(&self, text: &str, marks: &mut Marks) {
+        let Some(ac) = &self.ac else { return };
+        let lower;
+        let text = if text.is_ascii() {
+            text
+        } else {
+            lower = text.to_lowercase();
+            &lower
+        };
+        for m in ac.find_overlapping_iter(text) {
+            for &r in &self.text_rules[m.pattern().as_usize()] {
+                marks.mark(r);
+            }
+        }
+    }
+}
+
+/// The rules selected for one event: a bit set over set positions and
+/// the list of set bits, reused from event to event.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    bits: Vec<u64>,
+    list: Vec<u32>,
+}
+
+impl Marks {
+    fn mark(&mut self, i: u32) {
+        let (w, b) = ((i / 64) as usize, 1u64 << (i % 64));
+        if w >= self.bits.len() {
+            self.bits.resize(w + 1, 0);
+        }
+        if self.bits[w] & b == 0 {
+            self.bits[w] |= b;
+            self.list.push(i);
+        }
+    }
+
+    /// The marked positions in ascending order.
+    pub(crate) fn sorted(&mut self) -> &[u32] {
+        self.list.sort_unstable();
+        &self.list
+    }
+
+    /// Unmarks everything, keeping the allocations.
+    pub(crate) fn clear(&mut self) {
+        for &i in &self.list {
+            self.bits[(i / 64) as usize] = 0;
+        }
+        self.list.clear();
+    }
+}
+
+thread_local! {
+    static MARKS: Cell<Marks> = Cell::new(Marks::default());
+}
+
+/// Runs `f` with this thread's reusable [`Marks`] (cleared).
+pub(crate) fn with_marks<T>(f: impl FnOnce(&mut Marks) -> T) -> T {
+    let mut marks = MARKS.with(Cell::take);
+    let out = f(&mut marks);
+    marks.clear();
+    MARKS.with(|c| c.set(marks));
+    out
+}
+
+/// Summary of a rule set's pre-selection, for diagnostics and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PrefilterStats {
+    /// Distinct literals in all automata.
+    pub literals: usize,
+    /// Rules evaluated on every event of their group (no literal set).
+    pub always: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::parse_rule_str;
+    use crate::value::Placeholders;
+    use crate::views::JsonView;
+    use serde_json::json;
+
+    fn compile(detection: &str) -> CompiledRule {
+        let src = format!("title: t\nlogsource:\n    product: x\ndetection:\n{detection}");
+        let rule = parse_rule_str(&src, "t.yml").unwrap();
+        CompiledRule::compile(&rule, &Placeholders::default()).unwrap()
+    }
+
+    fn needles(detection: &str) -> Option<Vec<(String, String)>> {
+        let r = compile(detection);
+        rule_needles(&r).map(|n| {
+            n.into_iter()
+                .map(|(f, x)| {
+                    let x = match x {
+                        Needle::Text(l) => l.to_string(),
+                        Needle::Int(i) => format!("#{i}"),
+                    };
+                    (f.to_string(), x)
+                })
+                .collect()
+        })
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(
+            p.iter()
+                .map(|(f, l)| (f.to_string(), l.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn and_takes_the_most_selective_item_or_takes_all() {
+        let d = "    sel:\n        Image|endswith: '\\WHOAMI.exe'\n        User|contains: ad\n    condition: sel\n";
+        assert_eq!(needles(d), pairs(&[("Image", "\\whoami.exe")]));
+        let d = "    a:\n        Image|endswith:\n            - '\\net.exe'\n            - '\\net1.exe'\n    b:\n        CommandLine|contains: 'user /add'\n    condition: a or b\n";
+        assert_eq!(
+            needles(d),
+            pairs(&[
+                ("Image", "\\net.exe"),
+                ("Image", "\\net1.exe"),
+                ("CommandLine", "user /add")
+            ])
+        );
+        // `all`: any one value is required; wildcards keep their longest literal.
+        let d = "    sel:\n        CommandLine|contains|all:\n            - 'abc'\n            - 'longer one'\n        Image: 'C:\\*\\pwsh?.exe'\n    condition: sel\n";
+        assert_eq!(needles(d), pairs(&[("CommandLine", "longer one")]));
+    }
+
+    #[test]
+    fn no_needles_for_negations_regexes_and_wildcards() {
+        for d in [
+            "    sel:\n        Image|endswith: '.exe'\n    condition: not sel\n",
+            "    sel:\n        EventID: 1.5\n    condition: sel\n",
+            "    sel:\n        Enabled: true\n    condition: sel\n",
+            "    sel:\n        CommandLine|re: 'a.*b'\n    condition: sel\n",
+            "    sel:\n        Image|endswith: '.exe'\n    sel2:\n        - x: '*'\n    condition: sel or sel2\n",
+            "    sel:\n        Image: null\n    condition: sel\n",
+            "    sel:\n        Image|neq: 'abc'\n    condition: sel\n",
+            "    sel:\n        Image|endswith: 'ab'\n    condition: sel\n",
+        ] {
+            assert_eq!(needles(d), None, "{d}");
+        }
+        // A negated part does not spoil the positive one beside it.
+        let d = "    sel:\n        Image|endswith: '\\cmd.exe'\n    f:\n        User: SYSTEM\n    condition: sel and not f\n";
+        assert_eq!(needles(d), pairs(&[("Image", "\\cmd.exe")]));
+        // Integers and keywords are needles too.
+        let d = "    sel:\n        EventID:\n            - 4624\n            - 4625\n    condition: sel\n";
+        assert_eq!(
+            needles(d),
+            pairs(&[("EventID", "#4624"), ("EventID", "#4625")])
+        );
+        let d = "    kw:\n        - 'sekurlsa::'\n        - 1234\n    condition: kw\n";
+        assert_eq!(needles(d), pairs(&[("", "sekurlsa::"), ("", "1234")]));
+    }
+
+    #[test]
+    fn selection_finds_rules_by_needle() {
+        let rules = vec![
+            compile("    sel:\n        Image|endswith: '\\whoami.exe'\n    condition: sel\n"),
+            compile("    sel:\n        CommandLine|contains: 'Ärger'\n    condition: sel\n"),
+            compile("    sel:\n        Image: '*'\n    condition: sel\n"),
+            compile("    sel:\n        EventID: 4688\n    condition: sel\n"),
+            compile("    kw:\n        - 'mimikatz'\n    condition: kw\n"),
+        ];
+        let p = Prefilter::build(&rules, &[0, 1, 2, 3, 4]);
+        assert_eq!(p.stats(), (4, 1));
+        let sel = |ev: serde_json::Value| {
+            with_marks(|m| {
+                p.select(&JsonView(&ev), m);
+                m.sorted().to_vec()
+            })
+        };
+        assert_eq!(
+            sel(json!({"Image": "C:\\X\\WHOAMI.EXE", "CommandLine": "ÄRGER"})),
+            [0, 1, 2]
+        );
+        assert_eq!(sel(json!({"Image": "C:\\X\\cmd.exe"})), [2]);
+        assert_eq!(sel(json!({"Image": ["a", "b\\whoami.exe"]})), [0, 2]);
+        // Integers as numbers, numeric text, or integral floats.
+        for id in [
+            json!(4688),
+            json!("4688"),
+            json!(" 4688 "),
+            json!(4688.0),
+            json!("0x1250"),
+        ] {
+            assert_eq!(sel(json!({"EventID": id})), [2, 3], "{id}");
+        }
+        assert_eq!(sel(json!({"EventID": "14688"})), [2]);
+        assert_eq!(sel(json!({"x": {"y": "ran MimiKatz.exe"}})), [2, 4]);
+    }
+}

@@ -1,0 +1,203 @@
+//! `vigil bench sigma`: Sigma evaluation speed on one thread.
+//!
+//! Loads a rule set (by default the SigmaHQ Windows rules of the shared
+//! corpus) and evaluates it over NDJSON events (by default the OTRF
+//! Windows datasets), cycling through them until the requested count, on
+//! one thread: each event is parsed from its JSON line and evaluated, as
+//! `vigil hunt` does. In the same run, a JSON-parse-only pass over the same
+//! lines gives the reference: the ratio says how much evaluation adds to
+//! merely reading the events.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use vigil_sigma::ruleset::RuleSet;
+use vigil_sigma::value::Placeholders;
+
+use super::bench::median;
+use super::hunt_input::parse_json_event;
+
+/// Flags of `vigil bench sigma`.
+#[derive(Debug, Args)]
+pub struct SigmaBench {
+    /// Rule file or directory (repeatable); default: the SigmaHQ Windows
+    /// rules, `../shared/corpus/sigma/rules/rules/windows`.
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// NDJSON input file (repeatable); default: the OTRF Windows datasets,
+    /// `../shared/corpus/windows/datasets/*.ndjson`.
+    #[arg(long = "input", value_name = "FILE")]
+    inputs: Vec<PathBuf>,
+    /// Events evaluated per run (the inputs are cycled).
+    #[arg(long, default_value_t = 650_000)]
+    events: u64,
+    /// Runs; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+fn corpus() -> Option<PathBuf> {
+    ["../shared/corpus", "shared/corpus"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+}
+
+fn default_inputs() -> anyhow::Result<Vec<PathBuf>> {
+    let Some(c) = corpus() else {
+        bail!("no --input given and ../shared/corpus not found");
+    };
+    let dir = c.join("windows/datasets");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The non-empty lines of the inputs, in one buffer.
+fn read_lines(paths: &[PathBuf]) -> anyhow::Result<(Vec<u8>, Vec<(usize, usize)>)> {
+    let mut buf = Vec::new();
+    let mut spans = Vec::new();
+    for p in paths {
+        let data = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        for line in data.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            spans.push((buf.len(), line.len()));
+            buf.extend_from_slice(line);
+        }
+    }
+    if spans.is_empty() {
+        bail!("the inputs hold no events");
+    }
+    Ok((buf, spans))
+}
+
+fn load(paths: &[PathBuf]) -> anyhow::Result<(RuleSet, usize, f64)> {
+    let t = Instant::now();
+    let report = vigil_sigma::loader::load_paths(paths, &Placeholders::default());
+    let refused = report.refused.len();
+    let set = RuleSet::new(report.rules);
+    Ok((set, refused, t.elapsed().as_secs_f64()))
+}
+
+fn self_peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Runs the benchmark and prints its table.
+pub fn run(b: SigmaBench) -> anyhow::Result<ExitCode> {
+    let rules = if b.rules.is_empty() {
+        let Some(c) = corpus() else {
+            bail!("no --rules given and ../shared/corpus not found");
+        };
+        vec![c.join("sigma/rules/rules/windows")]
+    } else {
+        b.rules.clone()
+    };
+    if let Some(missing) = rules.iter().find(|p| !p.exists()) {
+        bail!("rules path {} does not exist", missing.display());
+    }
+    let inputs = if b.inputs.is_empty() {
+        default_inputs()?
+    } else {
+        b.inputs.clone()
+    };
+    let (buf, spans) = read_lines(&inputs)?;
+    let runs = b.runs.max(1);
+    let n = b.events.max(1);
+    let line = |i: u64| {
+        let (s, l) = spans[(i % spans.len() as u64) as usize];
+        &buf[s..s + l]
+    };
+    let bytes: u64 = (0..n).map(|i| line(i).len() as u64).sum();
+
+    let mut load_secs = Vec::new();
+    let mut parse_secs = Vec::new();
+    let mut full_secs = Vec::new();
+    let mut matches = 0u64;
+    let mut set_info = None;
+    for _ in 0..runs {
+        let (set, refused, secs) = load(&rules)?;
+        load_secs.push(secs);
+
+        let t = Instant::now();
+        let mut objects = 0u64;
+        for i in 0..n {
+            if let Ok(v) = parse_json_event(line(i)) {
+                objects += u64::from(v.is_object());
+            }
+        }
+        parse_secs.push(t.elapsed().as_secs_f64());
+        if objects != n {
+            bail!("{} of {n} input lines are not JSON objects", n - objects);
+        }
+
+        let t = Instant::now();
+        let mut m = 0u64;
+        for i in 0..n {
+            if let Ok(v) = parse_json_event(line(i)) {
+                set.matching(&v, |_| m += 1);
+            }
+        }
+        full_secs.push(t.elapsed().as_secs_f64());
+        matches = m;
+        set_info = Some((
+            set.rules().len(),
+            refused,
+            set.unroutable(),
+            set.prefilter_stats(),
+        ));
+    }
+    let (loaded, refused, unroutable, pf) = set_info.expect("at least one run");
+    let (load_s, parse_s, full_s) = (median(load_secs), median(parse_secs), median(full_secs));
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "sigma: {loaded} rules ({refused} refused, {unroutable} with an unknown logsource), loaded in {load_s:.2} s (median of {runs})"
+    );
+    println!(
+        "prefilter: {} literals; {} rule slots evaluated on every event of their channel/ID",
+        pf.literals, pf.always
+    );
+    println!(
+        "input: {} distinct events, {n} per run ({mb:.1} MB), one thread",
+        spans.len()
+    );
+    println!(
+        "{:<24} {:>12} {:>10} {:>10}",
+        "pass (median)", "events/s", "MB/s", "seconds"
+    );
+    for (name, s) in [
+        ("parse JSON only", parse_s),
+        ("parse JSON + evaluate", full_s),
+    ] {
+        println!(
+            "{name:<24} {:>12.0} {:>10.1} {:>10.3}",
+            n as f64 / s,
+            mb / s,
+            s
+        );
+    }
+    println!(
+        "evaluation share: {:.0}% of the time; matches per run: {matches}",
+        100.0 * (full_s - parse_s).max(0.0) / full_s
+    );
+    println!("peak RSS (whole process): {:.0} MiB", self_peak_rss_mib());
+    Ok(ExitCode::SUCCESS)
+}
