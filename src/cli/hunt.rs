@@ -1,19 +1,35 @@
 //! `vigil hunt`: run Sigma rules over files, offline.
 
+//!
+//! Correlation rules: base-rule matches that a correlation listens to are
+//! collected from every input thread into one buffer (the event kept as
+//! compact JSON), sorted by event time and fed to one correlator, so that
+//! correlations work across files in event-time order. The buffer holds at
+//! most `--correlation-buffer` matches; when full it is sorted and fed, and
+//! collecting goes on (a later batch older than a group's window is then
+//! counted as late). Correlation matches are printed after the base
+//! matches of the batch they complete.
+
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::bail;
 use clap::Args;
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
-use vigil_sigma::ruleset::RuleSet;
+use vigil_sigma::compile::CompiledRule;
+use vigil_sigma::correlation::{
+    event_time, format_ms, CorrelationLimits, CorrelationMatch, CorrelationSet, CorrelationType,
+    Correlator, Observation,
+};
+use vigil_sigma::ruleset::{is_windows, RuleSet};
 use vigil_sigma::value::Placeholders;
+use vigil_sigma::views::{FlatWindowsView, JsonView};
 
 use super::hunt_input::{detect, for_each_event};
 
@@ -29,6 +45,123 @@ pub struct HuntArgs {
     /// Files to hunt in: .evtx, JSON/NDJSON, or text logs.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+    /// Correlation groups kept per correlation rule (oldest evicted beyond).
+    #[arg(long, default_value_t = CorrelationLimits::default().max_groups, value_name = "N")]
+    correlation_max_groups: usize,
+    /// Events kept per correlation group (oldest evicted beyond).
+    #[arg(long, default_value_t = CorrelationLimits::default().max_entries, value_name = "N")]
+    correlation_max_entries: usize,
+    /// Contributing events printed with one correlation match.
+    #[arg(long, default_value_t = CorrelationLimits::default().max_evidence, value_name = "N")]
+    correlation_max_events: usize,
+    /// Base-rule matches buffered for event-time sorting before they are
+    /// fed to the correlations.
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    correlation_buffer: usize,
+}
+
+/// A rule with its position in the load, which correlations refer to.
+#[derive(Debug)]
+struct HuntRule {
+    rule: CompiledRule,
+    index: usize,
+}
+
+impl AsRef<CompiledRule> for HuntRule {
+    fn as_ref(&self) -> &CompiledRule {
+        &self.rule
+    }
+}
+
+impl AsMut<CompiledRule> for HuntRule {
+    fn as_mut(&mut self) -> &mut CompiledRule {
+        &mut self.rule
+    }
+}
+
+/// A base-rule match waiting for the correlator.
+struct Pending {
+    /// Event time, or the time of the previous event of its file.
+    time: Option<i64>,
+    /// (input index, event number) keeps the order of equal times stable.
+    order: (usize, u64),
+    obs: Observation,
+    event: Arc<str>,
+}
+
+/// The correlator and its sort buffer, shared by the input threads.
+struct CorrelationStage {
+    set: Arc<CorrelationSet>,
+    correlator: Correlator<Arc<str>>,
+    buffer: Vec<Pending>,
+    cap: usize,
+    matches: BTreeMap<String, u64>,
+    flushes: u64,
+}
+
+impl CorrelationStage {
+    /// Sorts the buffer by event time, feeds it and prints the matches.
+    fn flush(&mut self, out: &mut dyn Write) {
+        self.flushes += 1;
+        let mut buf = std::mem::take(&mut self.buffer);
+        buf.sort_by_key(|p| (p.time.unwrap_or(i64::MIN), p.order));
+        for p in buf {
+            for m in self.correlator.feed(&p.obs, p.event) {
+                if !self.set.correlation_reports(m.correlation) {
+                    continue;
+                }
+                let c = &self.set.rules[m.correlation];
+                *self.matches.entry(c.doc.meta.title.clone()).or_default() += 1;
+                let _ = serde_json::to_writer(&mut *out, &correlation_line(&self.set, &m));
+                let _ = out.write_all(b"\n");
+            }
+        }
+    }
+}
+
+/// The NDJSON line of a correlation match.
+fn correlation_line(set: &CorrelationSet, m: &CorrelationMatch<Arc<str>>) -> Value {
+    let c = &set.rules[m.correlation];
+    let meta = &c.doc.meta;
+    let group: serde_json::Map<String, Value> = m
+        .group
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let mut corr = json!({
+        "type": c.doc.kind.as_str(),
+        "group": group,
+        "timespan": c.doc.timespan.text,
+        "first": format_ms(m.first),
+        "last": format_ms(m.last),
+    });
+    let counted = matches!(
+        c.doc.kind,
+        CorrelationType::EventCount
+            | CorrelationType::ValueCount
+            | CorrelationType::Temporal
+            | CorrelationType::TemporalOrdered
+    );
+    if counted {
+        corr["count"] = json!(m.value as u64);
+    } else {
+        corr["value"] = json!(m.value);
+    }
+    let events: Vec<Value> = m
+        .evidence
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap_or(Value::Null))
+        .collect();
+    json!({
+        "rule_id": meta.id,
+        "rule_title": meta.title,
+        "level": meta.level,
+        "tags": meta.tags,
+        "rule_file": meta.file,
+        "correlation": corr,
+        "events": events,
+        "events_truncated": m.truncated,
+    })
 }
 
 pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
@@ -47,10 +180,34 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     }
     let report = vigil_sigma::loader::load_paths(&a.rules, &ph);
     let refused = report.refused;
+    let load_warnings = report.warnings;
+    let corr_set = Arc::new(report.correlations);
     // Windows rules are routed to their channels and event IDs; other
     // products' rules see every non-Windows event.
-    let rules = RuleSet::new(report.rules);
+    let rules = RuleSet::new(
+        report
+            .rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| HuntRule { rule, index })
+            .collect(),
+    );
     let unroutable = rules.unroutable();
+    let stage: Option<Mutex<CorrelationStage>> = (!corr_set.is_empty()).then(|| {
+        let limits = CorrelationLimits {
+            max_groups: a.correlation_max_groups,
+            max_entries: a.correlation_max_entries,
+            max_evidence: a.correlation_max_events,
+        };
+        Mutex::new(CorrelationStage {
+            set: corr_set.clone(),
+            correlator: Correlator::new(corr_set.clone(), limits),
+            buffer: Vec::new(),
+            cap: a.correlation_buffer.max(1),
+            matches: BTreeMap::new(),
+            flushes: 0,
+        })
+    });
     let opts = vigil_parse::ParseOptions::default();
     let events = AtomicU64::new(0);
     let unreadable = AtomicU64::new(0);
@@ -86,9 +243,34 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                 };
                 let mut warn = |w: String| warnings.lock().unwrap().push(w);
                 let mut n = 0u64;
+                let mut pending: Vec<Pending> = Vec::new();
+                let mut last_time: Option<i64> = None;
+                let give = |pending: &mut Vec<Pending>, out: &mut Vec<u8>| {
+                    let Some(stage) = &stage else { return };
+                    let mut st = stage.lock().unwrap();
+                    st.buffer.append(pending);
+                    if st.buffer.len() >= st.cap {
+                        // Base matches go out first: a correlation line follows its events.
+                        let _ = stdout.lock().unwrap().write_all(out);
+                        out.clear();
+                        let mut lines = Vec::new();
+                        st.flush(&mut lines);
+                        let _ = stdout.lock().unwrap().write_all(&lines);
+                    }
+                };
                 let result = for_each_event(path, format, &opts, &mut warn, &mut |ev| {
                     n += 1;
-                    evaluate(&rules, &ev, &mut out, &mut local);
+                    let t = event_time(&ev).or(last_time);
+                    last_time = t;
+                    let ctx = CorrCtx {
+                        set: &corr_set,
+                        time: t,
+                        order: (i, n),
+                    };
+                    evaluate(&rules, &ev, &mut out, &mut local, &ctx, &mut pending);
+                    if pending.len() >= 4096 {
+                        give(&mut pending, &mut out);
+                    }
                     if out.len() > 1 << 16 {
                         let _ = stdout.lock().unwrap().write_all(&out);
                         out.clear();
@@ -100,6 +282,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                 });
+                give(&mut pending, &mut out);
                 events.fetch_add(n, Ordering::Relaxed);
                 match result {
                     Ok((_, bad)) => {
@@ -120,6 +303,12 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     });
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    let mut stage = stage.map(|s| s.into_inner().unwrap());
+    if let Some(st) = &mut stage {
+        let mut lines = Vec::new();
+        st.flush(&mut lines);
+        let _ = stdout.lock().unwrap().write_all(&lines);
     }
     let _ = stdout.lock().unwrap().flush();
 
@@ -146,6 +335,35 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     if refused.len() > 20 {
         writeln!(err, "  … and {} more refused", refused.len() - 20)?;
     }
+    for w in load_warnings.iter().take(20) {
+        writeln!(err, "  warning: {}", display(&w.to_string()))?;
+    }
+    if let Some(st) = &stage {
+        let (mut evictions, mut late) = (0u64, 0u64);
+        for i in 0..st.set.rules.len() {
+            let s = st.correlator.stats(i);
+            evictions += s.evictions;
+            late += s.late;
+        }
+        let total: u64 = st.matches.values().sum();
+        writeln!(
+            err,
+            "correlations: {} loaded, {total} matches, {evictions} evictions, {late} late events, {} sort batches",
+            st.set.rules.len(),
+            st.flushes
+        )?;
+        for (i, c) in st.set.rules.iter().enumerate() {
+            let s = st.correlator.stats(i);
+            writeln!(
+                err,
+                "  {:>8}  {} ({}; {} evictions)",
+                s.matches,
+                display(&c.doc.meta.title),
+                c.doc.kind.as_str(),
+                s.evictions
+            )?;
+        }
+    }
     let mut by_count: Vec<(&String, &u64)> = counts.iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     for (title, n) in by_count.iter().take(20) {
@@ -169,10 +387,51 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Writes one NDJSON line per rule that matches `ev` and counts it by title.
-fn evaluate(rules: &RuleSet, ev: &Value, out: &mut Vec<u8>, counts: &mut BTreeMap<String, u64>) {
-    rules.matching(ev, |r| {
+/// What [`evaluate`] needs to hand matches to the correlations.
+struct CorrCtx<'a> {
+    set: &'a CorrelationSet,
+    time: Option<i64>,
+    order: (usize, u64),
+}
+
+/// Writes one NDJSON line per rule that matches `ev` (unless a correlation
+/// silences it with `generate: false`) and counts it by title; matches of
+/// rules a correlation listens to are queued in `pending`.
+fn evaluate(
+    rules: &RuleSet<HuntRule>,
+    ev: &Value,
+    out: &mut Vec<u8>,
+    counts: &mut BTreeMap<String, u64>,
+    ctx: &CorrCtx<'_>,
+    pending: &mut Vec<Pending>,
+) {
+    let mut event_text: Option<Arc<str>> = None;
+    rules.matching(ev, |hr| {
+        let r = &hr.rule;
         *counts.entry(r.meta.title.clone()).or_default() += 1;
+        if ctx.set.references(hr.index) {
+            // Group-by fields are read as the rule reads the event.
+            let obs = if is_windows(ev) {
+                ctx.set
+                    .observe(hr.index, &FlatWindowsView::new(ev), ctx.time)
+            } else {
+                ctx.set.observe(hr.index, &JsonView(ev), ctx.time)
+            };
+            if let Some(obs) = obs {
+                let text = event_text
+                    .get_or_insert_with(|| Arc::from(ev.to_string()))
+                    .clone();
+                pending.push(Pending {
+                    time: ctx.time,
+                    order: ctx.order,
+                    obs,
+                    event: text,
+                });
+            }
+        }
+        if !ctx.set.base_reports(hr.index) {
+            return;
+        }
         let line = json!({
             "rule_id": r.meta.id,
             "rule_title": r.meta.title,

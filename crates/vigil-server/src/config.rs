@@ -41,6 +41,14 @@ pub struct DetectionConfig {
     pub placeholders: std::collections::HashMap<String, Vec<String>>,
     /// How often the rule files are checked for changes (seconds).
     pub reload_secs: u64,
+    /// Groups kept per correlation rule; the least recently updated are
+    /// evicted beyond it (`vigil_correlation_evictions_total`).
+    pub correlation_max_groups: usize,
+    /// Events kept per correlation group; the oldest are evicted beyond it.
+    pub correlation_max_entries: usize,
+    /// Evidence seqs stored with one correlation alert; more are dropped and
+    /// the alert is flagged `vigil.alert.evidence_truncated`.
+    pub correlation_max_evidence: usize,
 }
 
 /// `[http]`
@@ -199,6 +207,9 @@ impl Default for DetectionConfig {
             rules_dirs: Vec::new(),
             placeholders: Default::default(),
             reload_secs: 5,
+            correlation_max_groups: 10_000,
+            correlation_max_entries: 1_000,
+            correlation_max_evidence: 100,
         }
     }
 }
@@ -400,6 +411,30 @@ impl Config {
                 message: "must be 1..=86400".into(),
             });
         }
+        for (key, v, max) in [
+            (
+                "detection.correlation_max_groups",
+                self.detection.correlation_max_groups,
+                10_000_000,
+            ),
+            (
+                "detection.correlation_max_entries",
+                self.detection.correlation_max_entries,
+                1_000_000,
+            ),
+            (
+                "detection.correlation_max_evidence",
+                self.detection.correlation_max_evidence,
+                100_000,
+            ),
+        ] {
+            if !(1..=max).contains(&v) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("must be 1..={max}"),
+                });
+            }
+        }
         if self
             .detection
             .rules_dirs
@@ -508,6 +543,17 @@ mod tests {
         assert!(Config::default().detection.rules_dirs.is_empty());
         assert_eq!(Config::default().detection.reload_secs, 5);
         let mut c = Config::default();
+        assert_eq!(Config::default().detection.correlation_max_groups, 10_000);
+        let c2 = Config::from_toml(
+            "[detection]\ncorrelation_max_groups = 5\ncorrelation_max_entries = 7\ncorrelation_max_evidence = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c2.detection.correlation_max_groups, 5);
+        assert_eq!(c2.detection.correlation_max_entries, 7);
+        assert_eq!(c2.detection.correlation_max_evidence, 3);
+        let mut c3 = Config::default();
+        c3.detection.correlation_max_entries = 0;
+        assert!(c3.validate().is_err());
         c.detection.reload_secs = 0;
         assert!(c
             .validate()

@@ -436,7 +436,7 @@ pub fn start(
                 tail,
                 durable,
                 queue_depth,
-                meta,
+                WriterStores { meta, detection },
                 checkpointer,
             )
         })?;
@@ -451,15 +451,23 @@ pub fn count_decoded(input: InputKind, events: &[Prepared]) {
     metrics::counter!("vigil_decoder_failed_total", "input" => input.as_str()).increment(failed);
 }
 
+/// What the writer consults besides the ledger: the source statistics
+/// database, and the detection whose correlator it feeds.
+struct WriterStores {
+    meta: rusqlite::Connection,
+    detection: Option<Arc<crate::detection::Detection>>,
+}
+
 fn writer_loop(
     mut writer: EventWriter,
     mut rx: mpsc::Receiver<WriterMsg>,
     tail: broadcast::Sender<Committed>,
     durable: Arc<AtomicU64>,
     depth: Arc<AtomicI64>,
-    meta: rusqlite::Connection,
+    stores: WriterStores,
     mut checkpointer: crate::checkpoints::Checkpointer,
 ) {
+    let WriterStores { meta, detection } = stores;
     let mut sources: HashMap<(String, &'static str), u64> = HashMap::new();
     let mut gaps = crate::sequence::GapTracker::default();
     let mut last_flush = Instant::now();
@@ -515,8 +523,12 @@ fn writer_loop(
         // Sigma alerts follow in the same commit, after every batch, so an
         // acknowledged range holds only the client's events. Each names its
         // evidence event's seq: its batch's first seq plus its index.
+        // Correlation markers are fed here, in seq order, now that the seqs
+        // are known; their matches become alerts naming every contributing
+        // seq (and the completing event's as evidence_seq).
         let alerts: Vec<Prepared> = if result.is_ok() {
             let now = SystemTime::now();
+            let rules = detection.as_ref().map(|d| d.current());
             batches
                 .iter()
                 .zip(&ranges)
@@ -525,8 +537,19 @@ fn writer_loop(
                         p.alerts.iter().map(move |a| (r.first + i as u64, a))
                     })
                 })
-                .map(|(seq, a)| {
-                    let mut ev = a.clone();
+                .flat_map(|(seq, a)| {
+                    if crate::detection::is_correlation_marker(a) {
+                        let raised = rules.as_ref().map(|r| r.correlate(a, seq));
+                        raised
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(move |ev| (seq, ev))
+                            .collect()
+                    } else {
+                        vec![(seq, a.clone())]
+                    }
+                })
+                .map(|(seq, mut ev)| {
                     ev.set(crate::detection::EVIDENCE_SEQ, seq);
                     stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
                     Prepared::new(&ev)

@@ -43,6 +43,8 @@ pub struct RuleMeta {
     pub title: String,
     /// `id`.
     pub id: Option<String>,
+    /// `name` (Sigma 2.x), by which correlations and filters may refer to the rule.
+    pub name: Option<String>,
     /// `status`.
     pub status: Option<String>,
     /// `level`.
@@ -108,6 +110,7 @@ impl CompiledRule {
                 line: rule.line,
                 title: rule.title.clone(),
                 id: rule.id.clone(),
+                name: rule.name.clone(),
                 status: rule.status.clone(),
                 level: rule.level.clone(),
                 description: rule.description.clone(),

@@ -1,9 +1,8 @@
 //! Errors reported for rules that cannot be loaded.
 
-use std::fmt;
-
 /// A rule (or rule file) that was refused, with where and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {reason}")]
 pub struct RuleError {
     /// The file the rule was read from (as given to the parser).
     pub file: String,
@@ -23,14 +22,6 @@ impl RuleError {
         }
     }
 }
-
-impl fmt::Display for RuleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
-    }
-}
-
-impl std::error::Error for RuleError {}
 
 /// Finds the 1-based line of a nested YAML key in `source`.
 ///

@@ -7,11 +7,17 @@
 //! [`event::EventView`] for field values, so the engine works on any event
 //! shape: Vigil's nested ECS events, flat Windows/winlogbeat JSON, or
 //! `evtx_dump` output. The crate does not depend on the server.
+//!
+//! Sigma correlation rules ([`correlation`]) and filters ([`filter`]) are
+//! read with the detection rules; the loader resolves their references
+//! once every file is read.
 
 pub mod compile;
 pub mod condition;
+pub mod correlation;
 pub mod error;
 pub mod event;
+pub mod filter;
 pub mod loader;
 pub mod logsource;
 pub mod prefilter;

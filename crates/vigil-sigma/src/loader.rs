@@ -6,21 +6,63 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use crate::compile::CompiledRule;
+use crate::correlation::{CorrelationDoc, CorrelationSet};
 use crate::error::RuleError;
+use crate::filter::FilterDoc;
 use crate::rule::{parse_document, Document};
 use crate::value::Placeholders;
 
 /// The outcome of loading a directory: the rules that compiled, and why the
 /// others were refused. One bad rule never stops the others.
+///
+/// Correlation and filter documents refer to rules of any file, so they are
+/// kept in `pending_*` by [`load_source`] and resolved by
+/// [`LoadReport::finish`] (which [`load_paths`], [`load_dir`] and
+/// [`load_file`] call).
 #[derive(Debug, Default)]
 pub struct LoadReport {
-    /// Compiled rules, in path order.
+    /// Compiled rules, in path order (filters applied after `finish`).
     pub rules: Vec<CompiledRule>,
     /// Refused rules (or files), with file, line and reason.
     pub refused: Vec<RuleError>,
     /// Whether a path, directory or file could not be read at all (its
     /// rules are missing, not refused for what they say).
     pub io_error: bool,
+    /// Resolved correlation rules (after `finish`); their base references
+    /// are positions in `rules`.
+    pub correlations: CorrelationSet,
+    /// Problems that refuse nothing, e.g. a filter naming a rule that is
+    /// not loaded.
+    pub warnings: Vec<RuleError>,
+    /// Filters applied, as (filter, rule) pairs (after `finish`).
+    pub filters_applied: usize,
+    /// Correlation documents read and not yet resolved.
+    pub pending_correlations: Vec<CorrelationDoc>,
+    /// Filter documents read and not yet applied.
+    pub pending_filters: Vec<FilterDoc>,
+}
+
+impl LoadReport {
+    /// Applies the pending filters to the rules they name, then resolves
+    /// the pending correlations against the rules (and each other). Call
+    /// once every file is loaded; calling again handles only documents
+    /// added since, and resolves them against the rules alone (so a load
+    /// is best finished once).
+    pub fn finish(&mut self, placeholders: &Placeholders) {
+        let filters = std::mem::take(&mut self.pending_filters);
+        let outcome = crate::filter::apply_filters(&mut self.rules, &filters, placeholders);
+        self.refused.extend(outcome.refused);
+        self.warnings.extend(outcome.warnings);
+        self.filters_applied += outcome.applied;
+        let docs = std::mem::take(&mut self.pending_correlations);
+        if docs.is_empty() {
+            return;
+        }
+        let metas: Vec<_> = self.rules.iter().map(|r| r.meta.clone()).collect();
+        let (set, refused) = crate::correlation::resolve(&metas, docs);
+        self.refused.extend(refused);
+        self.correlations = set;
+    }
 }
 
 /// Loads the rules of every path (a rule file, or a directory searched
@@ -42,6 +84,7 @@ pub fn load_paths(paths: &[PathBuf], placeholders: &Placeholders) -> LoadReport 
             ));
         }
     }
+    report.finish(placeholders);
     report
 }
 
@@ -61,12 +104,13 @@ pub fn rule_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Loads every `.yml`/`.yaml` file under `path` (recursively, in path
-/// order). A file may hold several YAML documents: each detection rule is
-/// loaded on its own; correlation and filter documents, and legacy
-/// `action: global` collections, are refused with a reason.
+/// order). A file may hold several YAML documents: detection rules,
+/// correlations and filters (resolved across files); legacy `action:
+/// global` collections are refused with a reason.
 pub fn load_dir(path: &Path, placeholders: &Placeholders) -> LoadReport {
     let mut report = LoadReport::default();
     load_dir_into(path, placeholders, &mut report);
+    report.finish(placeholders);
     report
 }
 
@@ -90,6 +134,7 @@ fn load_dir_into(path: &Path, placeholders: &Placeholders, report: &mut LoadRepo
 pub fn load_file(path: &Path, placeholders: &Placeholders) -> LoadReport {
     let mut report = LoadReport::default();
     load_file_into(path, placeholders, &mut report);
+    report.finish(placeholders);
     report
 }
 
@@ -132,7 +177,9 @@ fn document_starts(source: &str) -> Vec<usize> {
     starts
 }
 
-/// Parses the YAML documents of a rule file.
+/// Parses the YAML documents of a rule file: detection rules are compiled
+/// into `report.rules`; correlations and filters are validated on their own
+/// and kept pending until [`LoadReport::finish`].
 pub fn load_source(source: &str, file: &str, placeholders: &Placeholders, report: &mut LoadReport) {
     let mut docs = Vec::new();
     for de in serde_yaml::Deserializer::from_str(source) {
@@ -179,16 +226,8 @@ pub fn load_source(source: &str, file: &str, placeholders: &Placeholders, report
                 Ok(c) => report.rules.push(c),
                 Err(e) => report.refused.push(e),
             },
-            Ok(Document::Correlation { line, .. }) => report.refused.push(RuleError::new(
-                file,
-                line,
-                "correlation rules are not supported yet",
-            )),
-            Ok(Document::Filter { line, .. }) => report.refused.push(RuleError::new(
-                file,
-                line,
-                "Sigma filters are not supported yet",
-            )),
+            Ok(Document::Correlation(c)) => report.pending_correlations.push(*c),
+            Ok(Document::Filter(f)) => report.pending_filters.push(*f),
             Err(e) => report.refused.push(e),
         }
     }
@@ -217,15 +256,80 @@ mod tests {
         assert_eq!(document_starts("---\na: 1\n---\nb: 2\n"), vec![2, 4]);
     }
 
-    #[test]
-    fn correlation_document_is_refused_with_its_line() {
-        let src = "title: c\ncorrelation:\n    type: event_count\n    rules: [a]\n";
+    fn load(src: &str) -> LoadReport {
         let mut r = LoadReport::default();
-        load_source(src, "c.yml", &Placeholders::default(), &mut r);
+        let ph = Placeholders::default();
+        load_source(src, "c.yml", &ph, &mut r);
+        r.finish(&ph);
+        r
+    }
+
+    const BASE: &str = "title: Failed login\nid: 53ba33fd-3a50-4468-a5ef-c583635cfa92\nname: failed_login\nlogsource:\n    product: linux\ndetection:\n    sel:\n        event.outcome: failure\n    condition: sel\n";
+
+    #[test]
+    fn correlation_with_unknown_reference_is_refused_with_its_line() {
+        let src = "title: c\ncorrelation:\n    type: event_count\n    rules: [nope]\n    timespan: 1m\n    condition:\n        gte: 2\n";
+        let r = load(src);
         assert!(r.rules.is_empty());
+        assert!(r.correlations.is_empty());
         assert_eq!(r.refused.len(), 1);
-        assert_eq!(r.refused[0].line, 2);
-        assert!(r.refused[0].reason.contains("correlation"));
+        assert_eq!(r.refused[0].line, 4);
+        assert!(
+            r.refused[0].reason.contains("\"nope\""),
+            "{}",
+            r.refused[0].reason
+        );
+    }
+
+    #[test]
+    fn multi_document_file_with_chain_and_bad_documents() {
+        // The spec's example: a temporal_ordered correlation over an
+        // event_count correlation and a rule, with the rules after it; plus a
+        // bad correlation and a cycle, which must not stop the others.
+        let src = format!(
+            "title: Brute force then success\ncorrelation:\n    type: temporal_ordered\n    rules:\n        - many_failed\n        - success\n    group-by: [user.name]\n    timespan: 10m\nlevel: high\n---\ntitle: Many failed\nname: many_failed\ncorrelation:\n    type: event_count\n    rules: [failed_login]\n    group-by: [user.name]\n    timespan: 10m\n    condition:\n        gte: 3\n---\n{BASE}---\ntitle: Success\nname: success\nlogsource:\n    product: linux\ndetection:\n    sel:\n        event.outcome: success\n    condition: sel\n---\ntitle: Bad type\ncorrelation:\n    type: nonsense\n    rules: [success]\n    timespan: 1m\n---\ntitle: Loop a\nname: loop_a\ncorrelation:\n    type: temporal\n    rules: [loop_b]\n    timespan: 1m\n---\ntitle: Loop b\nname: loop_b\ncorrelation:\n    type: temporal\n    rules: [loop_a]\n    timespan: 1m\n"
+        );
+        let r = load(&src);
+        assert_eq!(r.rules.len(), 2);
+        assert_eq!(r.correlations.rules.len(), 2, "{:?}", r.refused);
+        let reasons: Vec<&str> = r.refused.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(r.refused.len(), 3, "{reasons:?}");
+        assert!(reasons[0].contains("unknown correlation type"));
+        assert!(reasons.iter().filter(|r| r.contains("refers back")).count() == 2);
+        // The referenced rules are silent (generate defaults to false), and
+        // so is the inner correlation.
+        assert!(!r.correlations.base_reports(0));
+        assert!(!r.correlations.base_reports(1));
+        assert!(!r.correlations.correlation_reports(0));
+        assert!(r.correlations.correlation_reports(1));
+    }
+
+    #[test]
+    fn filters_apply_and_warn_on_unknown_rules() {
+        let src = format!(
+            "{BASE}---\ntitle: Not root\nlogsource:\n    product: linux\nfilter:\n    rules:\n        - failed_login\n        - missing_rule\n    selection:\n        user.name: root\n    condition: selection\n---\ntitle: Wrong logsource\nlogsource:\n    product: windows\nfilter:\n    rules: [failed_login]\n    selection:\n        user.name: alice\n    condition: selection\n"
+        );
+        let r = load(&src);
+        assert!(r.refused.is_empty(), "{:?}", r.refused);
+        assert_eq!(r.filters_applied, 1);
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(r.warnings[0].reason.contains("missing_rule"));
+        assert_eq!(r.warnings[0].line, 15);
+        assert!(r.warnings[1]
+            .reason
+            .contains("outside the filter's logsource"));
+        let rule = &r.rules[0];
+        let m = |v: serde_json::Value| rule.matches(&crate::views::JsonView(&v));
+        assert!(m(
+            serde_json::json!({"event": {"outcome": "failure"}, "user": {"name": "bob"}})
+        ));
+        assert!(!m(
+            serde_json::json!({"event": {"outcome": "failure"}, "user": {"name": "root"}})
+        ));
+        // The non-applied filter (other logsource) does not suppress alice.
+        assert!(m(
+            serde_json::json!({"event": {"outcome": "failure"}, "user": {"name": "alice"}})
+        ));
     }
 
     #[test]

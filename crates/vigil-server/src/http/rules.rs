@@ -1,5 +1,5 @@
-//! `GET /api/v1/rules`: the loaded Sigma rules, their match counts, and
-//! the rules that were refused.
+//! `GET /api/v1/rules`: the loaded Sigma rules and correlation rules, their
+//! match counts, and the rules that were refused.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -28,14 +28,39 @@ pub async fn rules(State(state): State<Arc<AppState>>) -> Response {
             })
         })
         .collect();
-    let refused: Vec<_> = set
-        .refused
+    let correlations: Vec<_> = set
+        .correlations()
         .iter()
-        .map(|e| json!({"file": e.file, "line": e.line, "reason": e.reason}))
+        .enumerate()
+        .map(|(i, c)| {
+            let m = c.meta();
+            let stats = set.correlation_stats(i);
+            json!({
+                "id": m.id,
+                "name": m.name,
+                "title": m.title,
+                "level": m.level,
+                "file": m.file,
+                "type": c.doc.kind.as_str(),
+                "rules": c.doc.rules,
+                "group_by": c.doc.group_by,
+                "timespan": c.doc.timespan.text,
+                "generate": c.doc.generate,
+                "matches": set.correlation_matches(i),
+                "groups": stats.groups,
+                "evictions": stats.evictions,
+                "late": stats.late,
+            })
+        })
         .collect();
+    let problem = |e: &vigil_sigma::error::RuleError| json!({"file": e.file, "line": e.line, "reason": e.reason});
+    let refused: Vec<_> = set.refused.iter().map(problem).collect();
+    let warnings: Vec<_> = set.warnings.iter().map(problem).collect();
     Json(json!({
         "rules": rules,
+        "correlations": correlations,
         "refused": refused,
+        "warnings": warnings,
         "loaded_at": vigil_event::format_time(set.loaded_at),
         "rules_dirs": state.detection.rules_dirs(),
     }))
