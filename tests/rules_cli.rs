@@ -112,7 +112,7 @@ fn failing_sidecar_exits_1_and_names_the_case() {
     std::fs::write(dir.path().join("r.yml"), RULE).unwrap();
     std::fs::write(
         dir.path().join("r.tests.yml"),
-        "match:\n  - line: 'Mar  3 09:14:07 bastion sshd[4721]: Invalid user oracle from 45.95.147.10 port 39512'\n  - line: 'Mar  3 09:14:07 bastion sshd[4721]: Accepted publickey for alice from 198.51.100.7 port 50122 ssh2'\nno_match:\n  - event:\n      action: ssh_invalid_user\n",
+        "match:\n  - line: 'Mar  3 09:14:07 bastion sshd[4721]: Invalid user oracle from 45.95.147.10 port 39512'\n  - line: 'Mar  3 09:14:07 bastion sshd[4721]: Accepted publickey for alice from 198.51.100.7 port 50122 ssh2'\nno_match:\n  - event:\n      action: ssh_invalid_user\n      dataset: system.auth\n",
     )
     .unwrap();
     let o = run(&["rules", "test"], &[dir.path()]);

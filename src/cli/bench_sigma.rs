@@ -60,8 +60,11 @@ fn default_inputs() -> anyhow::Result<Vec<PathBuf>> {
     Ok(v)
 }
 
+/// Lines kept in one buffer: the buffer and each line's (start, length).
+type Lines = (Vec<u8>, Vec<(usize, usize)>);
+
 /// The non-empty lines of the inputs, in one buffer.
-fn read_lines(paths: &[PathBuf]) -> anyhow::Result<(Vec<u8>, Vec<(usize, usize)>)> {
+fn read_lines(paths: &[PathBuf]) -> anyhow::Result<Lines> {
     let mut buf = Vec::new();
     let mut spans = Vec::new();
     for p in paths {

@@ -3,18 +3,21 @@
 //! The first bytes decide which parser runs, so a line costs one parser
 //! attempt in the common cases: `{` is JSON, `CEF:` is CEF, `LEEF:` is LEEF, and everything
 //! else is offered to the syslog parser (which refuses lines with neither a
-//! `<PRI>` nor a leading timestamp). What syslog refuses is tried as an
+//! `<PRI>` nor a leading timestamp). A Linux audit record (`type=… msg=audit(…)`)
+//! is recognised before syslog, because logfmt would otherwise claim it.
+//! What syslog refuses is tried as an
 //! access log (only when it starts like an address), then logfmt (only when
 //! it has an `=`), and is otherwise plain text. A syslog message body is
-//! looked at again for CEF, LEEF and access logs. Finally the application decoders
-//! ([`crate::decoders`]) read the `message`.
+//! looked at again for CEF, LEEF, audit records and access logs. Finally the
+//! application decoders ([`crate::decoders`]) read the `message` (not of
+//! audit records, which are already decoded).
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 use vigil_event::{fields, Event, EventError};
 
-use crate::formats::{access_log, cef, json, leef, logfmt};
+use crate::formats::{access_log, auditd, cef, json, leef, logfmt};
 use crate::{decoders, syslog, ParseOptions};
 
 /// `log.format` of lines no format claimed.
@@ -103,6 +106,12 @@ fn parse_text(text: &str, opts: &ParseOptions) -> Event {
         parse_leef(trimmed, &mut ev, opts);
         return ev;
     }
+    if auditd::looks_like(trimmed) {
+        let mut ev = Event::new();
+        if auditd::parse_into(trimmed, &mut ev) {
+            return ev;
+        }
+    }
 
     let mut ev = Event::new();
     match syslog::parse(text, opts) {
@@ -124,7 +133,9 @@ fn parse_text(text: &str, opts: &ParseOptions) -> Event {
             }
         }
     }
-    decoders::decode(&mut ev);
+    if ev.get_str(fields::LOG_FORMAT) != Some(auditd::FORMAT) {
+        decoders::decode(&mut ev);
+    }
     ev
 }
 
@@ -144,6 +155,22 @@ fn parse_syslog_body(body: &str, app: Option<&str>, ev: &mut Event, opts: &Parse
         parse_cef(body, ev, opts);
     } else if body.starts_with("LEEF:") {
         parse_leef(body, ev, opts);
+    } else if auditd::looks_like(body) {
+        // audisp-syslog, the kernel's `audit:` lines, AUOMS. The syslog
+        // program and PID are the forwarder's; the record names the
+        // audited process (kept in `log.syslog.*`).
+        let (name, pid) = (
+            ev.remove(fields::PROCESS_NAME),
+            ev.remove(fields::PROCESS_PID),
+        );
+        if !auditd::parse_into(body, ev) {
+            if let Some(n) = name {
+                ev.set(fields::PROCESS_NAME, n);
+            }
+            if let Some(p) = pid {
+                ev.set(fields::PROCESS_PID, p);
+            }
+        }
     } else if (app.is_some_and(is_web_server) || starts_like_address(body))
         && access_log::parse_into(body, ev)
     {
@@ -410,6 +437,36 @@ mod tests {
     }
 
     #[test]
+    fn audit_records_raw_and_in_syslog() {
+        let rec = r#"type=EXECVE msg=audit(1604996384.965:93777): argc=4 a0="dd" a1="if=/dev/zero" a2="bs=1" a3="count=1""#;
+        let e = p(rec);
+        assert_eq!(e.get_str("log.format"), Some("auditd"));
+        assert_eq!(e.get_str("event.module"), Some("auditd"));
+        assert_eq!(
+            e.get_str("process.command_line"),
+            Some("dd if=/dev/zero bs=1 count=1")
+        );
+        assert_eq!(e.get_str("event.original"), Some(rec));
+        let e = p(&format!(
+            "<85>Nov 10 08:19:44 ubuntu5 audisp-syslog[812]: {rec}"
+        ));
+        assert_eq!(e.get_str("log.format"), Some("auditd"));
+        assert_eq!(e.get_str("host.name"), Some("ubuntu5"));
+        assert_eq!(e.get_str("log.syslog.appname"), Some("audisp-syslog"));
+        assert!(
+            !e.contains("process.pid"),
+            "the forwarder's PID is not the process's"
+        );
+        assert_eq!(e.get_str("auditd.data.a1"), Some("if=/dev/zero"));
+        let e = p("Nov 10 08:19:44 h kernel: audit: type=1300 audit(1604996384.965:9): arch=c000003e syscall=59 success=yes pid=7 comm=\"id\" exe=\"/usr/bin/id\"");
+        assert_eq!(e.get_str("auditd.message_type"), Some("SYSCALL"));
+        assert_eq!(e.get_i64("process.pid"), Some(7));
+        // Not an audit record: still logfmt.
+        let e = p("type=user msg=hello");
+        assert_eq!(e.get_str("log.format"), Some("logfmt"));
+    }
+
+    #[test]
     fn logfmt_line() {
         let e = p(r#"time=2024-01-12T06:30:00Z level=info msg="user logged in" user=alice"#);
         assert_eq!(e.get_str("log.format"), Some("logfmt"));
@@ -527,6 +584,8 @@ mod tests {
             r#"a=1 b="two words""#,
             "Jan 12 06:30:00 h su: FAILED SU (to root) alice on pts/0",
             "LEEF:2.0|V|P|1|41|^|src=10.0.1.8^usrName=bob",
+            r#"type=SYSCALL msg=audit(1604994496.155:92733): arch=c000003e syscall=59 success=yes a0=558e comm="arp" exe="/usr/sbin/arp" key=(null)"#,
+            "<85>Nov 10 08:19:44 h audisp-syslog: type=PROCTITLE msg=audit(1.5:7): proctitle=617270002D61",
         ];
         let opts = ParseOptions {
             max_message_bytes: 64,

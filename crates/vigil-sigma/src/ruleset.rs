@@ -1,11 +1,13 @@
 //! A set of compiled rules, indexed so that an event is only tested
 //! against the rules that can apply to it.
 //!
-//! Windows rules are scoped by [`LogsourceMapping::windows`] and only see
-//! Windows-shaped events (see [`is_windows`]), read through
-//! [`FlatWindowsView`]; they are indexed by channel and by (channel,
-//! EventID). Rules of other products (or none) see every other event, read
-//! as nested JSON through [`JsonView`] / [`JsonMapView`].
+//! Rules are scoped by a [`LogsourceMapping`] ([`LogsourceMapping::builtin`]
+//! unless given). Windows rules only see Windows-shaped events (see
+//! [`is_windows`]), read through [`FlatWindowsView`]; they are indexed by
+//! channel and by (channel, EventID). Rules of other products (or none) see
+//! the other events their logsource routes to them (see
+//! [`crate::logsource::Router`]), read as nested JSON through [`JsonView`] /
+//! [`JsonMapView`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,7 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::compile::CompiledRule;
 use crate::event::{EventView, FieldValue};
-use crate::logsource::{LogsourceMapping, Scope};
+use crate::logsource::{LogsourceMapping, Router, Scope};
 use crate::prefilter::{with_marks, Prefilter, PrefilterStats};
 use crate::views::{FlatWindowsView, JsonMapView, JsonView};
 
@@ -58,8 +60,8 @@ struct RuleIndex {
     by_channel_id: HashMap<(String, i64), Group>,
     /// Windows rules without a channel constraint.
     windows_any: Group,
-    /// Rules of other products (or none): applied to non-Windows events.
-    other: Group,
+    /// Rules of other products (or none), by logsource: applied to non-Windows events.
+    other: Router,
 }
 
 /// [`RuleIndex`] while it is being filled: positions only.
@@ -68,7 +70,7 @@ struct Positions {
     by_channel: HashMap<String, Vec<usize>>,
     by_channel_id: HashMap<(String, i64), Vec<usize>>,
     windows_any: Vec<usize>,
-    other: Vec<usize>,
+    other: Router,
 }
 
 impl RuleIndex {
@@ -77,7 +79,7 @@ impl RuleIndex {
         for (i, r) in rules.iter().enumerate() {
             let r = r.as_ref();
             if !is_windows_rule(r) {
-                pos.other.push(i);
+                pos.other.add(i, &r.scope);
                 continue;
             }
             match &r.scope {
@@ -100,7 +102,7 @@ impl RuleIndex {
                 .map(|(k, v)| (k, Group::new(rules, v)))
                 .collect(),
             windows_any: Group::new(rules, pos.windows_any),
-            other: Group::new(rules, pos.other),
+            other: pos.other,
         }
     }
 
@@ -108,7 +110,7 @@ impl RuleIndex {
         self.by_channel
             .values()
             .chain(self.by_channel_id.values())
-            .chain([&self.windows_any, &self.other])
+            .chain([&self.windows_any])
     }
 }
 
@@ -163,16 +165,19 @@ impl<R> Default for RuleSet<R> {
 }
 
 impl<R: AsRef<CompiledRule> + AsMut<CompiledRule>> RuleSet<R> {
-    /// Scopes the Windows rules with [`LogsourceMapping::windows`] (a rule
-    /// whose logsource the mapping does not know becomes
-    /// [`Scope::Unroutable`] and is not applied) and indexes the rules.
-    pub fn new(mut rules: Vec<R>) -> Self {
-        let mapping = LogsourceMapping::windows();
+    /// Scopes the rules with [`LogsourceMapping::builtin`] (a rule whose
+    /// logsource the mapping does not know becomes [`Scope::Unroutable`]
+    /// and is not applied) and indexes them.
+    pub fn new(rules: Vec<R>) -> Self {
+        Self::with_mapping(rules, &LogsourceMapping::builtin())
+    }
+
+    /// [`RuleSet::new`] with another mapping, e.g. the built-in one
+    /// extended by a user's file ([`LogsourceMapping::extend`]).
+    pub fn with_mapping(mut rules: Vec<R>, mapping: &LogsourceMapping) -> Self {
         for r in &mut rules {
             let r = r.as_mut();
-            if is_windows_rule(r) {
-                r.scope = mapping.scope_for(&r.logsource);
-            }
+            r.scope = mapping.scope_for(&r.logsource);
         }
         let index = RuleIndex::new(&rules);
         RuleSet { rules, index }
@@ -190,7 +195,7 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
         self.rules.is_empty()
     }
 
-    /// Windows rules whose logsource is unknown to the mapping (not applied).
+    /// Rules whose logsource is unknown to the mapping (not applied).
     pub fn unroutable(&self) -> usize {
         self.rules
             .iter()
@@ -214,14 +219,14 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
     pub fn matching<'s>(&'s self, ev: &Value, f: impl FnMut(&'s R)) {
         match ev {
             Value::Object(m) => self.matching_map(m, f),
-            _ => self.run(&JsonView(ev), [Some(&self.index.other), None, None], f),
+            _ => self.run_other(&JsonView(ev), f),
         }
     }
 
     /// [`RuleSet::matching`] for an event given as its map.
     pub fn matching_map<'s>(&'s self, ev: &Map<String, Value>, f: impl FnMut(&'s R)) {
         if !is_windows_map(ev) {
-            return self.run(&JsonMapView(ev), [Some(&self.index.other), None, None], f);
+            return self.run_other(&JsonMapView(ev), f);
         }
         let win = FlatWindowsView::from_map(ev);
         let (chan, event_id) = channel_and_id(&win);
@@ -232,6 +237,17 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
             [channel_rules, id_rules, Some(&self.index.windows_any)],
             f,
         )
+    }
+
+    /// Non-Windows events: the rules their logsource routes them to.
+    fn run_other<'s>(&'s self, view: &dyn EventView, mut f: impl FnMut(&'s R)) {
+        let hits = self
+            .index
+            .other
+            .route(view, &mut |i, v| self.rules[i].as_ref().matches(v));
+        for i in hits {
+            f(&self.rules[i]);
+        }
     }
 
     /// Evaluates the rules of `groups` that the pre-selection lets through.
@@ -322,7 +338,7 @@ mod tests {
             serde_json::json!({"EventID": 4624, "Channel": "System", "TargetUserName": "bob"});
         assert!(titles(&s, &other).is_empty());
         // ECS events only see the other products' rules, and through the map too.
-        let ecs = serde_json::json!({"user": {"name": "bob"}});
+        let ecs = serde_json::json!({"user": {"name": "bob"}, "log": {"format": "rfc3164"}});
         assert_eq!(titles(&s, &ecs), ["Linux"]);
         let mut n = 0;
         s.matching_map(ecs.as_object().unwrap(), |_| n += 1);

@@ -411,7 +411,7 @@ level: low
         let r = rules(RULE);
         let src = "match:
   - line: \"Mar  3 09:14:07 bastion sshd[4721]: Invalid user oracle from 45.95.147.10 port 39512\"
-  - {\"event\": {\"action\": \"ssh_invalid_user\"}}
+  - {\"event\": {\"action\": \"ssh_invalid_user\"}, \"process\": {\"name\": \"sshd\"}}
   - line: \"Mar  3 09:14:07 bastion sshd[4721]: Accepted publickey for alice from 198.51.100.7 port 50122 ssh2\"
 no_match:
   - line: \"Mar  3 09:14:07 bastion sshd[4721]: Accepted publickey for alice from 198.51.100.7 port 50122 ssh2\"
@@ -444,7 +444,11 @@ no_match:
     #[test]
     fn no_match_failure_names_rules() {
         let r = rules(RULE);
-        let cases = parse_sidecar("no_match:\n  - event.action: ssh_invalid_user\n", "t").unwrap();
+        let cases = parse_sidecar(
+            "no_match:\n  - event.action: ssh_invalid_user\n    process.name: sshd\n",
+            "t",
+        )
+        .unwrap();
         let res = run_cases(&r, &cases, &Default::default());
         assert_eq!(
             res[0].failure().unwrap(),

@@ -1,4 +1,5 @@
-//! Wire formats other than syslog: JSON helpers, logfmt, CEF, LEEF and HTTP access logs.
+//! Wire formats other than syslog: JSON helpers, logfmt, CEF, LEEF, HTTP access logs
+//! and Linux audit records.
 //!
 //! Each format module offers a `parse` that only reads (and returns `None` or
 //! an error when the text is not in that format) and an `apply` / `parse_into`
@@ -6,6 +7,7 @@
 //! detection itself lives in [`crate::parse_line`].
 
 pub mod access_log;
+pub mod auditd;
 pub mod cef;
 pub mod json;
 pub mod leef;
