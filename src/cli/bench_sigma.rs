@@ -172,7 +172,7 @@ pub fn run(b: SigmaBench) -> anyhow::Result<ExitCode> {
     let (load_s, parse_s, full_s) = (median(load_secs), median(parse_secs), median(full_secs));
     let mb = bytes as f64 / 1e6;
     println!(
-        "sigma: {loaded} rules ({refused} refused, {unroutable} with an unknown logsource), loaded in {load_s:.2} s (median of {runs})"
+        "sigma: {loaded} rules ({refused} refused, {unroutable} with a logsource no mapping knows), loaded in {load_s:.2} s (median of {runs})"
     );
     println!(
         "prefilter: {} literals; {} rule slots evaluated on every event of their channel/ID",

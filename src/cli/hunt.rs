@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
@@ -27,6 +27,7 @@ use vigil_sigma::correlation::{
     event_time, format_ms, CorrelationLimits, CorrelationMatch, CorrelationSet, CorrelationType,
     Correlator, Observation,
 };
+use vigil_sigma::logsource::LogsourceMapping;
 use vigil_sigma::ruleset::{is_windows, RuleSet};
 use vigil_sigma::value::Placeholders;
 use vigil_sigma::views::{FlatWindowsView, JsonView};
@@ -42,6 +43,10 @@ pub struct HuntArgs {
     /// A value for an `|expand` placeholder: NAME=VALUE (repeatable).
     #[arg(long = "placeholder", value_name = "NAME=VALUE")]
     placeholders: Vec<String>,
+    /// A logsource mapping file (YAML, the format of docs/RULES.md "Field
+    /// mappings") applied on top of the built-in mappings (repeatable).
+    #[arg(long = "mapping", value_name = "FILE")]
+    mappings: Vec<PathBuf>,
     /// Files to hunt in: .evtx, JSON/NDJSON, or text logs.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
@@ -182,15 +187,23 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     let refused = report.refused;
     let load_warnings = report.warnings;
     let corr_set = Arc::new(report.correlations);
-    // Windows rules are routed to their channels and event IDs; other
-    // products' rules see every non-Windows event.
-    let rules = RuleSet::new(
+    // Windows rules are routed to their channels and event IDs, other
+    // products' rules to the events their logsource mapping selects.
+    let mut mapping = LogsourceMapping::builtin();
+    for m in &a.mappings {
+        mapping.extend(
+            LogsourceMapping::load(m)
+                .with_context(|| format!("loading the mapping {}", m.display()))?,
+        );
+    }
+    let rules = RuleSet::with_mapping(
         report
             .rules
             .into_iter()
             .enumerate()
             .map(|(index, rule)| HuntRule { rule, index })
             .collect(),
+        &mapping,
     );
     let unroutable = rules.unroutable();
     let stage: Option<Mutex<CorrelationStage>> = (!corr_set.is_empty()).then(|| {
@@ -325,7 +338,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     )?;
     writeln!(
         err,
-        "rules: {} loaded, {} refused, {unroutable} Windows rules with an unknown logsource (not applied)",
+        "rules: {} loaded, {} refused, {unroutable} with a logsource no mapping knows (not applied)",
         rules.rules().len(),
         refused.len()
     )?;

@@ -1,10 +1,8 @@
 //! Reading hunt inputs: EVTX, JSON/NDJSON, and text logs.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::rc::Rc;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -79,34 +77,9 @@ pub fn for_each_event(
             }
         }
         InputFormat::Json => {
-            let since_value = Rc::new(Cell::new(0u64));
-            let reader = Capped {
-                inner: BufReader::with_capacity(1 << 20, File::open(path)?),
-                since_value: since_value.clone(),
-            };
-            let stream = serde_json::Deserializer::from_reader(reader).into_iter::<Value>();
-            for v in stream {
-                since_value.set(0);
-                match v {
-                    Ok(v @ Value::Object(_)) => {
-                        n += 1;
-                        f(v);
-                    }
-                    Ok(_) => {
-                        bad += 1;
-                        warn(format!(
-                            "{}: skipped a JSON value that is not an object",
-                            path.display()
-                        ));
-                    }
-                    Err(e) => {
-                        bad += 1;
-                        // A syntax error leaves the stream unusable past this point.
-                        warn(format!("{}: invalid JSON at line {} column {}: {e}; the rest of the file was not read", path.display(), e.line(), e.column()));
-                        break;
-                    }
-                }
-            }
+            let (good, b) = read_json_values(path, warn, f)?;
+            n += good;
+            bad += b;
         }
         InputFormat::Text => {
             let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
@@ -145,30 +118,88 @@ pub fn parse_json_event(line: &[u8]) -> serde_json::Result<Value> {
 /// with a warning instead of being buffered whole.
 pub const MAX_JSON_VALUE_BYTES: u64 = 16 << 20;
 
-/// A reader that fails once more than [`MAX_JSON_VALUE_BYTES`] were read
-/// since `since_value` was last reset (at each value boundary).
-struct Capped<R> {
-    inner: R,
-    since_value: Rc<Cell<u64>>,
-}
+/// Bytes read from a JSON input per step; values are parsed from memory.
+const JSON_CHUNK: usize = 4 << 20;
 
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let used = self.since_value.get();
-        if used >= MAX_JSON_VALUE_BYTES {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "a JSON value is larger than {} MiB",
-                    MAX_JSON_VALUE_BYTES >> 20
-                ),
-            ));
+/// Reads concatenated JSON values (NDJSON or pretty-printed objects) in
+/// chunks, parsing each from memory; a value cut by the chunk end is kept
+/// and completed by the next read. Returns (objects, unreadable values).
+fn read_json_values(
+    path: &Path,
+    warn: &mut dyn FnMut(String),
+    f: &mut dyn FnMut(Value),
+) -> anyhow::Result<(u64, u64)> {
+    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let (mut n, mut bad) = (0u64, 0u64);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut eof = false;
+    // Lines before `buf`, for error positions.
+    let mut line_base = 0usize;
+    loop {
+        // Read more than is carried over, so a long value progresses, but
+        // never buffer more than one value may take.
+        let target = (buf.len() + JSON_CHUNK).min(MAX_JSON_VALUE_BYTES as usize + 1);
+        while !eof && buf.len() < target {
+            let start = buf.len();
+            buf.resize(target, 0);
+            let got = file.read(&mut buf[start..])?;
+            buf.truncate(start + got);
+            eof = got == 0;
         }
-        let room = (MAX_JSON_VALUE_BYTES - used).min(buf.len() as u64) as usize;
-        let n = self.inner.read(&mut buf[..room])?;
-        self.since_value.set(used + n as u64);
-        Ok(n)
+        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
+        let mut consumed = 0usize;
+        let mut stop = false;
+        loop {
+            match stream.next() {
+                None => {
+                    consumed = buf.len();
+                    break;
+                }
+                Some(Ok(v)) => {
+                    consumed = stream.byte_offset();
+                    if v.is_object() {
+                        n += 1;
+                        f(v);
+                    } else {
+                        bad += 1;
+                        warn(format!(
+                            "{}: skipped a JSON value that is not an object",
+                            path.display()
+                        ));
+                    }
+                }
+                // A value cut by the end of the chunk: read on.
+                Some(Err(e)) if e.is_eof() && !eof => break,
+                Some(Err(e)) => {
+                    bad += 1;
+                    // A syntax error leaves the stream unusable past this point.
+                    warn(format!(
+                        "{}: invalid JSON at line {} column {}: {e}; the rest of the file was not read",
+                        path.display(),
+                        line_base + e.line(),
+                        e.column()
+                    ));
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        line_base += memchr::memchr_iter(b'\n', &buf[..consumed]).count();
+        buf.drain(..consumed);
+        if stop || (eof && buf.is_empty()) {
+            break;
+        }
+        if buf.len() as u64 > MAX_JSON_VALUE_BYTES {
+            bad += 1;
+            warn(format!(
+                "{}: a JSON value is larger than {} MiB; the rest of the file was not read",
+                path.display(),
+                MAX_JSON_VALUE_BYTES >> 20
+            ));
+            break;
+        }
     }
+    Ok((n, bad))
 }
 
 #[cfg(test)]
@@ -244,6 +275,34 @@ mod tests {
         assert_eq!(n, 2);
         assert_eq!(seen[0]["vigil"]["truncated"], true, "{:.200}", seen[0]);
         assert!(seen[1].pointer("/vigil/truncated").is_none());
+    }
+
+    #[test]
+    fn values_cut_by_the_read_chunk_are_completed_and_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("long.ndjson");
+        let long = "z".repeat(JSON_CHUNK + JSON_CHUNK / 2);
+        let mut text = String::new();
+        for i in 0..3 {
+            text.push_str(&format!("{{\"i\":{i},\"s\":\"{long}\"}}\n"));
+        }
+        text.push_str("{\"a\":\n 1}\n{\"b\": nope}\n{\"c\":3}\n");
+        std::fs::write(&j, text).unwrap();
+        let mut warns = Vec::new();
+        let mut seen = Vec::new();
+        let (n, bad) = for_each_event(
+            &j,
+            InputFormat::Json,
+            &Default::default(),
+            &mut |w| warns.push(w),
+            &mut |v| seen.push(v),
+        )
+        .unwrap();
+        assert_eq!((n, bad), (4, 1));
+        assert_eq!(seen[2]["i"], 2);
+        assert_eq!(seen[2]["s"].as_str().unwrap().len(), long.len());
+        assert_eq!(seen[3]["a"], 1);
+        assert!(warns[0].contains("line 6"), "{warns:?}");
     }
 
     #[test]

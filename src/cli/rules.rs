@@ -78,7 +78,9 @@ fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
     let mut warnings = Vec::new();
     let files = files(&a.paths, &mut errors);
     let ph = Placeholders::default();
-    let mut loaded = 0usize;
+    // One report for all files: correlations and filters may name rules
+    // of other files.
+    let mut report = LoadReport::default();
     let mut seen: HashMap<String, (String, usize)> = HashMap::new();
     for f in &files {
         let name = f.display().to_string();
@@ -90,10 +92,7 @@ fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let mut report = LoadReport::default();
         load_source(&src, &name, &ph, &mut report);
-        loaded += report.rules.len();
-        errors.extend(report.refused);
         let (findings, ids) = testcases::lint_source(&src, &name);
         for x in findings {
             match x.severity {
@@ -113,6 +112,10 @@ fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    report.finish(&ph);
+    let loaded = report.rules.len();
+    errors.extend(report.refused);
+    warnings.extend(report.warnings);
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     warnings.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let mut out = std::io::stdout().lock();

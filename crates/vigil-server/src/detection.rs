@@ -7,10 +7,13 @@
 //! matched event. A reload thread polls the rule files' modification times
 //! and swaps in a new set when they change.
 //!
-//! Windows rules are routed by `LogsourceMapping::windows()` to their
+//! Rules are scoped by the built-in logsource mappings
+//! (`LogsourceMapping::builtin()`): Windows rules are routed to their
 //! channels and event IDs and only see Windows-shaped events (evtx_dump,
-//! flat winlogbeat/OTRF or `winlog.*` JSON); rules of other products (or
-//! none) see every other event, read as nested ECS JSON.
+//! flat winlogbeat/OTRF or `winlog.*` JSON); rules of other products see
+//! the non-Windows events their logsource selects (auditd, sshd, web
+//! access logs, …), read as nested ECS JSON; rules without a logsource
+//! product, category or service see every non-Windows event.
 //!
 //! Correlation rules are loaded from the same paths. A decoder that sees a
 //! match of a rule a correlation listens to reads what the correlation
@@ -72,7 +75,7 @@ pub struct LoadedRule {
 }
 
 impl LoadedRule {
-    /// `active`, or `unroutable` for a Windows rule whose logsource is
+    /// `active`, or `unroutable` for a rule whose logsource is
     /// unknown to the mapping (it is not applied).
     pub fn status(&self) -> &'static str {
         if matches!(self.rule.scope, Scope::Unroutable(_)) {

@@ -192,7 +192,6 @@ impl Prefilter {
                 None
             } else {
                 let built = AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     .build(&pats);
                 match built {
@@ -256,10 +255,22 @@ impl Prefilter {
         };
         for fs in scans {
             if fs.field.is_empty() {
-                view.any_text(&mut |t| {
-                    fs.scan_text(t, marks);
-                    false
-                });
+                // All values in one search: the per-search setup costs more
+                // than the scan of a short value. A literal spanning two
+                // values may select a rule in vain, never miss one.
+                // Built once per event, shared by the groups' scans.
+                let mut all = std::mem::take(&mut marks.all_text);
+                if !marks.all_text_ready {
+                    all.clear();
+                    view.any_text(&mut |t| {
+                        push_lower(&mut all, t);
+                        all.push('\n');
+                        false
+                    });
+                    marks.all_text_ready = true;
+                }
+                fs.scan_lower(&all, marks);
+                marks.all_text = all;
                 continue;
             }
             view.any_value(&fs.field, &mut |v| {
@@ -294,19 +305,41 @@ impl FieldScan {
     }
 
     fn scan_text(&self, text: &str, marks: &mut Marks) {
+        if self.ac.is_none() {
+            return;
+        }
+        let mut lower = std::mem::take(&mut marks.lower);
+        lower.clear();
+        push_lower(&mut lower, text);
+        self.scan_lower(&lower, marks);
+        marks.lower = lower;
+    }
+
+    /// Marks the rules of the literals found in `lower` (lowercase text).
+    fn scan_lower(&self, lower: &str, marks: &mut Marks) {
         let Some(ac) = &self.ac else { return };
-        let lower;
-        let text = if text.is_ascii() {
-            text
-        } else {
-            lower = text.to_lowercase();
-            &lower
-        };
-        for m in ac.find_overlapping_iter(text) {
-            for &r in &self.text_rules[m.pattern().as_usize()] {
-                marks.mark(r);
+        // Most values hold no literal at all: a plain search says so faster
+        // than walking every overlapping match.
+        if ac.is_match(lower) {
+            for m in ac.find_overlapping_iter(lower) {
+                for &r in &self.text_rules[m.pattern().as_usize()] {
+                    marks.mark(r);
+                }
             }
         }
+    }
+}
+
+/// Appends `text` lowercased. The automata are case-sensitive over
+/// lowercase literals: searching lowercased text lets them use their fast
+/// literal prefilters, which ASCII case-insensitive automata mostly cannot.
+fn push_lower(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.extend(text.chars().flat_map(char::to_lowercase));
     }
 }
 
@@ -316,6 +349,12 @@ impl FieldScan {
 pub(crate) struct Marks {
     bits: Vec<u64>,
     list: Vec<u32>,
+    /// Scratch for lowercased values.
+    lower: String,
+    /// Every value of the event, lowercased, for keyword scans.
+    all_text: String,
+    /// Whether `all_text` holds the current event's text.
+    all_text_ready: bool,
 }
 
 impl Marks {
@@ -342,6 +381,7 @@ impl Marks {
             self.bits[(i / 64) as usize] = 0;
         }
         self.list.clear();
+        self.all_text_ready = false;
     }
 }
 
