@@ -23,6 +23,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
 use vigil_sigma::compile::CompiledRule;
+use vigil_sigma::flat::FlatEvent;
 use vigil_sigma::correlation::{
     event_time, format_ms, CorrelationLimits, CorrelationMatch, CorrelationSet, CorrelationType,
     Correlator, Observation,
@@ -32,7 +33,7 @@ use vigil_sigma::ruleset::{is_windows, RuleSet};
 use vigil_sigma::value::Placeholders;
 use vigil_sigma::views::{FlatWindowsView, JsonView};
 
-use super::hunt_input::{detect, for_each_event};
+use super::hunt_input::{detect, for_each_event, SkipLine};
 
 /// Flags of `vigil hunt`.
 #[derive(Debug, Args)]
@@ -237,6 +238,16 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
         b.set_message("hunting");
         b
     });
+    // Without correlations, a flat Windows JSON line that matches no rule
+    // (most of them) needs no `serde_json::Value`: see vigil_sigma::flat.
+    let fast = |line: &[u8]| {
+        FlatEvent::parse(line).is_some_and(|fe| {
+            let mut any = false;
+            rules.matching_flat(&fe, |_| any = true);
+            !any
+        })
+    };
+    let skip: Option<SkipLine<'_>> = corr_set.is_empty().then_some(&fast);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -294,17 +305,20 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                             b.tick();
                         }
                     }
-                });
+                }, skip);
                 give(&mut pending, &mut out);
-                events.fetch_add(n, Ordering::Relaxed);
                 match result {
-                    Ok((_, bad)) => {
+                    Ok((total, bad)) => {
+                        events.fetch_add(total, Ordering::Relaxed);
                         unreadable.fetch_add(bad, Ordering::Relaxed);
                     }
-                    Err(e) => failed_files
-                        .lock()
-                        .unwrap()
-                        .push(format!("{}: {e:#}", path.display())),
+                    Err(e) => {
+                        events.fetch_add(n, Ordering::Relaxed);
+                        failed_files
+                            .lock()
+                            .unwrap()
+                            .push(format!("{}: {e:#}", path.display()))
+                    }
                 }
                 let _ = stdout.lock().unwrap().write_all(&out);
                 let mut c = counts.lock().unwrap();

@@ -49,14 +49,21 @@ pub fn detect(path: &Path) -> anyhow::Result<InputFormat> {
     })
 }
 
-/// Calls `f` with each event of `path`; returns the number of events and of
-/// records that could not be read (each also reported through `warn`).
+/// For JSON inputs: a test on one line (without its line end) that says
+/// the line is an event needing no further work (e.g. a flat event that
+/// matches no rule): it is counted, and `f` is not called for it.
+pub type SkipLine<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
+
+/// Calls `f` with each event of `path` (except the JSON lines `skip`
+/// accepts); returns the number of events and of records that could not
+/// be read (each also reported through `warn`).
 pub fn for_each_event(
     path: &Path,
     format: InputFormat,
     opts: &vigil_parse::ParseOptions,
     warn: &mut dyn FnMut(String),
     f: &mut dyn FnMut(Value),
+    skip: Option<SkipLine<'_>>,
 ) -> anyhow::Result<(u64, u64)> {
     let (mut n, mut bad) = (0u64, 0u64);
     match format {
@@ -77,7 +84,7 @@ pub fn for_each_event(
             }
         }
         InputFormat::Json => {
-            let (good, b) = read_json_values(path, warn, f)?;
+            let (good, b) = read_json_values(path, warn, f, skip)?;
             n += good;
             bad += b;
         }
@@ -128,6 +135,7 @@ fn read_json_values(
     path: &Path,
     warn: &mut dyn FnMut(String),
     f: &mut dyn FnMut(Value),
+    skip: Option<SkipLine<'_>>,
 ) -> anyhow::Result<(u64, u64)> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let (mut n, mut bad) = (0u64, 0u64);
@@ -146,17 +154,35 @@ fn read_json_values(
             buf.truncate(start + got);
             eof = got == 0;
         }
-        let mut stream = serde_json::Deserializer::from_slice(&buf).into_iter::<Value>();
-        let mut consumed = 0usize;
+        let mut pos = 0usize;
         let mut stop = false;
         loop {
+            while buf.get(pos).is_some_and(u8::is_ascii_whitespace) {
+                pos += 1;
+            }
+            if pos == buf.len() {
+                break;
+            }
+            if let Some(skip) = skip {
+                let nl = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i);
+                if nl.is_some() || eof {
+                    let end = nl.unwrap_or(buf.len());
+                    if skip(&buf[pos..end]) {
+                        n += 1;
+                        pos = (end + 1).min(buf.len());
+                        continue;
+                    }
+                }
+            }
+            let mut stream =
+                serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<Value>();
             match stream.next() {
                 None => {
-                    consumed = buf.len();
+                    pos = buf.len();
                     break;
                 }
                 Some(Ok(v)) => {
-                    consumed = stream.byte_offset();
+                    pos += stream.byte_offset();
                     if v.is_object() {
                         n += 1;
                         f(v);
@@ -172,11 +198,12 @@ fn read_json_values(
                 Some(Err(e)) if e.is_eof() && !eof => break,
                 Some(Err(e)) => {
                     bad += 1;
+                    let line = line_base + memchr::memchr_iter(b'\n', &buf[..pos]).count();
                     // A syntax error leaves the stream unusable past this point.
                     warn(format!(
                         "{}: invalid JSON at line {} column {}: {e}; the rest of the file was not read",
                         path.display(),
-                        line_base + e.line(),
+                        line + e.line(),
                         e.column()
                     ));
                     stop = true;
@@ -184,8 +211,8 @@ fn read_json_values(
                 }
             }
         }
-        line_base += memchr::memchr_iter(b'\n', &buf[..consumed]).count();
-        buf.drain(..consumed);
+        line_base += memchr::memchr_iter(b'\n', &buf[..pos]).count();
+        buf.drain(..pos);
         if stop || (eof && buf.is_empty()) {
             break;
         }
@@ -220,6 +247,7 @@ mod tests {
             &Default::default(),
             &mut |w| warns.push(w),
             &mut |v| seen.push(v),
+            None,
         )
         .unwrap();
         assert_eq!((n, bad), (3, 1));
@@ -237,6 +265,7 @@ mod tests {
             &Default::default(),
             &mut |_| {},
             &mut |v| seen.push(v),
+            None,
         )
         .unwrap();
         assert_eq!(seen[0]["user"]["name"], "root");
@@ -268,9 +297,14 @@ mod tests {
         let t = dir.path().join("big.log");
         std::fs::write(&t, format!("{long}\nsmall line\n")).unwrap();
         let mut seen = Vec::new();
-        let (n, _) = for_each_event(&t, InputFormat::Text, &opts, &mut |_| {}, &mut |v| {
-            seen.push(v)
-        })
+        let (n, _) = for_each_event(
+            &t,
+            InputFormat::Text,
+            &opts,
+            &mut |_| {},
+            &mut |v| seen.push(v),
+            None,
+        )
         .unwrap();
         assert_eq!(n, 2);
         assert_eq!(seen[0]["vigil"]["truncated"], true, "{:.200}", seen[0]);
@@ -296,6 +330,7 @@ mod tests {
             &Default::default(),
             &mut |w| warns.push(w),
             &mut |v| seen.push(v),
+            None,
         )
         .unwrap();
         assert_eq!((n, bad), (4, 1));
@@ -323,6 +358,7 @@ mod tests {
             &Default::default(),
             &mut |w| warns.push(w),
             &mut |_| seen += 1,
+            None,
         )
         .unwrap();
         assert_eq!((n, bad, seen), (1, 1, 1));

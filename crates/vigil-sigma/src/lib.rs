@@ -18,6 +18,7 @@ pub mod correlation;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod flat;
 pub mod loader;
 pub mod logsource;
 pub mod prefilter;

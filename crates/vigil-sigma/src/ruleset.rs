@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::compile::CompiledRule;
 use crate::event::{EventView, FieldValue};
+use crate::flat::FlatEvent;
 use crate::logsource::{LogsourceMapping, Router, Scope};
 use crate::prefilter::{with_marks, Prefilter, PrefilterStats};
 use crate::views::{FlatWindowsView, JsonMapView, JsonView};
@@ -228,12 +229,23 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
         if !is_windows_map(ev) {
             return self.run_other(&JsonMapView(ev), f);
         }
-        let win = FlatWindowsView::from_map(ev);
-        let (chan, event_id) = channel_and_id(&win);
+        self.run_windows(&FlatWindowsView::from_map(ev), f)
+    }
+
+    /// [`RuleSet::matching`] for a flat Windows event read by
+    /// [`FlatEvent::parse`]: the same rules match as for the
+    /// `serde_json::Value` of the same line.
+    pub fn matching_flat<'s>(&'s self, ev: &FlatEvent<'_>, f: impl FnMut(&'s R)) {
+        self.run_windows(ev, f)
+    }
+
+    /// Windows events: the rules of their channel and event ID.
+    fn run_windows<'s>(&'s self, win: &dyn EventView, f: impl FnMut(&'s R)) {
+        let (chan, event_id) = channel_and_id(win);
         let id_rules = event_id.and_then(|id| self.index.by_channel_id.get(&(chan.clone(), id)));
         let channel_rules = self.index.by_channel.get(&chan);
         self.run(
-            &win,
+            win,
             [channel_rules, id_rules, Some(&self.index.windows_any)],
             f,
         )
@@ -272,7 +284,7 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
 }
 
 /// The lowercase `Channel` and the `EventID` of a Windows event.
-fn channel_and_id(win: &FlatWindowsView<'_>) -> (String, Option<i64>) {
+fn channel_and_id(win: &dyn EventView) -> (String, Option<i64>) {
     let mut chan = String::new();
     win.any_value("Channel", &mut |v| {
         if let FieldValue::Str(s) = v {
