@@ -222,9 +222,7 @@ pub fn run(b: SigmaBench) -> anyhow::Result<ExitCode> {
             s
         );
     }
-    println!(
-        "{flat_events} of {n} events read by the flat reader; matches per run: {matches}"
-    );
+    println!("{flat_events} of {n} events read by the flat reader; matches per run: {matches}");
     println!(
         "read + evaluate ÷ serde_json Value only: {:.2} (time ratio)",
         full_s / parse_s

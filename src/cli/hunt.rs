@@ -23,11 +23,11 @@ use clap::Args;
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
 use vigil_sigma::compile::CompiledRule;
-use vigil_sigma::flat::FlatEvent;
 use vigil_sigma::correlation::{
     event_time, format_ms, CorrelationLimits, CorrelationMatch, CorrelationSet, CorrelationType,
     Correlator, Observation,
 };
+use vigil_sigma::flat::FlatEvent;
 use vigil_sigma::logsource::LogsourceMapping;
 use vigil_sigma::ruleset::{is_windows, RuleSet};
 use vigil_sigma::value::Placeholders;
@@ -282,30 +282,40 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                         let _ = stdout.lock().unwrap().write_all(&lines);
                     }
                 };
-                let result = for_each_event(path, format, &opts, &mut warn, &mut |ev| {
-                    n += 1;
-                    let t = event_time(&ev).or(last_time);
-                    last_time = t;
-                    let ctx = CorrCtx {
-                        set: &corr_set,
-                        time: t,
-                        order: (i, n),
-                    };
-                    evaluate(&rules, &ev, &mut out, &mut local, &ctx, &mut pending);
-                    if pending.len() >= 4096 {
-                        give(&mut pending, &mut out);
-                    }
-                    if out.len() > 1 << 16 {
-                        let _ = stdout.lock().unwrap().write_all(&out);
-                        out.clear();
-                    }
-                    if n.is_multiple_of(4096) {
-                        if let Some(b) = &bar {
-                            b.set_message(format!("{} events", events.load(Ordering::Relaxed) + n));
-                            b.tick();
+                let result = for_each_event(
+                    path,
+                    format,
+                    &opts,
+                    &mut warn,
+                    &mut |ev| {
+                        n += 1;
+                        let t = event_time(&ev).or(last_time);
+                        last_time = t;
+                        let ctx = CorrCtx {
+                            set: &corr_set,
+                            time: t,
+                            order: (i, n),
+                        };
+                        evaluate(&rules, &ev, &mut out, &mut local, &ctx, &mut pending);
+                        if pending.len() >= 4096 {
+                            give(&mut pending, &mut out);
                         }
-                    }
-                }, skip);
+                        if out.len() > 1 << 16 {
+                            let _ = stdout.lock().unwrap().write_all(&out);
+                            out.clear();
+                        }
+                        if n.is_multiple_of(4096) {
+                            if let Some(b) = &bar {
+                                b.set_message(format!(
+                                    "{} events",
+                                    events.load(Ordering::Relaxed) + n
+                                ));
+                                b.tick();
+                            }
+                        }
+                    },
+                    skip,
+                );
                 give(&mut pending, &mut out);
                 match result {
                     Ok((total, bad)) => {

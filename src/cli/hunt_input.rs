@@ -174,8 +174,7 @@ fn read_json_values(
                     }
                 }
             }
-            let mut stream =
-                serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<Value>();
+            let mut stream = serde_json::Deserializer::from_slice(&buf[pos..]).into_iter::<Value>();
             match stream.next() {
                 None => {
                     pos = buf.len();

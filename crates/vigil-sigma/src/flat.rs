@@ -47,6 +47,9 @@ const MAX_ARRAY: usize = 256;
 struct Cursor<'a> {
     s: &'a str,
     pos: usize,
+    /// Whether the text has control characters: only then are strings
+    /// checked for them one by one (JSON forbids them raw in strings).
+    controls: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -72,7 +75,7 @@ impl<'a> Cursor<'a> {
         let end = start + memchr::memchr2(b'"', b'\\', &bytes[start..])?;
         if bytes[end] == b'"' {
             let s = &self.s[start..end];
-            if s.bytes().any(|b| b < 0x20) {
+            if self.controls && s.bytes().any(|b| b < 0x20) {
                 return None;
             }
             self.pos = end + 1;
@@ -83,7 +86,7 @@ impl<'a> Cursor<'a> {
         loop {
             let j = i + memchr::memchr2(b'"', b'\\', &bytes[i..])?;
             let run = &self.s[i..j];
-            if run.bytes().any(|b| b < 0x20) {
+            if self.controls && run.bytes().any(|b| b < 0x20) {
                 return None;
             }
             out.push_str(run);
@@ -248,6 +251,13 @@ fn unescape(b: &[u8]) -> Option<(char, usize)> {
     })
 }
 
+/// FNV-1a over the ASCII-lowercased bytes.
+fn ci_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn strip_spaces(s: Cow<'_, str>) -> Cow<'_, str> {
     if s.contains(' ') {
         Cow::Owned(s.chars().filter(|c| *c != ' ').collect())
@@ -261,7 +271,13 @@ impl<'a> FlatEvent<'a> {
     /// names that has an `EventID` (a flat Windows event), else `None`.
     pub fn parse(line: &'a [u8]) -> Option<FlatEvent<'a>> {
         let s = std::str::from_utf8(line).ok()?;
-        let mut c = Cursor { s, pos: 0 };
+        // Without early exit, so that it vectorizes.
+        let controls = s.bytes().fold(false, |acc, b| acc | (b < 0x20));
+        let mut c = Cursor {
+            s,
+            pos: 0,
+            controls,
+        };
         c.eat(b'{')?;
         let mut entries: Vec<(Cow<'a, str>, Slot<'a>)> = Vec::with_capacity(48);
         let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(48);
@@ -313,14 +329,18 @@ impl<'a> FlatEvent<'a> {
         // otherwise which value a lookup finds depends on the order of the
         // object's keys (and serde_json keeps only the last of duplicates),
         // so the general path decides.
-        let mut sorted: Vec<&str> = entries.iter().map(|(k, _)| k.as_ref()).collect();
-        sorted.sort_unstable_by(|a, b| {
-            a.bytes()
-                .map(|c| c.to_ascii_lowercase())
-                .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
-        });
-        if sorted.windows(2).any(|w| w[0].eq_ignore_ascii_case(w[1])) {
-            return None;
+        // Hash each name ignoring case, sort the hashes; only equal hashes
+        // need a real comparison.
+        let mut hashes: Vec<(u64, usize)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (ci_hash(k), i))
+            .collect();
+        hashes.sort_unstable();
+        for w in hashes.windows(2) {
+            if w[0].0 == w[1].0 && entries[w[0].1].0.eq_ignore_ascii_case(&entries[w[1].1].0) {
+                return None;
+            }
         }
         Some(FlatEvent { entries })
     }
@@ -363,15 +383,18 @@ impl EventView for FlatEvent<'_> {
     }
 
     fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool {
-        self.entries.iter().flat_map(|(_, v)| v.values()).any(|v| match v {
-            FieldValue::Str(s) => f(s),
-            FieldValue::Int(i) => f(&i.to_string()),
-            // serde_json's own formatting, as the general path uses.
-            FieldValue::Float(x) => {
-                serde_json::Number::from_f64(*x).is_some_and(|n| f(&n.to_string()))
-            }
-            FieldValue::Bool(_) | FieldValue::Null => false,
-        })
+        self.entries
+            .iter()
+            .flat_map(|(_, v)| v.values())
+            .any(|v| match v {
+                FieldValue::Str(s) => f(s),
+                FieldValue::Int(i) => f(&i.to_string()),
+                // serde_json's own formatting, as the general path uses.
+                FieldValue::Float(x) => {
+                    serde_json::Number::from_f64(*x).is_some_and(|n| f(&n.to_string()))
+                }
+                FieldValue::Bool(_) | FieldValue::Null => false,
+            })
     }
 
     fn each_named(&self, f: &mut dyn FnMut(&str, &FieldValue<'_>)) -> bool {
