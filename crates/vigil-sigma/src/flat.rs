@@ -374,8 +374,7 @@ impl<'a> FlatEvent<'a> {
 
 impl EventView for FlatEvent<'_> {
     fn any_value(&self, field: &str, f: &mut dyn FnMut(&FieldValue<'_>) -> bool) -> bool {
-        self.find(field)
-            .is_some_and(|v| v.values().iter().any(f))
+        self.find(field).is_some_and(|v| v.values().iter().any(f))
     }
 
     fn has_field(&self, field: &str) -> bool {
