@@ -72,7 +72,7 @@ impl<'a> Cursor<'a> {
     fn string(&mut self) -> Option<Cow<'a, str>> {
         let bytes = self.s.as_bytes();
         let start = self.pos + 1;
-        let end = start + memchr::memchr2(b'"', b'\\', &bytes[start..])?;
+        let end = start + find_quote_or_escape(&bytes[start..])?;
         if bytes[end] == b'"' {
             let s = &self.s[start..end];
             if self.controls && s.bytes().any(|b| b < 0x20) {
@@ -84,7 +84,7 @@ impl<'a> Cursor<'a> {
         let mut out = String::with_capacity(end - start + 16);
         let mut i = start;
         loop {
-            let j = i + memchr::memchr2(b'"', b'\\', &bytes[i..])?;
+            let j = i + find_quote_or_escape(&bytes[i..])?;
             let run = &self.s[i..j];
             if self.controls && run.bytes().any(|b| b < 0x20) {
                 return None;
@@ -174,6 +174,17 @@ impl<'a> Cursor<'a> {
             v
         })
     }
+}
+
+/// Position of the first `"` or `\\`. Most strings are short: a plain
+/// loop over the first bytes beats setting up a vector search.
+#[inline]
+fn find_quote_or_escape(b: &[u8]) -> Option<usize> {
+    let head = b.len().min(32);
+    if let Some(i) = b[..head].iter().position(|&c| c == b'"' || c == b'\\') {
+        return Some(i);
+    }
+    memchr::memchr2(b'"', b'\\', &b[head..]).map(|i| head + i)
 }
 
 /// The JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
@@ -280,7 +291,6 @@ impl<'a> FlatEvent<'a> {
         };
         c.eat(b'{')?;
         let mut entries: Vec<(Cow<'a, str>, Slot<'a>)> = Vec::with_capacity(48);
-        let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(48);
         c.skip_ws();
         if c.peek()? == b'}' {
             return None;
@@ -298,11 +308,10 @@ impl<'a> FlatEvent<'a> {
                 b'[' => Slot::Many(c.array()?),
                 _ => Slot::One(c.scalar()?),
             };
-            if names.len() >= MAX_FIELDS {
+            if entries.len() >= MAX_FIELDS {
                 return None;
             }
-            names.push(name);
-            entries.push((Cow::Borrowed(""), v));
+            entries.push((name, v));
             c.skip_ws();
             match c.peek()? {
                 b',' => c.pos += 1,
@@ -319,11 +328,13 @@ impl<'a> FlatEvent<'a> {
         }
         // One name must be `EventID` (and there are no `Event` or `winlog`
         // objects): a Windows event, see `ruleset::is_windows_map`.
-        if !names.iter().any(|n| n == "EventID") {
+        if !entries.iter().any(|(n, _)| n == "EventID") {
             return None;
         }
-        for (slot, name) in entries.iter_mut().zip(names) {
-            slot.0 = strip_spaces(name);
+        for slot in entries.iter_mut() {
+            if slot.0.contains(' ') {
+                slot.0 = Cow::Owned(slot.0.chars().filter(|c| *c != ' ').collect());
+            }
         }
         // Names must differ even without spaces and ignoring ASCII case:
         // otherwise which value a lookup finds depends on the order of the
@@ -331,11 +342,17 @@ impl<'a> FlatEvent<'a> {
         // so the general path decides.
         // Hash each name ignoring case, sort the hashes; only equal hashes
         // need a real comparison.
-        let mut hashes: Vec<(u64, usize)> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (ci_hash(k), i))
-            .collect();
+        let mut small = [(0u64, 0usize); 64];
+        let mut large = Vec::new();
+        let hashes: &mut [(u64, usize)] = if entries.len() <= small.len() {
+            &mut small[..entries.len()]
+        } else {
+            large.resize(entries.len(), (0, 0));
+            &mut large
+        };
+        for (slot, (i, (k, _))) in hashes.iter_mut().zip(entries.iter().enumerate()) {
+            *slot = (ci_hash(k), i);
+        }
         hashes.sort_unstable();
         for w in hashes.windows(2) {
             if w[0].0 == w[1].0 && entries[w[0].1].0.eq_ignore_ascii_case(&entries[w[1].1].0) {
@@ -387,7 +404,13 @@ impl EventView for FlatEvent<'_> {
             .flat_map(|(_, v)| v.values())
             .any(|v| match v {
                 FieldValue::Str(s) => f(s),
-                FieldValue::Int(i) => f(&i.to_string()),
+                FieldValue::Int(i) => {
+                    let mut buf = [0u8; 24];
+                    let mut w = std::io::Cursor::new(&mut buf[..]);
+                    let _ = std::io::Write::write_fmt(&mut w, format_args!("{i}"));
+                    let n = w.position() as usize;
+                    f(std::str::from_utf8(&buf[..n]).unwrap_or(""))
+                }
                 // serde_json's own formatting, as the general path uses.
                 FieldValue::Float(x) => {
                     serde_json::Number::from_f64(*x).is_some_and(|n| f(&n.to_string()))

@@ -148,10 +148,19 @@ pub(crate) struct Prefilter {
 
 /// `name` lowercased (ASCII) without spaces, as views compare names.
 fn name_key(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != ' ')
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    let mut k = String::new();
+    name_key_into(&mut k, name);
+    k
+}
+
+/// [`name_key`] into a reused buffer.
+pub(crate) fn name_key_into(key: &mut String, name: &str) {
+    key.clear();
+    key.push_str(name);
+    key.make_ascii_lowercase();
+    if key.contains(' ') {
+        key.retain(|c| c != ' ');
+    }
 }
 
 fn push_once(v: &mut Vec<u32>, i: u32) {
@@ -228,24 +237,69 @@ impl Prefilter {
     }
 
     /// Marks the rules of this group that `view` may match.
+    #[cfg(test)]
     pub(crate) fn select(&self, view: &dyn EventView, marks: &mut Marks) {
-        for &i in &self.always {
-            marks.mark(i);
-        }
         let mut key = String::new();
         let listed = view.each_named(&mut |name, v| {
-            key.clear();
-            key.push_str(name);
-            key.make_ascii_lowercase();
-            if key.contains(' ') {
-                key.retain(|c| c != ' ');
-            }
+            name_key_into(&mut key, name);
             if let Some(scans) = self.named.get(key.as_str()) {
                 for &i in scans {
-                    self.fields[i].scan_value(v, marks);
+                    self.scan_field(i, v, marks);
                 }
             }
         });
+        self.select_rest(view, marks, listed);
+    }
+
+    /// The scans of plain field names, by the name lowercased without
+    /// spaces (see [`name_key_into`]), for callers that list an event's
+    /// fields once for several groups.
+    pub(crate) fn named(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.named.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
+    /// Scans value `v` with scan `scan` (from [`Prefilter::named`]).
+    #[cfg(test)]
+    pub(crate) fn scan_field(&self, scan: usize, v: &FieldValue<'_>, marks: &mut Marks) {
+        self.fields[scan].scan_value(v, marks);
+    }
+
+    /// [`Prefilter::scan_field`] with the value's lowercase text and
+    /// integer computed once for all the scans of one value.
+    pub(crate) fn scan_field_cached(
+        &self,
+        scan: usize,
+        v: &FieldValue<'_>,
+        cache: &mut ValueCache,
+        marks: &mut Marks,
+    ) {
+        let fs = &self.fields[scan];
+        if !fs.ac.is_empty() {
+            if !cache.text_ready {
+                cache.text.clear();
+                cache.has_text = with_text(v, |t| push_lower(&mut cache.text, t)).is_some();
+                cache.text_ready = true;
+            }
+            if cache.has_text {
+                fs.scan_lower(&cache.text, marks);
+            }
+        }
+        if !fs.ints.is_empty() {
+            let n = *cache.int.get_or_insert_with(|| int_of(v));
+            if let Some(rules) = n.and_then(|n| fs.ints.get(&n)) {
+                rules.iter().for_each(|&r| marks.mark(r));
+            }
+        }
+    }
+
+    /// Marks the always-evaluated rules and runs the scans not done by
+    /// name: when `listed` (the caller ran the [`Prefilter::named`] scans
+    /// over the event's fields), the keyword and dotted-name scans; else
+    /// every scan, by lookup.
+    pub(crate) fn select_rest(&self, view: &dyn EventView, marks: &mut Marks, listed: bool) {
+        for &i in &self.always {
+            marks.mark(i);
+        }
         let scans: Box<dyn Iterator<Item = &FieldScan>> = if listed {
             Box::new(self.unnamed.iter().map(|&i| &self.fields[i]))
         } else {
@@ -376,12 +430,39 @@ fn build_automata(
 /// lowercase literals: searching lowercased text lets them use their fast
 /// literal prefilters, which ASCII case-insensitive automata mostly cannot.
 fn push_lower(out: &mut String, text: &str) {
-    if text.is_ascii() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // An ASCII run, lowercased in place; then one other character.
+        let j = bytes[i..]
+            .iter()
+            .position(|b| !b.is_ascii())
+            .map_or(bytes.len(), |k| i + k);
         let start = out.len();
-        out.push_str(text);
+        out.push_str(&text[i..j]);
         out[start..].make_ascii_lowercase();
-    } else {
-        out.extend(text.chars().flat_map(char::to_lowercase));
+        i = j;
+        if let Some(c) = text[i..].chars().next() {
+            out.extend(c.to_lowercase());
+            i += c.len_utf8();
+        }
+    }
+}
+
+/// One field value's lowercase text and integer, computed on first use.
+#[derive(Debug, Default)]
+pub(crate) struct ValueCache {
+    text: String,
+    text_ready: bool,
+    has_text: bool,
+    int: Option<Option<i64>>,
+}
+
+impl ValueCache {
+    /// Forgets the value, keeping the allocation.
+    pub(crate) fn reset(&mut self) {
+        self.text_ready = false;
+        self.int = None;
     }
 }
 
@@ -393,6 +474,10 @@ pub(crate) struct Marks {
     list: Vec<u32>,
     /// Scratch for lowercased values.
     lower: String,
+    /// Scratch for field name keys.
+    pub(crate) key: String,
+    /// Scratch for one value's lowercase text.
+    pub(crate) value: ValueCache,
     /// Every value of the event, lowercased, for keyword scans.
     all_text: String,
     /// Whether `all_text` holds the current event's text.

@@ -17,7 +17,7 @@ use crate::compile::CompiledRule;
 use crate::event::{EventView, FieldValue};
 use crate::flat::FlatEvent;
 use crate::logsource::{LogsourceMapping, Router, Scope};
-use crate::prefilter::{with_marks, Prefilter, PrefilterStats};
+use crate::prefilter::{name_key_into, with_marks, Prefilter, PrefilterStats};
 use crate::views::{FlatWindowsView, JsonMapView, JsonView};
 
 /// Whether an event is Windows-shaped: `evtx_dump` layout (`Event.System`),
@@ -37,16 +37,24 @@ fn is_windows_rule(r: &CompiledRule) -> bool {
     r.logsource.product.as_deref() == Some("windows")
 }
 
+/// A fast hasher for the index's small keys (not exposed to untrusted
+/// key choice beyond channel names and event IDs).
+type Fast = foldhash::fast::RandomState;
+
 /// Rules (set positions) that apply to the same events, with their
 /// literal pre-selection.
 #[derive(Debug, Default)]
 struct Group {
+    /// Distinct per group of a set, for [`RuleIndex::named`].
+    id: u32,
     filter: Prefilter,
 }
 
 impl Group {
-    fn new<R: AsRef<CompiledRule>>(rules: &[R], positions: Vec<usize>) -> Group {
+    fn new<R: AsRef<CompiledRule>>(rules: &[R], positions: Vec<usize>, id: &mut u32) -> Group {
+        *id += 1;
         Group {
+            id: *id,
             filter: Prefilter::build(rules, &positions),
         }
     }
@@ -56,13 +64,17 @@ impl Group {
 #[derive(Debug, Default)]
 struct RuleIndex {
     /// Windows rules constrained to a channel but not to event IDs, by lowercase channel.
-    by_channel: HashMap<String, Group>,
+    by_channel: HashMap<String, Group, Fast>,
     /// Windows rules constrained to a channel and event IDs, by (lowercase channel, ID).
-    by_channel_id: HashMap<(String, i64), Group>,
+    by_channel_id: HashMap<String, HashMap<i64, Group, Fast>, Fast>,
     /// Windows rules without a channel constraint.
     windows_any: Group,
     /// Rules of other products (or none), by logsource: applied to non-Windows events.
     other: Router,
+    /// Every group's scans of plain field names, by the name lowercased
+    /// without spaces: (group id, scan). An event's fields are listed once
+    /// for all the groups it belongs to.
+    named: HashMap<String, Vec<(u32, usize)>, Fast>,
 }
 
 /// [`RuleIndex`] while it is being filled: positions only.
@@ -91,26 +103,40 @@ impl RuleIndex {
                 _ => pos.windows_any.push(i),
             }
         }
-        RuleIndex {
+        let mut id = 0u32;
+        let mut idx = RuleIndex {
             by_channel: pos
                 .by_channel
                 .into_iter()
-                .map(|(k, v)| (k, Group::new(rules, v)))
+                .map(|(k, v)| (k, Group::new(rules, v, &mut id)))
                 .collect(),
-            by_channel_id: pos
-                .by_channel_id
-                .into_iter()
-                .map(|(k, v)| (k, Group::new(rules, v)))
-                .collect(),
-            windows_any: Group::new(rules, pos.windows_any),
+            by_channel_id: HashMap::default(),
+            windows_any: Group::new(rules, pos.windows_any, &mut id),
             other: pos.other,
+            named: HashMap::default(),
+        };
+        for ((chan, event_id), v) in pos.by_channel_id {
+            let g = Group::new(rules, v, &mut id);
+            idx.by_channel_id
+                .entry(chan)
+                .or_default()
+                .insert(event_id, g);
         }
+        let mut named: HashMap<String, Vec<(u32, usize)>, _> = HashMap::default();
+        for g in idx.groups() {
+            for (key, scans) in g.filter.named() {
+                let slot = named.entry(key.to_string()).or_default();
+                slot.extend(scans.iter().map(|&s| (g.id, s)));
+            }
+        }
+        idx.named = named;
+        idx
     }
 
     fn groups(&self) -> impl Iterator<Item = &Group> {
         self.by_channel
             .values()
-            .chain(self.by_channel_id.values())
+            .chain(self.by_channel_id.values().flat_map(|m| m.values()))
             .chain([&self.windows_any])
     }
 }
@@ -242,7 +268,7 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
     /// Windows events: the rules of their channel and event ID.
     fn run_windows<'s>(&'s self, win: &dyn EventView, f: impl FnMut(&'s R)) {
         let (chan, event_id) = channel_and_id(win);
-        let id_rules = event_id.and_then(|id| self.index.by_channel_id.get(&(chan.clone(), id)));
+        let id_rules = event_id.and_then(|id| self.index.by_channel_id.get(&chan)?.get(&id));
         let channel_rules = self.index.by_channel.get(&chan);
         self.run(
             win,
@@ -270,8 +296,25 @@ impl<R: AsRef<CompiledRule>> RuleSet<R> {
         mut f: impl FnMut(&'s R),
     ) {
         with_marks(|marks| {
+            // The event's fields once, for all its groups.
+            let mut key = std::mem::take(&mut marks.key);
+            let mut cache = std::mem::take(&mut marks.value);
+            let listed = view.each_named(&mut |name, v| {
+                name_key_into(&mut key, name);
+                let Some(scans) = self.index.named.get(key.as_str()) else {
+                    return;
+                };
+                cache.reset();
+                for &(gid, scan) in scans {
+                    if let Some(g) = groups.iter().flatten().find(|g| g.id == gid) {
+                        g.filter.scan_field_cached(scan, v, &mut cache, marks);
+                    }
+                }
+            });
+            marks.key = key;
+            marks.value = cache;
             for g in groups.iter().flatten() {
-                g.filter.select(view, marks);
+                g.filter.select_rest(view, marks, listed);
             }
             for &i in marks.sorted() {
                 let r = &self.rules[i as usize];
