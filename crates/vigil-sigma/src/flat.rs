@@ -81,7 +81,7 @@ impl<'a> Cursor<'a> {
             self.pos = end + 1;
             return Some(Cow::Borrowed(s));
         }
-        let mut out = String::with_capacity(end - start + 16);
+        let mut out = String::with_capacity(end - start + 64);
         let mut i = start;
         loop {
             let j = i + find_quote_or_escape(&bytes[i..])?;
@@ -93,6 +93,12 @@ impl<'a> Cursor<'a> {
             if bytes[j] == b'"' {
                 self.pos = j + 1;
                 return Some(Cow::Owned(out));
+            }
+            // `\\` (Windows paths) is by far the most common escape.
+            if bytes.get(j + 1) == Some(&b'\\') {
+                out.push('\\');
+                i = j + 2;
+                continue;
             }
             let (c, used) = unescape(&bytes[j + 1..])?;
             out.push(c);
