@@ -31,6 +31,17 @@ pub trait EventView {
     /// the event, for keyword searches, until `f` returns true.
     fn any_text(&self, f: &mut dyn FnMut(&str) -> bool) -> bool;
 
+    /// A text in which the text of every value (as [`EventView::any_text`]
+    /// gives it) occurs JSON-escaped — `\\` for a backslash, `\"` for a
+    /// quote, `\n`, `\r`, `\t`, `\b`, `\f` for those controls, nothing
+    /// else escaped — and whose non-ASCII characters are all lowercase:
+    /// e.g. the JSON line of a flat event. Keyword pre-selection may then
+    /// search it, lowercased, instead of every value. `None` (the default)
+    /// when the view has no such text.
+    fn raw_text(&self) -> Option<&str> {
+        None
+    }
+
     /// For views that index their fields under plain names (no dotted
     /// paths): calls `f` with each (name, value) pair, every value a
     /// lookup of a name equal to it ignoring ASCII case could return, and

@@ -23,6 +23,9 @@ const MAX_FIELDS: usize = 512;
 pub struct FlatEvent<'a> {
     /// (name without spaces, value), in the order of the object.
     entries: Vec<(Cow<'a, str>, Slot<'a>)>,
+    /// The line, when it can stand for its values' text (see
+    /// [`EventView::raw_text`]).
+    raw: Option<&'a str>,
 }
 
 /// A field's value: a scalar, or an array of scalars.
@@ -50,6 +53,10 @@ struct Cursor<'a> {
     /// Whether the text has control characters: only then are strings
     /// checked for them one by one (JSON forbids them raw in strings).
     controls: bool,
+    /// Whether the line's text differs from its values' JSON escaping by
+    /// more than `\\`, `\"` and the short escapes: a `\u` or `\/` escape,
+    /// or a float (whose text is re-formatted).
+    irregular: bool,
 }
 
 impl<'a> Cursor<'a> {
@@ -101,6 +108,7 @@ impl<'a> Cursor<'a> {
                 continue;
             }
             let (c, used) = unescape(&bytes[j + 1..])?;
+            self.irregular |= matches!(bytes[j + 1], b'u' | b'/');
             out.push(c);
             i = j + 1 + used;
         }
@@ -129,6 +137,7 @@ impl<'a> Cursor<'a> {
             // text differs from ours: the general path takes them.
             return t.parse::<i64>().ok().map(FieldValue::Int);
         }
+        self.irregular = true;
         t.parse::<f64>()
             .ok()
             .filter(|f| f.is_finite())
@@ -268,6 +277,39 @@ fn unescape(b: &[u8]) -> Option<(char, usize)> {
     })
 }
 
+/// Whether every non-ASCII character of `s` is its own lowercase.
+fn non_ascii_is_lowercase(s: &str) -> bool {
+    if s.is_ascii() {
+        return true;
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // Skip ASCII 16 bytes at a time (a branch-free test per block).
+        if let Some(block) = b.get(i..i + 16) {
+            if block.iter().fold(0u8, |a, c| a | c) < 0x80 {
+                i += 16;
+                continue;
+            }
+        }
+        if b[i].is_ascii() {
+            i += 1;
+            continue;
+        }
+        let Some(c) = s.get(i..).and_then(|t| t.chars().next()) else {
+            // Inside a character: move on to its start... never reached
+            // from a character boundary, which `i` always is here.
+            return false;
+        };
+        let mut l = c.to_lowercase();
+        if l.next() != Some(c) || l.next().is_some() {
+            return false;
+        }
+        i += c.len_utf8();
+    }
+    true
+}
+
 /// FNV-1a over the ASCII-lowercased bytes.
 fn ci_hash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -294,6 +336,7 @@ impl<'a> FlatEvent<'a> {
             s,
             pos: 0,
             controls,
+            irregular: false,
         };
         c.eat(b'{')?;
         let mut entries: Vec<(Cow<'a, str>, Slot<'a>)> = Vec::with_capacity(48);
@@ -365,7 +408,8 @@ impl<'a> FlatEvent<'a> {
                 return None;
             }
         }
-        Some(FlatEvent { entries })
+        let raw = (!c.irregular && !controls && non_ascii_is_lowercase(s)).then_some(s);
+        Some(FlatEvent { entries, raw })
     }
 
     /// The value under `field` (compared without spaces: exactly, then
@@ -423,6 +467,10 @@ impl EventView for FlatEvent<'_> {
                 }
                 FieldValue::Bool(_) | FieldValue::Null => false,
             })
+    }
+
+    fn raw_text(&self) -> Option<&str> {
+        self.raw
     }
 
     fn each_named(&self, f: &mut dyn FnMut(&str, &FieldValue<'_>)) -> bool {
@@ -524,6 +572,12 @@ mod tests {
             assert!(FlatEvent::parse(bad.as_bytes()).is_none(), "{bad}");
         }
         assert!(FlatEvent::parse(b"\xff").is_none());
+        let raw = |l: &str| FlatEvent::parse(l.as_bytes()).unwrap().raw_text().is_some();
+        assert!(raw(r#"{"EventID":1,"x":"a\\b \"q\" \n é ®"}"#));
+        assert!(!raw(r#"{"EventID":1,"x":"\u0041"}"#));
+        assert!(!raw(r#"{"EventID":1,"x":"a\/b"}"#));
+        assert!(!raw(r#"{"EventID":1,"x":1.0}"#));
+        assert!(!raw(r#"{"EventID":1,"x":"É"}"#));
         let ok = FlatEvent::parse(b" { \"EventID\" : 7 , \"x\" : \"y\" } \r\n").unwrap();
         assert_eq!(ok.len(), 2);
     }

@@ -131,6 +131,30 @@ struct FieldScan {
     text_rules: Vec<Vec<u32>>,
     /// Integers and the rules they select.
     ints: HashMap<i64, Vec<u32>>,
+    /// Keyword scans: the literals JSON-escaped, to rule an event out from
+    /// its lowercased raw text ([`EventView::raw_text`]).
+    raw: Vec<(AhoCorasick, usize, Option<aho_corasick::packed::Searcher>)>,
+}
+
+/// `lit` as JSON writes it inside a string, with the escapes
+/// [`EventView::raw_text`] allows.
+fn json_escaped(lit: &str) -> String {
+    let mut out = String::with_capacity(lit.len() + 8);
+    for c in lit.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            // Other controls are \u-escaped, which a raw text never has:
+            // such a literal occurs neither in it nor in its values.
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Needle pre-selection for one group of rules.
@@ -206,6 +230,13 @@ impl Prefilter {
                     Vec::new()
                 }
             };
+            let raw = if field.is_empty() && !ac.is_empty() {
+                let escaped: Vec<String> = pats.iter().map(|p| json_escaped(p)).collect();
+                let escaped: Vec<&str> = escaped.iter().map(String::as_str).collect();
+                build_automata(&escaped).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             fields.push(FieldScan {
                 field: field.to_string(),
                 text_rules: if ac.is_empty() {
@@ -215,6 +246,7 @@ impl Prefilter {
                 },
                 ac,
                 ints: acc.ints,
+                raw,
             });
         }
         always.sort_unstable();
@@ -307,6 +339,21 @@ impl Prefilter {
         };
         for fs in scans {
             if fs.field.is_empty() {
+                if let (false, Some(raw)) = (fs.raw.is_empty(), view.raw_text()) {
+                    let mut lower = std::mem::take(&mut marks.lower);
+                    lower.clear();
+                    lower.push_str(raw);
+                    lower.make_ascii_lowercase();
+                    let any = fs.raw.iter().any(|(ac, _, packed)| match packed {
+                        Some(p) => p.find(lower.as_str()).is_some(),
+                        None => ac.is_match(lower.as_str()),
+                    });
+                    marks.lower = lower;
+                    // No literal in the raw text: none in any value.
+                    if !any {
+                        continue;
+                    }
+                }
                 // All values in one search: the per-search setup costs more
                 // than the scan of a short value. A literal spanning two
                 // values may select a rule in vain, never miss one.
@@ -650,6 +697,25 @@ mod tests {
             assert_eq!(sel(json!({"EventID": id})), [2, 3], "{id}");
         }
         assert_eq!(sel(json!({"EventID": "14688"})), [2]);
+        // Keywords through a flat event's raw text: escapes and case.
+        let kw = vec![compile(
+            "    kw:\n        - '\\MimiLib.dll'\n        - 'say \"hi\"'\n    condition: kw\n",
+        )];
+        let p = Prefilter::build(&kw, &[0]);
+        let flat = |line: &str| {
+            let fe = crate::flat::FlatEvent::parse(line.as_bytes()).unwrap();
+            with_marks(|m| {
+                p.select(&fe, m);
+                m.sorted().to_vec()
+            })
+        };
+        assert_eq!(flat(r#"{"EventID":1,"x":"C:\\X\\MIMILIB.DLL"}"#), [0]);
+        assert_eq!(flat(r#"{"EventID":1,"x":"he said: SAY \"Hi\"!"}"#), [0]);
+        assert!(flat(r#"{"EventID":1,"x":"C:\\X\\mimilib.exe"}"#).is_empty());
+        // Irregular lines (\u, floats, uppercase non-ASCII) use the values.
+        assert_eq!(flat(r#"{"EventID":1,"x":"\u005cmimilib.dll"}"#), [0]);
+        assert_eq!(flat(r#"{"EventID":1.5,"x":"\\mimilib.dll"}"#), [0]);
+        assert_eq!(flat(r#"{"EventID":1,"É":"\\MIMILIB.DLL"}"#), [0]);
         assert_eq!(sel(json!({"x": {"y": "ran MimiKatz.exe"}})), [2, 4]);
     }
 }
