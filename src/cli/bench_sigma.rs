@@ -40,6 +40,10 @@ pub struct SigmaBench {
     /// Runs; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Also run this `rsigma` binary (`rsigma engine eval`) over the same
+    /// rules and events, fed on stdin, as the reference.
+    #[arg(long, value_name = "PATH")]
+    rsigma: Option<PathBuf>,
 }
 
 fn corpus() -> Option<PathBuf> {
@@ -227,6 +231,103 @@ pub fn run(b: SigmaBench) -> anyhow::Result<ExitCode> {
         "read + evaluate ÷ serde_json Value only: {:.2} (time ratio)",
         full_s / parse_s
     );
-    println!("peak RSS (whole process): {:.0} MiB", self_peak_rss_mib());
+    let vigil_rss = self_peak_rss_mib();
+    println!("peak RSS (whole process): {vigil_rss:.0} MiB");
+    if let Some(bin) = &b.rsigma {
+        let events = |count: u64| (0..count).map(line);
+        let mut walls = Vec::new();
+        let mut rss = 0.0f64;
+        let mut out_lines = 0u64;
+        for _ in 0..runs {
+            let (secs, kib, lines) = run_rsigma(bin, &rules, events(n))?;
+            walls.push(secs);
+            rss = rss.max(kib / 1024.0);
+            out_lines = lines;
+        }
+        let (load, _, _) = run_rsigma(bin, &rules, events(1))?;
+        let wall = median(walls);
+        let eval = (wall - load).max(1e-9);
+        println!(
+            "rsigma engine eval (same rules, same {n} events on stdin, one process): {:.1} s whole process, of which {load:.2} s loading (one-event run); {:.0} events/s evaluating, {:.0} events/s whole process; {out_lines} output lines; peak RSS {rss:.0} MiB",
+            wall,
+            n as f64 / eval,
+            n as f64 / wall
+        );
+        println!(
+            "vigil ÷ rsigma: {:.2} (evaluating, events/s), {:.2} (whole run incl. loading)",
+            (n as f64 / full_s) / (n as f64 / eval),
+            wall / (full_s + load_s)
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `rsigma engine eval -r RULES...` with `events` on stdin; returns
+/// (wall seconds, peak RSS in KiB from `/usr/bin/time`, stdout lines).
+fn run_rsigma<'l>(
+    bin: &std::path::Path,
+    rules: &[PathBuf],
+    events: impl Iterator<Item = &'l [u8]>,
+) -> anyhow::Result<(f64, f64, u64)> {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    let time = std::path::Path::new("/usr/bin/time");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.args(["-f", "vigil-bench-maxrss=%M"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    cmd.args(["engine", "eval", "--output-format", "ndjson"]);
+    for r in rules {
+        cmd.arg("-r").arg(r);
+    }
+    let t = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let counter = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .split(b'\n')
+            .map_while(Result::ok)
+            .count() as u64
+    });
+    let stderr = child.stderr.take().expect("piped");
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut s);
+        s
+    });
+    {
+        let mut stdin =
+            std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("piped"));
+        for e in events {
+            stdin.write_all(e)?;
+            stdin.write_all(b"\n")?;
+        }
+        stdin.flush()?;
+    }
+    let status = child.wait()?;
+    let secs = t.elapsed().as_secs_f64();
+    let lines = counter.join().unwrap_or(0);
+    let err = errs.join().unwrap_or_default();
+    if !status.success() {
+        bail!(
+            "{} exited with {status}: {}",
+            bin.display(),
+            err.lines().last().unwrap_or("")
+        );
+    }
+    let kib = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("vigil-bench-maxrss="))
+        .last()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    Ok((secs, kib, lines))
 }
