@@ -325,8 +325,8 @@ fn run_rsigma<'l>(
     }
     let kib = err
         .lines()
-        .filter_map(|l| l.strip_prefix("vigil-bench-maxrss="))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("vigil-bench-maxrss="))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0);
     Ok((secs, kib, lines))
