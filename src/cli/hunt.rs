@@ -33,7 +33,7 @@ use vigil_sigma::ruleset::{is_windows, RuleSet};
 use vigil_sigma::value::Placeholders;
 use vigil_sigma::views::{FlatWindowsView, JsonView};
 
-use super::hunt_input::{detect, for_each_event, SkipLine};
+use super::hunt_input::{detect, for_each_event, InputFormat, SkipLine};
 
 /// Flags of `vigil hunt`.
 #[derive(Debug, Args)]
@@ -48,9 +48,17 @@ pub struct HuntArgs {
     /// mappings") applied on top of the built-in mappings (repeatable).
     #[arg(long = "mapping", value_name = "FILE")]
     mappings: Vec<PathBuf>,
-    /// Files to hunt in: .evtx, JSON/NDJSON, or text logs.
+    /// What to hunt in: .evtx, JSON/NDJSON or text log files, or a Vigil
+    /// data directory (its stored events: a retro-hunt over history).
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+    /// For data-directory inputs: only events at or after this time
+    /// (15m, 2h, 7d, or RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// For data-directory inputs: only events before this time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
     /// Correlation groups kept per correlation rule (oldest evicted beyond).
     #[arg(long, default_value_t = CorrelationLimits::default().max_groups, value_name = "N")]
     correlation_max_groups: usize,
@@ -222,6 +230,19 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
             flushes: 0,
         })
     });
+    let now = chrono::Utc::now();
+    let bound = |t: &Option<String>, what: &str| -> anyhow::Result<_> {
+        t.as_deref()
+            .map(|t| vigil_query::parse_time(t, now))
+            .transpose()
+            .with_context(|| format!("--{what}"))
+    };
+    let window = (bound(&a.since, "since")?, bound(&a.until, "until")?);
+    if let (Some(s), Some(u)) = window {
+        if s >= u {
+            bail!("--since must be before --until");
+        }
+    }
     let opts = vigil_parse::ParseOptions::default();
     let events = AtomicU64::new(0);
     let unreadable = AtomicU64::new(0);
@@ -256,6 +277,10 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                 let mut out = Vec::with_capacity(1 << 16);
                 let mut local: BTreeMap<String, u64> = BTreeMap::new();
                 let format = match detect(path) {
+                    Ok(InputFormat::Ledger { .. }) => InputFormat::Ledger {
+                        since: window.0,
+                        until: window.1,
+                    },
                     Ok(f) => f,
                     Err(e) => {
                         failed_files

@@ -5,6 +5,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 /// How an input file is read.
@@ -16,10 +17,28 @@ pub enum InputFormat {
     Json,
     /// Log lines, decoded by Vigil's decoders into ECS events.
     Text,
+    /// A Vigil data directory: the events stored in its ledger whose
+    /// `@timestamp` lies in `[since, until)` (a retro-hunt over history).
+    Ledger {
+        /// Earliest event time (inclusive); `None`: from the first event.
+        since: Option<DateTime<Utc>>,
+        /// Latest event time (exclusive); `None`: to the last event.
+        until: Option<DateTime<Utc>>,
+    },
 }
 
-/// Picks the format from the extension, else from the first byte.
+/// Picks the format: a directory with a `ledger/` folder is a Vigil data
+/// directory; a file by its extension, else by its first byte.
 pub fn detect(path: &Path) -> anyhow::Result<InputFormat> {
+    if path.is_dir() {
+        if path.join("ledger").is_dir() {
+            return Ok(InputFormat::Ledger {
+                since: None,
+                until: None,
+            });
+        }
+        anyhow::bail!("is a directory but not a Vigil data directory (it has no ledger/ folder)");
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -88,6 +107,11 @@ pub fn for_each_event(
             n += good;
             bad += b;
         }
+        InputFormat::Ledger { since, until } => {
+            let (good, b) = read_ledger(path, since, until, warn, f)?;
+            n += good;
+            bad += b;
+        }
         InputFormat::Text => {
             let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
             let mut line = Vec::new();
@@ -124,6 +148,53 @@ pub fn parse_json_event(line: &[u8]) -> serde_json::Result<Value> {
 /// Largest JSON value read from a JSON input; a larger one ends the file
 /// with a warning instead of being buffered whole.
 pub const MAX_JSON_VALUE_BYTES: u64 = 16 << 20;
+
+/// The events stored in the data directory `dir` with `@timestamp` in
+/// `[since, until)` (events without a time are kept only when neither bound
+/// is given). Vigil's own alert events are skipped: they are the output of
+/// detection, not evidence to hunt in. Returns (events, unreadable records).
+fn read_ledger(
+    dir: &Path,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    warn: &mut dyn FnMut(String),
+    f: &mut dyn FnMut(Value),
+) -> anyhow::Result<(u64, u64)> {
+    let ledger = dir.join("ledger");
+    let reader = vigil_ledger::LedgerReader::open(&ledger)
+        .with_context(|| format!("opening the ledger in {}", dir.display()))?;
+    let last = reader.last_seq()?;
+    let (mut n, mut bad) = (0u64, 0u64);
+    let bounded = since.is_some() || until.is_some();
+    let _ = reader.for_each_range(1, last, |seq, payload| {
+        let ev = match vigil_event::Event::from_canonical(payload) {
+            Ok(ev) => ev,
+            Err(e) => {
+                bad += 1;
+                warn(format!(
+                    "{}: record {seq} is not an event: {e}",
+                    dir.display()
+                ));
+                return std::ops::ControlFlow::<()>::Continue(());
+            }
+        };
+        if ev.get_str(vigil_event::fields::EVENT_KIND) == Some("alert") {
+            return std::ops::ControlFlow::Continue(());
+        }
+        if bounded {
+            let Some(t) = ev.timestamp() else {
+                return std::ops::ControlFlow::Continue(());
+            };
+            if since.is_some_and(|s| t < s) || until.is_some_and(|u| t >= u) {
+                return std::ops::ControlFlow::Continue(());
+            }
+        }
+        n += 1;
+        f(ev.into_json());
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok((n, bad))
+}
 
 /// Bytes read from a JSON input per step; values are parsed from memory.
 const JSON_CHUNK: usize = 4 << 20;
