@@ -1,0 +1,313 @@
+//! `[detectors]` settings: per-detector switches, thresholds and windows.
+
+use serde::Deserialize;
+
+/// A setting that failed validation.
+#[derive(Debug, thiserror::Error)]
+#[error("detectors.{key}: {message}")]
+pub struct ConfigError {
+    /// The setting, relative to `[detectors]` (e.g. `brute_force.threshold`).
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Every built-in detector's settings. All detectors are on by default.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Master switch: `false` turns every detector off.
+    pub enabled: bool,
+    /// Keys (accounts, sources) tracked per detector; beyond it the least
+    /// recently seen are evicted (`vigil_detector_evictions_total`).
+    pub max_keys: usize,
+    /// Evidence events named by one alert; more are dropped and the alert
+    /// says `evidence_truncated`.
+    pub max_evidence: usize,
+    /// How far apart event clocks may be before idle state is expired: a
+    /// key is dropped once the newest event time seen by the detector is
+    /// more than its window plus this tolerance past the key's last event.
+    pub skew_tolerance_secs: u64,
+    /// `vigil.brute_force`.
+    pub brute_force: BruteForce,
+    /// `vigil.password_spray`.
+    pub password_spray: PasswordSpray,
+    /// `vigil.credential_stuffing`.
+    pub credential_stuffing: CredentialStuffing,
+    /// `vigil.success_after_failures`.
+    pub success_after_failures: SuccessAfterFailures,
+    /// `vigil.web_scan`.
+    pub web_scan: WebScan,
+    /// `vigil.web_attack`.
+    pub web_attack: WebAttack,
+}
+
+/// `[detectors.brute_force]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForce {
+    /// On or off.
+    pub enabled: bool,
+    /// Failures for one account, or from one source, that raise an alert.
+    pub threshold: usize,
+    /// Window in seconds: first and last failure at most this far apart.
+    pub window_secs: u64,
+}
+
+/// `[detectors.password_spray]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordSpray {
+    /// On or off.
+    pub enabled: bool,
+    /// Distinct accounts failed from one source that raise an alert.
+    pub min_accounts: usize,
+    /// An account tried more often than this from the source is not
+    /// counted (that is brute force, not spraying).
+    pub max_attempts_per_account: u32,
+    /// Window in seconds.
+    pub window_secs: u64,
+}
+
+/// `[detectors.credential_stuffing]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialStuffing {
+    /// On or off.
+    pub enabled: bool,
+    /// Distinct accounts with failures across the fleet.
+    pub min_accounts: usize,
+    /// Distinct sources of those failures.
+    pub min_sources: usize,
+    /// failures / (failures + successes) in the window, 0.0–1.0.
+    pub min_failure_ratio: f64,
+    /// Window in seconds.
+    pub window_secs: u64,
+    /// Authentication events kept in the window (oldest evicted beyond).
+    pub max_events: usize,
+}
+
+/// `[detectors.success_after_failures]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuccessAfterFailures {
+    /// On or off.
+    pub enabled: bool,
+    /// Failures for the account (or from the source) within the window
+    /// before the success.
+    pub min_failures: usize,
+    /// Window in seconds, ending at the success.
+    pub window_secs: u64,
+}
+
+/// `[detectors.web_scan]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebScan {
+    /// On or off.
+    pub enabled: bool,
+    /// 404 responses to one source that raise an alert.
+    pub threshold: usize,
+    /// Window in seconds.
+    pub window_secs: u64,
+}
+
+/// `[detectors.web_attack]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebAttack {
+    /// On or off.
+    pub enabled: bool,
+    /// Bytes of a URL inspected (the rest is ignored): bounds the work.
+    pub max_url_bytes: usize,
+    /// After an alert for a source and attack class, further hits of the
+    /// same class from the source are not alerted for this many seconds.
+    pub suppress_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            max_keys: 10_000,
+            max_evidence: 20,
+            skew_tolerance_secs: 120,
+            brute_force: BruteForce::default(),
+            password_spray: PasswordSpray::default(),
+            credential_stuffing: CredentialStuffing::default(),
+            success_after_failures: SuccessAfterFailures::default(),
+            web_scan: WebScan::default(),
+            web_attack: WebAttack::default(),
+        }
+    }
+}
+
+impl Default for BruteForce {
+    fn default() -> Self {
+        BruteForce {
+            enabled: true,
+            threshold: 10,
+            window_secs: 300,
+        }
+    }
+}
+
+impl Default for PasswordSpray {
+    fn default() -> Self {
+        PasswordSpray {
+            enabled: true,
+            min_accounts: 10,
+            max_attempts_per_account: 3,
+            window_secs: 600,
+        }
+    }
+}
+
+impl Default for CredentialStuffing {
+    fn default() -> Self {
+        CredentialStuffing {
+            enabled: true,
+            min_accounts: 20,
+            min_sources: 5,
+            min_failure_ratio: 0.9,
+            window_secs: 600,
+            max_events: 100_000,
+        }
+    }
+}
+
+impl Default for SuccessAfterFailures {
+    fn default() -> Self {
+        SuccessAfterFailures {
+            enabled: true,
+            min_failures: 5,
+            window_secs: 600,
+        }
+    }
+}
+
+impl Default for WebScan {
+    fn default() -> Self {
+        WebScan {
+            enabled: true,
+            threshold: 50,
+            window_secs: 60,
+        }
+    }
+}
+
+impl Default for WebAttack {
+    fn default() -> Self {
+        WebAttack {
+            enabled: true,
+            max_url_bytes: 4096,
+            suppress_secs: 300,
+        }
+    }
+}
+
+/// Upper bound of every window: a day.
+const MAX_WINDOW: u64 = 86_400;
+
+fn check(ok: bool, key: &'static str, message: &str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            key,
+            message: message.into(),
+        })
+    }
+}
+
+fn window(w: u64, key: &'static str) -> Result<(), ConfigError> {
+    check(
+        (1..=MAX_WINDOW).contains(&w),
+        key,
+        "must be 1..=86400 seconds",
+    )
+}
+
+impl Config {
+    /// Checks every value's range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            (1..=1_000_000).contains(&self.max_keys),
+            "max_keys",
+            "must be 1..=1000000",
+        )?;
+        check(
+            (1..=10_000).contains(&self.max_evidence),
+            "max_evidence",
+            "must be 1..=10000",
+        )?;
+        check(
+            self.skew_tolerance_secs <= MAX_WINDOW,
+            "skew_tolerance_secs",
+            "must be at most 86400",
+        )?;
+        let b = &self.brute_force;
+        check(
+            (2..=10_000).contains(&b.threshold),
+            "brute_force.threshold",
+            "must be 2..=10000",
+        )?;
+        window(b.window_secs, "brute_force.window_secs")?;
+        let s = &self.password_spray;
+        check(
+            (2..=10_000).contains(&s.min_accounts),
+            "password_spray.min_accounts",
+            "must be 2..=10000",
+        )?;
+        check(
+            (1..=1000).contains(&s.max_attempts_per_account),
+            "password_spray.max_attempts_per_account",
+            "must be 1..=1000",
+        )?;
+        window(s.window_secs, "password_spray.window_secs")?;
+        let c = &self.credential_stuffing;
+        check(
+            (2..=100_000).contains(&c.min_accounts),
+            "credential_stuffing.min_accounts",
+            "must be 2..=100000",
+        )?;
+        check(
+            (2..=100_000).contains(&c.min_sources),
+            "credential_stuffing.min_sources",
+            "must be 2..=100000",
+        )?;
+        check(
+            (0.0..=1.0).contains(&c.min_failure_ratio),
+            "credential_stuffing.min_failure_ratio",
+            "must be between 0.0 and 1.0",
+        )?;
+        window(c.window_secs, "credential_stuffing.window_secs")?;
+        check(
+            (100..=10_000_000).contains(&c.max_events),
+            "credential_stuffing.max_events",
+            "must be 100..=10000000",
+        )?;
+        let a = &self.success_after_failures;
+        check(
+            (1..=10_000).contains(&a.min_failures),
+            "success_after_failures.min_failures",
+            "must be 1..=10000",
+        )?;
+        window(a.window_secs, "success_after_failures.window_secs")?;
+        let w = &self.web_scan;
+        check(
+            (2..=100_000).contains(&w.threshold),
+            "web_scan.threshold",
+            "must be 2..=100000",
+        )?;
+        window(w.window_secs, "web_scan.window_secs")?;
+        let x = &self.web_attack;
+        check(
+            (64..=65_536).contains(&x.max_url_bytes),
+            "web_attack.max_url_bytes",
+            "must be 64..=65536",
+        )?;
+        window(x.suppress_secs, "web_attack.suppress_secs")?;
+        Ok(())
+    }
+}

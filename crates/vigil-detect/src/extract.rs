@@ -1,0 +1,348 @@
+//! Reading what the detectors need from one event: an [`Observation`].
+//!
+//! Most events interest no detector; they are recognised by a few map
+//! lookups and yield `None` without allocating. Authentication events
+//! (sshd, PAM, sudo, su, Windows 4624/4625/4648/4771/4776, OWASP
+//! `authn_login_*`, HTTP 401 on login paths) and access-log requests that
+//! are 404s or carry an attack pattern yield an observation.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use crate::web::{self, AttackClass};
+
+/// Outcome of an authentication attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The credentials were accepted.
+    Success,
+    /// The credentials were refused.
+    Failure,
+    /// Explicit-credential use (Windows 4648): counted by password
+    /// spraying only, as an attempt against the named account.
+    Attempt,
+}
+
+/// An authentication attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    /// Success, failure or attempt.
+    pub outcome: Outcome,
+    /// What produced it, for the alert text (`sshd`, `windows:4625`, …).
+    pub via: &'static str,
+}
+
+/// A web request the web detectors look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Web {
+    /// `http.response.status_code` (0 when absent).
+    pub status: u16,
+    /// The attack pattern found in the URL, if any.
+    pub attack: Option<(AttackClass, &'static str)>,
+    /// The URL (cut to the configured bytes), kept only for attacks.
+    pub url: Option<Box<str>>,
+}
+
+/// What the detectors read from one event. Small and `Send`, so that a
+/// decoder thread can make it and the thread that knows the event's seq
+/// can feed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// Event time, milliseconds since the epoch.
+    pub time: i64,
+    /// The account authenticated (`user.name`; `user.target.name` for su;
+    /// `TargetUserName` on Windows).
+    pub user: Option<Box<str>>,
+    /// The source address (`source.ip`; `IpAddress` on Windows).
+    pub source: Option<Box<str>>,
+    /// The host that logged it (`host.name`; `Computer` on Windows).
+    pub host: Option<Box<str>>,
+    /// Set for authentication events.
+    pub auth: Option<Auth>,
+    /// Set for web requests of interest.
+    pub web: Option<Web>,
+}
+
+fn path<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
+    let mut v = m.get(keys[0])?;
+    for k in &keys[1..] {
+        v = v.as_object()?.get(*k)?;
+    }
+    Some(v)
+}
+
+fn path_str<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
+    path(m, keys).and_then(Value::as_str)
+}
+
+/// Whether a JSON value is, or is an array containing, `s`.
+fn has(v: Option<&Value>, s: &str) -> bool {
+    match v {
+        Some(Value::String(x)) => x == s,
+        Some(Value::Array(a)) => a.iter().any(|x| x.as_str() == Some(s)),
+        _ => false,
+    }
+}
+
+fn boxed(s: Option<&str>) -> Option<Box<str>> {
+    s.filter(|s| !s.is_empty() && *s != "-").map(Box::from)
+}
+
+/// Normalises an IP text (`::ffff:10.0.0.5` → `10.0.0.5`); `None` for
+/// anything that is not an IP (`-`, empty, names).
+fn ip(s: Option<&str>) -> Option<Box<str>> {
+    let s = s?.trim();
+    let addr: IpAddr = s.parse().ok()?;
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    };
+    if addr.to_string() == s {
+        Some(Box::from(s))
+    } else {
+        Some(addr.to_string().into_boxed_str())
+    }
+}
+
+/// Reads an observation from an event given as its (nested ECS or
+/// Windows) JSON map, at event time `time` (milliseconds). `None` when no
+/// detector cares about the event.
+pub fn observe(
+    m: &Map<String, Value>,
+    time: i64,
+    cfg: &crate::config::Config,
+) -> Option<Observation> {
+    if !cfg.enabled {
+        return None;
+    }
+    if let Some(Value::Object(event)) = m.get("event") {
+        if let Some(o) = ecs(m, event, time, cfg) {
+            return Some(o);
+        }
+    }
+    // OWASP logging vocabulary: `"event": "authn_login_fail:user"`.
+    if let Some(Value::String(e)) = m.get("event") {
+        return owasp(m, e, time);
+    }
+    if m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog") {
+        return windows(m, time);
+    }
+    None
+}
+
+fn host_of(m: &Map<String, Value>) -> Option<Box<str>> {
+    boxed(path_str(m, &["host", "name"]))
+}
+
+fn ecs(
+    m: &Map<String, Value>,
+    event: &Map<String, Value>,
+    time: i64,
+    cfg: &crate::config::Config,
+) -> Option<Observation> {
+    let action = event.get("action").and_then(Value::as_str).unwrap_or("");
+    if event.get("dataset").and_then(Value::as_str) == Some("http.access") {
+        return access(m, time, cfg);
+    }
+    if action.starts_with("authn_login_") {
+        return owasp(m, action, time);
+    }
+    let outcome = match event.get("outcome").and_then(Value::as_str) {
+        Some("success") => Outcome::Success,
+        Some("failure") => Outcome::Failure,
+        _ => return None,
+    };
+    let service = || path_str(m, &["system", "auth", "pam", "service"]);
+    let (via, target_is_account) = match action {
+        "ssh_login" => ("sshd", false),
+        "su" => ("su", true),
+        // sudo's "N incorrect password attempts" (the authentication kind).
+        "sudo_command"
+            if outcome == Outcome::Failure && has(event.get("category"), "authentication") =>
+        {
+            ("sudo", false)
+        }
+        // PAM failures of sshd, sudo and su are also logged by those
+        // programs; counting both would double every attempt.
+        "authentication_failure"
+            if !matches!(
+                service(),
+                Some("sshd" | "sshd-session" | "sshd-auth" | "sudo" | "su" | "su-l")
+            ) && event.get("reason").is_none() =>
+        {
+            ("pam", false)
+        }
+        // auditd USER_AUTH / USER_LOGIN records.
+        "user_auth" | "user_login"
+            if path_str(m, &["event", "module"]).is_some_and(|x| x == "auditd") =>
+        {
+            ("auditd", false)
+        }
+        _ => return None,
+    };
+    let user = if target_is_account {
+        path_str(m, &["user", "target", "name"]).or_else(|| path_str(m, &["user", "name"]))
+    } else {
+        path_str(m, &["user", "name"])
+    };
+    Some(Observation {
+        time,
+        user: boxed(user),
+        source: ip(path_str(m, &["source", "ip"])),
+        host: host_of(m),
+        auth: Some(Auth { outcome, via }),
+        web: None,
+    })
+}
+
+/// Paths where a 401 means a refused login.
+fn login_path(p: &str) -> bool {
+    const NEEDLES: [&[u8]; 7] = [
+        b"login",
+        b"logon",
+        b"signin",
+        b"sign-in",
+        b"auth",
+        b"session",
+        b"xmlrpc.php",
+    ];
+    let b = p.as_bytes();
+    NEEDLES.iter().any(|n| web::contains_ci(b, n))
+}
+
+fn access(m: &Map<String, Value>, time: i64, cfg: &crate::config::Config) -> Option<Observation> {
+    let status = path(m, &["http", "response", "status_code"])
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u16;
+    let url = path_str(m, &["url", "original"]).unwrap_or("");
+    let attack = if cfg.web_attack.enabled {
+        web::inspect(url, cfg.web_attack.max_url_bytes)
+    } else {
+        None
+    };
+    let url_path = path_str(m, &["url", "path"]).unwrap_or(url);
+    let auth_fail = status == 401 && login_path(url_path);
+    if attack.is_none() && status != 404 && !auth_fail {
+        return None;
+    }
+    let cut = web::floor_char(url, cfg.web_attack.max_url_bytes);
+    Some(Observation {
+        time,
+        user: boxed(path_str(m, &["user", "name"])),
+        source: ip(path_str(m, &["source", "ip"])),
+        host: host_of(m),
+        auth: auth_fail.then_some(Auth {
+            outcome: Outcome::Failure,
+            via: "http",
+        }),
+        web: Some(Web {
+            status,
+            attack,
+            url: attack.map(|_| Box::from(cut)),
+        }),
+    })
+}
+
+/// OWASP application logging vocabulary: `authn_login_fail:USER`,
+/// `authn_login_success:USER`, `authn_login_successafterfail:USER,N`.
+fn owasp(m: &Map<String, Value>, e: &str, time: i64) -> Option<Observation> {
+    let (name, arg) = e.split_once(':').unwrap_or((e, ""));
+    let outcome = match name {
+        "authn_login_fail" | "authn_login_fail_max" => Outcome::Failure,
+        "authn_login_success" | "authn_login_successafterfail" => Outcome::Success,
+        _ => return None,
+    };
+    let user = arg.split(',').next().filter(|u| !u.is_empty());
+    let source = path_str(m, &["source", "ip"])
+        .or_else(|| path_str(m, &["source_ip"]))
+        .or_else(|| path_str(m, &["client", "ip"]));
+    Some(Observation {
+        time,
+        user: boxed(user),
+        source: ip(source),
+        host: host_of(m).or_else(|| boxed(path_str(m, &["hostname"]))),
+        auth: Some(Auth {
+            outcome,
+            via: "owasp",
+        }),
+        web: None,
+    })
+}
+
+/// A Windows field by its bare name, in evtx_dump (`Event.EventData`,
+/// `Event.System`), winlogbeat (`winlog.event_data`) or flat OTRF layout.
+fn win<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    let text = |v: &'a Value| match v {
+        Value::Object(o) => o.get("#text"),
+        v => Some(v),
+    };
+    if let Some(Value::Object(ev)) = m.get("Event") {
+        for part in ["EventData", "System"] {
+            if let Some(v) = ev.get(part).and_then(|p| p.get(name)) {
+                return text(v);
+            }
+        }
+    }
+    if let Some(Value::Object(wl)) = m.get("winlog") {
+        if let Some(v) = wl.get("event_data").and_then(|d| d.get(name)) {
+            return Some(v);
+        }
+        let alias = match name {
+            "EventID" => "event_id",
+            "Computer" => "computer_name",
+            _ => "",
+        };
+        if let Some(v) = wl.get(alias) {
+            return Some(v);
+        }
+    }
+    m.get(name)
+}
+
+fn win_str<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    win(m, name).and_then(Value::as_str)
+}
+
+fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
+    let id = match win(m, "EventID")? {
+        Value::Number(n) => n.as_u64()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    let (outcome, via) = match id {
+        4624 => (Outcome::Success, "windows:4624"),
+        4625 => (Outcome::Failure, "windows:4625"),
+        4648 => (Outcome::Attempt, "windows:4648"),
+        4771 => (Outcome::Failure, "windows:4771"),
+        4776 => {
+            // Status 0x0 is a validated credential, anything else a failure.
+            let ok = win_str(m, "Status").is_none_or(|s| {
+                let s = s.trim();
+                s == "0x0" || s == "0" || s.eq_ignore_ascii_case("0x00000000")
+            });
+            if ok {
+                (Outcome::Success, "windows:4776")
+            } else {
+                (Outcome::Failure, "windows:4776")
+            }
+        }
+        _ => return None,
+    };
+    // Logons by the machine itself and anonymous sessions are not logins
+    // of an account anyone can guess a password for.
+    let user = win_str(m, "TargetUserName")
+        .filter(|u| !u.ends_with('$') && !u.eq_ignore_ascii_case("ANONYMOUS LOGON"));
+    let user = boxed(user)?;
+    let source = ip(win_str(m, "IpAddress"));
+    let host =
+        boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))).or_else(|| host_of(m));
+    Some(Observation {
+        time,
+        user: Some(user),
+        source,
+        host,
+        auth: Some(Auth { outcome, via }),
+        web: None,
+    })
+}

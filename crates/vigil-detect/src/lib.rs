@@ -1,0 +1,788 @@
+//! Built-in behavioural detectors for Vigil.
+//!
+//! Streaming, event-time detectors over authentication and web events:
+//! `vigil.brute_force`, `vigil.password_spray`, `vigil.credential_stuffing`,
+//! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`
+//! (see docs/DETECTIONS.md for thresholds, windows and ATT&CK mapping).
+//!
+//! Use: [`extract::observe`] reads an [`Observation`] from an event (cheap,
+//! stateless, `None` for events no detector cares about); [`Detectors::feed`]
+//! feeds it, with a piece of evidence `E` (a seq in the server, the event
+//! text in `vigil hunt`), and returns the [`Alert`]s it completes.
+//!
+//! State is bounded: every window expires, each detector tracks at most
+//! `max_keys` keys (the least recently seen are evicted, counted in
+//! [`Stats::evictions`]), and per-key buffers are capped by thresholds.
+//! Out-of-order events are placed by their time inside a key's window; an
+//! event older than a key's newest event minus the window is late and
+//! ignored for that key ([`Stats::late`]). After an alert the entity is
+//! suppressed for one window (see [`Detectors::feed`]).
+
+pub mod config;
+pub mod extract;
+mod state;
+pub mod web;
+
+use std::collections::VecDeque;
+
+use serde_json::{json, Map, Value};
+
+pub use config::{Config, ConfigError};
+pub use extract::{observe, Observation, Outcome};
+use state::{Burst, Keyed, Spray, Stuffing};
+
+/// The built-in detectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Detector {
+    /// Many failures for one account or from one source.
+    BruteForce,
+    /// Few failures each against many accounts from one source.
+    PasswordSpray,
+    /// Failures for many accounts from many sources across the fleet.
+    CredentialStuffing,
+    /// A success right after a burst of failures.
+    SuccessAfterFailures,
+    /// Many 404s to one source.
+    WebScan,
+    /// Attack patterns in a request URL.
+    WebAttack,
+}
+
+impl Detector {
+    /// Every detector.
+    pub const ALL: [Detector; 6] = [
+        Detector::BruteForce,
+        Detector::PasswordSpray,
+        Detector::CredentialStuffing,
+        Detector::SuccessAfterFailures,
+        Detector::WebScan,
+        Detector::WebAttack,
+    ];
+
+    /// The stable id, e.g. `vigil.brute_force`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Detector::BruteForce => "vigil.brute_force",
+            Detector::PasswordSpray => "vigil.password_spray",
+            Detector::CredentialStuffing => "vigil.credential_stuffing",
+            Detector::SuccessAfterFailures => "vigil.success_after_failures",
+            Detector::WebScan => "vigil.web_scan",
+            Detector::WebAttack => "vigil.web_attack",
+        }
+    }
+
+    /// The alert title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Detector::BruteForce => "Brute force: repeated authentication failures",
+            Detector::PasswordSpray => {
+                "Password spraying: failures against many accounts from one source"
+            }
+            Detector::CredentialStuffing => {
+                "Credential stuffing: failures for many accounts from many sources"
+            }
+            Detector::SuccessAfterFailures => "Successful login after a burst of failures",
+            Detector::WebScan => "Web scan: burst of 404 responses to one source",
+            Detector::WebAttack => "Web attack pattern in a request URL",
+        }
+    }
+
+    /// The Sigma-style level.
+    pub fn level(self) -> &'static str {
+        match self {
+            Detector::BruteForce | Detector::WebAttack => "medium",
+            Detector::WebScan => "low",
+            _ => "high",
+        }
+    }
+
+    /// ATT&CK tags in Sigma form.
+    pub fn tags(self) -> &'static [&'static str] {
+        match self {
+            Detector::BruteForce => &["attack.credential_access", "attack.t1110.001"],
+            Detector::PasswordSpray => &["attack.credential_access", "attack.t1110.003"],
+            Detector::CredentialStuffing => &["attack.credential_access", "attack.t1110.004"],
+            Detector::SuccessAfterFailures => &[
+                "attack.credential_access",
+                "attack.t1110",
+                "attack.initial_access",
+                "attack.t1078",
+            ],
+            Detector::WebScan => &["attack.reconnaissance", "attack.t1595.003"],
+            Detector::WebAttack => &["attack.initial_access", "attack.t1190"],
+        }
+    }
+}
+
+/// One alert of a built-in detector.
+#[derive(Debug, Clone)]
+pub struct Alert<E> {
+    /// Which detector.
+    pub detector: Detector,
+    /// Entity fields the alert is about (`source.ip`, `user.name`,
+    /// `host.name`), in that order when present.
+    pub entity: Vec<(&'static str, String)>,
+    /// The counts behind the alert (`failures`, `distinct_accounts`, …).
+    pub counts: Map<String, Value>,
+    /// The detector's window in seconds.
+    pub window_secs: u64,
+    /// Time of the first and last evidence event (ms since the epoch).
+    pub first: i64,
+    /// See `first`.
+    pub last: i64,
+    /// Evidence, oldest first, at most `max_evidence`.
+    pub evidence: Vec<E>,
+    /// Whether evidence was dropped for the cap.
+    pub evidence_truncated: bool,
+    /// One-line summary for `message`.
+    pub summary: String,
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 with milliseconds.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+impl<E> Alert<E> {
+    /// The detector-specific part of the alert: id, window, first/last,
+    /// entity and counts (stored as `vigil.alert.detector`, printed by
+    /// hunt as `detector`).
+    pub fn detail(&self) -> Value {
+        let entity: Map<String, Value> = self
+            .entity
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+            .collect();
+        json!({
+            "id": self.detector.id(),
+            "entity": entity,
+            "counts": self.counts,
+            "window": format!("{}s", self.window_secs),
+            "first": format_ms(self.first),
+            "last": format_ms(self.last),
+        })
+    }
+
+    /// The alert event's fields as (dotted ECS path, value), the same
+    /// shape as Sigma alerts: `event.kind: alert`, `rule.*`,
+    /// `vigil.alert.level`, `event.severity`, `tags`,
+    /// `threat.technique.id`, `message`, the entity fields and
+    /// `vigil.alert.detector`. Evidence is left to the caller.
+    pub fn fields(&self) -> Vec<(String, Value)> {
+        let d = self.detector;
+        let mut f: Vec<(String, Value)> = vec![
+            ("event.kind".into(), json!("alert")),
+            ("event.dataset".into(), json!("vigil.alert")),
+            ("rule.id".into(), json!(d.id())),
+            ("rule.name".into(), json!(d.title())),
+            ("rule.ruleset".into(), json!("vigil")),
+            ("vigil.alert.level".into(), json!(d.level())),
+            ("event.severity".into(), json!(severity(d.level()))),
+            ("tags".into(), json!(d.tags())),
+        ];
+        let techniques: Vec<String> = d.tags().iter().filter_map(|t| technique(t)).collect();
+        f.push(("threat.technique.id".into(), json!(techniques)));
+        f.push((
+            "message".into(),
+            json!(format!("{}: {}", d.id(), self.summary)),
+        ));
+        for (k, v) in &self.entity {
+            f.push((k.to_string(), json!(v)));
+        }
+        f.push(("vigil.alert.detector".into(), self.detail()));
+        f
+    }
+}
+
+fn severity(level: &str) -> u64 {
+    match level {
+        "low" => 2,
+        "medium" => 3,
+        "high" => 4,
+        _ => 5,
+    }
+}
+
+/// `attack.t1110.001` → `T1110.001`.
+fn technique(tag: &str) -> Option<String> {
+    let rest = tag.strip_prefix("attack.t")?;
+    rest.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit())
+        .then(|| format!("T{}", rest.to_ascii_uppercase()))
+}
+
+/// Counters of one detector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Keys evicted because the detector tracked `max_keys` keys.
+    pub evictions: u64,
+    /// Events ignored because they were older than their key's window.
+    pub late: u64,
+    /// Alerts not raised because the entity was suppressed.
+    pub suppressed: u64,
+}
+
+/// The state of every detector. Not thread-safe by design: it is owned by
+/// the one thread that sees events in order (the server's writer, hunt's
+/// sorted feeder).
+#[derive(Debug)]
+pub struct Detectors<E> {
+    cfg: Config,
+    /// Newest event time fed, for expiring idle keys.
+    newest: i64,
+    fed: u64,
+    bf_user: Keyed<Burst<E>>,
+    bf_source: Keyed<Burst<E>>,
+    spray: Keyed<Spray<E>>,
+    stuffing: Stuffing<E>,
+    saf_user: Keyed<Burst<E>>,
+    saf_source: Keyed<Burst<E>>,
+    scan: Keyed<Burst<E>>,
+    attack: Keyed<Burst<E>>,
+    stats: [Stats; 6],
+}
+
+fn ms(secs: u64) -> i64 {
+    (secs as i64).saturating_mul(1000)
+}
+
+impl<E: Clone> Detectors<E> {
+    /// Empty state for a validated configuration.
+    pub fn new(cfg: Config) -> Detectors<E> {
+        let n = cfg.max_keys;
+        Detectors {
+            stuffing: Stuffing::new(cfg.credential_stuffing.max_events),
+            cfg,
+            newest: i64::MIN,
+            fed: 0,
+            bf_user: Keyed::new(n),
+            bf_source: Keyed::new(n),
+            spray: Keyed::new(n),
+            saf_user: Keyed::new(n),
+            saf_source: Keyed::new(n),
+            scan: Keyed::new(n),
+            attack: Keyed::new(n),
+            stats: [Stats::default(); 6],
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Counters of one detector (evictions include those of its key maps).
+    pub fn stats(&self, d: Detector) -> Stats {
+        let mut s = self.stats[d as usize];
+        s.evictions += match d {
+            Detector::BruteForce => self.bf_user.evictions + self.bf_source.evictions,
+            Detector::PasswordSpray => self.spray.evictions,
+            Detector::CredentialStuffing => self.stuffing.evictions,
+            Detector::SuccessAfterFailures => self.saf_user.evictions + self.saf_source.evictions,
+            Detector::WebScan => self.scan.evictions,
+            Detector::WebAttack => self.attack.evictions,
+        };
+        s
+    }
+
+    /// Keys currently tracked, over every detector (for tests and metrics).
+    pub fn tracked_keys(&self) -> usize {
+        self.bf_user.len()
+            + self.bf_source.len()
+            + self.spray.len()
+            + self.saf_user.len()
+            + self.saf_source.len()
+            + self.scan.len()
+            + self.attack.len()
+    }
+
+    fn late(&mut self, d: Detector) {
+        self.stats[d as usize].late += 1;
+    }
+
+    /// Feeds one observation with its evidence; returns the alerts it
+    /// completes.
+    ///
+    /// Re-alert policy: when an entity (account, source, source + attack
+    /// class, or the fleet for stuffing) alerts, its counted events are
+    /// cleared and it cannot alert again until one window has passed
+    /// after the alert's event time; events keep being counted meanwhile,
+    /// so a sustained attack alerts about once per window.
+    pub fn feed(&mut self, obs: &Observation, evidence: E) -> Vec<Alert<E>> {
+        let mut out = Vec::new();
+        let t = obs.time;
+        self.newest = self.newest.max(t);
+        self.fed += 1;
+        if self.fed.is_multiple_of(4096) {
+            self.expire();
+        }
+        if let Some(auth) = &obs.auth {
+            match auth.outcome {
+                Outcome::Failure => {
+                    self.brute_force(obs, &evidence, &mut out);
+                    self.spray(obs, &evidence, &mut out);
+                    self.stuffing(obs, &evidence, true, &mut out);
+                    self.saf_failure(obs, &evidence);
+                }
+                Outcome::Attempt => self.spray(obs, &evidence, &mut out),
+                Outcome::Success => {
+                    self.stuffing(obs, &evidence, false, &mut out);
+                    self.saf_success(obs, &evidence, &mut out);
+                }
+            }
+        }
+        if let Some(w) = &obs.web {
+            if w.status == 404 {
+                self.web_scan(obs, &evidence, &mut out);
+            }
+            if w.attack.is_some() {
+                self.web_attack(obs, &evidence, &mut out);
+            }
+        }
+        for a in &out {
+            self.stats[a.detector as usize].alerts += 1;
+        }
+        out
+    }
+
+    /// Drops keys idle for longer than their window plus the skew tolerance.
+    fn expire(&mut self) {
+        let skew = ms(self.cfg.skew_tolerance_secs);
+        let h = |w: u64| self.newest.saturating_sub(ms(w)).saturating_sub(skew);
+        let c = &self.cfg;
+        let (bf, sp, saf, sc, at) = (
+            h(c.brute_force.window_secs),
+            h(c.password_spray.window_secs),
+            h(c.success_after_failures.window_secs),
+            h(c.web_scan.window_secs),
+            h(c.web_attack.suppress_secs),
+        );
+        self.bf_user.expire(bf);
+        self.bf_source.expire(bf);
+        self.spray.expire(sp);
+        self.saf_user.expire(saf);
+        self.saf_source.expire(saf);
+        self.scan.expire(sc);
+        self.attack.expire(at);
+    }
+
+    fn entity(obs: &Observation, source: bool, user: bool) -> Vec<(&'static str, String)> {
+        let mut e = Vec::new();
+        if source {
+            if let Some(s) = &obs.source {
+                e.push(("source.ip", s.to_string()));
+            }
+        }
+        if user {
+            if let Some(u) = &obs.user {
+                e.push(("user.name", u.to_string()));
+            }
+        }
+        if let Some(h) = &obs.host {
+            e.push(("host.name", h.to_string()));
+        }
+        e
+    }
+
+    fn brute_force(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.brute_force;
+        if !c.enabled {
+            return;
+        }
+        let (w, n) = (ms(c.window_secs), c.threshold);
+        let horizon = self
+            .newest
+            .saturating_sub(ms(c.window_secs) + ms(self.cfg.skew_tolerance_secs));
+        let mut hit_user = None;
+        let mut hit_source = None;
+        let mut late = 0;
+        if let Some(u) = &obs.user {
+            let b = self.bf_user.get(u, obs.time, horizon);
+            match b.push(obs.time, ev.clone(), w, n) {
+                Err(()) => late += 1,
+                Ok(()) if b.len() >= n => hit_user = Some(b.ready(obs.time, w)),
+                Ok(()) => {}
+            }
+        }
+        if let Some(s) = &obs.source {
+            let b = self.bf_source.get(s, obs.time, horizon);
+            match b.push(obs.time, ev.clone(), w, n) {
+                Err(()) => late += 1,
+                Ok(()) if b.len() >= n => hit_source = Some(b.ready(obs.time, w)),
+                Ok(()) => {}
+            }
+        }
+        if late > 0 {
+            self.late(Detector::BruteForce);
+        }
+        let max_ev = self.cfg.max_evidence;
+        let window_secs = c.window_secs;
+        let (user_ok, source_ok) = (hit_user == Some(true), hit_source == Some(true));
+        if hit_user == Some(false) || hit_source == Some(false) {
+            self.stats[Detector::BruteForce as usize].suppressed += 1;
+        }
+        if !user_ok && !source_ok {
+            return;
+        }
+        // One attack that crosses both thresholds at once is one alert
+        // naming both the source and the account.
+        let burst = if source_ok {
+            let s = obs.source.as_deref().unwrap_or_default();
+            self.bf_source
+                .get(s, obs.time, horizon)
+                .take(max_ev, obs.time, w)
+        } else {
+            let u = obs.user.as_deref().unwrap_or_default();
+            self.bf_user
+                .get(u, obs.time, horizon)
+                .take(max_ev, obs.time, w)
+        };
+        if user_ok && source_ok {
+            let u = obs.user.as_deref().unwrap_or_default();
+            self.bf_user
+                .get(u, obs.time, horizon)
+                .take(max_ev, obs.time, w);
+        }
+        let (failures, first, last, evidence, truncated) = burst;
+        let entity = Self::entity(obs, source_ok, user_ok);
+        let mut counts = Map::new();
+        counts.insert("failures".into(), json!(failures));
+        counts.insert("threshold".into(), json!(n));
+        let who = match (source_ok, user_ok) {
+            (true, true) => format!(
+                "account {} from {}",
+                obs.user.as_deref().unwrap_or("-"),
+                obs.source.as_deref().unwrap_or("-")
+            ),
+            (true, false) => format!("source {}", obs.source.as_deref().unwrap_or("-")),
+            _ => format!("account {}", obs.user.as_deref().unwrap_or("-")),
+        };
+        out.push(Alert {
+            detector: Detector::BruteForce,
+            entity,
+            counts,
+            window_secs,
+            first,
+            last,
+            evidence,
+            evidence_truncated: truncated,
+            summary: format!("{failures} authentication failures for {who} within {window_secs}s"),
+        });
+    }
+
+    fn spray(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.password_spray;
+        let (Some(src), Some(user)) = (&obs.source, &obs.user) else {
+            return;
+        };
+        if !c.enabled {
+            return;
+        }
+        let w = ms(c.window_secs);
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        let cap = (c.min_accounts * c.max_attempts_per_account as usize * 4).min(100_000);
+        let (k, per, window_secs, max_ev) = (
+            c.min_accounts,
+            c.max_attempts_per_account,
+            c.window_secs,
+            self.cfg.max_evidence,
+        );
+        let s = self.spray.get(src, obs.time, horizon);
+        if s.push(obs.time, user, ev.clone(), w, per, cap).is_err() {
+            self.late(Detector::PasswordSpray);
+            return;
+        }
+        if s.low < k {
+            return;
+        }
+        if obs.time <= s.suppress_until {
+            self.stats[Detector::PasswordSpray as usize].suppressed += 1;
+            return;
+        }
+        let accounts = s.low;
+        let attempts = s.entries.len();
+        let (first, last, evidence, truncated) = s.take(max_ev, obs.time, w);
+        let mut counts = Map::new();
+        counts.insert("distinct_accounts".into(), json!(accounts));
+        counts.insert("attempts".into(), json!(attempts));
+        counts.insert("max_attempts_per_account".into(), json!(per));
+        out.push(Alert {
+            detector: Detector::PasswordSpray,
+            entity: Self::entity(obs, true, false),
+            counts,
+            window_secs,
+            first,
+            last,
+            evidence,
+            evidence_truncated: truncated,
+            summary: format!(
+                "{accounts} accounts failed from {src} (at most {per} attempts each) within {window_secs}s"
+            ),
+        });
+    }
+
+    fn stuffing(&mut self, obs: &Observation, ev: &E, failed: bool, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.credential_stuffing;
+        let (Some(src), Some(user)) = (&obs.source, &obs.user) else {
+            return;
+        };
+        if !c.enabled {
+            return;
+        }
+        let w = ms(c.window_secs);
+        let st = &mut self.stuffing;
+        if st.push(obs.time, user, src, failed, ev.clone(), w).is_err() {
+            self.stats[Detector::CredentialStuffing as usize].late += 1;
+            return;
+        }
+        if !failed {
+            return;
+        }
+        let accounts = st.users.len();
+        let sources = st.sources.len();
+        let total = st.failures + st.successes;
+        let ratio = if total == 0 {
+            0.0
+        } else {
+            st.failures as f64 / total as f64
+        };
+        if accounts < c.min_accounts || sources < c.min_sources || ratio < c.min_failure_ratio {
+            return;
+        }
+        if obs.time <= st.suppress_until {
+            self.stats[Detector::CredentialStuffing as usize].suppressed += 1;
+            return;
+        }
+        let failures = st.failures;
+        let window_secs = c.window_secs;
+        let (first, last, evidence, truncated) = st.take(self.cfg.max_evidence, obs.time, w);
+        let mut counts = Map::new();
+        counts.insert("distinct_accounts".into(), json!(accounts));
+        counts.insert("distinct_sources".into(), json!(sources));
+        counts.insert("failures".into(), json!(failures));
+        counts.insert("successes".into(), json!(total - failures));
+        counts.insert(
+            "failure_ratio".into(),
+            json!((ratio * 1000.0).round() / 1000.0),
+        );
+        out.push(Alert {
+            detector: Detector::CredentialStuffing,
+            entity: Vec::new(),
+            counts,
+            window_secs,
+            first,
+            last,
+            evidence,
+            evidence_truncated: truncated,
+            summary: format!(
+                "{failures} failures for {accounts} accounts from {sources} sources ({:.0}% failed) within {window_secs}s",
+                ratio * 100.0
+            ),
+        });
+    }
+
+    fn saf_failure(&mut self, obs: &Observation, ev: &E) {
+        let c = self.cfg.success_after_failures;
+        if !c.enabled {
+            return;
+        }
+        let w = ms(c.window_secs);
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        // Keep a little more than needed so that out-of-order successes
+        // can still count the failures before them.
+        let cap = c.min_failures * 2;
+        if let Some(u) = &obs.user {
+            let _ = self
+                .saf_user
+                .get(u, obs.time, horizon)
+                .push(obs.time, ev.clone(), w, cap);
+        }
+        if let Some(s) = &obs.source {
+            let _ = self
+                .saf_source
+                .get(s, obs.time, horizon)
+                .push(obs.time, ev.clone(), w, cap);
+        }
+    }
+
+    fn saf_success(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.success_after_failures;
+        if !c.enabled {
+            return;
+        }
+        let (w, n, window_secs) = (ms(c.window_secs), c.min_failures, c.window_secs);
+        let max_ev = self.cfg.max_evidence;
+        let mut best: Option<(bool, usize, i64, Vec<E>, bool)> = None;
+        let mut suppressed = false;
+        for by_source in [false, true] {
+            let (map, key) = if by_source {
+                (&mut self.saf_source, obs.source.as_deref())
+            } else {
+                (&mut self.saf_user, obs.user.as_deref())
+            };
+            let Some(b) = key.and_then(|k| map.peek_mut(k)) else {
+                continue;
+            };
+            let count = b.count_between(obs.time - w, obs.time);
+            if count < n {
+                continue;
+            }
+            if obs.time <= b.suppress_until {
+                suppressed = true;
+                continue;
+            }
+            let (fails, first, _, mut evidence, mut truncated) = b.take_before(max_ev, obs.time, w);
+            if evidence.len() >= max_ev {
+                evidence.remove(0);
+                truncated = true;
+            }
+            evidence.push(ev.clone());
+            if best.as_ref().is_none_or(|b| fails > b.1) {
+                best = Some((by_source, fails, first, evidence, truncated));
+            }
+        }
+        if suppressed && best.is_none() {
+            self.stats[Detector::SuccessAfterFailures as usize].suppressed += 1;
+        }
+        let Some((_, fails, first, evidence, truncated)) = best else {
+            return;
+        };
+        let mut counts = Map::new();
+        counts.insert("failures".into(), json!(fails));
+        counts.insert("min_failures".into(), json!(n));
+        out.push(Alert {
+            detector: Detector::SuccessAfterFailures,
+            entity: Self::entity(obs, true, true),
+            counts,
+            window_secs,
+            first,
+            last: obs.time,
+            evidence,
+            evidence_truncated: truncated,
+            summary: format!(
+                "login of {} from {} succeeded after {fails} failures within {window_secs}s",
+                obs.user.as_deref().unwrap_or("-"),
+                obs.source.as_deref().unwrap_or("-")
+            ),
+        });
+    }
+
+    fn web_scan(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.web_scan;
+        let Some(src) = &obs.source else { return };
+        if !c.enabled {
+            return;
+        }
+        let (w, n, window_secs) = (ms(c.window_secs), c.threshold, c.window_secs);
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        let max_ev = self.cfg.max_evidence;
+        let b = self.scan.get(src, obs.time, horizon);
+        if b.push(obs.time, ev.clone(), w, n).is_err() {
+            self.late(Detector::WebScan);
+            return;
+        }
+        if b.len() < n {
+            return;
+        }
+        if !b.ready(obs.time, w) {
+            self.stats[Detector::WebScan as usize].suppressed += 1;
+            return;
+        }
+        let (count, first, last, evidence, truncated) = b.take(max_ev, obs.time, w);
+        let mut counts = Map::new();
+        counts.insert("not_found".into(), json!(count));
+        counts.insert("threshold".into(), json!(n));
+        out.push(Alert {
+            detector: Detector::WebScan,
+            entity: Self::entity(obs, true, false),
+            counts,
+            window_secs,
+            first,
+            last,
+            evidence,
+            evidence_truncated: truncated,
+            summary: format!("{count} requests from {src} answered 404 within {window_secs}s"),
+        });
+    }
+
+    fn web_attack(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.web_attack;
+        let Some(web) = &obs.web else { return };
+        let Some((class, pattern)) = web.attack else {
+            return;
+        };
+        let w = ms(c.suppress_secs);
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        // Suppression is per source and class; without a source, per class.
+        let mut key = String::with_capacity(48);
+        key.push_str(class.as_str());
+        key.push('|');
+        key.push_str(obs.source.as_deref().unwrap_or("-"));
+        let b = self.attack.get(&key, obs.time, horizon);
+        if obs.time <= b.suppress_until {
+            self.stats[Detector::WebAttack as usize].suppressed += 1;
+            return;
+        }
+        b.suppress_until = obs.time.saturating_add(w);
+        let mut counts = Map::new();
+        counts.insert("class".into(), json!(class.as_str()));
+        counts.insert("pattern".into(), json!(pattern));
+        counts.insert("status".into(), json!(web.status));
+        if let Some(u) = &web.url {
+            counts.insert("url".into(), json!(u));
+        }
+        out.push(Alert {
+            detector: Detector::WebAttack,
+            entity: Self::entity(obs, true, false),
+            counts,
+            window_secs: c.suppress_secs,
+            first: obs.time,
+            last: obs.time,
+            evidence: vec![ev.clone()],
+            evidence_truncated: false,
+            summary: format!(
+                "{} probe from {} ({pattern:?}, status {})",
+                class.as_str(),
+                obs.source.as_deref().unwrap_or("-"),
+                web.status
+            ),
+        });
+    }
+}
+
+/// Evidence of a burst: count, first, last, evidence (capped, newest
+/// kept), truncated.
+type Taken<E> = (usize, i64, i64, Vec<E>, bool);
+
+fn cap_evidence<E>(mut v: VecDeque<(i64, E)>, max: usize) -> Taken<E> {
+    let n = v.len();
+    let first = v.front().map_or(0, |x| x.0);
+    let last = v.back().map_or(0, |x| x.0);
+    let truncated = n > max;
+    while v.len() > max {
+        v.pop_front();
+    }
+    (
+        n,
+        first,
+        last,
+        v.into_iter().map(|x| x.1).collect(),
+        truncated,
+    )
+}
+
+#[cfg(test)]
+mod tests;

