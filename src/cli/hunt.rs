@@ -39,8 +39,13 @@ use super::hunt_input::{detect, for_each_event, InputFormat, SkipLine};
 #[derive(Debug, Args)]
 pub struct HuntArgs {
     /// A Sigma rule file or a directory of rules (recursive). Repeatable.
-    #[arg(long = "rules", required = true, value_name = "PATH")]
+    #[arg(long = "rules", required_unless_present = "builtin", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// Also run Vigil's built-in detectors (brute force, password
+    /// spraying, credential stuffing, success after failures, web scans
+    /// and attacks; docs/DETECTIONS.md) over the inputs in event-time order.
+    #[arg(long)]
+    builtin: bool,
     /// A value for an `|expand` placeholder: NAME=VALUE (repeatable).
     #[arg(long = "placeholder", value_name = "NAME=VALUE")]
     placeholders: Vec<String>,
@@ -133,6 +138,60 @@ impl CorrelationStage {
     }
 }
 
+/// An event waiting for the built-in detectors.
+struct BuiltinPending {
+    time: i64,
+    order: (usize, u64),
+    obs: vigil_detect::Observation,
+    event: Arc<str>,
+}
+
+/// The built-in detectors and their sort buffer, shared by the input
+/// threads like [`CorrelationStage`].
+struct BuiltinStage {
+    detectors: vigil_detect::Detectors<Arc<str>>,
+    buffer: Vec<BuiltinPending>,
+    cap: usize,
+    alerts: BTreeMap<&'static str, u64>,
+}
+
+impl BuiltinStage {
+    /// Sorts the buffer by event time, feeds it and prints the alerts.
+    fn flush(&mut self, out: &mut dyn Write) {
+        let mut buf = std::mem::take(&mut self.buffer);
+        buf.sort_by_key(|p| (p.time, p.order));
+        for p in buf {
+            for a in self.detectors.feed(&p.obs, p.event) {
+                *self.alerts.entry(a.detector.id()).or_default() += 1;
+                let _ = serde_json::to_writer(&mut *out, &builtin_line(&a));
+                let _ = out.write_all(b"\n");
+            }
+        }
+    }
+}
+
+/// The NDJSON line of a built-in detector's alert: the shape of a
+/// correlation match, with `detector` in place of `correlation`.
+fn builtin_line(a: &vigil_detect::Alert<Arc<str>>) -> Value {
+    let d = a.detector;
+    let events: Vec<Value> = a
+        .evidence
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap_or(Value::Null))
+        .collect();
+    json!({
+        "rule_id": d.id(),
+        "rule_title": d.title(),
+        "level": d.level(),
+        "tags": d.tags(),
+        "rule_file": Value::Null,
+        "message": a.summary,
+        "detector": a.detail(),
+        "events": events,
+        "events_truncated": a.evidence_truncated,
+    })
+}
+
 /// The NDJSON line of a correlation match.
 fn correlation_line(set: &CorrelationSet, m: &CorrelationMatch<Arc<str>>) -> Value {
     let c = &set.rules[m.correlation];
@@ -193,6 +252,15 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
         bail!("rules path {} does not exist", missing.display());
     }
     let report = vigil_sigma::loader::load_paths(&a.rules, &ph);
+    let detect_cfg = vigil_detect::Config::default();
+    let builtin: Option<Mutex<BuiltinStage>> = a.builtin.then(|| {
+        Mutex::new(BuiltinStage {
+            detectors: vigil_detect::Detectors::new(detect_cfg.clone()),
+            buffer: Vec::new(),
+            cap: a.correlation_buffer.max(1),
+            alerts: BTreeMap::new(),
+        })
+    });
     let refused = report.refused;
     let load_warnings = report.warnings;
     let corr_set = Arc::new(report.correlations);
@@ -268,7 +336,8 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
             !any
         })
     };
-    let skip: Option<SkipLine<'_>> = corr_set.is_empty().then_some(&fast);
+    // The built-in detectors read Windows logons, which the fast path skips.
+    let skip: Option<SkipLine<'_>> = (corr_set.is_empty() && !a.builtin).then_some(&fast);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -293,6 +362,17 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                 let mut warn = |w: String| warnings.lock().unwrap().push(w);
                 let mut n = 0u64;
                 let mut pending: Vec<Pending> = Vec::new();
+                let mut detect_pending: Vec<BuiltinPending> = Vec::new();
+                let give_builtin = |p: &mut Vec<BuiltinPending>| {
+                    let Some(stage) = &builtin else { return };
+                    let mut st = stage.lock().unwrap();
+                    st.buffer.append(p);
+                    if st.buffer.len() >= st.cap {
+                        let mut lines = Vec::new();
+                        st.flush(&mut lines);
+                        let _ = stdout.lock().unwrap().write_all(&lines);
+                    }
+                };
                 let mut last_time: Option<i64> = None;
                 let give = |pending: &mut Vec<Pending>, out: &mut Vec<u8>| {
                     let Some(stage) = &stage else { return };
@@ -322,6 +402,19 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                             order: (i, n),
                         };
                         evaluate(&rules, &ev, &mut out, &mut local, &ctx, &mut pending);
+                        if let (Some(_), Some(t), Some(map)) = (&builtin, t, ev.as_object()) {
+                            if let Some(obs) = vigil_detect::observe(map, t, &detect_cfg) {
+                                detect_pending.push(BuiltinPending {
+                                    time: t,
+                                    order: (i, n),
+                                    obs,
+                                    event: Arc::from(ev.to_string()),
+                                });
+                                if detect_pending.len() >= 4096 {
+                                    give_builtin(&mut detect_pending);
+                                }
+                            }
+                        }
                         if pending.len() >= 4096 {
                             give(&mut pending, &mut out);
                         }
@@ -342,6 +435,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                     skip,
                 );
                 give(&mut pending, &mut out);
+                give_builtin(&mut detect_pending);
                 match result {
                     Ok((total, bad)) => {
                         events.fetch_add(total, Ordering::Relaxed);
@@ -368,6 +462,12 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     }
     let mut stage = stage.map(|s| s.into_inner().unwrap());
     if let Some(st) = &mut stage {
+        let mut lines = Vec::new();
+        st.flush(&mut lines);
+        let _ = stdout.lock().unwrap().write_all(&lines);
+    }
+    let mut builtin = builtin.map(|s| s.into_inner().unwrap());
+    if let Some(st) = &mut builtin {
         let mut lines = Vec::new();
         st.flush(&mut lines);
         let _ = stdout.lock().unwrap().write_all(&lines);
@@ -423,6 +523,22 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                 display(&c.doc.meta.title),
                 c.doc.kind.as_str(),
                 s.evictions
+            )?;
+        }
+    }
+    if let Some(st) = &builtin {
+        let total: u64 = st.alerts.values().sum();
+        writeln!(err, "builtin detectors: {total} alerts")?;
+        for d in vigil_detect::Detector::ALL {
+            let s = st.detectors.stats(d);
+            writeln!(
+                err,
+                "  {:>8}  {} ({} evictions, {} late, {} suppressed)",
+                s.alerts,
+                d.id(),
+                s.evictions,
+                s.late,
+                s.suppressed
             )?;
         }
     }

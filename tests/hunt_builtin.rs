@@ -1,0 +1,150 @@
+//! `vigil hunt --builtin`: the built-in detectors over crafted logs, run
+//! through the real binary.
+
+mod common;
+
+use common::{ndjson, vigil};
+use serde_json::Value;
+
+fn auth_log() -> String {
+    let mut l = Vec::new();
+    // 12 failures for root from one address, then a success.
+    for i in 0..12 {
+        l.push(format!(
+            "Mar  3 09:14:{i:02} bastion sshd[4721]: Failed password for root from 203.0.113.9 port {} ssh2",
+            50000 + i
+        ));
+    }
+    l.push("Mar  3 09:14:20 bastion sshd[4721]: Accepted password for root from 203.0.113.9 port 50100 ssh2".into());
+    // One address, 11 accounts, one attempt each: spraying.
+    for (i, u) in [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+        "mallory",
+    ]
+    .iter()
+    .enumerate()
+    {
+        l.push(format!(
+            "Mar  3 09:20:{i:02} bastion sshd[4800]: Failed password for invalid user {u} from 198.51.100.23 port {} ssh2",
+            40000 + i
+        ));
+    }
+    // 9 failures (one below the threshold) spread over time: nothing.
+    for i in 0..9 {
+        l.push(format!(
+            "Mar  3 10:{:02}:00 bastion sshd[4900]: Failed password for oscar from 192.0.2.44 port {} ssh2",
+            i * 2,
+            41000 + i
+        ));
+    }
+    l.join("\n") + "\n"
+}
+
+fn access_log() -> String {
+    let mut l = Vec::new();
+    for i in 0..60 {
+        l.push(format!(
+            "203.0.113.77 - - [12/Jan/2024:06:30:{i:02} +0000] \"GET /admin{i}.php HTTP/1.1\" 404 153 \"-\" \"scanner\""
+        ));
+    }
+    l.push("203.0.113.78 - - [12/Jan/2024:06:31:00 +0000] \"GET /item?id=1%27%20UNION%20SELECT%20password%20FROM%20users-- HTTP/1.1\" 200 10 \"-\" \"x\"".into());
+    l.push("203.0.113.79 - - [12/Jan/2024:06:31:01 +0000] \"GET /proxy?url=http%3A%2F%2F169.254.169.254%2Flatest%2Fmeta-data%2F HTTP/1.1\" 200 10 \"-\" \"x\"".into());
+    l.push("203.0.113.80 - - [12/Jan/2024:06:31:02 +0000] \"GET /index.html?q=select+a+union+member HTTP/1.1\" 200 10 \"-\" \"x\"".into());
+    // 20 404s from a second address: below the threshold of 50.
+    for i in 0..20 {
+        l.push(format!(
+            "203.0.113.81 - - [12/Jan/2024:06:32:{i:02} +0000] \"GET /missing{i} HTTP/1.1\" 404 153 \"-\" \"x\""
+        ));
+    }
+    l.join("\n") + "\n"
+}
+
+fn by_id<'a>(alerts: &'a [Value], id: &str) -> Vec<&'a Value> {
+    alerts.iter().filter(|a| a["rule_id"] == id).collect()
+}
+
+#[test]
+fn builtin_detectors_over_auth_and_access_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = dir.path().join("auth.log");
+    let access = dir.path().join("access.log");
+    std::fs::write(&auth, auth_log()).unwrap();
+    std::fs::write(&access, access_log()).unwrap();
+    let alerts = ndjson(vigil().arg("hunt").arg("--builtin").arg(&auth).arg(&access));
+
+    let bf = by_id(&alerts, "vigil.brute_force");
+    assert_eq!(bf.len(), 2, "{alerts:#?}");
+    let root = bf
+        .iter()
+        .find(|a| a["detector"]["entity"]["user.name"] == "root")
+        .expect("brute force on root");
+    assert_eq!(root["detector"]["entity"]["source.ip"], "203.0.113.9");
+    assert_eq!(root["detector"]["entity"]["host.name"], "bastion");
+    assert_eq!(root["detector"]["counts"]["failures"], 10);
+    assert_eq!(root["detector"]["window"], "300s");
+    assert_eq!(root["level"], "medium");
+    assert!(root["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("attack.t1110.001")));
+    let ev = root["events"].as_array().unwrap();
+    assert_eq!(ev.len(), 10);
+    assert!(ev.iter().all(|e| e["source"]["ip"] == "203.0.113.9"));
+    // The spraying source also crosses the per-source brute-force bar.
+    assert!(bf
+        .iter()
+        .any(|a| a["detector"]["entity"]["source.ip"] == "198.51.100.23"));
+    // Nine failures for oscar: no alert names him.
+    assert!(!alerts
+        .iter()
+        .any(|a| a["detector"]["entity"]["user.name"] == "oscar"));
+
+    let spray = by_id(&alerts, "vigil.password_spray");
+    assert_eq!(spray.len(), 1);
+    assert_eq!(spray[0]["detector"]["counts"]["distinct_accounts"], 10);
+
+    let saf = by_id(&alerts, "vigil.success_after_failures");
+    assert_eq!(saf.len(), 1);
+    let last = saf[0]["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event"]["outcome"], "success");
+
+    let scan = by_id(&alerts, "vigil.web_scan");
+    assert_eq!(scan.len(), 1, "one alert per window, not one per 404");
+    assert_eq!(scan[0]["detector"]["entity"]["source.ip"], "203.0.113.77");
+
+    let attack = by_id(&alerts, "vigil.web_attack");
+    let classes: Vec<&Value> = attack
+        .iter()
+        .map(|a| &a["detector"]["counts"]["class"])
+        .collect();
+    assert_eq!(classes, vec!["sqli", "ssrf"]);
+    assert!(by_id(&alerts, "vigil.credential_stuffing").is_empty());
+    assert_eq!(alerts.len(), 7, "{alerts:#?}");
+}
+
+#[test]
+fn builtin_reads_windows_logon_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("security.ndjson");
+    let mut lines = Vec::new();
+    for i in 0..10 {
+        lines.push(format!(
+            r#"{{"EventID":4625,"Channel":"Security","Hostname":"dc01","TargetUserName":"svc_sql","IpAddress":"10.0.0.{i}","LogonType":3,"@timestamp":"2024-01-12T06:30:{i:02}Z"}}"#
+        ));
+    }
+    std::fs::write(&f, lines.join("\n") + "\n").unwrap();
+    let alerts = ndjson(vigil().arg("hunt").arg("--builtin").arg(&f));
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["rule_id"], "vigil.brute_force");
+    assert_eq!(alerts[0]["detector"]["entity"]["user.name"], "svc_sql");
+    assert_eq!(alerts[0]["detector"]["entity"]["host.name"], "dc01");
+    // Nine: nothing.
+    std::fs::write(&f, lines[..9].join("\n") + "\n").unwrap();
+    assert!(ndjson(vigil().arg("hunt").arg("--builtin").arg(&f)).is_empty());
+}
+
+#[test]
+fn rules_or_builtin_is_required() {
+    let out = vigil().args(["hunt", "x.log"]).output().unwrap();
+    assert!(!out.status.success());
+}
