@@ -39,7 +39,11 @@ use super::hunt_input::{detect, for_each_event, InputFormat, SkipLine};
 #[derive(Debug, Args)]
 pub struct HuntArgs {
     /// A Sigma rule file or a directory of rules (recursive). Repeatable.
-    #[arg(long = "rules", required_unless_present = "builtin", value_name = "PATH")]
+    #[arg(
+        long = "rules",
+        required_unless_present = "builtin",
+        value_name = "PATH"
+    )]
     rules: Vec<PathBuf>,
     /// Also run Vigil's built-in detectors (brute force, password
     /// spraying, credential stuffing, success after failures, web scans

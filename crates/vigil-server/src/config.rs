@@ -28,6 +28,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Sigma detection on ingested events.
     pub detection: DetectionConfig,
+    /// The built-in behavioural detectors (docs/DETECTIONS.md).
+    pub detectors: vigil_detect::Config,
 }
 
 /// `[detection]`: Sigma rules evaluated on every event the decoders produce.
@@ -197,6 +199,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             search: SearchConfig::default(),
             detection: DetectionConfig::default(),
+            detectors: vigil_detect::Config::default(),
         }
     }
 }
@@ -361,6 +364,12 @@ impl Config {
 
     /// Checks values that TOML types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = self.detectors.validate() {
+            return Err(ConfigError::Invalid {
+                key: "detectors",
+                message: e.to_string(),
+            });
+        }
         if self.syslog.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::Invalid {
                 key: "syslog.timezone",

@@ -204,6 +204,18 @@ fn describe_metrics() {
         "Sigma rule (re)loads, by result: ok, partial (a path unreadable), kept (old rules kept)"
     );
     describe_counter!(
+        "vigil_detector_alerts_total",
+        "Alerts raised by the built-in detectors, by detector"
+    );
+    describe_counter!(
+        "vigil_detector_evictions_total",
+        "Keys a built-in detector dropped because it tracked max_keys keys, by detector"
+    );
+    describe_counter!(
+        "vigil_detector_late_total",
+        "Events a built-in detector ignored as older than their key's window, by detector"
+    );
+    describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
     );
@@ -283,6 +295,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         config.parse_options(),
         decoders,
         detection.enabled().then(|| detection.clone()),
+        Some(config.detectors.clone()),
     )
     .context("starting the event pipeline")?;
 

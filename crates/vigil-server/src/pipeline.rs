@@ -74,6 +74,9 @@ pub struct Prepared {
     /// the writer sets `vigil.alert.evidence_seq` to this event's seq and
     /// stores them in the same commit, after the batches.
     pub alerts: Vec<Event>,
+    /// What the built-in detectors read from this event (auth and web
+    /// events only); fed by the writer once the event's seq is known.
+    pub observation: Option<Box<vigil_detect::Observation>>,
 }
 
 impl Prepared {
@@ -84,8 +87,27 @@ impl Prepared {
             parse_failed: ev.contains(fields::VIGIL_PARSE_ERROR),
             source_seq: crate::sequence::source_seq(ev),
             alerts: Vec::new(),
+            observation: observe(ev),
         }
     }
+}
+
+/// The `[detectors]` settings of the running pipeline, read by
+/// [`Prepared::new`] so that every ingest path (syslog, HTTP, files)
+/// extracts observations for the built-in detectors.
+static DETECTORS: std::sync::RwLock<Option<Arc<vigil_detect::Config>>> =
+    std::sync::RwLock::new(None);
+
+/// What the built-in detectors read from `ev`, when they are on.
+fn observe(ev: &Event) -> Option<Box<vigil_detect::Observation>> {
+    let cfg = DETECTORS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()?;
+    let map = ev.as_map();
+    vigil_sigma::correlation::event_time_map(map)
+        .and_then(|t| vigil_detect::observe(map, t, &cfg))
+        .map(Box::new)
 }
 
 /// Assigns sequence numbers and appends events to the ledger.
@@ -338,6 +360,7 @@ pub fn decode_batch(
     batch: &[RawMessage],
     opts: &ParseOptions,
     detection: Option<&crate::detection::Detection>,
+    _detectors: Option<&vigil_detect::Config>,
 ) -> WriteBatch {
     let input = batch.first().map_or(InputKind::File, |m| m.input);
     let mut sources: Vec<(String, u64)> = Vec::new();
@@ -374,7 +397,10 @@ pub fn start(
     opts: ParseOptions,
     decoder_threads: usize,
     detection: Option<Arc<crate::detection::Detection>>,
+    detectors: Option<vigil_detect::Config>,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
+    let detectors = detectors.filter(|c| c.enabled).map(Arc::new);
+    *DETECTORS.write().unwrap_or_else(|e| e.into_inner()) = detectors.clone();
     // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(16);
     let (tail, _) = broadcast::channel::<Committed>(1024);
@@ -389,6 +415,7 @@ pub fn start(
         let opts = opts.clone();
         let depth = queue_depth.clone();
         let detection = detection.clone();
+        let detect_cfg = detectors.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decoder-{i}"))
             .spawn(move || {
@@ -396,7 +423,12 @@ pub fn start(
                     match msg {
                         DecoderMsg::Batch(batch, reply) => {
                             depth.fetch_sub(1, Ordering::Relaxed);
-                            let _ = reply.send(decode_batch(&batch, &opts, detection.as_deref()));
+                            let _ = reply.send(decode_batch(
+                                &batch,
+                                &opts,
+                                detection.as_deref(),
+                                detect_cfg.as_deref(),
+                            ));
                         }
                         DecoderMsg::Shutdown(done) => {
                             let _ = done.send(());
@@ -436,7 +468,12 @@ pub fn start(
                 tail,
                 durable,
                 queue_depth,
-                WriterStores { meta, detection },
+                WriterStores {
+                    meta,
+                    detection,
+                    detectors: detectors
+                        .map(|c| BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()))),
+                },
                 checkpointer,
             )
         })?;
@@ -456,6 +493,58 @@ pub fn count_decoded(input: InputKind, events: &[Prepared]) {
 struct WriterStores {
     meta: rusqlite::Connection,
     detection: Option<Arc<crate::detection::Detection>>,
+    detectors: Option<BuiltinDetectors>,
+}
+
+/// The built-in detectors, owned by the writer (which feeds them in seq
+/// order), with the counters already added to the metrics.
+struct BuiltinDetectors {
+    state: vigil_detect::Detectors<u64>,
+    reported: [(u64, u64); 6],
+}
+
+impl BuiltinDetectors {
+    fn new(state: vigil_detect::Detectors<u64>) -> Self {
+        BuiltinDetectors {
+            state,
+            reported: [(0, 0); 6],
+        }
+    }
+
+    /// Feeds an event's observation; returns the alert events (evidence
+    /// seqs set, not yet stamped).
+    fn feed(&mut self, obs: &vigil_detect::Observation, seq: u64) -> Vec<Event> {
+        self.state
+            .feed(obs, seq)
+            .into_iter()
+            .map(|a| {
+                metrics::counter!("vigil_detector_alerts_total", "detector" => a.detector.id())
+                    .increment(1);
+                let mut ev = Event::new();
+                for (k, v) in a.fields() {
+                    ev.set(&k, v);
+                }
+                ev.set(crate::detection::EVIDENCE_SEQS, a.evidence.clone());
+                ev.set("vigil.alert.evidence_truncated", a.evidence_truncated);
+                // The event that completed the alert, like a correlation's.
+                ev.set(crate::detection::EVIDENCE_SEQ, seq);
+                ev
+            })
+            .collect()
+    }
+
+    /// Adds new evictions and late events to the metrics.
+    fn report(&mut self) {
+        for (i, d) in vigil_detect::Detector::ALL.into_iter().enumerate() {
+            let s = self.state.stats(d);
+            let (ev, late) = self.reported[i];
+            metrics::counter!("vigil_detector_evictions_total", "detector" => d.id())
+                .increment(s.evictions.saturating_sub(ev));
+            metrics::counter!("vigil_detector_late_total", "detector" => d.id())
+                .increment(s.late.saturating_sub(late));
+            self.reported[i] = (s.evictions, s.late);
+        }
+    }
 }
 
 fn writer_loop(
@@ -467,7 +556,11 @@ fn writer_loop(
     stores: WriterStores,
     mut checkpointer: crate::checkpoints::Checkpointer,
 ) {
-    let WriterStores { meta, detection } = stores;
+    let WriterStores {
+        meta,
+        detection,
+        mut detectors,
+    } = stores;
     let mut sources: HashMap<(String, &'static str), u64> = HashMap::new();
     let mut gaps = crate::sequence::GapTracker::default();
     let mut last_flush = Instant::now();
@@ -558,6 +651,24 @@ fn writer_loop(
         } else {
             Vec::new()
         };
+        // Built-in detector alerts, fed in seq order like correlations.
+        let mut alerts = alerts;
+        if let (true, Some(det)) = (result.is_ok(), detectors.as_mut()) {
+            let now = SystemTime::now();
+            let before = alerts.len();
+            for (b, r) in batches.iter().zip(&ranges) {
+                for (i, p) in b.events.iter().enumerate() {
+                    let Some(obs) = &p.observation else { continue };
+                    for mut ev in det.feed(obs, r.first + i as u64) {
+                        stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
+                        alerts.push(Prepared::new(&ev));
+                    }
+                }
+            }
+            if alerts.len() > before || !batches.is_empty() {
+                det.report();
+            }
+        }
         if !alerts.is_empty() {
             result = writer.append(&alerts, &mut keep_for_tail);
         }
