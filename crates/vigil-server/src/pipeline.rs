@@ -360,7 +360,6 @@ pub fn decode_batch(
     batch: &[RawMessage],
     opts: &ParseOptions,
     detection: Option<&crate::detection::Detection>,
-    _detectors: Option<&vigil_detect::Config>,
 ) -> WriteBatch {
     let input = batch.first().map_or(InputKind::File, |m| m.input);
     let mut sources: Vec<(String, u64)> = Vec::new();
@@ -415,7 +414,6 @@ pub fn start(
         let opts = opts.clone();
         let depth = queue_depth.clone();
         let detection = detection.clone();
-        let detect_cfg = detectors.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decoder-{i}"))
             .spawn(move || {
@@ -423,12 +421,7 @@ pub fn start(
                     match msg {
                         DecoderMsg::Batch(batch, reply) => {
                             depth.fetch_sub(1, Ordering::Relaxed);
-                            let _ = reply.send(decode_batch(
-                                &batch,
-                                &opts,
-                                detection.as_deref(),
-                                detect_cfg.as_deref(),
-                            ));
+                            let _ = reply.send(decode_batch(&batch, &opts, detection.as_deref()));
                         }
                         DecoderMsg::Shutdown(done) => {
                             let _ = done.send(());
