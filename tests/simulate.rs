@@ -189,6 +189,8 @@ fn output_decodes_with_vigils_parsers_and_matches_the_labels() {
     }
     assert!(!offline_search(&data, "event.dataset:http.access").is_empty());
     assert!(!offline_search(&data, "EventID:4688").is_empty());
+    assert!(!offline_search(&data, "event.action:su").is_empty());
+    assert!(!offline_search(&data, "event.action:session_opened").is_empty());
     assert!(!offline_search(&data, "event.action:authn_login_success").is_empty());
 
     // Each labelled line decodes to the action, address and user its label says.
@@ -305,6 +307,23 @@ fn sends_to_a_running_server_over_syslog_tcp_and_http() {
         500,
         "HTTP lines carry source=simulate"
     );
+
+    // UDP on loopback, slow enough that no datagram is dropped.
+    let out = common::vigil()
+        .args([
+            "simulate", "--seed", "8", "--events", "300", "--rate", "3000",
+        ])
+        .arg("--send")
+        .arg(format!("syslog-udp://{}", server.udp))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(wait_total(&server, "*", 2800), 2800);
+    assert_eq!(server.search("vigil.parse_error:*", 1)["total"], 0);
 }
 
 #[test]

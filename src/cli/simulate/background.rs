@@ -10,11 +10,12 @@ use super::world::{diurnal, Host, World};
 
 /// Kinds of benign activity and their relative frequency, with the mean
 /// number of records each produces (to turn a record rate into an activity rate).
-const MIX: [(Activity, f64, f64); 10] = [
+const MIX: [(Activity, f64, f64); 11] = [
     (Activity::SshSession, 5.0, 3.0),
     (Activity::InternetSsh, 3.0, 1.6),
     (Activity::Sudo, 3.0, 3.1),
     (Activity::Cron, 2.0, 2.0),
+    (Activity::Su, 1.0, 3.0),
     (Activity::Web, 30.0, 1.0),
     (Activity::WinLogon, 8.0, 1.3),
     (Activity::WinProcess, 8.0, 2.0),
@@ -29,6 +30,7 @@ enum Activity {
     InternetSsh,
     Sudo,
     Cron,
+    Su,
     Web,
     WinLogon,
     WinProcess,
@@ -162,6 +164,7 @@ impl Background {
             Activity::InternetSsh => internet_ssh(t, w, r, tl),
             Activity::Sudo => sudo(t, w, r, tl),
             Activity::Cron => cron(t, w, r, tl),
+            Activity::Su => su(t, w, r, tl),
             Activity::Web => web(t, w, r, tl),
             Activity::WinLogon => win_logon(t, w, r, tl),
             Activity::WinProcess => win_process(t, w, r, tl),
@@ -358,6 +361,47 @@ fn cron(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
         "CRON",
         p,
         "pam_unix(cron:session): session closed for user root".into(),
+    ));
+}
+
+/// An admin switching to a service account (`su - postgres`).
+fn su(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
+    let host = w.linux_host(r);
+    let u = w
+        .users
+        .iter()
+        .filter(|u| u.admin)
+        .nth(r.below(3))
+        .unwrap_or(&w.users[0]);
+    let (target, tuid) = *r.pick(&[("postgres", 113u32), ("www-data", 33), ("root", 0)]);
+    let p = pid(r);
+    let tty = format!("pts/{}", r.below(6));
+    tl.push(syslog(
+        t,
+        host,
+        PRI_AUTHPRIV_INFO,
+        "su",
+        p,
+        format!("(to {target}) {} on {tty}", u.name),
+    ));
+    tl.push(syslog(
+        t + 1,
+        host,
+        PRI_AUTHPRIV_INFO,
+        "su",
+        p,
+        format!(
+            "pam_unix(su-l:session): session opened for user {target}(uid={tuid}) by {}(uid={})",
+            u.name, u.uid
+        ),
+    ));
+    tl.push(syslog(
+        t + r.range(2_000, 600_000) as i64,
+        host,
+        PRI_AUTHPRIV_INFO,
+        "su",
+        p,
+        format!("pam_unix(su-l:session): session closed for user {target}"),
     ));
 }
 

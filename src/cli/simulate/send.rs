@@ -341,4 +341,16 @@ mod tests {
         }
         assert!(p.delay(0) > Duration::from_millis(50));
     }
+
+    #[test]
+    fn pacer_follows_event_time_at_speed() {
+        // 60 simulated seconds per real second: an event a minute in is due after 1 s.
+        let mut p = Pacer::new(None, Some(60.0));
+        assert_eq!(p.delay(1_000_000), Duration::ZERO);
+        let d = p.delay(1_060_000);
+        assert!(
+            d > Duration::from_millis(900) && d <= Duration::from_secs(1),
+            "{d:?}"
+        );
+    }
 }
