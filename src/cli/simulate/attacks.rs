@@ -346,8 +346,9 @@ pub fn plan(
             }
             c.inst.host = host.name.clone();
             c.inst.description = format!(
-                "Credential stuffing: {attempts} logins to the shop API on {} from {n_ips} addresses",
-                host.name
+                "Credential stuffing: {attempts} logins to the shop API on {} from {} addresses",
+                host.name,
+                c.inst.source_ips.len()
             );
         }
         Kind::SudoAbuse => {

@@ -210,7 +210,10 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
         a.rate
     };
     // When sending at a rate, simulated time then runs about as fast as real time.
-    let sim_rate = a.sim_rate.or(send_rate).unwrap_or(DEFAULT_SIM_RATE);
+    let sim_rate = a
+        .sim_rate
+        .or(target.as_ref().and(send_rate))
+        .unwrap_or(DEFAULT_SIM_RATE);
     if !(sim_rate.is_finite() && sim_rate > 0.0) {
         bail!("--sim-rate must be positive");
     }
