@@ -11,17 +11,17 @@ use super::world::{diurnal, Host, World};
 /// Kinds of benign activity and their relative frequency, with the mean
 /// number of records each produces (to turn a record rate into an activity rate).
 const MIX: [(Activity, f64, f64); 11] = [
-    (Activity::SshSession, 5.0, 3.0),
-    (Activity::InternetSsh, 3.0, 1.6),
-    (Activity::Sudo, 3.0, 3.1),
+    (Activity::SshSession, 5.0, 4.0),
+    (Activity::InternetSsh, 3.0, 1.25),
+    (Activity::Sudo, 3.0, 3.05),
     (Activity::Cron, 2.0, 2.0),
     (Activity::Su, 1.0, 3.0),
     (Activity::Web, 30.0, 1.0),
-    (Activity::WinLogon, 8.0, 1.3),
+    (Activity::WinLogon, 8.0, 1.11),
     (Activity::WinProcess, 8.0, 2.0),
     (Activity::SysmonNet, 5.0, 1.0),
     (Activity::SysmonFile, 3.0, 1.0),
-    (Activity::AppLogin, 5.0, 1.1),
+    (Activity::AppLogin, 5.0, 1.09),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -223,7 +223,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
     // Size the attacks: natural sizes, shrunk to a share of an --events budget.
     let est_window = |n: u64, attack: usize| -> i64 {
         let bg = n.saturating_sub(attack as u64).max(1);
-        (bg as f64 / sim_rate * 1000.0) as i64
+        world::expected_span_ms(start_ms, sim_rate, bg as f64).max(1000)
     };
     let mut window = match (events, a.duration) {
         (Some(n), Some(d)) => est_window(n, 0).min(d),

@@ -271,6 +271,27 @@ pub fn diurnal(ms: i64) -> f64 {
     HOURLY[t.hour() as usize] * day / mean
 }
 
+/// How long, from `start_ms`, the diurnal process at `rate` records per
+/// second takes to produce `n` records on average, in milliseconds. Used to
+/// place attacks inside an `--events`-bounded run: a weekday runs faster than
+/// the weekly mean, a night slower.
+pub fn expected_span_ms(start_ms: i64, rate: f64, n: f64) -> i64 {
+    const HOUR: i64 = 3_600_000;
+    let mut t = start_ms;
+    let mut left = n;
+    // Hour by hour (the curve is constant within an hour); bounded by ten years.
+    for _ in 0..24 * 3660 {
+        let per_hour = rate * 3600.0 * diurnal(t);
+        if per_hour >= left {
+            return t - start_ms + (left / per_hour * HOUR as f64) as i64;
+        }
+        left -= per_hour;
+        // Align to the next hour boundary so each step sees one curve value.
+        t = (t.div_euclid(HOUR) + 1) * HOUR;
+    }
+    t - start_ms
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +319,16 @@ mod tests {
             / 168.0;
         assert!((mean - 1.0).abs() < 1e-9, "{mean}");
         assert!(diurnal(start + 11 * 3_600_000) > 3.0 * diurnal(start + 3 * 3_600_000));
+    }
+
+    #[test]
+    fn expected_span_follows_the_curve() {
+        let monday = 1_736_121_600_000i64;
+        // A week's worth of records takes a week, whatever the rate.
+        let week = 7 * 86_400_000;
+        let span = expected_span_ms(monday, 20.0, 20.0 * 7.0 * 86_400.0);
+        assert!((span - week).abs() < 1000, "{span}");
+        // A night hour at the weekly-mean rate yields fewer records than an hour's worth.
+        assert!(expected_span_ms(monday, 10.0, 36_000.0) > 3_600_000);
     }
 }
