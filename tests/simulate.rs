@@ -347,3 +347,45 @@ fn sending_needs_a_bound_and_a_loopback_target() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
 }
+
+#[test]
+fn ndjson_output_decodes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, labels) = simulate(
+        dir.path(),
+        "nd",
+        &["--seed", "4", "--events", "3000", "--format", "ndjson"],
+    );
+    let data = dir.path().join("data");
+    let text = common::run_ok(
+        common::vigil()
+            .args(["ingest", "--data-dir"])
+            .arg(&data)
+            .arg(dir.path().join("nd.log"))
+            .current_dir(dir.path())
+            .env_remove("VIGIL_CONFIG"),
+    );
+    assert!(text.contains("stored 3000 events"), "{text}");
+    // Syslog records became JSON with process.name + message: all decoded.
+    assert!(offline_search(&data, "process.name:* -event.action:*").is_empty());
+    let by_seq: HashMap<u64, Value> = offline_search(&data, "*")
+        .into_iter()
+        .map(|e| (e["vigil"]["seq"].as_u64().unwrap(), e))
+        .collect();
+    let mut checked = 0;
+    for l in parse_ndjson(&labels)
+        .iter()
+        .filter(|l| l["type"] == "event")
+    {
+        let ev = &by_seq[&l["line"].as_u64().unwrap()];
+        if let Some(a) = l["event.action"].as_str() {
+            assert_eq!(ev["event"]["action"], a, "{ev}");
+            checked += 1;
+        }
+        if let Some(ip) = l["source.ip"].as_str() {
+            let got = ev["source"]["ip"].as_str().or(ev["IpAddress"].as_str());
+            assert_eq!(got, Some(ip), "{ev}");
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}

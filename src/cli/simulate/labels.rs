@@ -19,6 +19,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker for `n` attack instances.
     pub fn new(n: usize) -> Tracker {
         Tracker {
             seen: vec![(0, 0, 0); n],
@@ -43,6 +44,7 @@ pub struct Labels {
 }
 
 impl Labels {
+    /// Creates (truncates) the labels file.
     pub fn create(path: &Path) -> anyhow::Result<Labels> {
         let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Labels {

@@ -54,11 +54,15 @@ pub enum Body {
 /// The fields of one access-log line.
 #[derive(Debug, Clone)]
 pub struct Access {
+    /// Client address (`%h`).
     pub client: Arc<str>,
+    /// Authenticated user (`%u`), `-` when `None`.
     pub user: Option<Arc<str>>,
     pub method: &'static str,
+    /// Request target: path and query string, already URL-encoded.
     pub target: String,
     pub status: u16,
+    /// Response body size.
     pub bytes: u64,
     pub referrer: Option<String>,
     pub user_agent: Arc<str>,

@@ -61,6 +61,7 @@ pub struct WriterSink {
 }
 
 impl WriterSink {
+    /// Buffers lines to `w` (a file or stdout).
     pub fn new(w: Box<dyn Write>) -> WriterSink {
         WriterSink {
             out: BufWriter::with_capacity(1 << 20, w),
@@ -93,6 +94,7 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// A pacer by `rate` lines/s, or by event time at `speed`; neither means no pacing.
     pub fn new(rate: Option<f64>, speed: Option<f64>) -> Pacer {
         Pacer {
             start: Instant::now(),
@@ -129,6 +131,7 @@ pub struct TcpSink {
 }
 
 impl TcpSink {
+    /// Connects to the syslog TCP listener at `addr`.
     pub fn connect(addr: &str, pacer: Pacer) -> anyhow::Result<TcpSink> {
         let s = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
         s.set_nodelay(true).ok();
@@ -176,6 +179,7 @@ pub struct UdpSink {
 }
 
 impl UdpSink {
+    /// A socket aimed at the syslog UDP listener at `addr`.
     pub fn connect(addr: &str, pacer: Pacer) -> anyhow::Result<UdpSink> {
         let target = addr
             .to_socket_addrs()?
@@ -226,6 +230,7 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
+    /// A client posting to `base` (`http://HOST:PORT`) with `token`.
     pub fn new(
         base: &str,
         token: String,
