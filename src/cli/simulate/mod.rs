@@ -247,6 +247,14 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<ExitCode> {
                 plan.events
             );
         }
+    } else if let Some(d) = a.duration {
+        // Duration only: keep attacks to the same share of the expected lines,
+        // so that a short run is not mostly attack.
+        let expected = world::expected_records(start_ms, sim_rate, d);
+        let scale = expected * ATTACK_SHARE / plan.events.max(1) as f64;
+        if scale < 1.0 {
+            plan = plan_attacks(&kinds, a.seed, start_ms, window, scale, &w);
+        }
     }
 
     let out_sink: Box<dyn Sink> = match &target {

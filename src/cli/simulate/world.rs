@@ -281,15 +281,32 @@ pub fn expected_span_ms(start_ms: i64, rate: f64, n: f64) -> i64 {
     let mut left = n;
     // Hour by hour (the curve is constant within an hour); bounded by ten years.
     for _ in 0..24 * 3660 {
-        let per_hour = rate * 3600.0 * diurnal(t);
-        if per_hour >= left {
-            return t - start_ms + (left / per_hour * HOUR as f64) as i64;
+        // Up to the next hour boundary, so each step sees one curve value.
+        let next = (t.div_euclid(HOUR) + 1) * HOUR;
+        let per_ms = rate * diurnal(t) / 1000.0;
+        let here = per_ms * (next - t) as f64;
+        if here >= left {
+            return t - start_ms + (left / per_ms) as i64;
         }
-        left -= per_hour;
-        // Align to the next hour boundary so each step sees one curve value.
-        t = (t.div_euclid(HOUR) + 1) * HOUR;
+        left -= here;
+        t = next;
     }
     t - start_ms
+}
+
+/// How many records the diurnal process at `rate` records per second
+/// produces on average in `span_ms` from `start_ms`.
+pub fn expected_records(start_ms: i64, rate: f64, span_ms: i64) -> f64 {
+    const HOUR: i64 = 3_600_000;
+    let end = start_ms + span_ms;
+    let mut t = start_ms;
+    let mut n = 0.0;
+    while t < end {
+        let next = ((t.div_euclid(HOUR) + 1) * HOUR).min(end);
+        n += rate * diurnal(t) * (next - t) as f64 / 1000.0;
+        t = next;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -330,5 +347,10 @@ mod tests {
         assert!((span - week).abs() < 1000, "{span}");
         // A night hour at the weekly-mean rate yields fewer records than an hour's worth.
         assert!(expected_span_ms(monday, 10.0, 36_000.0) > 3_600_000);
+        let n = expected_records(monday, 20.0, week);
+        assert!((n - 20.0 * 7.0 * 86_400.0).abs() < 1.0, "{n}");
+        let span = expected_span_ms(monday + 5_000, 20.0, 50_000.0);
+        let back = expected_records(monday + 5_000, 20.0, span);
+        assert!((back - 50_000.0).abs() < 1.0, "{back}");
     }
 }
