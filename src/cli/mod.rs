@@ -13,6 +13,7 @@ mod retain;
 mod rules;
 mod search;
 mod serve;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,8 @@ enum Command {
     Retain(retain::RetainArgs),
     /// Lint Sigma rules and run their test cases (detection as code).
     Rules(rules::RulesArgs),
+    /// Generate realistic, labelled security telemetry (demos, benchmarks, tests).
+    Simulate(simulate::SimulateArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -122,5 +125,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyProof(a) => integrity::verify_proof(a),
         Command::Retain(a) => retain::run(a),
         Command::Rules(a) => rules::run(a),
+        Command::Simulate(a) => simulate::run(a),
     }
 }
