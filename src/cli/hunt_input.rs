@@ -28,7 +28,9 @@ pub enum InputFormat {
 }
 
 /// Picks the format: a directory with a `ledger/` folder is a Vigil data
-/// directory; a file by its extension, else by its first byte.
+/// directory; a file by its extension (`.evtx`; `.json`/`.ndjson`/`.jsonl`;
+/// `.log`/`.txt` as text lines, which may mix JSON and syslog), else by its
+/// first byte.
 pub fn detect(path: &Path) -> anyhow::Result<InputFormat> {
     if path.is_dir() {
         if path.join("ledger").is_dir() {
@@ -49,6 +51,11 @@ pub fn detect(path: &Path) -> anyhow::Result<InputFormat> {
     }
     if matches!(ext.as_str(), "json" | "ndjson" | "jsonl") {
         return Ok(InputFormat::Json);
+    }
+    // Log files may mix JSON lines with syslog and access-log lines: each
+    // line is decoded on its own (JSON lines included).
+    if matches!(ext.as_str(), "log" | "txt") {
+        return Ok(InputFormat::Text);
     }
     let mut head = [0u8; 512];
     let n = File::open(path)

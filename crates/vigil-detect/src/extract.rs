@@ -90,7 +90,10 @@ fn boxed(s: Option<&str>) -> Option<Box<str>> {
 }
 
 /// Normalises an IP text (`::ffff:10.0.0.5` → `10.0.0.5`); `None` for
-/// anything that is not an IP (`-`, empty, names).
+/// anything that is not an IP (`-`, empty, names), and for loopback and
+/// unspecified addresses: a local logon (Windows writes `127.0.0.1` or
+/// `::1`) has no remote origin, and keying it by that address would merge
+/// every host's local failures into one "source".
 fn ip(s: Option<&str>) -> Option<Box<str>> {
     let s = s?.trim();
     let addr: IpAddr = s.parse().ok()?;
@@ -98,6 +101,9 @@ fn ip(s: Option<&str>) -> Option<Box<str>> {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
     };
+    if addr.is_loopback() || addr.is_unspecified() {
+        return None;
+    }
     if addr.to_string() == s {
         Some(Box::from(s))
     } else {
