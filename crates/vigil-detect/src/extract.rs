@@ -123,6 +123,11 @@ pub fn observe(
         return None;
     }
     if let Some(Value::Object(event)) = m.get("event") {
+        // Alerts (Vigil's own output) are never evidence of an attempt,
+        // whatever entity fields they carry.
+        if event.get("kind").and_then(Value::as_str) == Some("alert") {
+            return None;
+        }
         if let Some(o) = ecs(m, event, time, cfg) {
             return Some(o);
         }

@@ -438,6 +438,12 @@ fn extraction() {
     assert_eq!(o.auth.unwrap().outcome, Outcome::Failure);
     assert_eq!(o.user.as_deref(), Some("admin"));
     assert_eq!(o.host.as_deref(), Some("bastion"));
+    // Alerts are not observations, even with an auth-shaped body.
+    assert!(obs_of(
+        json!({"event":{"kind":"alert","action":"ssh_login","outcome":"failure"},
+        "user":{"name":"admin"},"source":{"ip":"203.0.113.9"}})
+    )
+    .is_none());
     // A local logon has no remote source: loopback is not an entity.
     for local in ["127.0.0.1", "::1", "::ffff:127.0.0.1", "0.0.0.0"] {
         let o = obs_of(json!({"EventID":4625,"TargetUserName":"bob","IpAddress":local})).unwrap();
