@@ -87,23 +87,19 @@ impl Prepared {
             parse_failed: ev.contains(fields::VIGIL_PARSE_ERROR),
             source_seq: crate::sequence::source_seq(ev),
             alerts: Vec::new(),
-            observation: observe(ev),
+            observation: None,
         }
     }
 }
 
-/// The `[detectors]` settings of the running pipeline, read by
-/// [`Prepared::new`] so that every ingest path (syslog, HTTP, files)
-/// extracts observations for the built-in detectors.
-static DETECTORS: std::sync::RwLock<Option<Arc<vigil_detect::Config>>> =
-    std::sync::RwLock::new(None);
-
-/// What the built-in detectors read from `ev`, when they are on.
-fn observe(ev: &Event) -> Option<Box<vigil_detect::Observation>> {
-    let cfg = DETECTORS
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()?;
+/// What the built-in detectors (`[detectors]`, when given and on) read
+/// from `ev`; set as [`Prepared::observation`] by the ingest paths that
+/// decode events (syslog decoders, HTTP).
+pub fn observe(
+    ev: &Event,
+    detectors: Option<&vigil_detect::Config>,
+) -> Option<Box<vigil_detect::Observation>> {
+    let cfg = detectors.filter(|c| c.enabled)?;
     let map = ev.as_map();
     vigil_sigma::correlation::event_time_map(map)
         .and_then(|t| vigil_detect::observe(map, t, &cfg))
@@ -360,6 +356,7 @@ pub fn decode_batch(
     batch: &[RawMessage],
     opts: &ParseOptions,
     detection: Option<&crate::detection::Detection>,
+    detectors: Option<&vigil_detect::Config>,
 ) -> WriteBatch {
     let input = batch.first().map_or(InputKind::File, |m| m.input);
     let mut sources: Vec<(String, u64)> = Vec::new();
@@ -376,6 +373,7 @@ pub fn decode_batch(
             let alerts = rules.as_ref().map(|r| r.evaluate(&ev)).unwrap_or_default();
             let mut p = Prepared::new(&ev);
             p.alerts = alerts;
+            p.observation = observe(&ev, detectors);
             p
         })
         .collect();
@@ -399,7 +397,6 @@ pub fn start(
     detectors: Option<vigil_detect::Config>,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
     let detectors = detectors.filter(|c| c.enabled).map(Arc::new);
-    *DETECTORS.write().unwrap_or_else(|e| e.into_inner()) = detectors.clone();
     // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
     let (writer_tx, writer_rx) = mpsc::channel::<WriterMsg>(16);
     let (tail, _) = broadcast::channel::<Committed>(1024);
@@ -414,6 +411,7 @@ pub fn start(
         let opts = opts.clone();
         let depth = queue_depth.clone();
         let detection = detection.clone();
+        let detectors = detectors.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decoder-{i}"))
             .spawn(move || {
@@ -421,7 +419,12 @@ pub fn start(
                     match msg {
                         DecoderMsg::Batch(batch, reply) => {
                             depth.fetch_sub(1, Ordering::Relaxed);
-                            let _ = reply.send(decode_batch(&batch, &opts, detection.as_deref()));
+                            let _ = reply.send(decode_batch(
+                                &batch,
+                                &opts,
+                                detection.as_deref(),
+                                detectors.as_deref(),
+                            ));
                         }
                         DecoderMsg::Shutdown(done) => {
                             let _ = done.send(());

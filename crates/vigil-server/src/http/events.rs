@@ -213,6 +213,7 @@ pub async fn ingest(
     let opts = state.config.parse_options();
     let max_lines = state.config.http.max_batch_lines;
     let rules = Some(state.detection.current()).filter(|r| !r.is_empty());
+    let detectors = state.config.detectors.clone();
     let decoded = tokio::task::spawn_blocking(move || {
         decode_body(&headers, &body, &source, &opts, max_lines).map(|d| {
             let events: Vec<Prepared> = d
@@ -223,6 +224,7 @@ pub async fn ingest(
                     if let Some(r) = &rules {
                         p.alerts = r.evaluate(ev);
                     }
+                    p.observation = crate::pipeline::observe(ev, Some(&detectors));
                     p
                 })
                 .collect();
