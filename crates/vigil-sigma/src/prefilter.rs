@@ -124,6 +124,10 @@ fn event_names<'r>(rule: &'r CompiledRule, field: &'r str) -> Vec<&'r str> {
 struct FieldScan {
     /// Event field name; `""` scans every value (keyword searches).
     field: String,
+    /// For a plain name (not keywords, no dots): the name as views compare
+    /// it ([`name_key`]), so that callers listing an event's fields
+    /// ([`EventView::each_named`]) can find the scan.
+    plain: Option<String>,
     /// The literals, in automata of consecutive patterns: (automaton,
     /// index of its first pattern). Empty when there are none.
     ac: Vec<(AhoCorasick, usize, Option<aho_corasick::packed::Searcher>)>,
@@ -163,11 +167,6 @@ pub(crate) struct Prefilter {
     /// Rules without a usable needle set: always evaluated.
     always: Vec<u32>,
     fields: Vec<FieldScan>,
-    /// Scans of plain field names, by the name lowercased without spaces,
-    /// for views that list their fields ([`EventView::each_named`]).
-    named: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
-    /// Scans of dotted names and keyword scans: always looked up.
-    unnamed: Vec<usize>,
 }
 
 /// `name` lowercased (ASCII) without spaces, as views compare names.
@@ -239,6 +238,7 @@ impl Prefilter {
             };
             fields.push(FieldScan {
                 field: field.to_string(),
+                plain: (!field.is_empty() && !field.contains('.')).then(|| name_key(field)),
                 text_rules: if ac.is_empty() {
                     Vec::new()
                 } else {
@@ -251,53 +251,39 @@ impl Prefilter {
         }
         always.sort_unstable();
         always.dedup();
-        let mut named: HashMap<String, Vec<usize>, _> = HashMap::default();
-        let mut unnamed = Vec::new();
-        for (i, f) in fields.iter().enumerate() {
-            if f.field.is_empty() || f.field.contains('.') {
-                unnamed.push(i);
-            } else {
-                named.entry(name_key(&f.field)).or_default().push(i);
-            }
-        }
-        Prefilter {
-            always,
-            fields,
-            named,
-            unnamed,
-        }
+        Prefilter { always, fields }
     }
 
     /// Marks the rules of this group that `view` may match.
     #[cfg(test)]
     pub(crate) fn select(&self, view: &dyn EventView, marks: &mut Marks) {
         let mut key = String::new();
+        let mut cache = ValueCache::default();
         let listed = view.each_named(&mut |name, v| {
             name_key_into(&mut key, name);
-            if let Some(scans) = self.named.get(key.as_str()) {
-                for &i in scans {
-                    self.scan_field(i, v, marks);
+            cache.reset();
+            for (k, i) in self.named() {
+                if k == key {
+                    self.scan_field_cached(i, v, &mut cache, marks);
                 }
             }
         });
         self.select_rest(view, marks, listed);
     }
 
-    /// The scans of plain field names, by the name lowercased without
-    /// spaces (see [`name_key_into`]), for callers that list an event's
-    /// fields once for several groups.
-    pub(crate) fn named(&self) -> impl Iterator<Item = (&str, &[usize])> {
-        self.named.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    /// The scans of plain field names, with the name as views compare it
+    /// (see [`name_key_into`]), for callers that list an event's fields
+    /// once for several groups.
+    pub(crate) fn named(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((f.plain.as_deref()?, i)))
     }
 
-    /// Scans value `v` with scan `scan` (from [`Prefilter::named`]).
-    #[cfg(test)]
-    pub(crate) fn scan_field(&self, scan: usize, v: &FieldValue<'_>, marks: &mut Marks) {
-        self.fields[scan].scan_value(v, marks);
-    }
-
-    /// [`Prefilter::scan_field`] with the value's lowercase text and
-    /// integer computed once for all the scans of one value.
+    /// Scans value `v` with scan `scan` (from [`Prefilter::named`]); the
+    /// value's lowercase text and integer are computed once in `cache` for
+    /// all the scans of one value.
     pub(crate) fn scan_field_cached(
         &self,
         scan: usize,
@@ -305,23 +291,7 @@ impl Prefilter {
         cache: &mut ValueCache,
         marks: &mut Marks,
     ) {
-        let fs = &self.fields[scan];
-        if !fs.ac.is_empty() {
-            if !cache.text_ready {
-                cache.text.clear();
-                cache.has_text = with_text(v, |t| push_lower(&mut cache.text, t)).is_some();
-                cache.text_ready = true;
-            }
-            if cache.has_text {
-                fs.scan_lower(&cache.text, marks);
-            }
-        }
-        if !fs.ints.is_empty() {
-            let n = *cache.int.get_or_insert_with(|| int_of(v));
-            if let Some(rules) = n.and_then(|n| fs.ints.get(&n)) {
-                rules.iter().for_each(|&r| marks.mark(r));
-            }
-        }
+        self.fields[scan].scan_value(v, cache, marks);
     }
 
     /// Marks the always-evaluated rules and runs the scans not done by
@@ -332,12 +302,8 @@ impl Prefilter {
         for &i in &self.always {
             marks.mark(i);
         }
-        let scans: Box<dyn Iterator<Item = &FieldScan>> = if listed {
-            Box::new(self.unnamed.iter().map(|&i| &self.fields[i]))
-        } else {
-            Box::new(self.fields.iter())
-        };
-        for fs in scans {
+        // Plain names were scanned by the caller when the view listed them.
+        for fs in self.fields.iter().filter(|f| !listed || f.plain.is_none()) {
             if fs.field.is_empty() {
                 if let (false, Some(raw)) = (fs.raw.is_empty(), view.raw_text()) {
                     let mut lower = std::mem::take(&mut marks.lower);
@@ -372,10 +338,13 @@ impl Prefilter {
                 marks.all_text = all;
                 continue;
             }
+            let mut cache = std::mem::take(&mut marks.value);
             view.any_value(&fs.field, &mut |v| {
-                fs.scan_value(v, marks);
+                cache.reset();
+                fs.scan_value(v, &mut cache, marks);
                 false
             });
+            marks.value = cache;
         }
     }
 
@@ -392,26 +361,25 @@ impl Prefilter {
 }
 
 impl FieldScan {
-    fn scan_value(&self, v: &FieldValue<'_>, marks: &mut Marks) {
+    /// Scans one value; its lowercase text and integer are computed once
+    /// in `cache` (reset per value) for all the scans that read it.
+    fn scan_value(&self, v: &FieldValue<'_>, cache: &mut ValueCache, marks: &mut Marks) {
         if !self.ac.is_empty() {
-            with_text(v, |t| self.scan_text(t, marks));
+            if !cache.text_ready {
+                cache.text.clear();
+                cache.has_text = with_text(v, |t| push_lower(&mut cache.text, t)).is_some();
+                cache.text_ready = true;
+            }
+            if cache.has_text {
+                self.scan_lower(&cache.text, marks);
+            }
         }
         if !self.ints.is_empty() {
-            if let Some(rules) = int_of(v).and_then(|n| self.ints.get(&n)) {
+            let n = *cache.int.get_or_insert_with(|| int_of(v));
+            if let Some(rules) = n.and_then(|n| self.ints.get(&n)) {
                 rules.iter().for_each(|&r| marks.mark(r));
             }
         }
-    }
-
-    fn scan_text(&self, text: &str, marks: &mut Marks) {
-        if self.ac.is_empty() {
-            return;
-        }
-        let mut lower = std::mem::take(&mut marks.lower);
-        lower.clear();
-        push_lower(&mut lower, text);
-        self.scan_lower(&lower, marks);
-        marks.lower = lower;
     }
 
     /// Marks the rules of the literals found in `lower` (lowercase text).

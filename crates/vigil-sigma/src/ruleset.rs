@@ -124,9 +124,8 @@ impl RuleIndex {
         }
         let mut named: HashMap<String, Vec<(u32, usize)>, _> = HashMap::default();
         for g in idx.groups() {
-            for (key, scans) in g.filter.named() {
-                let slot = named.entry(key.to_string()).or_default();
-                slot.extend(scans.iter().map(|&s| (g.id, s)));
+            for (key, scan) in g.filter.named() {
+                named.entry(key.to_string()).or_default().push((g.id, scan));
             }
         }
         idx.named = named;
