@@ -102,7 +102,7 @@ pub fn observe(
     let cfg = detectors.filter(|c| c.enabled)?;
     let map = ev.as_map();
     vigil_sigma::correlation::event_time_map(map)
-        .and_then(|t| vigil_detect::observe(map, t, &cfg))
+        .and_then(|t| vigil_detect::observe(map, t, cfg))
         .map(Box::new)
 }
 
