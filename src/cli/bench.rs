@@ -165,7 +165,8 @@ fn send(addr: SocketAddr, data: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// Peak resident set size (`VmHWM`) of process `pid`, KiB; 0 when unknown.
+pub(super) fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -20,7 +20,7 @@ use vigil_sigma::flat::FlatEvent;
 use vigil_sigma::ruleset::RuleSet;
 use vigil_sigma::value::Placeholders;
 
-use super::bench::median;
+use super::bench::{median, peak_rss_kib};
 use super::hunt_input::parse_json_event;
 
 /// Flags of `vigil bench sigma`.
@@ -97,18 +97,6 @@ fn load(paths: &[PathBuf]) -> anyhow::Result<(RuleSet, usize, f64)> {
     let refused = report.refused.len();
     let set = RuleSet::new(report.rules);
     Ok((set, refused, t.elapsed().as_secs_f64()))
-}
-
-fn self_peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// Runs the benchmark and prints its table.
@@ -231,7 +219,7 @@ pub fn run(b: SigmaBench) -> anyhow::Result<ExitCode> {
         "read + evaluate ÷ serde_json Value only: {:.2} (time ratio)",
         full_s / parse_s
     );
-    let vigil_rss = self_peak_rss_mib();
+    let vigil_rss = peak_rss_kib(std::process::id()) as f64 / 1024.0;
     println!("peak RSS (whole process): {vigil_rss:.0} MiB");
     if let Some(bin) = &b.rsigma {
         let events = |count: u64| (0..count).map(line);

@@ -14,6 +14,7 @@
 use std::borrow::Cow;
 
 use crate::event::{EventView, FieldValue};
+use crate::views::strip_spaces;
 
 /// Most names a flat event may have; larger objects take the general path.
 const MAX_FIELDS: usize = 512;
@@ -317,14 +318,6 @@ fn ci_hash(s: &str) -> u64 {
     })
 }
 
-fn strip_spaces(s: Cow<'_, str>) -> Cow<'_, str> {
-    if s.contains(' ') {
-        Cow::Owned(s.chars().filter(|c| *c != ' ').collect())
-    } else {
-        s
-    }
-}
-
 impl<'a> FlatEvent<'a> {
     /// Reads `line` if it is one JSON object of scalar values with distinct
     /// names that has an `EventID` (a flat Windows event), else `None`.
@@ -381,8 +374,8 @@ impl<'a> FlatEvent<'a> {
             return None;
         }
         for slot in entries.iter_mut() {
-            if slot.0.contains(' ') {
-                slot.0 = Cow::Owned(slot.0.chars().filter(|c| *c != ' ').collect());
+            if let Cow::Owned(n) = strip_spaces(&slot.0) {
+                slot.0 = Cow::Owned(n);
             }
         }
         // Names must differ even without spaces and ignoring ASCII case:
@@ -415,7 +408,7 @@ impl<'a> FlatEvent<'a> {
     /// The value under `field` (compared without spaces: exactly, then
     /// ignoring ASCII case), as [`crate::views::FlatWindowsView`] finds it.
     fn find(&self, field: &str) -> Option<&Slot<'a>> {
-        let name = strip_spaces(Cow::Borrowed(field));
+        let name = strip_spaces(field);
         let name = name.as_ref();
         self.entries
             .iter()

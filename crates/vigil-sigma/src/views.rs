@@ -133,7 +133,8 @@ pub struct FlatWindowsView<'a> {
     index: Vec<(Cow<'a, str>, &'a Value)>,
 }
 
-fn strip_spaces(s: &str) -> Cow<'_, str> {
+/// `s` without spaces (Windows field names are compared so).
+pub(crate) fn strip_spaces(s: &str) -> Cow<'_, str> {
     if s.contains(' ') {
         Cow::Owned(s.chars().filter(|c| *c != ' ').collect())
     } else {
