@@ -565,14 +565,6 @@ mod tests {
         assert!(!ev.contains("event.action"));
     }
 
-    /// xorshift: deterministic garbage without a `rand` dependency.
-    fn rng(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
-
     #[test]
     fn never_panics_on_garbage_and_mutations() {
         let samples = [
@@ -591,24 +583,9 @@ mod tests {
             max_message_bytes: 64,
             ..ParseOptions::default()
         };
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        for _ in 0..3000 {
-            let base = samples[(rng(&mut seed) % samples.len() as u64) as usize].as_bytes();
-            let mut line = base.to_vec();
-            for _ in 0..(rng(&mut seed) % 4) {
-                let i = (rng(&mut seed) as usize) % (line.len() + 1);
-                match rng(&mut seed) % 3 {
-                    0 => line.truncate(i),
-                    1 => line.insert(i, (rng(&mut seed) & 0xff) as u8),
-                    _ => {
-                        if i < line.len() {
-                            line.remove(i);
-                        }
-                    }
-                }
-            }
-            let _ = parse_line(&line, &opts);
-            let _ = parse_line(&line, &ParseOptions::default());
-        }
+        crate::mutate::for_each_mutation(&samples, 3000, 4, 0x9E37_79B9_7F4A_7C15, |line| {
+            let _ = parse_line(line, &opts);
+            let _ = parse_line(line, &ParseOptions::default());
+        });
     }
 }

@@ -20,6 +20,8 @@ pub mod formats;
 pub mod syslog;
 
 mod detect;
+#[cfg(test)]
+mod mutate;
 mod options;
 
 pub use detect::{parse_json, parse_line};

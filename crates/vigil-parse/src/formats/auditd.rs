@@ -689,14 +689,6 @@ mod tests {
         );
     }
 
-    /// xorshift: deterministic garbage without a `rand` dependency.
-    fn rng(seed: &mut u64) -> u64 {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    }
-
     #[test]
     fn never_panics_on_garbage() {
         let samples = [
@@ -706,25 +698,10 @@ mod tests {
             "type=PROCTITLE msg=audit(1.1:1): proctitle=E282AC00E2",
             "audit: type=1300 audit(1.5:57): arch=c000003e syscall=99\x1dSYSCALL=x",
         ];
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for _ in 0..5000 {
-            let base = samples[(rng(&mut seed) % samples.len() as u64) as usize].as_bytes();
-            let mut line = base.to_vec();
-            for _ in 0..(rng(&mut seed) % 6) {
-                let i = (rng(&mut seed) as usize) % (line.len() + 1);
-                match rng(&mut seed) % 3 {
-                    0 => line.truncate(i),
-                    1 => line.insert(i, (rng(&mut seed) & 0xff) as u8),
-                    _ => {
-                        if i < line.len() {
-                            line.remove(i);
-                        }
-                    }
-                }
-            }
-            let text = String::from_utf8_lossy(&line);
+        crate::mutate::for_each_mutation(&samples, 5000, 6, 0x2545_F491_4F6C_DD1D, |line| {
+            let text = String::from_utf8_lossy(line);
             let mut e = Event::new();
             let _ = parse_into(&text, &mut e);
-        }
+        });
     }
 }
