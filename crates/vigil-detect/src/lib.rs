@@ -138,6 +138,14 @@ pub struct Alert<E> {
     pub summary: String,
 }
 
+/// The counts map of an alert.
+fn counts(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), v.clone()))
+        .collect()
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 with milliseconds.
 pub fn format_ms(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
@@ -450,9 +458,7 @@ impl<E: Clone> Detectors<E> {
         }
         let (failures, first, last, evidence, truncated) = burst;
         let entity = Self::entity(obs, source_ok, user_ok);
-        let mut counts = Map::new();
-        counts.insert("failures".into(), json!(failures));
-        counts.insert("threshold".into(), json!(n));
+        let counts = counts(&[("failures", json!(failures)), ("threshold", json!(n))]);
         let who = match (source_ok, user_ok) {
             (true, true) => format!(
                 "account {} from {}",
@@ -509,10 +515,11 @@ impl<E: Clone> Detectors<E> {
         let accounts = s.low;
         let attempts = s.entries.len();
         let (first, last, evidence, truncated) = s.take(max_ev, obs.time, w);
-        let mut counts = Map::new();
-        counts.insert("distinct_accounts".into(), json!(accounts));
-        counts.insert("attempts".into(), json!(attempts));
-        counts.insert("max_attempts_per_account".into(), json!(per));
+        let counts = counts(&[
+            ("distinct_accounts", json!(accounts)),
+            ("attempts", json!(attempts)),
+            ("max_attempts_per_account", json!(per)),
+        ]);
         out.push(Alert {
             detector: Detector::PasswordSpray,
             entity: Self::entity(obs, true, false),
@@ -563,15 +570,13 @@ impl<E: Clone> Detectors<E> {
         let failures = st.failures;
         let window_secs = c.window_secs;
         let (first, last, evidence, truncated) = st.take(self.cfg.max_evidence, obs.time, w);
-        let mut counts = Map::new();
-        counts.insert("distinct_accounts".into(), json!(accounts));
-        counts.insert("distinct_sources".into(), json!(sources));
-        counts.insert("failures".into(), json!(failures));
-        counts.insert("successes".into(), json!(total - failures));
-        counts.insert(
-            "failure_ratio".into(),
-            json!((ratio * 1000.0).round() / 1000.0),
-        );
+        let counts = counts(&[
+            ("distinct_accounts", json!(accounts)),
+            ("distinct_sources", json!(sources)),
+            ("failures", json!(failures)),
+            ("successes", json!(total - failures)),
+            ("failure_ratio", json!((ratio * 1000.0).round() / 1000.0)),
+        ]);
         out.push(Alert {
             detector: Detector::CredentialStuffing,
             entity: Vec::new(),
@@ -656,9 +661,7 @@ impl<E: Clone> Detectors<E> {
         let Some((_, fails, first, evidence, truncated)) = best else {
             return;
         };
-        let mut counts = Map::new();
-        counts.insert("failures".into(), json!(fails));
-        counts.insert("min_failures".into(), json!(n));
+        let counts = counts(&[("failures", json!(fails)), ("min_failures", json!(n))]);
         out.push(Alert {
             detector: Detector::SuccessAfterFailures,
             entity: Self::entity(obs, true, true),
@@ -700,9 +703,7 @@ impl<E: Clone> Detectors<E> {
             return;
         }
         let (count, first, last, evidence, truncated) = b.take(max_ev, obs.time, w);
-        let mut counts = Map::new();
-        counts.insert("not_found".into(), json!(count));
-        counts.insert("threshold".into(), json!(n));
+        let counts = counts(&[("not_found", json!(count)), ("threshold", json!(n))]);
         out.push(Alert {
             detector: Detector::WebScan,
             entity: Self::entity(obs, true, false),
@@ -737,10 +738,11 @@ impl<E: Clone> Detectors<E> {
             return;
         }
         b.suppress_until = obs.time.saturating_add(w);
-        let mut counts = Map::new();
-        counts.insert("class".into(), json!(class.as_str()));
-        counts.insert("pattern".into(), json!(pattern));
-        counts.insert("status".into(), json!(web.status));
+        let mut counts = counts(&[
+            ("class", json!(class.as_str())),
+            ("pattern", json!(pattern)),
+            ("status", json!(web.status)),
+        ]);
         if let Some(u) = &web.url {
             counts.insert("url".into(), json!(u));
         }
