@@ -341,7 +341,8 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
         })
     };
     // The built-in detectors read Windows logons, which the fast path skips.
-    let skip: Option<SkipLine<'_>> = (corr_set.is_empty() && !a.builtin).then_some(&fast);
+    let needs_time = !corr_set.is_empty() || a.builtin;
+    let skip: Option<SkipLine<'_>> = (!needs_time).then_some(&fast);
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
@@ -398,7 +399,12 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                     &mut warn,
                     &mut |ev| {
                         n += 1;
-                        let t = event_time(&ev).or(last_time);
+                        // Only correlations and the built-in detectors read event time.
+                        let t = if needs_time {
+                            event_time(&ev).or(last_time)
+                        } else {
+                            None
+                        };
                         last_time = t;
                         let ctx = CorrCtx {
                             set: &corr_set,
