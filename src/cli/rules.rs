@@ -85,7 +85,7 @@ fn lint(a: LintArgs) -> anyhow::Result<ExitCode> {
     for f in &files {
         let name = f.display().to_string();
         // Read once: the loader and the style checks see the same text.
-        let src = match std::fs::read_to_string(f) {
+        let src = match vigil_sigma::loader::read_rule_file(f) {
             Ok(src) => src,
             Err(e) => {
                 errors.push(RuleError::new(&name, 1, format!("cannot read file: {e}")));
@@ -212,7 +212,7 @@ fn test(a: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn read_sidecar(path: &Path, name: &str) -> Result<Vec<testcases::TestCase>, RuleError> {
-    let src = std::fs::read_to_string(path)
+    let src = vigil_sigma::loader::read_rule_file(path)
         .map_err(|e| RuleError::new(name, 1, format!("cannot read file: {e}")))?;
     testcases::parse_sidecar(&src, name)
 }

@@ -233,9 +233,30 @@ pub fn load_source(source: &str, file: &str, placeholders: &Placeholders, report
     }
 }
 
+/// Largest rule, sidecar or mapping file read (SigmaHQ's largest rule is
+/// under 100 KiB); a larger one is refused instead of read whole.
+pub const MAX_RULE_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a rule, sidecar or mapping file as UTF-8, refusing one larger
+/// than [`MAX_RULE_FILE_BYTES`].
+pub fn read_rule_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_RULE_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_RULE_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(text)
+}
+
 fn load_file_into(path: &Path, placeholders: &Placeholders, report: &mut LoadReport) {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match read_rule_file(path) {
         Ok(src) => load_source(&src, &file, placeholders, report),
         Err(e) => {
             report.io_error = true;
@@ -248,6 +269,21 @@ fn load_file_into(path: &Path, placeholders: &Placeholders, report: &mut LoadRep
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oversized_rule_file_is_refused_with_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(super::MAX_RULE_FILE_BYTES + 1).unwrap();
+        let r = super::load_file(&big, &super::Placeholders::default());
+        assert!(r.rules.is_empty());
+        assert!(
+            r.refused[0].reason.contains("larger than 4 MiB"),
+            "{}",
+            r.refused[0].reason
+        );
+    }
+
     use super::*;
 
     #[test]

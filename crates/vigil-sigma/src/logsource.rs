@@ -508,7 +508,7 @@ impl LogsourceMapping {
 
     /// Reads a mapping file (see [`LogsourceMapping::from_yaml_str`]).
     pub fn load(path: &Path) -> Result<LogsourceMapping, MappingError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Io {
+        let text = crate::loader::read_rule_file(path).map_err(|source| MappingError::Io {
             path: path.to_path_buf(),
             source,
         })?;
