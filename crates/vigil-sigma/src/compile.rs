@@ -92,7 +92,7 @@ impl CompiledRule {
                 .and_then(|e| e.resolve(&names))
                 .map_err(|e| {
                     RuleError::new(
-                        &rule.file,
+                        &rule.meta.file,
                         rule.condition_line,
                         format!("condition {text:?}: {e}"),
                     )
@@ -105,19 +105,7 @@ impl CompiledRule {
             Cond::Or(conds)
         };
         Ok(CompiledRule {
-            meta: RuleMeta {
-                file: rule.file.clone(),
-                line: rule.line,
-                title: rule.title.clone(),
-                id: rule.id.clone(),
-                name: rule.name.clone(),
-                status: rule.status.clone(),
-                level: rule.level.clone(),
-                description: rule.description.clone(),
-                tags: rule.tags.clone(),
-                falsepositives: rule.falsepositives.clone(),
-                fields: rule.fields.clone(),
-            },
+            meta: rule.meta.clone(),
             logsource: rule.logsource.clone(),
             selection_names: names,
             selections,
@@ -174,13 +162,13 @@ fn compile_selection(
             key_idx += 1;
             let key = key_string(k).ok_or_else(|| {
                 RuleError::new(
-                    &rule.file,
+                    &rule.meta.file,
                     line,
                     format!("{}: field name {k:?} is not a string", si.name),
                 )
             })?;
             let fm = FieldMatcher::compile(&key, v, ph).map_err(|e| {
-                RuleError::new(&rule.file, line, format!("{}: {key:?}: {e}", si.name))
+                RuleError::new(&rule.meta.file, line, format!("{}: {key:?}: {e}", si.name))
             })?;
             out.push(fm);
         }
@@ -192,7 +180,11 @@ fn compile_selection(
             FieldMatcher::compile("", &si.value, ph)
                 .map(Selection::Keywords)
                 .map_err(|e| {
-                    RuleError::new(&rule.file, si.line, format!("{}: keywords: {e}", si.name))
+                    RuleError::new(
+                        &rule.meta.file,
+                        si.line,
+                        format!("{}: keywords: {e}", si.name),
+                    )
                 })
         }
         Value::Sequence(items) => {
@@ -203,7 +195,7 @@ fn compile_selection(
                     other => {
                         let fm = FieldMatcher::compile("", other, ph).map_err(|e| {
                             RuleError::new(
-                                &rule.file,
+                                &rule.meta.file,
                                 si.line,
                                 format!("{}: keyword: {e}", si.name),
                             )
@@ -215,7 +207,7 @@ fn compile_selection(
             Ok(Selection::MapList(groups))
         }
         _ => Err(RuleError::new(
-            &rule.file,
+            &rule.meta.file,
             si.line,
             format!("search identifier {:?} must be a map or a list", si.name),
         )),

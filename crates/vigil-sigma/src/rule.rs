@@ -40,24 +40,10 @@ pub struct SearchIdentifier {
 /// A validated Sigma detection rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// The file the rule was read from.
-    pub file: String,
-    /// 1-based line where the rule's YAML document starts.
-    pub line: usize,
-    /// `title`.
-    pub title: String,
-    /// `id` (a UUID), when present.
-    pub id: Option<String>,
-    /// `name`, when present.
-    pub name: Option<String>,
-    /// `status`, when present.
-    pub status: Option<String>,
-    /// `description`, when present.
-    pub description: Option<String>,
-    /// `level`, when present.
-    pub level: Option<String>,
-    /// `tags`.
-    pub tags: Vec<String>,
+    /// File, line, `title`, `id`, `name`, `status`, `description`,
+    /// `level`, `tags`, `falsepositives` and `fields`, as compiled rules
+    /// keep them.
+    pub meta: RuleMeta,
     /// `logsource`.
     pub logsource: LogSource,
     /// The search identifiers of `detection`, in file order.
@@ -66,10 +52,6 @@ pub struct Rule {
     pub conditions: Vec<String>,
     /// 1-based line of `detection.condition`.
     pub condition_line: usize,
-    /// `falsepositives`.
-    pub falsepositives: Vec<String>,
-    /// `fields`.
-    pub fields: Vec<String>,
 }
 
 /// What a YAML document in a rule file is.
@@ -253,21 +235,23 @@ fn parse_rule(ctx: &Ctx, m: &Mapping) -> Result<Rule, RuleError> {
     };
     let (detection, conditions) = parse_detection(ctx, det, "detection", &[])?;
     Ok(Rule {
-        file: ctx.file.to_string(),
-        line: ctx.start,
-        title,
-        id,
-        name: opt_string(ctx, m, &["name"])?,
-        status,
-        description: opt_string(ctx, m, &["description"])?,
-        level,
-        tags: string_list(ctx, m, "tags")?,
+        meta: RuleMeta {
+            file: ctx.file.to_string(),
+            line: ctx.start,
+            title,
+            id,
+            name: opt_string(ctx, m, &["name"])?,
+            status,
+            description: opt_string(ctx, m, &["description"])?,
+            level,
+            tags: string_list(ctx, m, "tags")?,
+            falsepositives: string_list(ctx, m, "falsepositives")?,
+            fields: string_list(ctx, m, "fields")?,
+        },
         logsource,
         detection,
         conditions,
         condition_line: find_key_line(ctx.source, ctx.start, &["detection", "condition"]),
-        falsepositives: string_list(ctx, m, "falsepositives")?,
-        fields: string_list(ctx, m, "fields")?,
     })
 }
 
@@ -596,21 +580,19 @@ fn parse_filter(ctx: &Ctx, m: &Mapping) -> Result<FilterDoc, RuleError> {
     }
     let (detection, conditions) = parse_detection(ctx, f, "filter", &["rules"])?;
     let detection = Rule {
-        file: ctx.file.to_string(),
-        line: ctx.start,
-        title: meta.title.clone(),
-        id: meta.id.clone(),
-        name: meta.name.clone(),
-        status: None,
-        description: meta.description.clone(),
-        level: None,
-        tags: Vec::new(),
+        meta: RuleMeta {
+            file: ctx.file.to_string(),
+            line: ctx.start,
+            title: meta.title.clone(),
+            id: meta.id.clone(),
+            name: meta.name.clone(),
+            description: meta.description.clone(),
+            ..RuleMeta::default()
+        },
         logsource: logsource.clone(),
         detection,
         conditions,
         condition_line: find_key_line(ctx.source, ctx.start, &["filter", "condition"]),
-        falsepositives: Vec::new(),
-        fields: Vec::new(),
     };
     Ok(FilterDoc {
         rules_line: find_key_line(ctx.source, ctx.start, &["filter", "rules"]),
@@ -764,9 +746,9 @@ tags:
     #[test]
     fn parses_the_spec_example() {
         let r = parse_rule_str(GOOD, "t.yml").unwrap();
-        assert_eq!(r.title, "Whoami Execution");
-        assert_eq!(r.level.as_deref(), Some("high"));
-        assert_eq!(r.status.as_deref(), Some("test"));
+        assert_eq!(r.meta.title, "Whoami Execution");
+        assert_eq!(r.meta.level.as_deref(), Some("high"));
+        assert_eq!(r.meta.status.as_deref(), Some("test"));
         assert_eq!(r.logsource.category.as_deref(), Some("process_creation"));
         assert_eq!(r.logsource.product.as_deref(), Some("windows"));
         assert_eq!(r.detection.len(), 1);
@@ -774,8 +756,8 @@ tags:
         assert_eq!(r.detection[0].line, 8);
         assert_eq!(r.conditions, vec!["selection".to_string()]);
         assert_eq!(r.condition_line, 10);
-        assert_eq!(r.tags, vec!["attack.discovery".to_string()]);
-        assert_eq!(r.falsepositives, vec!["Admins".to_string()]);
+        assert_eq!(r.meta.tags, vec!["attack.discovery".to_string()]);
+        assert_eq!(r.meta.falsepositives, vec!["Admins".to_string()]);
     }
 
     #[test]
