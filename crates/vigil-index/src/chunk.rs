@@ -1,0 +1,358 @@
+//! One index file: the blocks of a run of consecutive seqs.
+//!
+//! A chunk covers `block_size × blocks` seqs starting at `first_seq`; block
+//! `b` covers `first_seq + b·block_size ..` the next `block_size` seqs, so a
+//! block's range follows from its position and gaps (seqs removed by
+//! retention) need no bookkeeping. Each block records how many events it
+//! saw, the span of their `@timestamp`s, and a Bloom filter of their
+//! trigrams.
+//!
+//! File layout (little-endian), checked by a trailing crc32c:
+//!
+//! ```text
+//! magic "VIGILIDX" | version u32 | block_size u32 | first_seq u64 | blocks u32
+//! per block: events u32 | min_ms i64 | max_ms i64 | words u32 | words × u64
+//! crc32c u32 (of everything before it)
+//! ```
+
+use vigil_event::Event;
+
+use crate::bloom::{mix, Bloom};
+use crate::grams::{event_grams, Gram};
+use crate::IndexError;
+
+const MAGIC: &[u8; 8] = b"VIGILIDX";
+const VERSION: u32 = 1;
+/// Most words one block's filter may have when read back: a corrupt length
+/// must not make a reader allocate gigabytes.
+const MAX_WORDS: usize = 1 << 22;
+
+/// What one block knows about its events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Events indexed in the block (fewer than the block size at gaps).
+    pub events: u32,
+    /// Earliest `@timestamp` in milliseconds; `i64::MAX` when none had one.
+    pub min_ms: i64,
+    /// Latest `@timestamp` in milliseconds; `i64::MIN` when none had one.
+    pub max_ms: i64,
+    /// The block's trigrams.
+    pub bloom: Bloom,
+}
+
+impl Block {
+    /// Whether the block has an event whose time may lie in `[since, until)`
+    /// (milliseconds, floored). Events without a time never match a time
+    /// filter, so a block without any is skipped when one is given.
+    pub fn may_overlap(&self, since_ms: Option<i64>, until_ms: Option<i64>) -> bool {
+        if since_ms.is_none() && until_ms.is_none() {
+            return true;
+        }
+        since_ms.is_none_or(|s| self.max_ms >= s) && until_ms.is_none_or(|u| self.min_ms <= u)
+    }
+
+    /// Whether the block's filter may hold the trigram.
+    pub fn may_have(&self, g: Gram) -> bool {
+        self.bloom.may_contain(mix(u64::from(g)))
+    }
+}
+
+/// The index of a run of consecutive seqs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// First seq covered.
+    pub first_seq: u64,
+    /// Seqs per block.
+    pub block_size: u32,
+    /// The blocks, in seq order.
+    pub blocks: Vec<Block>,
+}
+
+impl Chunk {
+    /// Last seq covered.
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq + self.blocks.len() as u64 * u64::from(self.block_size) - 1
+    }
+
+    /// The seqs of block `i`.
+    pub fn block_range(&self, i: usize) -> (u64, u64) {
+        let lo = self.first_seq + i as u64 * u64::from(self.block_size);
+        (lo, lo + u64::from(self.block_size) - 1)
+    }
+
+    /// The file bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let words: usize = self.blocks.iter().map(|b| b.bloom.words().len()).sum();
+        let mut out = Vec::with_capacity(32 + self.blocks.len() * 24 + words * 8);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&self.block_size.to_le_bytes());
+        out.extend_from_slice(&self.first_seq.to_le_bytes());
+        out.extend_from_slice(&(self.blocks.len() as u32).to_le_bytes());
+        for b in &self.blocks {
+            out.extend_from_slice(&b.events.to_le_bytes());
+            out.extend_from_slice(&b.min_ms.to_le_bytes());
+            out.extend_from_slice(&b.max_ms.to_le_bytes());
+            out.extend_from_slice(&(b.bloom.words().len() as u32).to_le_bytes());
+            for w in b.bloom.words() {
+                out.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads file bytes; any damage is an error, never a partial index.
+    pub fn decode(bytes: &[u8]) -> Result<Chunk, IndexError> {
+        let corrupt = |why: &str| IndexError::Corrupt(why.to_string());
+        if bytes.len() < 32 {
+            return Err(corrupt("shorter than a header"));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().unwrap_or_default()) {
+            return Err(corrupt("checksum mismatch"));
+        }
+        let mut r = Cursor { b: body, at: 0 };
+        if r.take(8)? != MAGIC {
+            return Err(corrupt("bad magic: not a Vigil index file"));
+        }
+        let version = r.u32()?;
+        if version != VERSION {
+            return Err(IndexError::Corrupt(format!(
+                "format version {version}, expected {VERSION}"
+            )));
+        }
+        let block_size = r.u32()?;
+        let first_seq = r.u64()?;
+        let n = r.u32()? as usize;
+        if block_size == 0 || first_seq == 0 {
+            return Err(corrupt("zero block size or first seq"));
+        }
+        let mut blocks = Vec::with_capacity(n.min(1 << 16));
+        for _ in 0..n {
+            let events = r.u32()?;
+            let min_ms = r.i64()?;
+            let max_ms = r.i64()?;
+            let nw = r.u32()? as usize;
+            if nw > MAX_WORDS {
+                return Err(corrupt("block filter too large"));
+            }
+            let mut words = Vec::with_capacity(nw);
+            for _ in 0..nw {
+                words.push(r.u64()?);
+            }
+            let bloom = Bloom::from_words(words)
+                .ok_or_else(|| corrupt("block filter size is not a power of two"))?;
+            blocks.push(Block {
+                events,
+                min_ms,
+                max_ms,
+                bloom,
+            });
+        }
+        if r.at != body.len() {
+            return Err(corrupt("trailing bytes after the last block"));
+        }
+        Ok(Chunk {
+            first_seq,
+            block_size,
+            blocks,
+        })
+    }
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
+        let end = end.ok_or_else(|| IndexError::Corrupt("truncated".to_string()))?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, IndexError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, IndexError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
+    }
+    fn i64(&mut self) -> Result<i64, IndexError> {
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
+    }
+}
+
+/// Builds a chunk from events pushed in seq order.
+pub struct ChunkBuilder {
+    chunk: Chunk,
+    current: BlockBuilder,
+}
+
+struct BlockBuilder {
+    events: u32,
+    min_ms: i64,
+    max_ms: i64,
+    /// One bit per possible trigram (2 MiB): set-insert is a bit test,
+    /// which matters at thousands of trigrams per event.
+    seen: Vec<u64>,
+    /// The trigrams set in `seen`, to size the filter and clear the bits.
+    grams: Vec<Gram>,
+}
+
+impl BlockBuilder {
+    fn new() -> Self {
+        BlockBuilder {
+            events: 0,
+            min_ms: i64::MAX,
+            max_ms: i64::MIN,
+            seen: vec![0; (1 << 24) / 64],
+            grams: Vec::new(),
+        }
+    }
+
+    fn finish(&mut self) -> Block {
+        let mut bloom = Bloom::with_keys(self.grams.len());
+        for g in self.grams.drain(..) {
+            bloom.insert(mix(u64::from(g)));
+            self.seen[(g / 64) as usize] &= !(1 << (g % 64));
+        }
+        let b = Block {
+            events: self.events,
+            min_ms: self.min_ms,
+            max_ms: self.max_ms,
+            bloom,
+        };
+        self.events = 0;
+        self.min_ms = i64::MAX;
+        self.max_ms = i64::MIN;
+        b
+    }
+}
+
+impl ChunkBuilder {
+    /// A builder for the chunk starting at `first_seq`.
+    pub fn new(first_seq: u64, block_size: u32) -> ChunkBuilder {
+        ChunkBuilder {
+            chunk: Chunk {
+                first_seq,
+                block_size: block_size.max(1),
+                blocks: Vec::new(),
+            },
+            current: BlockBuilder::new(),
+        }
+    }
+
+    /// Adds the event stored at `seq`; seqs must increase and not precede
+    /// the chunk.
+    pub fn push(&mut self, seq: u64, ev: &Event) -> Result<(), IndexError> {
+        let bs = u64::from(self.chunk.block_size);
+        let pos = seq
+            .checked_sub(self.chunk.first_seq)
+            .ok_or(IndexError::OutOfOrder(seq))?;
+        let block = (pos / bs) as usize;
+        if block < self.chunk.blocks.len() {
+            return Err(IndexError::OutOfOrder(seq));
+        }
+        while self.chunk.blocks.len() < block {
+            let b = self.current.finish();
+            self.chunk.blocks.push(b);
+        }
+        let cur = &mut self.current;
+        cur.events += 1;
+        if let Some(t) = ev.timestamp() {
+            let ms = t.timestamp_millis();
+            cur.min_ms = cur.min_ms.min(ms);
+            cur.max_ms = cur.max_ms.max(ms);
+        }
+        let (seen, grams) = (&mut cur.seen, &mut cur.grams);
+        event_grams(ev.as_map(), &mut |g| {
+            let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
+            if seen[w] & bit == 0 {
+                seen[w] |= bit;
+                grams.push(g);
+            }
+        });
+        Ok(())
+    }
+
+    /// The chunk with `blocks` blocks (trailing empty ones for seqs never
+    /// pushed, e.g. removed by retention).
+    pub fn finish(mut self, blocks: usize) -> Chunk {
+        while self.chunk.blocks.len() < blocks {
+            let b = self.current.finish();
+            self.chunk.blocks.push(b);
+        }
+        self.chunk
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(v: serde_json::Value) -> Event {
+        Event::from_json(v, 32).expect("event")
+    }
+
+    #[test]
+    fn round_trips_and_rejects_damage() {
+        let mut b = ChunkBuilder::new(1, 2);
+        b.push(
+            1,
+            &ev(json!({"@timestamp": "2024-03-01T00:00:00Z", "m": "alpha"})),
+        )
+        .unwrap();
+        b.push(4, &ev(json!({"m": "beta"}))).unwrap();
+        assert!(matches!(
+            b.push(2, &ev(json!({}))),
+            Err(IndexError::OutOfOrder(2))
+        ));
+        let c = b.finish(3);
+        assert_eq!(c.blocks.len(), 3);
+        assert_eq!(c.last_seq(), 6);
+        assert_eq!(c.block_range(1), (3, 4));
+        assert_eq!(c.blocks[0].events, 1);
+        assert_eq!(c.blocks[2].events, 0);
+        assert_eq!(c.blocks[1].min_ms, i64::MAX);
+        let bytes = c.encode();
+        assert_eq!(Chunk::decode(&bytes).unwrap(), c);
+        for cut in [0, 10, bytes.len() - 1] {
+            assert!(Chunk::decode(&bytes[..cut]).is_err());
+        }
+        let mut flipped = bytes.clone();
+        flipped[40] ^= 1;
+        assert!(matches!(
+            Chunk::decode(&flipped),
+            Err(IndexError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn time_overlap_is_inclusive_and_needs_a_time() {
+        let mut b = ChunkBuilder::new(1, 4);
+        b.push(1, &ev(json!({"@timestamp": "2024-03-01T00:00:01Z"})))
+            .unwrap();
+        b.push(2, &ev(json!({"@timestamp": "2024-03-01T00:00:03Z"})))
+            .unwrap();
+        b.push(5, &ev(json!({"m": "no time"}))).unwrap();
+        let c = b.finish(2);
+        let s = 1_709_251_201_000i64;
+        assert!(c.blocks[0].may_overlap(Some(s + 2000), None));
+        assert!(!c.blocks[0].may_overlap(Some(s + 2001), None));
+        assert!(c.blocks[0].may_overlap(None, Some(s)));
+        assert!(!c.blocks[0].may_overlap(None, Some(s - 1)));
+        assert!(c.blocks[1].may_overlap(None, None));
+        assert!(!c.blocks[1].may_overlap(Some(0), None));
+    }
+}

@@ -1,0 +1,158 @@
+//! What a query needs from a block before any of its events can match.
+//!
+//! [`Need::of`] reads the query's expression tree and keeps only what the
+//! block filters can answer: the trigrams of literal text. Everything else
+//! (ranges, networks, `field:*`, negations) needs nothing, so a block is
+//! only ever skipped when its filter proves no event in it can match.
+
+use vigil_query::{Expr, GlobToken, Predicate, Term, TextPattern};
+
+use crate::grams::{grams_of, integral_text, Gram};
+
+/// A condition on a block's trigram filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Any block may hold a match.
+    Any,
+    /// Every one of these trigrams must be present.
+    Grams(Vec<Gram>),
+    /// Every child must hold.
+    All(Vec<Need>),
+    /// At least one child must hold.
+    Either(Vec<Need>),
+}
+
+impl Need {
+    /// The need of a query expression.
+    pub fn of(expr: &Expr) -> Need {
+        match expr {
+            Expr::All | Expr::Not(_) => Need::Any,
+            Expr::And(items) => Need::all(items.iter().map(Need::of).collect()),
+            Expr::Or(items) => Need::either(items.iter().map(Need::of).collect()),
+            Expr::Term(Term::FreeText(p)) => pattern(p),
+            Expr::Term(Term::Field { pred, .. }) => match pred {
+                Predicate::Eq(TextPattern::Literal(l)) => {
+                    let mut spellings = vec![l.text().to_string()];
+                    if let Some(ip) = l.ip() {
+                        spellings.push(ip.to_string());
+                    }
+                    if let Some(x) = l.number() {
+                        // A number equal to the literal may be spelled differently
+                        // (`1e3` and `1000`); only integers have one spelling.
+                        match integral_text(x) {
+                            Some(int) => spellings.push(int),
+                            None => return Need::Any,
+                        }
+                    }
+                    spellings.sort_unstable();
+                    spellings.dedup();
+                    Need::either(spellings.iter().map(|s| text(s)).collect())
+                }
+                Predicate::Eq(p) => pattern(p),
+                Predicate::Range { .. } | Predicate::Cidr(_) | Predicate::Exists => Need::Any,
+            },
+        }
+    }
+
+    /// Whether this need asks nothing of a block.
+    pub fn is_any(&self) -> bool {
+        matches!(self, Need::Any)
+    }
+
+    /// Whether a block whose filter answers `has` may hold a match.
+    pub fn admits(&self, has: &impl Fn(Gram) -> bool) -> bool {
+        match self {
+            Need::Any => true,
+            Need::Grams(gs) => gs.iter().all(|g| has(*g)),
+            Need::All(items) => items.iter().all(|n| n.admits(has)),
+            Need::Either(items) => items.iter().any(|n| n.admits(has)),
+        }
+    }
+
+    fn all(items: Vec<Need>) -> Need {
+        let mut grams = Vec::new();
+        let mut rest = Vec::new();
+        for n in items {
+            match n {
+                Need::Any => {}
+                Need::Grams(gs) => grams.extend(gs),
+                n => rest.push(n),
+            }
+        }
+        grams.sort_unstable();
+        grams.dedup();
+        if !grams.is_empty() {
+            rest.insert(0, Need::Grams(grams));
+        }
+        match rest.len() {
+            0 => Need::Any,
+            1 => rest.pop().unwrap_or(Need::Any),
+            _ => Need::All(rest),
+        }
+    }
+
+    fn either(items: Vec<Need>) -> Need {
+        if items.is_empty() || items.iter().any(Need::is_any) {
+            return Need::Any;
+        }
+        let mut items = items;
+        if items.len() == 1 {
+            return items.pop().unwrap_or(Need::Any);
+        }
+        Need::Either(items)
+    }
+}
+
+fn text(folded: &str) -> Need {
+    let gs = grams_of(folded);
+    if gs.is_empty() {
+        Need::Any
+    } else {
+        Need::Grams(gs)
+    }
+}
+
+/// A wildcard's literal runs must each occur; the wildcards between them
+/// break the windows.
+fn pattern(p: &TextPattern) -> Need {
+    match p {
+        TextPattern::Literal(l) => text(l.text()),
+        TextPattern::Wildcard(g) => Need::all(
+            g.tokens()
+                .iter()
+                .map(|t| match t {
+                    GlobToken::Literal(s) => text(s),
+                    _ => Need::Any,
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn need(q: &str) -> Need {
+        Need::of(&vigil_query::parse(q).expect("query").root)
+    }
+
+    #[test]
+    fn literals_need_their_trigrams() {
+        assert_eq!(need("sshd"), Need::Grams(grams_of("sshd")));
+        assert!(need("ab").is_any());
+        assert!(need("NOT sshd").is_any());
+        assert!(need("source.port:>1024").is_any());
+        assert!(need("sshd OR ab").is_any());
+        assert!(matches!(need("sshd OR failed"), Need::Either(_)));
+        assert!(matches!(
+            need("user.name:root AND source.ip:10.0.0.0/8"),
+            Need::Grams(_)
+        ));
+        assert!(matches!(need("fail*word"), Need::Grams(g) if g.len() == 4));
+        // A non-integral number may be spelled many ways: no pruning.
+        assert!(need("x:1.5").is_any());
+        assert_eq!(need("event.code:4625"), Need::Grams(grams_of("4625")));
+        assert!(matches!(need("x:1e3"), Need::Either(_)));
+    }
+}

@@ -1,0 +1,323 @@
+//! The index directory: chunk files built from the ledger, and the seq
+//! ranges a search must read.
+
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use vigil_event::Event;
+use vigil_ledger::LedgerReader;
+
+use crate::chunk::{Chunk, ChunkBuilder};
+use crate::plan::Need;
+use crate::IndexError;
+
+const SUFFIX: &str = ".vidx";
+const TMP_SUFFIX: &str = ".vidx.tmp";
+
+/// How seqs are grouped into blocks and files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// Seqs per block: the unit a search skips or reads.
+    pub block_size: u32,
+    /// Blocks per file: a file is written once all its seqs are durable.
+    pub blocks_per_chunk: u32,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            block_size: 4096,
+            blocks_per_chunk: 64,
+        }
+    }
+}
+
+impl IndexOptions {
+    fn chunk_len(&self) -> u64 {
+        u64::from(self.block_size) * u64::from(self.blocks_per_chunk)
+    }
+}
+
+/// What [`Index::open`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Files read.
+    pub loaded: usize,
+    /// Damaged or foreign files removed, each with the reason; their seqs
+    /// are rebuilt from the ledger by the next [`Index::build`].
+    pub discarded: Vec<(PathBuf, String)>,
+}
+
+/// What [`Index::build`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BuildReport {
+    /// Files written.
+    pub chunks: usize,
+    /// Events indexed.
+    pub events: u64,
+    /// Events that could not be decoded (indexed as text-less; the search
+    /// skips them too).
+    pub undecodable: u64,
+}
+
+/// The seq ranges a search has to read.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Candidates {
+    /// Inclusive seq ranges in increasing order, adjacent ones merged.
+    pub ranges: Vec<(u64, u64)>,
+    /// Indexed blocks considered.
+    pub blocks: u64,
+    /// Of those, blocks skipped because they cannot hold a match.
+    pub skipped: u64,
+}
+
+impl Candidates {
+    fn add(&mut self, lo: u64, hi: u64) {
+        if lo > hi {
+            return;
+        }
+        match self.ranges.last_mut() {
+            Some(last) if last.1.saturating_add(1) >= lo => last.1 = last.1.max(hi),
+            _ => self.ranges.push((lo, hi)),
+        }
+    }
+
+    /// Seqs to read in all.
+    pub fn seqs(&self) -> u64 {
+        self.ranges.iter().map(|(lo, hi)| hi - lo + 1).sum()
+    }
+}
+
+/// The derived index of one ledger: chunk files under one directory.
+///
+/// It is never the source of truth: a missing or damaged file only means
+/// its seqs are read in full until it is rebuilt.
+#[derive(Debug)]
+pub struct Index {
+    dir: PathBuf,
+    opts: IndexOptions,
+    /// Chunks by position (`first_seq = k × chunk_len + 1`); `None` where
+    /// no file exists yet.
+    chunks: Vec<Option<Chunk>>,
+}
+
+impl Index {
+    /// Opens (creating) the directory and reads every chunk file. Files that
+    /// fail their checksum, do not parse, or were built with other options
+    /// are deleted and reported, never trusted.
+    pub fn open(dir: &Path, opts: IndexOptions) -> Result<(Index, OpenReport), IndexError> {
+        if opts.block_size == 0 || opts.blocks_per_chunk == 0 {
+            return Err(IndexError::Options(
+                "block_size and blocks_per_chunk must be at least 1".to_string(),
+            ));
+        }
+        fs::create_dir_all(dir).map_err(|e| IndexError::io(dir, e))?;
+        let mut index = Index {
+            dir: dir.to_path_buf(),
+            opts,
+            chunks: Vec::new(),
+        };
+        let mut report = OpenReport::default();
+        let entries = fs::read_dir(dir).map_err(|e| IndexError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| IndexError::io(dir, e))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(TMP_SUFFIX) {
+                // A write that died before its rename.
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            if !name.ends_with(SUFFIX) {
+                continue;
+            }
+            let verdict = fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| Chunk::decode(&b).map_err(|e| e.to_string()))
+                .and_then(|c| index.place(c));
+            match verdict {
+                Ok(()) => report.loaded += 1,
+                Err(why) => {
+                    let _ = fs::remove_file(&path);
+                    report.discarded.push((path, why));
+                }
+            }
+        }
+        Ok((index, report))
+    }
+
+    /// Puts a read chunk in its slot, refusing one that does not fit the layout.
+    fn place(&mut self, c: Chunk) -> Result<(), String> {
+        let len = self.opts.chunk_len();
+        if c.block_size != self.opts.block_size
+            || c.blocks.len() != self.opts.blocks_per_chunk as usize
+            || (c.first_seq - 1) % len != 0
+        {
+            return Err("built with another block layout".to_string());
+        }
+        let k = ((c.first_seq - 1) / len) as usize;
+        if self.chunks.len() <= k {
+            self.chunks.resize(k + 1, None);
+        }
+        self.chunks[k] = Some(c);
+        Ok(())
+    }
+
+    /// The options the index was opened with.
+    pub fn options(&self) -> IndexOptions {
+        self.opts
+    }
+
+    /// Highest seq such that every chunk up to it is indexed.
+    pub fn covered(&self) -> u64 {
+        let n = self.chunks.iter().take_while(|c| c.is_some()).count() as u64;
+        n * self.opts.chunk_len()
+    }
+
+    /// Chunk files present.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.iter().flatten().count()
+    }
+
+    /// Bytes of the filters held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .flatten()
+            .flat_map(|c| &c.blocks)
+            .map(|b| b.bloom.words().len() * 8 + 24)
+            .sum()
+    }
+
+    /// Indexes every chunk whose seqs are all at or below `durable` and that
+    /// has no file yet, reading the records from the ledger.
+    pub fn build(&mut self, ledger_dir: &Path, durable: u64) -> Result<BuildReport, IndexError> {
+        let mut report = BuildReport::default();
+        let len = self.opts.chunk_len();
+        let complete = (durable / len) as usize;
+        if complete == 0 {
+            return Ok(report);
+        }
+        let reader = LedgerReader::open(ledger_dir)?;
+        for k in 0..complete {
+            if self.chunks.get(k).is_some_and(Option::is_some) {
+                continue;
+            }
+            let first = k as u64 * len + 1;
+            let mut b = ChunkBuilder::new(first, self.opts.block_size);
+            let mut failed = None;
+            let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
+                let ev = match Event::from_canonical(payload) {
+                    Ok(ev) => ev,
+                    Err(_) => {
+                        report.undecodable += 1;
+                        Event::new()
+                    }
+                };
+                match b.push(seq, &ev) {
+                    Ok(()) => {
+                        report.events += 1;
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let chunk = b.finish(self.opts.blocks_per_chunk as usize);
+            self.write(&chunk)?;
+            if self.chunks.len() <= k {
+                self.chunks.resize(k + 1, None);
+            }
+            self.chunks[k] = Some(chunk);
+            report.chunks += 1;
+        }
+        Ok(report)
+    }
+
+    fn write(&self, c: &Chunk) -> Result<(), IndexError> {
+        let path = self.dir.join(format!("{:020}{SUFFIX}", c.first_seq));
+        let tmp = self.dir.join(format!("{:020}{TMP_SUFFIX}", c.first_seq));
+        fs::write(&tmp, c.encode()).map_err(|e| IndexError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+        Ok(())
+    }
+
+    /// Drops chunk files whose seqs all lie below `first_kept` (after
+    /// retention removed their segments); returns how many.
+    pub fn forget_below(&mut self, first_kept: u64) -> Result<usize, IndexError> {
+        let mut n = 0;
+        for slot in &mut self.chunks {
+            if let Some(c) = slot {
+                if c.last_seq() < first_kept {
+                    let path = self.dir.join(format!("{:020}{SUFFIX}", c.first_seq));
+                    match fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(IndexError::io(&path, e)),
+                    }
+                    // Keep the slot counted as covered: nothing there to read.
+                    c.blocks.iter_mut().for_each(|b| {
+                        b.events = 0;
+                        b.min_ms = i64::MAX;
+                        b.max_ms = i64::MIN;
+                    });
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The seq ranges within `from..=to` that may hold events matching
+    /// `need` with a time in `[since_ms, until_ms)`; seqs the index does not
+    /// cover are always included.
+    pub fn candidates(
+        &self,
+        need: &Need,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        from: u64,
+        to: u64,
+    ) -> Candidates {
+        let mut out = Candidates::default();
+        if from > to {
+            return out;
+        }
+        let len = self.opts.chunk_len();
+        let mut at = from;
+        while at <= to {
+            let k = ((at - 1) / len) as usize;
+            let chunk_end = (k as u64 + 1) * len;
+            let end = chunk_end.min(to);
+            match self.chunks.get(k).and_then(Option::as_ref) {
+                None => out.add(at, end),
+                Some(c) => {
+                    let bs = u64::from(c.block_size);
+                    let first_block = ((at - c.first_seq) / bs) as usize;
+                    let last_block = ((end - c.first_seq) / bs) as usize;
+                    for i in first_block..=last_block {
+                        let b = &c.blocks[i];
+                        out.blocks += 1;
+                        let keep = b.events > 0
+                            && b.may_overlap(since_ms, until_ms)
+                            && need.admits(&|g| b.may_have(g));
+                        if keep {
+                            let (lo, hi) = c.block_range(i);
+                            out.add(lo.max(at), hi.min(end));
+                        } else {
+                            out.skipped += 1;
+                        }
+                    }
+                }
+            }
+            at = end + 1;
+        }
+        out
+    }
+}

@@ -1,0 +1,117 @@
+//! Building from a real ledger, and what happens to damaged files.
+
+use std::path::Path;
+
+use vigil_index::{Index, IndexOptions, Need};
+use vigil_ledger::{Ledger, LedgerOptions};
+
+const OPTS: IndexOptions = IndexOptions {
+    block_size: 4,
+    blocks_per_chunk: 2,
+};
+
+fn ledger_with(dir: &Path, n: u64) -> u64 {
+    let mut ledger = Ledger::open(&dir.join("ledger"), LedgerOptions::default()).unwrap();
+    for i in 1..=n {
+        let user = if i == 13 { "mallory" } else { "alice" };
+        let line = format!(
+            r#"{{"@timestamp":"2024-03-01T00:{:02}:00Z","user":{{"name":"{user}"}},"n":{i}}}"#,
+            i % 60
+        );
+        ledger.append(line.as_bytes()).unwrap();
+    }
+    ledger.commit().unwrap()
+}
+
+fn need(q: &str) -> Need {
+    Need::of(&vigil_query::parse(q).unwrap().root)
+}
+
+#[test]
+fn only_complete_chunks_are_built_and_the_tail_is_always_read() {
+    let data = tempfile::tempdir().unwrap();
+    let durable = ledger_with(data.path(), 21);
+    let (mut index, report) = Index::open(&data.path().join("index"), OPTS).unwrap();
+    assert_eq!(report.loaded, 0);
+    let built = index.build(&data.path().join("ledger"), durable).unwrap();
+    assert_eq!((built.chunks, built.events), (2, 16));
+    assert_eq!(index.covered(), 16);
+
+    let c = index.candidates(&need("user.name:mallory"), None, None, 1, durable);
+    // Block 13..=16 holds mallory; 17..=21 is not indexed yet, so it is read.
+    assert_eq!(c.ranges, vec![(13, 21)]);
+    assert_eq!((c.blocks, c.skipped), (4, 3));
+
+    let c = index.candidates(&need("nobody"), None, None, 1, durable);
+    assert_eq!(c.ranges, vec![(17, 21)]);
+
+    // Time: minute 14 and later only holds blocks from seq 13 on.
+    let t = chrono::DateTime::parse_from_rfc3339("2024-03-01T00:14:00Z").unwrap();
+    let c = index.candidates(&Need::Any, Some(t.timestamp_millis()), None, 1, durable);
+    assert_eq!(c.ranges, vec![(13, 21)]);
+
+    // A range starting inside a block is clipped to it.
+    let c = index.candidates(&Need::Any, None, None, 6, 10);
+    assert_eq!(c.ranges, vec![(6, 10)]);
+    assert_eq!(c.seqs(), 5);
+
+    // Reopening reads the files back.
+    let (again, report) = Index::open(&data.path().join("index"), OPTS).unwrap();
+    assert_eq!(report.loaded, 2);
+    assert_eq!(again.covered(), 16);
+}
+
+#[test]
+fn a_damaged_or_foreign_file_is_discarded_and_rebuilt() {
+    let data = tempfile::tempdir().unwrap();
+    let durable = ledger_with(data.path(), 16);
+    let dir = data.path().join("index");
+    let (mut index, _) = Index::open(&dir, OPTS).unwrap();
+    index.build(&data.path().join("ledger"), durable).unwrap();
+
+    let file = dir.join(format!("{:020}.vidx", 9));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[30] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    std::fs::write(dir.join(format!("{:020}.vidx.tmp", 17)), b"half").unwrap();
+
+    let (mut index, report) = Index::open(&dir, OPTS).unwrap();
+    assert_eq!(report.loaded, 1);
+    assert_eq!(report.discarded.len(), 1);
+    assert!(report.discarded[0].1.contains("checksum"), "{report:?}");
+    assert!(!file.exists());
+    assert_eq!(index.covered(), 8);
+    // Until rebuilt, the damaged chunk's seqs are read in full.
+    let c = index.candidates(&need("nobody"), None, None, 1, durable);
+    assert_eq!(c.ranges, vec![(9, 16)]);
+    assert_eq!(
+        index
+            .build(&data.path().join("ledger"), durable)
+            .unwrap()
+            .chunks,
+        1
+    );
+    assert!(index
+        .candidates(&need("nobody"), None, None, 1, durable)
+        .ranges
+        .is_empty());
+
+    // Files built with another layout are not trusted either.
+    let other = IndexOptions {
+        block_size: 8,
+        blocks_per_chunk: 1,
+    };
+    let (_, report) = Index::open(&dir, other).unwrap();
+    assert_eq!(report.discarded.len(), 2);
+    assert!(report.discarded[0].1.contains("layout"));
+}
+
+#[test]
+fn options_are_checked() {
+    let data = tempfile::tempdir().unwrap();
+    let bad = IndexOptions {
+        block_size: 0,
+        blocks_per_chunk: 1,
+    };
+    assert!(Index::open(data.path(), bad).is_err());
+}
