@@ -69,7 +69,7 @@ impl Bloom {
 /// odd so it visits every bit of a power-of-two table.
 fn split(key: u64) -> (u64, u64) {
     let h = mix(key);
-    (h, (h >> 32 | h << 32) | 1)
+    (h, h.rotate_left(32) | 1)
 }
 
 /// SplitMix64's finaliser: a fixed, well-distributed 64-bit mix.

@@ -41,6 +41,16 @@ pub struct Block {
 }
 
 impl Block {
+    /// A block without events.
+    pub fn empty() -> Block {
+        Block {
+            events: 0,
+            min_ms: i64::MAX,
+            max_ms: i64::MIN,
+            bloom: Bloom::with_keys(0),
+        }
+    }
+
     /// Whether the block has an event whose time may lie in `[since, until)`
     /// (milliseconds, floored). Events without a time never match a time
     /// filter, so a block without any is skipped when one is given.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use vigil_event::Event;
 use vigil_ledger::LedgerReader;
 
-use crate::chunk::{Chunk, ChunkBuilder};
+use crate::chunk::{Block, Chunk, ChunkBuilder};
 use crate::plan::Need;
 use crate::IndexError;
 
@@ -152,7 +152,7 @@ impl Index {
         let len = self.opts.chunk_len();
         if c.block_size != self.opts.block_size
             || c.blocks.len() != self.opts.blocks_per_chunk as usize
-            || (c.first_seq - 1) % len != 0
+            || !(c.first_seq - 1).is_multiple_of(len)
         {
             return Err("built with another block layout".to_string());
         }
@@ -248,30 +248,23 @@ impl Index {
         Ok(())
     }
 
-    /// Drops chunk files whose seqs all lie below `first_kept` (after
-    /// retention removed their segments); returns how many.
+    /// Empties the chunks whose seqs all lie below `first_kept` (their
+    /// segments were removed by retention), so their filters stop taking
+    /// memory and disk; returns how many were emptied.
     pub fn forget_below(&mut self, first_kept: u64) -> Result<usize, IndexError> {
-        let mut n = 0;
-        for slot in &mut self.chunks {
-            if let Some(c) = slot {
-                if c.last_seq() < first_kept {
-                    let path = self.dir.join(format!("{:020}{SUFFIX}", c.first_seq));
-                    match fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(IndexError::io(&path, e)),
-                    }
-                    // Keep the slot counted as covered: nothing there to read.
-                    c.blocks.iter_mut().for_each(|b| {
-                        b.events = 0;
-                        b.min_ms = i64::MAX;
-                        b.max_ms = i64::MIN;
-                    });
-                    n += 1;
+        let mut emptied = Vec::new();
+        for c in self.chunks.iter_mut().flatten() {
+            if c.last_seq() < first_kept && c.blocks.iter().any(|b| b.events > 0) {
+                for b in &mut c.blocks {
+                    *b = Block::empty();
                 }
+                emptied.push(c.clone());
             }
         }
-        Ok(n)
+        for c in &emptied {
+            self.write(c)?;
+        }
+        Ok(emptied.len())
     }
 
     /// The seq ranges within `from..=to` that may hold events matching

@@ -55,6 +55,12 @@ fn only_complete_chunks_are_built_and_the_tail_is_always_read() {
     assert_eq!(c.ranges, vec![(6, 10)]);
     assert_eq!(c.seqs(), 5);
 
+    // Retention removed seqs 1..=9: the first chunk is emptied, the second kept.
+    assert_eq!(index.forget_below(10).unwrap(), 1);
+    assert_eq!(index.forget_below(10).unwrap(), 0);
+    let c = index.candidates(&Need::Any, None, None, 1, durable);
+    assert_eq!(c.ranges, vec![(9, 21)]);
+
     // Reopening reads the files back.
     let (again, report) = Index::open(&data.path().join("index"), OPTS).unwrap();
     assert_eq!(report.loaded, 2);
