@@ -18,7 +18,9 @@
 use vigil_event::Event;
 
 use crate::bloom::{mix, Bloom};
-use crate::grams::{event_grams, Gram};
+use std::collections::HashSet;
+
+use crate::grams::{event_keys, Gram, VALUE_KEY_BIT};
 use crate::IndexError;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
@@ -61,9 +63,9 @@ impl Block {
         since_ms.is_none_or(|s| self.max_ms >= s) && until_ms.is_none_or(|u| self.min_ms <= u)
     }
 
-    /// Whether the block's filter may hold the trigram.
-    pub fn may_have(&self, g: Gram) -> bool {
-        self.bloom.may_contain(mix(u64::from(g)))
+    /// Whether the block's filter may hold the key.
+    pub fn may_have(&self, key: u64) -> bool {
+        self.bloom.may_contain(mix(key))
     }
 }
 
@@ -217,6 +219,8 @@ struct BlockBuilder {
     seen: Vec<u64>,
     /// The trigrams set in `seen`, to size the filter and clear the bits.
     grams: Vec<Gram>,
+    /// Field-value keys: far fewer distinct ones than occurrences.
+    values: HashSet<u64>,
 }
 
 impl BlockBuilder {
@@ -227,14 +231,18 @@ impl BlockBuilder {
             max_ms: i64::MIN,
             seen: vec![0; (1 << 24) / 64],
             grams: Vec::new(),
+            values: HashSet::new(),
         }
     }
 
     fn finish(&mut self) -> Block {
-        let mut bloom = Bloom::with_keys(self.grams.len());
+        let mut bloom = Bloom::with_keys(self.grams.len() + self.values.len());
         for g in self.grams.drain(..) {
             bloom.insert(mix(u64::from(g)));
             self.seen[(g / 64) as usize] &= !(1 << (g % 64));
+        }
+        for k in self.values.drain() {
+            bloom.insert(mix(k));
         }
         let b = Block {
             events: self.events,
@@ -265,6 +273,12 @@ impl ChunkBuilder {
     /// Adds the event stored at `seq`; seqs must increase and not precede
     /// the chunk.
     pub fn push(&mut self, seq: u64, ev: &Event) -> Result<(), IndexError> {
+        self.push_bytes(seq, &ev.canonical_bytes()).map(|_| ())
+    }
+
+    /// Adds the stored bytes of the event at `seq`; returns `false` when
+    /// they are not a readable event (the search skips those too).
+    pub fn push_bytes(&mut self, seq: u64, payload: &[u8]) -> Result<bool, IndexError> {
         let bs = u64::from(self.chunk.block_size);
         let pos = seq
             .checked_sub(self.chunk.first_seq)
@@ -279,20 +293,24 @@ impl ChunkBuilder {
         }
         let cur = &mut self.current;
         cur.events += 1;
-        if let Some(t) = ev.timestamp() {
-            let ms = t.timestamp_millis();
+        let (seen, grams, values) = (&mut cur.seen, &mut cur.grams, &mut cur.values);
+        let keys = event_keys(payload, &mut |k| {
+            if k & VALUE_KEY_BIT != 0 {
+                values.insert(k);
+            } else {
+                let g = k as Gram;
+                let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
+                if seen[w] & bit == 0 {
+                    seen[w] |= bit;
+                    grams.push(g);
+                }
+            }
+        });
+        if let Some(ms) = keys.time_ms {
             cur.min_ms = cur.min_ms.min(ms);
             cur.max_ms = cur.max_ms.max(ms);
         }
-        let (seen, grams) = (&mut cur.seen, &mut cur.grams);
-        event_grams(ev.as_map(), &mut |g| {
-            let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
-            if seen[w] & bit == 0 {
-                seen[w] |= bit;
-                grams.push(g);
-            }
-        });
-        Ok(())
+        Ok(!keys.undecodable)
     }
 
     /// The chunk with `blocks` blocks (trailing empty ones for seqs never

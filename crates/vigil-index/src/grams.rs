@@ -1,26 +1,37 @@
-//! Trigrams: what a block's filter records of its events and what a query
+//! Keys: what a block's filter records of its events, and what a query
 //! needs from a block.
 //!
 //! The query language matches text case-insensitively, as a substring (free
 //! text) or as a whole value (`field:value`), and both sides fold case
-//! character by character. So a stored value can only match a literal if
-//! every three-byte window of the folded literal occurs in the folded value.
-//! A block that lacks any of those windows holds no match. Windows are
-//! recorded per block, not per field: one filter serves free text and every
-//! field, and is still exact in the direction that matters (it never hides
-//! a match).
+//! character by character. Two kinds of key follow from that:
 //!
-//! Besides each value's own text, a value is recorded in the other spellings
-//! the matcher treats as equal: an IP address in its canonical form (so
-//! `2001:DB8::1` finds `2001:db8:0:0::1`) and an integral number as an
-//! integer (so `22.0` finds `22`).
+//! * **Trigrams** of every folded value, whatever its field. A value can
+//!   only contain a literal if it contains every three-byte window of it,
+//!   so a block lacking one of them holds no match. This serves free text,
+//!   wildcards and long values.
+//! * **Field values**: a hash of the field path and the whole folded value
+//!   (for values up to [`MAX_VALUE_KEY`] bytes). `source.ip:192.0.2.138`
+//!   then needs that one key, which prunes far better than the trigrams of
+//!   a dotted number, which every block of addresses has.
+//!
+//! A value is recorded in every spelling the matcher treats as equal: an IP
+//! address also in its canonical form (so `2001:DB8::1` finds
+//! `2001:db8:0:0::1`) and an integral number also as an integer (so `22.0`
+//! finds `22`).
 
 use std::net::IpAddr;
 
-use serde_json::{Map, Number, Value};
+use crate::scan::{self, Leaf};
 
 /// A trigram: three bytes of folded UTF-8, packed big-endian.
 pub type Gram = u32;
+
+/// Filter keys below this are trigrams; field-value keys have the top bit set.
+pub const VALUE_KEY_BIT: u64 = 1 << 63;
+
+/// Longest folded value that gets a field-value key; longer values (raw
+/// lines, command lines) are found by their trigrams.
+pub const MAX_VALUE_KEY: usize = 128;
 
 /// Largest integer every f64 represents exactly; beyond it numeric equality
 /// is not a question of text.
@@ -33,15 +44,26 @@ pub fn each_gram(folded: &[u8], mut f: impl FnMut(Gram)) {
     }
 }
 
-/// The distinct trigrams of already-folded text, in first-seen order.
-pub fn grams_of(folded: &str) -> Vec<Gram> {
+/// The distinct trigrams of already-folded text, as filter keys.
+pub fn gram_keys(folded: &str) -> Vec<u64> {
     let mut out = Vec::new();
     each_gram(folded.as_bytes(), |g| {
-        if !out.contains(&g) {
-            out.push(g);
+        if !out.contains(&u64::from(g)) {
+            out.push(u64::from(g));
         }
     });
     out
+}
+
+/// The filter key of `field` holding exactly `folded`.
+pub fn value_key(field: &str, folded: &str) -> u64 {
+    // FNV-1a: fixed by definition, so keys written today read the same later.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in field.bytes().chain([0xff]).chain(folded.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h | VALUE_KEY_BIT
 }
 
 /// Folds case the way the query language does (character by character).
@@ -62,63 +84,141 @@ pub fn integral_text(x: f64) -> Option<String> {
     (x.is_finite() && x.fract() == 0.0 && x.abs() < EXACT_INT).then(|| format!("{}", x as i64))
 }
 
-/// Calls `f` for every trigram an event's values contribute.
-pub fn event_grams(root: &Map<String, Value>, f: &mut impl FnMut(Gram)) {
-    for v in root.values() {
-        value_grams(v, f);
-    }
+/// What one stored event contributes to its block.
+#[derive(Debug, Default)]
+pub struct EventKeys {
+    /// Its `@timestamp` in milliseconds, when it has one.
+    pub time_ms: Option<i64>,
+    /// Whether the bytes could not be read as an event (the search skips
+    /// such records, so they need no keys).
+    pub undecodable: bool,
 }
 
-fn value_grams(v: &Value, f: &mut impl FnMut(Gram)) {
-    match v {
-        Value::Object(m) => m.values().for_each(|v| value_grams(v, f)),
-        Value::Array(items) => items.iter().for_each(|v| value_grams(v, f)),
-        Value::String(s) => {
-            let folded = fold(s);
-            each_gram(folded.as_bytes(), &mut *f);
-            if let Ok(ip) = s.parse::<IpAddr>() {
-                let canon = ip.to_canonical().to_string();
-                if canon != *folded {
-                    each_gram(canon.as_bytes(), &mut *f);
+/// Calls `f` for every filter key of the event stored as `json`.
+pub fn event_keys(json: &[u8], f: &mut impl FnMut(u64)) -> EventKeys {
+    let mut out = EventKeys::default();
+    let mut on_leaf = |path: &str, leaf: Leaf<'_>| {
+        if path == "@timestamp" {
+            if let Leaf::Str(s) = leaf {
+                if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                    out.time_ms = Some(t.timestamp_millis());
                 }
             }
         }
-        Value::Number(n) => number_grams(n, f),
-        Value::Bool(b) => each_gram(if *b { b"true" } else { b"false" }, &mut *f),
+        leaf_keys(path, leaf, f);
+    };
+    if scan::walk(json, &mut on_leaf).is_err() {
+        // Not the canonical form the walker expects: let the full decoder
+        // decide, exactly as the search will.
+        out = EventKeys::default();
+        match vigil_event::Event::from_canonical(json) {
+            Ok(ev) => {
+                out.time_ms = ev.timestamp().map(|t| t.timestamp_millis());
+                ev.for_each_leaf(|path, v| value_leaf(path, v, f));
+            }
+            Err(_) => out.undecodable = true,
+        }
+    }
+    out
+}
+
+fn value_leaf(path: &str, v: &serde_json::Value, f: &mut impl FnMut(u64)) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => leaf_keys(path, Leaf::Str(s), f),
+        Value::Number(n) => leaf_keys(path, Leaf::Num(&n.to_string()), f),
+        Value::Bool(b) => leaf_keys(path, Leaf::Bool(*b), f),
         Value::Null => {}
+        Value::Array(items) => items.iter().for_each(|v| value_leaf(path, v, f)),
+        Value::Object(m) => {
+            for (k, v) in m {
+                value_leaf(&format!("{path}.{k}"), v, f);
+            }
+        }
     }
 }
 
-fn number_grams(n: &Number, f: &mut impl FnMut(Gram)) {
-    let text = n.to_string();
-    each_gram(text.as_bytes(), &mut *f);
-    if let Some(int) = n.as_f64().and_then(integral_text) {
-        if int != text {
-            each_gram(int.as_bytes(), &mut *f);
+/// The keys of one leaf value at `path`.
+pub fn leaf_keys(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
+    match leaf {
+        Leaf::Str(s) => {
+            let folded = fold(s);
+            each_gram(folded.as_bytes(), |g| f(u64::from(g)));
+            if folded.len() <= MAX_VALUE_KEY {
+                f(value_key(path, &folded));
+            }
+            if let Ok(ip) = s.parse::<IpAddr>() {
+                let canon = ip.to_canonical().to_string();
+                if canon != *folded {
+                    each_gram(canon.as_bytes(), |g| f(u64::from(g)));
+                    f(value_key(path, &canon));
+                }
+            }
         }
+        Leaf::Num(text) => {
+            let is_int = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
+            // The matcher sees numbers through serde_json's formatting of the
+            // parsed value; integers it prints as written.
+            let shown = if is_int {
+                text.to_string()
+            } else {
+                serde_json::from_str::<serde_json::Number>(text)
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| text.to_string())
+            };
+            each_gram(shown.as_bytes(), |g| f(u64::from(g)));
+            let x: Option<f64> = shown.parse().ok();
+            match x.and_then(integral_text) {
+                Some(int) => {
+                    if int != shown {
+                        each_gram(int.as_bytes(), |g| f(u64::from(g)));
+                    }
+                    f(value_key(path, &int));
+                }
+                None => f(value_key(path, &shown)),
+            }
+        }
+        Leaf::Bool(b) => {
+            let t = if b { "true" } else { "false" };
+            each_gram(t.as_bytes(), |g| f(u64::from(g)));
+            f(value_key(path, t));
+        }
+        Leaf::Null => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn all(v: Value) -> Vec<Gram> {
+    fn all(json: &str) -> Vec<u64> {
         let mut out = Vec::new();
-        event_grams(v.as_object().expect("object"), &mut |g| out.push(g));
+        event_keys(json.as_bytes(), &mut |k| out.push(k));
         out
     }
 
     #[test]
     fn values_are_folded_and_respelled() {
-        let g = all(json!({"a": "ABc", "ip": "2001:DB8:0:0::1", "n": 22.0, "b": true}));
+        let g = all(r#"{"a":"ABc","ip":"2001:DB8:0:0::1","n":22.0,"b":true,"@timestamp":"x"}"#);
         for needle in ["abc", "2001:db8::1", "22", "true"] {
             assert!(
-                grams_of(needle).iter().all(|x| g.contains(x)),
+                gram_keys(needle).iter().all(|x| g.contains(x)),
                 "{needle} missing"
             );
         }
+        assert!(g.contains(&value_key("a", "abc")));
+        assert!(g.contains(&value_key("ip", "2001:db8::1")));
+        assert!(g.contains(&value_key("n", "22")));
+        assert!(g.contains(&value_key("b", "true")));
+        assert!(!g.contains(&value_key("a", "ab")));
+    }
+
+    #[test]
+    fn time_and_undecodable() {
+        let mut n = 0;
+        let k = event_keys(br#"{"@timestamp":"2024-03-01T00:00:01.5Z"}"#, &mut |_| n += 1);
+        assert_eq!(k.time_ms, Some(1_709_251_201_500));
+        assert!(event_keys(b"not json", &mut |_| {}).undecodable);
     }
 
     #[test]

@@ -43,6 +43,7 @@ mod bloom;
 pub mod chunk;
 pub mod grams;
 mod plan;
+pub mod scan;
 mod store;
 
 use std::path::{Path, PathBuf};

@@ -1,21 +1,22 @@
 //! What a query needs from a block before any of its events can match.
 //!
 //! [`Need::of`] reads the query's expression tree and keeps only what the
-//! block filters can answer: the trigrams of literal text. Everything else
+//! block filters can answer: the trigrams of literal text and whole field
+//! values (see [`crate::grams`]). Everything else
 //! (ranges, networks, `field:*`, negations) needs nothing, so a block is
 //! only ever skipped when its filter proves no event in it can match.
 
 use vigil_query::{Expr, GlobToken, Predicate, Term, TextPattern};
 
-use crate::grams::{grams_of, integral_text, Gram};
+use crate::grams::{fold, gram_keys, integral_text, value_key, MAX_VALUE_KEY};
 
 /// A condition on a block's trigram filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Need {
     /// Any block may hold a match.
     Any,
-    /// Every one of these trigrams must be present.
-    Grams(Vec<Gram>),
+    /// Every one of these filter keys must be present.
+    Keys(Vec<u64>),
     /// Every child must hold.
     All(Vec<Need>),
     /// At least one child must hold.
@@ -30,7 +31,7 @@ impl Need {
             Expr::And(items) => Need::all(items.iter().map(Need::of).collect()),
             Expr::Or(items) => Need::either(items.iter().map(Need::of).collect()),
             Expr::Term(Term::FreeText(p)) => pattern(p),
-            Expr::Term(Term::Field { pred, .. }) => match pred {
+            Expr::Term(Term::Field { field, pred }) => match pred {
                 Predicate::Eq(TextPattern::Literal(l)) => {
                     let mut spellings = vec![l.text().to_string()];
                     if let Some(ip) = l.ip() {
@@ -46,7 +47,7 @@ impl Need {
                     }
                     spellings.sort_unstable();
                     spellings.dedup();
-                    Need::either(spellings.iter().map(|s| text(s)).collect())
+                    Need::either(spellings.iter().map(|s| whole(field, s)).collect())
                 }
                 Predicate::Eq(p) => pattern(p),
                 Predicate::Range { .. } | Predicate::Cidr(_) | Predicate::Exists => Need::Any,
@@ -60,10 +61,10 @@ impl Need {
     }
 
     /// Whether a block whose filter answers `has` may hold a match.
-    pub fn admits(&self, has: &impl Fn(Gram) -> bool) -> bool {
+    pub fn admits(&self, has: &impl Fn(u64) -> bool) -> bool {
         match self {
             Need::Any => true,
-            Need::Grams(gs) => gs.iter().all(|g| has(*g)),
+            Need::Keys(ks) => ks.iter().all(|k| has(*k)),
             Need::All(items) => items.iter().all(|n| n.admits(has)),
             Need::Either(items) => items.iter().any(|n| n.admits(has)),
         }
@@ -75,14 +76,14 @@ impl Need {
         for n in items {
             match n {
                 Need::Any => {}
-                Need::Grams(gs) => grams.extend(gs),
+                Need::Keys(ks) => grams.extend(ks),
                 n => rest.push(n),
             }
         }
         grams.sort_unstable();
         grams.dedup();
         if !grams.is_empty() {
-            rest.insert(0, Need::Grams(grams));
+            rest.insert(0, Need::Keys(grams));
         }
         match rest.len() {
             0 => Need::Any,
@@ -104,11 +105,21 @@ impl Need {
 }
 
 fn text(folded: &str) -> Need {
-    let gs = grams_of(folded);
+    let gs = gram_keys(folded);
     if gs.is_empty() {
         Need::Any
     } else {
-        Need::Grams(gs)
+        Need::Keys(gs)
+    }
+}
+
+/// `field` holding exactly `folded`: one key, unless the value is too long
+/// to have been given one.
+fn whole(field: &str, folded: &str) -> Need {
+    if folded.len() <= MAX_VALUE_KEY {
+        Need::Keys(vec![value_key(field, &fold(folded))])
+    } else {
+        text(folded)
     }
 }
 
@@ -139,20 +150,25 @@ mod tests {
 
     #[test]
     fn literals_need_their_trigrams() {
-        assert_eq!(need("sshd"), Need::Grams(grams_of("sshd")));
+        assert_eq!(need("sshd"), Need::Keys(gram_keys("sshd")));
         assert!(need("ab").is_any());
         assert!(need("NOT sshd").is_any());
         assert!(need("source.port:>1024").is_any());
         assert!(need("sshd OR ab").is_any());
         assert!(matches!(need("sshd OR failed"), Need::Either(_)));
-        assert!(matches!(
+        assert_eq!(
             need("user.name:root AND source.ip:10.0.0.0/8"),
-            Need::Grams(_)
-        ));
-        assert!(matches!(need("fail*word"), Need::Grams(g) if g.len() == 4));
+            Need::Keys(vec![value_key("user.name", "root")])
+        );
+        assert!(matches!(need("fail*word"), Need::Keys(g) if g.len() == 4));
+        assert!(matches!(need("user.name:adm*"), Need::Keys(g) if g.len() == 1));
+        assert!(matches!(need("source.ip:2001:DB8::1"), Need::Keys(g) if g.len() == 1));
         // A non-integral number may be spelled many ways: no pruning.
         assert!(need("x:1.5").is_any());
-        assert_eq!(need("event.code:4625"), Need::Grams(grams_of("4625")));
+        assert_eq!(
+            need("event.code:4625"),
+            Need::Keys(vec![value_key("event.code", "4625")])
+        );
         assert!(matches!(need("x:1e3"), Need::Either(_)));
     }
 }

@@ -5,7 +5,6 @@ use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use vigil_event::Event;
 use vigil_ledger::LedgerReader;
 
 use crate::chunk::{Block, Chunk, ChunkBuilder};
@@ -208,16 +207,10 @@ impl Index {
             let mut b = ChunkBuilder::new(first, self.opts.block_size);
             let mut failed = None;
             let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
-                let ev = match Event::from_canonical(payload) {
-                    Ok(ev) => ev,
-                    Err(_) => {
-                        report.undecodable += 1;
-                        Event::new()
-                    }
-                };
-                match b.push(seq, &ev) {
-                    Ok(()) => {
+                match b.push_bytes(seq, payload) {
+                    Ok(readable) => {
                         report.events += 1;
+                        report.undecodable += u64::from(!readable);
                         ControlFlow::Continue(())
                     }
                     Err(e) => {

@@ -1,0 +1,336 @@
+//! A walker over stored event bytes that lends each leaf with its dotted
+//! path, without building a JSON tree.
+//!
+//! Indexing reads every stored event; decoding each into a `serde_json`
+//! tree costs several times more than finding its values in place. The
+//! ledger holds the canonical bytes `serde_json` wrote, so the walker only
+//! needs to understand well-formed JSON; anything else is reported as an
+//! error and the caller falls back to the full decoder.
+
+/// One leaf value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Leaf<'a> {
+    /// A string, unescaped.
+    Str(&'a str),
+    /// A number, as written.
+    Num(&'a str),
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+}
+
+/// Why the bytes could not be walked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanError {
+    /// Byte offset of the problem.
+    pub at: usize,
+}
+
+/// Deepest nesting walked; canonical events are limited far below this.
+const MAX_DEPTH: usize = 128;
+
+/// Calls `f(path, leaf)` for every leaf of the top-level object in `json`.
+/// The path joins object keys with `.` and skips array levels, which is how
+/// the query language names fields (`process.pid` inside an array of
+/// processes).
+pub fn walk(json: &[u8], f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+    let mut w = Walker {
+        b: json,
+        at: 0,
+        path: String::new(),
+        buf: String::new(),
+        depth: 0,
+    };
+    w.ws();
+    if w.peek() != Some(b'{') {
+        return Err(ScanError { at: w.at });
+    }
+    w.value(f)?;
+    w.ws();
+    if w.at != json.len() {
+        return Err(ScanError { at: w.at });
+    }
+    Ok(())
+}
+
+struct Walker<'a> {
+    b: &'a [u8],
+    at: usize,
+    path: String,
+    /// Unescaped text of the current string, when it had escapes.
+    buf: String,
+    depth: usize,
+}
+
+impl Walker<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    fn err(&self) -> ScanError {
+        ScanError { at: self.at }
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), ScanError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.err())
+        }
+    }
+
+    fn value(&mut self, f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.object(f),
+            Some(b'[') => self.array(f),
+            Some(b'"') => {
+                let range = self.string()?;
+                let s = match range {
+                    Some((lo, hi)) => {
+                        std::str::from_utf8(&self.b[lo..hi]).map_err(|_| ScanError { at: lo })?
+                    }
+                    None => self.buf.as_str(),
+                };
+                f(&self.path, Leaf::Str(s));
+                Ok(())
+            }
+            Some(b't') => self.word(b"true", Leaf::Bool(true), f),
+            Some(b'f') => self.word(b"false", Leaf::Bool(false), f),
+            Some(b'n') => self.word(b"null", Leaf::Null, f),
+            Some(b'-' | b'0'..=b'9') => {
+                let lo = self.at;
+                while matches!(
+                    self.peek(),
+                    Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                ) {
+                    self.at += 1;
+                }
+                let s = std::str::from_utf8(&self.b[lo..self.at]).map_err(|_| self.err())?;
+                f(&self.path, Leaf::Num(s));
+                Ok(())
+            }
+            _ => Err(self.err()),
+        }
+    }
+
+    fn word(
+        &mut self,
+        w: &[u8],
+        leaf: Leaf<'_>,
+        f: &mut impl FnMut(&str, Leaf<'_>),
+    ) -> Result<(), ScanError> {
+        if self.b[self.at..].starts_with(w) {
+            self.at += w.len();
+            f(&self.path, leaf);
+            Ok(())
+        } else {
+            Err(self.err())
+        }
+    }
+
+    fn nest(&mut self) -> Result<(), ScanError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err());
+        }
+        Ok(())
+    }
+
+    fn object(&mut self, f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+        self.nest()?;
+        self.at += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        let base = self.path.len();
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err());
+            }
+            let key = self.string()?;
+            if base > 0 {
+                self.path.push('.');
+            }
+            match key {
+                Some((lo, hi)) => self.path.push_str(
+                    std::str::from_utf8(&self.b[lo..hi]).map_err(|_| ScanError { at: lo })?,
+                ),
+                None => {
+                    let k = std::mem::take(&mut self.buf);
+                    self.path.push_str(&k);
+                    self.buf = k;
+                }
+            }
+            self.expect(b':')?;
+            self.value(f)?;
+            self.path.truncate(base);
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err()),
+            }
+        }
+    }
+
+    fn array(&mut self, f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+        self.nest()?;
+        self.at += 1;
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.at += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.value(f)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err()),
+            }
+        }
+    }
+
+    /// Reads a string starting at its opening quote. Returns the byte range
+    /// when it has no escapes; otherwise the text is left in `self.buf`.
+    fn string(&mut self) -> Result<Option<(usize, usize)>, ScanError> {
+        self.at += 1;
+        let lo = self.at;
+        let Some(end) = memchr::memchr2(b'"', b'\\', &self.b[lo..]).map(|i| lo + i) else {
+            return Err(self.err());
+        };
+        if self.b[end] == b'"' {
+            self.at = end + 1;
+            return Ok(Some((lo, end)));
+        }
+        let mut out = Vec::with_capacity(end - lo + 16);
+        out.extend_from_slice(&self.b[lo..end]);
+        self.at = end;
+        loop {
+            match self.peek() {
+                None => return Err(self.err()),
+                Some(b'"') => {
+                    self.at += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    let c = *self.b.get(self.at + 1).ok_or_else(|| self.err())?;
+                    self.at += 2;
+                    match c {
+                        b'"' | b'\\' | b'/' => out.push(c),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let ch = self.unicode()?;
+                            let mut tmp = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                        }
+                        _ => return Err(self.err()),
+                    }
+                }
+                Some(_) => {
+                    let rest = &self.b[self.at..];
+                    let n = memchr::memchr2(b'"', b'\\', rest).ok_or_else(|| self.err())?;
+                    out.extend_from_slice(&rest[..n]);
+                    self.at += n;
+                }
+            }
+        }
+        self.buf = String::from_utf8(out).map_err(|_| ScanError { at: lo })?;
+        Ok(None)
+    }
+
+    fn hex4(&mut self) -> Result<u32, ScanError> {
+        let h = self.b.get(self.at..self.at + 4).ok_or_else(|| self.err())?;
+        let s = std::str::from_utf8(h).map_err(|_| self.err())?;
+        let v = u32::from_str_radix(s, 16).map_err(|_| self.err())?;
+        self.at += 4;
+        Ok(v)
+    }
+
+    fn unicode(&mut self) -> Result<char, ScanError> {
+        let hi = self.hex4()?;
+        if (0xd800..0xdc00).contains(&hi) {
+            if self.b.get(self.at..self.at + 2) != Some(b"\\u") {
+                return Err(self.err());
+            }
+            self.at += 2;
+            let lo = self.hex4()?;
+            if !(0xdc00..0xe000).contains(&lo) {
+                return Err(self.err());
+            }
+            let c = 0x10000 + ((hi - 0xd800) << 10) + (lo - 0xdc00);
+            return char::from_u32(c).ok_or_else(|| self.err());
+        }
+        char::from_u32(hi).ok_or_else(|| self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaves(json: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        walk(json.as_bytes(), &mut |p, l| out.push((p.to_string(), format!("{l:?}"))))
+            .expect("walks");
+        out
+    }
+
+    #[test]
+    fn paths_join_keys_and_skip_arrays() {
+        let got = leaves(
+            r#"{"a":{"b":"x","c.d":[1,{"e":true}]},"s":"q\"\u00e9\ud83d\ude00\n","n":null,"z":-1.5e3}"#,
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("a.b".into(), "Str(\"x\")".into()),
+                ("a.c.d".into(), "Num(\"1\")".into()),
+                ("a.c.d.e".into(), "Bool(true)".into()),
+                ("s".into(), "Str(\"q\\\"é😀\\n\")".into()),
+                ("n".into(), "Null".into()),
+                ("z".into(), "Num(\"-1.5e3\")".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        for bad in [
+            "", "[1]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":tru}", "{\"a\":\"x}", "{\"a\":1} x",
+            "{\"a\":\"\\ud800\"}", "{\"a\":\"\\q\"}", "{\"a\":[1,}",
+        ] {
+            assert!(walk(bad.as_bytes(), &mut |_, _| {}).is_err(), "{bad:?}");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(walk(deep.as_bytes(), &mut |_, _| {}).is_err());
+    }
+}
