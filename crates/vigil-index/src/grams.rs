@@ -216,7 +216,9 @@ mod tests {
     #[test]
     fn time_and_undecodable() {
         let mut n = 0;
-        let k = event_keys(br#"{"@timestamp":"2024-03-01T00:00:01.5Z"}"#, &mut |_| n += 1);
+        let k = event_keys(br#"{"@timestamp":"2024-03-01T00:00:01.5Z"}"#, &mut |_| {
+            n += 1
+        });
         assert_eq!(k.time_ms, Some(1_709_251_201_500));
         assert!(event_keys(b"not json", &mut |_| {}).undecodable);
     }

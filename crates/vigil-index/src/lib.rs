@@ -51,7 +51,7 @@ use std::path::{Path, PathBuf};
 pub use bloom::Bloom;
 pub use chunk::{Block, Chunk, ChunkBuilder};
 pub use plan::Need;
-pub use store::{BuildReport, Candidates, Index, IndexOptions, OpenReport};
+pub use store::{build_chunk, BuildReport, Candidates, Index, IndexOptions, OpenReport};
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]

@@ -299,8 +299,10 @@ mod tests {
 
     fn leaves(json: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        walk(json.as_bytes(), &mut |p, l| out.push((p.to_string(), format!("{l:?}"))))
-            .expect("walks");
+        walk(json.as_bytes(), &mut |p, l| {
+            out.push((p.to_string(), format!("{l:?}")))
+        })
+        .expect("walks");
         out
     }
 
@@ -325,8 +327,17 @@ mod tests {
     #[test]
     fn malformed_input_is_an_error_not_a_panic() {
         for bad in [
-            "", "[1]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":tru}", "{\"a\":\"x}", "{\"a\":1} x",
-            "{\"a\":\"\\ud800\"}", "{\"a\":\"\\q\"}", "{\"a\":[1,}",
+            "",
+            "[1]",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":tru}",
+            "{\"a\":\"x}",
+            "{\"a\":1} x",
+            "{\"a\":\"\\ud800\"}",
+            "{\"a\":\"\\q\"}",
+            "{\"a\":[1,}",
         ] {
             assert!(walk(bad.as_bytes(), &mut |_, _| {}).is_err(), "{bad:?}");
         }

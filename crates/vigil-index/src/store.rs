@@ -88,6 +88,39 @@ impl Candidates {
     }
 }
 
+/// Reads the records of the chunk starting at `first` from the ledger and
+/// indexes them. Takes no lock on an [`Index`], so a server can build while
+/// searches read the index, then [`Index::install`] the result.
+pub fn build_chunk(
+    ledger_dir: &Path,
+    opts: IndexOptions,
+    first: u64,
+) -> Result<(Chunk, BuildReport), IndexError> {
+    let len = opts.chunk_len();
+    let mut report = BuildReport::default();
+    let reader = LedgerReader::open(ledger_dir)?;
+    let mut b = ChunkBuilder::new(first, opts.block_size);
+    let mut failed = None;
+    let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
+        match b.push_bytes(seq, payload) {
+            Ok(readable) => {
+                report.events += 1;
+                report.undecodable += u64::from(!readable);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failed = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    report.chunks = 1;
+    Ok((b.finish(opts.blocks_per_chunk as usize), report))
+}
+
 /// The derived index of one ledger: chunk files under one directory.
 ///
 /// It is never the source of truth: a missing or damaged file only means
@@ -193,44 +226,30 @@ impl Index {
     /// has no file yet, reading the records from the ledger.
     pub fn build(&mut self, ledger_dir: &Path, durable: u64) -> Result<BuildReport, IndexError> {
         let mut report = BuildReport::default();
-        let len = self.opts.chunk_len();
-        let complete = (durable / len) as usize;
-        if complete == 0 {
-            return Ok(report);
-        }
-        let reader = LedgerReader::open(ledger_dir)?;
-        for k in 0..complete {
-            if self.chunks.get(k).is_some_and(Option::is_some) {
-                continue;
-            }
-            let first = k as u64 * len + 1;
-            let mut b = ChunkBuilder::new(first, self.opts.block_size);
-            let mut failed = None;
-            let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
-                match b.push_bytes(seq, payload) {
-                    Ok(readable) => {
-                        report.events += 1;
-                        report.undecodable += u64::from(!readable);
-                        ControlFlow::Continue(())
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        ControlFlow::Break(())
-                    }
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            let chunk = b.finish(self.opts.blocks_per_chunk as usize);
-            self.write(&chunk)?;
-            if self.chunks.len() <= k {
-                self.chunks.resize(k + 1, None);
-            }
-            self.chunks[k] = Some(chunk);
+        for first in self.missing(durable) {
+            let (chunk, r) = build_chunk(ledger_dir, self.opts, first)?;
+            self.install(chunk)?;
             report.chunks += 1;
+            report.events += r.events;
+            report.undecodable += r.undecodable;
         }
         Ok(report)
+    }
+
+    /// First seqs of the chunks that could be built (all their seqs are at
+    /// or below `durable`) but have no file, oldest first.
+    pub fn missing(&self, durable: u64) -> Vec<u64> {
+        let len = self.opts.chunk_len();
+        (0..durable / len)
+            .filter(|k| self.chunks.get(*k as usize).is_none_or(|c| c.is_none()))
+            .map(|k| k * len + 1)
+            .collect()
+    }
+
+    /// Writes a chunk made by [`build_chunk`] and starts using it.
+    pub fn install(&mut self, chunk: Chunk) -> Result<(), IndexError> {
+        self.write(&chunk)?;
+        self.place(chunk).map_err(IndexError::Corrupt)
     }
 
     fn write(&self, c: &Chunk) -> Result<(), IndexError> {
