@@ -9,6 +9,7 @@ mod ingest;
 mod integrity;
 mod lines;
 mod output;
+mod reindex;
 mod retain;
 mod rules;
 mod search;
@@ -54,6 +55,8 @@ enum Command {
     VerifyProof(integrity::VerifyProofArgs),
     /// Delete old ledger segments by age or size, keeping proofs working.
     Retain(retain::RetainArgs),
+    /// Rebuild the search index of a data dir from its ledger.
+    Reindex(reindex::ReindexArgs),
     /// Lint Sigma rules and run their test cases (detection as code).
     Rules(rules::RulesArgs),
     /// Generate realistic, labelled security telemetry (demos, benchmarks, tests).
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(a) => integrity::prove(a),
         Command::VerifyProof(a) => integrity::verify_proof(a),
         Command::Retain(a) => retain::run(a),
+        Command::Reindex(a) => reindex::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Simulate(a) => simulate::run(a),
     }

@@ -187,6 +187,25 @@ pub struct SearchConfig {
     pub max_scan_events: u64,
     /// A search stops after this many seconds and says it is partial.
     pub timeout_secs: u64,
+    /// Keep the search index (`DATA_DIR/index`) up to date and use it to
+    /// skip blocks of events that cannot match.
+    pub index: bool,
+    /// Events per index block: the unit a search skips or reads.
+    pub index_block_events: u32,
+    /// Blocks per index file; a file is built once all its events are stored.
+    pub index_blocks_per_file: u32,
+    /// How often the indexer looks for new complete files to build (seconds).
+    pub index_interval_secs: u64,
+}
+
+impl SearchConfig {
+    /// The index layout these settings describe.
+    pub fn index_options(&self) -> vigil_index::IndexOptions {
+        vigil_index::IndexOptions {
+            block_size: self.index_block_events,
+            blocks_per_chunk: self.index_blocks_per_file,
+        }
+    }
 }
 
 impl Default for Config {
@@ -275,6 +294,10 @@ impl Default for SearchConfig {
             max_limit: 10_000,
             max_scan_events: 50_000_000,
             timeout_secs: 30,
+            index: true,
+            index_block_events: 4096,
+            index_blocks_per_file: 16,
+            index_interval_secs: 2,
         }
     }
 }
@@ -389,6 +412,24 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "limits.max_json_depth",
                 message: "must be 1..=512".into(),
+            });
+        }
+        if !(64..=1 << 20).contains(&self.search.index_block_events) {
+            return Err(ConfigError::Invalid {
+                key: "search.index_block_events",
+                message: "must be between 64 and 1048576".into(),
+            });
+        }
+        if !(1..=4096).contains(&self.search.index_blocks_per_file) {
+            return Err(ConfigError::Invalid {
+                key: "search.index_blocks_per_file",
+                message: "must be between 1 and 4096".into(),
+            });
+        }
+        if self.search.index_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "search.index_interval_secs",
+                message: "must be at least 1".into(),
             });
         }
         if self.ledger.segment_max_bytes < 64 * 1024 {

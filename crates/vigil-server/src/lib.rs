@@ -21,6 +21,7 @@ pub mod checkpoints;
 pub mod config;
 pub mod detection;
 pub mod http;
+pub mod indexer;
 pub mod meta;
 pub mod netguard;
 pub mod pipeline;
@@ -221,6 +222,30 @@ fn describe_metrics() {
     );
 }
 
+/// Opens the search index and starts keeping it up to date, unless
+/// `search.index` is off.
+fn start_indexer(
+    config: &Config,
+    pipeline: &Arc<PipelineHandle>,
+) -> anyhow::Result<Option<Arc<indexer::Indexer>>> {
+    if !config.search.index {
+        return Ok(None);
+    }
+    let ix = Arc::new(indexer::Indexer::open(
+        &config.data_dir,
+        &config.ledger_dir(),
+        config.search.index_options(),
+    )?);
+    let weak = Arc::downgrade(pipeline);
+    indexer::Indexer::spawn(
+        &ix,
+        move || weak.upgrade().map_or(0, |p| p.durable_seq()),
+        std::time::Duration::from_secs(config.search.index_interval_secs),
+    )
+    .context("starting the search indexer")?;
+    Ok(Some(ix))
+}
+
 /// Creates the data directory (owner-only) if needed.
 pub fn prepare_data_dir(config: &Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
@@ -299,6 +324,8 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     )
     .context("starting the event pipeline")?;
 
+    let indexer = start_indexer(&config, &pipeline)?;
+
     let limits = vigil_ingest::InputLimits {
         max_message_bytes: config.limits.max_message_bytes,
         max_tcp_connections: config.syslog.max_connections,
@@ -324,6 +351,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         tokens,
         metrics,
         detection,
+        indexer,
     });
     let app = http::router(state);
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);

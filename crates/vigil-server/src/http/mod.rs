@@ -42,6 +42,8 @@ pub struct AppState {
     pub detection: Arc<crate::detection::Detection>,
     /// One permit per open tail stream (`http.max_tail_streams`).
     pub tail_streams: Arc<tokio::sync::Semaphore>,
+    /// The search index, unless `search.index` is off.
+    pub indexer: Option<Arc<crate::indexer::Indexer>>,
 }
 
 /// Builds the router.

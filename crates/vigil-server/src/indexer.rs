@@ -1,0 +1,158 @@
+//! Keeps the search index (`vigil-index`) up to date beside the writer.
+//!
+//! A background thread indexes each chunk of seqs once all of it is
+//! durable, reading it back from the ledger, and installs it while searches
+//! go on ([`vigil_index::build_chunk`] holds no lock). Searches ask
+//! [`Indexer::candidates`] which seq ranges can hold a match; seqs not yet
+//! indexed (the newest events) are always part of the answer, so recent
+//! events are found by scanning them. The index is derived: a damaged or
+//! missing file is discarded at start and rebuilt from the ledger.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use vigil_index::{Candidates, Index, IndexOptions, Need};
+
+/// The index of one data directory and the thread that extends it.
+#[derive(Debug)]
+pub struct Indexer {
+    ledger_dir: PathBuf,
+    opts: IndexOptions,
+    index: RwLock<Index>,
+}
+
+impl Indexer {
+    /// Opens `DATA_DIR/index`, discarding (and logging) any file that does
+    /// not check out.
+    pub fn open(data_dir: &Path, ledger_dir: &Path, opts: IndexOptions) -> anyhow::Result<Indexer> {
+        let dir = data_dir.join("index");
+        let (index, report) = Index::open(&dir, opts)
+            .with_context(|| format!("opening the search index in {}", dir.display()))?;
+        for (path, why) in &report.discarded {
+            tracing::warn!(file = %path.display(), reason = %why, "discarded an index file; it will be rebuilt");
+        }
+        metrics::gauge!("vigil_index_chunks").set(index.chunk_count() as f64);
+        Ok(Indexer {
+            ledger_dir: ledger_dir.to_path_buf(),
+            opts,
+            index: RwLock::new(index),
+        })
+    }
+
+    /// Indexes every complete chunk at or below `durable` that has no file;
+    /// returns how many were built.
+    pub fn catch_up(&self, durable: u64) -> anyhow::Result<usize> {
+        let missing = self.read().missing(durable);
+        let mut built = 0;
+        for first in missing {
+            let started = std::time::Instant::now();
+            let (chunk, report) = vigil_index::build_chunk(&self.ledger_dir, self.opts, first)
+                .with_context(|| format!("indexing seqs from {first}"))?;
+            let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+            index
+                .install(chunk)
+                .with_context(|| format!("writing the index of seqs from {first}"))?;
+            built += 1;
+            metrics::gauge!("vigil_index_chunks").set(index.chunk_count() as f64);
+            metrics::gauge!("vigil_index_covered_seq").set(index.covered() as f64);
+            metrics::counter!("vigil_index_events_total").increment(report.events);
+            tracing::debug!(
+                first,
+                events = report.events,
+                took_ms = started.elapsed().as_millis() as u64,
+                "indexed a chunk"
+            );
+        }
+        Ok(built)
+    }
+
+    /// Starts the thread that calls [`Self::catch_up`] every `interval`
+    /// with the writer's durable seq; it ends when the indexer is dropped.
+    pub fn spawn(
+        this: &Arc<Indexer>,
+        durable: impl Fn() -> u64 + Send + 'static,
+        interval: Duration,
+    ) -> std::io::Result<()> {
+        let weak: Weak<Indexer> = Arc::downgrade(this);
+        std::thread::Builder::new()
+            .name("vigil-indexer".into())
+            .spawn(move || loop {
+                std::thread::sleep(interval);
+                let Some(me) = weak.upgrade() else { return };
+                if let Err(e) = me.catch_up(durable()) {
+                    metrics::counter!("vigil_index_errors_total").increment(1);
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "building the search index failed; searches read those events in full"
+                    );
+                }
+            })
+            .map(|_| ())
+    }
+
+    /// The seq ranges within `from..=to` that may hold events matching
+    /// `query` in `[since, until)`.
+    pub fn candidates(
+        &self,
+        query: &vigil_query::Query,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        from: u64,
+        to: u64,
+    ) -> Candidates {
+        let need = Need::of(&query.root);
+        let c = self.read().candidates(
+            &need,
+            since.map(|t| t.timestamp_millis()),
+            until.map(|t| t.timestamp_millis()),
+            from,
+            to,
+        );
+        metrics::counter!("vigil_search_blocks_skipped_total").increment(c.skipped);
+        c
+    }
+
+    /// Highest seq covered by index files.
+    pub fn covered(&self) -> u64 {
+        self.read().covered()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_ledger::{Ledger, LedgerOptions};
+
+    #[test]
+    fn catches_up_and_prunes() {
+        let data = tempfile::tempdir().unwrap();
+        let ledger_dir = data.path().join("ledger");
+        let mut ledger = Ledger::open(&ledger_dir, LedgerOptions::default()).unwrap();
+        for i in 0..40 {
+            let user = if i == 25 { "mallory" } else { "alice" };
+            ledger
+                .append(format!(r#"{{"user":{{"name":"{user}"}}}}"#).as_bytes())
+                .unwrap();
+        }
+        let durable = ledger.commit().unwrap();
+        let opts = IndexOptions {
+            block_size: 8,
+            blocks_per_chunk: 2,
+        };
+        let ix = Indexer::open(data.path(), &ledger_dir, opts).unwrap();
+        assert_eq!(ix.catch_up(durable).unwrap(), 2);
+        assert_eq!(ix.catch_up(durable).unwrap(), 0);
+        assert_eq!(ix.covered(), 32);
+        let q = vigil_query::parse("user.name:mallory").unwrap();
+        let c = ix.candidates(&q, None, None, 1, durable);
+        // Seq 26 is in block 25..=32; 33..=40 is not indexed yet.
+        assert_eq!(c.ranges, vec![(25, 40)]);
+    }
+}
