@@ -48,8 +48,14 @@ impl Budget {
 pub(crate) enum State {
     Count(u64),
     Distinct(HashSet<String>),
-    Sum { sum: f64, n: u64 },
-    Extreme { num: Option<f64>, text: Option<String> },
+    Sum {
+        sum: f64,
+        n: u64,
+    },
+    Extreme {
+        num: Option<f64>,
+        text: Option<String>,
+    },
     Values(Vec<f64>),
 }
 

@@ -75,7 +75,10 @@ impl Rec<'_> {
     fn get(&self, field: &str) -> Option<&Value> {
         match self {
             Rec::Ev(e) => e.get(field),
-            Rec::Row(cols, vals) => cols.iter().position(|c| c == field).and_then(|i| vals.get(i)),
+            Rec::Row(cols, vals) => cols
+                .iter()
+                .position(|c| c == field)
+                .and_then(|i| vals.get(i)),
         }
     }
 
@@ -93,13 +96,31 @@ impl Rec<'_> {
 
 enum Stage {
     Where(Cond),
-    Head { left: u64 },
+    Head {
+        left: u64,
+    },
     Fields(Vec<String>),
-    Dedup { fields: Vec<String>, seen: HashSet<Vec<String>> },
-    Sort { keys: Vec<SortKey>, buf: Vec<Rec<'static>> },
-    Stats { by: Vec<String>, groups: Groups },
-    Timechart { tc: Timechart, groups: Groups },
-    Top { top: Top, groups: Groups, seen: u64 },
+    Dedup {
+        fields: Vec<String>,
+        seen: HashSet<Vec<String>>,
+    },
+    Sort {
+        keys: Vec<SortKey>,
+        buf: Vec<Rec<'static>>,
+    },
+    Stats {
+        by: Vec<String>,
+        groups: Groups,
+    },
+    Timechart {
+        tc: Timechart,
+        groups: Groups,
+    },
+    Top {
+        top: Top,
+        groups: Groups,
+        seen: u64,
+    },
 }
 
 /// What flows into a stage: events, or rows with known (or, after a
@@ -124,7 +145,7 @@ enum Schema {
 ///     ex.push(&Event::from_json(json!({"user": {"name": name}}), 8).unwrap());
 /// }
 /// let table = ex.finish().table.unwrap();
-/// assert_eq!(table.columns, ["user.name", "count()"]);
+/// assert_eq!(table.columns, ["user.name", "count"]);
 /// assert_eq!(table.rows, [[json!("alice"), json!(1)], [json!("root"), json!(2)]]);
 /// # Ok::<(), vigil_query::QueryError>(())
 /// ```
@@ -193,7 +214,10 @@ impl Executor {
                     )
                 }
                 Pipe::Stats(st) => {
-                    let fields = st.by.iter().chain(st.aggs.iter().filter_map(|a| a.field.as_ref()));
+                    let fields = st
+                        .by
+                        .iter()
+                        .chain(st.aggs.iter().filter_map(|a| a.field.as_ref()));
                     check_columns(fields, &schema, "stats", p.at)?;
                     streaming = false;
                     let mut cols = st.by.clone();
@@ -207,7 +231,10 @@ impl Executor {
                     )
                 }
                 Pipe::Timechart(tc) => {
-                    let fields = tc.by.iter().chain(tc.aggs.iter().filter_map(|a| a.field.as_ref()));
+                    let fields = tc
+                        .by
+                        .iter()
+                        .chain(tc.aggs.iter().filter_map(|a| a.field.as_ref()));
                     check_columns(fields, &schema, "timechart", p.at)?;
                     streaming = false;
                     let out = match &tc.by {
@@ -294,7 +321,10 @@ impl Executor {
                 }
                 Stage::Stats { groups, .. } => {
                     timechart_last = false;
-                    stats_rows(std::mem::replace(groups, Groups::new(Vec::new())), &self.schemas[i + 1])
+                    stats_rows(
+                        std::mem::replace(groups, Groups::new(Vec::new())),
+                        &self.schemas[i + 1],
+                    )
                 }
                 Stage::Timechart { tc, groups } => {
                     timechart_last = true;
@@ -597,7 +627,9 @@ fn timechart_rows(tc: &Timechart, groups: Groups) -> Vec<Rec<'static>> {
     let span = tc.span_secs;
     let dense = (last - first) / span < MAX_BUCKETS as i64;
     let times: Vec<i64> = if dense {
-        (0..=(last - first) / span).map(|i| first + i * span).collect()
+        (0..=(last - first) / span)
+            .map(|i| first + i * span)
+            .collect()
     } else {
         by_bucket.keys().copied().collect()
     };
@@ -697,7 +729,9 @@ fn check_columns<'a>(
 
 fn check_cond(c: &Cond, schema: &Schema, at: usize) -> Result<(), QueryError> {
     match c {
-        Cond::And(items) | Cond::Or(items) => items.iter().try_for_each(|c| check_cond(c, schema, at)),
+        Cond::And(items) | Cond::Or(items) => {
+            items.iter().try_for_each(|c| check_cond(c, schema, at))
+        }
         Cond::Not(c) => check_cond(c, schema, at),
         Cond::Cmp { field, .. } => check_columns(std::iter::once(field), schema, "where", at),
     }

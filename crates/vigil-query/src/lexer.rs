@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(pipe, Some(3));
         assert_eq!(t.len(), 2);
         let (t, pipe) = lex(r#""x|y" z\|w | stats"#).unwrap();
-        assert_eq!(pipe, Some(12));
+        assert_eq!(pipe, Some(11));
         assert_eq!(t[0].tok, Tok::Phrase("x|y".into()));
         assert_eq!(t[1].tok, word("z|w"));
     }

@@ -132,4 +132,6 @@ pub const MAX_SERIES: usize = 100;
 pub const MAX_BUCKETS: usize = 10_000;
 
 #[cfg(test)]
+mod pipe_tests;
+#[cfg(test)]
 mod tests;

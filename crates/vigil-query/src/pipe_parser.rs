@@ -139,7 +139,8 @@ fn tokenize(input: &str, from: usize) -> Result<Vec<Tok>, QueryError> {
                 }
                 T::Str(s)
             }
-            c if is_field_char(c) => {
+            // A leading `+` or `-` marks a sort direction: `sort +a, -b`.
+            c if is_field_char(c) || c == '+' => {
                 let mut w = String::from(c);
                 while let Some(&(_, n)) = it.peek() {
                     if !is_field_char(n) {
@@ -305,7 +306,9 @@ impl PipeParser {
         };
         match self.peek() {
             None | Some(T::Pipe) => Ok(pipe),
-            Some(_) => Err(self.expected(&format!("'|' or the end of the query after the {name} pipe"))),
+            Some(_) => Err(self.expected(&format!(
+                "'|' or the end of the query after the {name} pipe"
+            ))),
         }
     }
 
@@ -316,7 +319,13 @@ impl PipeParser {
             let opt = match self.peek() {
                 Some(T::Word(w))
                     if (w.eq_ignore_ascii_case("span") || w.eq_ignore_ascii_case("limit"))
-                        && matches!(self.tokens.get(self.i + 1), Some(Tok { t: T::Op(CmpOp::Eq), .. })) =>
+                        && matches!(
+                            self.tokens.get(self.i + 1),
+                            Some(Tok {
+                                t: T::Op(CmpOp::Eq),
+                                ..
+                            })
+                        ) =>
                 {
                     w.to_ascii_lowercase()
                 }
@@ -360,7 +369,7 @@ impl PipeParser {
             vec![Agg {
                 func: AggFn::Count,
                 field: None,
-                name: "count()".into(),
+                name: "count".into(),
             }]
         };
         let by = if self.at_word("by") {
@@ -418,9 +427,28 @@ impl PipeParser {
                     return Err(QueryError::new(at, format!("expected {what}, found '{w}'")));
                 }
                 self.i += 1;
-                Ok((name, neg))
+                Ok((self.call_suffix(name), neg))
             }
             _ => Err(self.expected(what)),
+        }
+    }
+
+    /// Completes a column named like an aggregation, `avg(bytes)`, so that
+    /// pipes after a `stats` can refer to columns nobody renamed with `as`.
+    fn call_suffix(&mut self, name: String) -> String {
+        let next = |k: usize| self.tokens.get(self.i + k).map(|t| &t.t);
+        match (next(0), next(1), next(2)) {
+            // `count()` is the column `count`.
+            (Some(T::LParen), Some(T::RParen), _) => {
+                self.i += 2;
+                name
+            }
+            (Some(T::LParen), Some(T::Word(f)), Some(T::RParen)) => {
+                let s = format!("{name}({f})");
+                self.i += 3;
+                s
+            }
+            _ => name,
         }
     }
 
@@ -454,7 +482,8 @@ impl PipeParser {
 
     fn aggs(&mut self, pipe: &str, required: bool) -> Result<Vec<Agg>, QueryError> {
         let mut out = Vec::new();
-        if required && (self.peek().is_none() || self.at_word("by") || self.peek() == Some(&T::Pipe))
+        if required
+            && (self.peek().is_none() || self.at_word("by") || self.peek() == Some(&T::Pipe))
         {
             return Err(self.expected(&format!(
                 "an aggregation after '{pipe}' (count(), dc(f), sum(f), avg(f), min(f), max(f), p50(f), p95(f))"
@@ -495,7 +524,10 @@ impl PipeParser {
         let field = if self.peek() == Some(&T::RParen) {
             None
         } else {
-            Some(self.field_name(&format!("a field name inside '{fname}( … )'"))?.0)
+            Some(
+                self.field_name(&format!("a field name inside '{fname}( … )'"))?
+                    .0,
+            )
         };
         if !self.eat(&T::RParen) {
             return Err(self.expected(&format!("')' to close '{fname}('")));
@@ -506,11 +538,10 @@ impl PipeParser {
                 format!("{fname}() needs a field, like {fname}(http.response.bytes)"),
             ));
         }
-        let mut name = format!(
-            "{}({})",
-            func.name(),
-            field.as_deref().unwrap_or_default()
-        );
+        let mut name = match &field {
+            Some(f) => format!("{}({f})", func.name()),
+            None => func.name(),
+        };
         if self.at_word("as") {
             self.i += 1;
             name = self.field_name("a column name after 'as'")?.0;

@@ -119,8 +119,8 @@ pub struct Agg {
     pub func: AggFn,
     /// The field it reads; `None` only for `count()`.
     pub field: Option<String>,
-    /// The output column: the `as` alias, or the aggregation as written
-    /// without spaces (`count()`, `avg(bytes)`).
+    /// The output column: the `as` alias, else `count` for `count()` and the
+    /// aggregation as written without spaces for the others (`avg(bytes)`).
     pub name: String,
 }
 
