@@ -164,7 +164,7 @@ fn scan(
     for rec in reader.iter_range(first, last) {
         let rec = rec?;
         result.scanned += 1;
-        if result.scanned % 4096 == 0 {
+        if result.scanned.is_multiple_of(4096) {
             if let Some(d) = params.deadline {
                 if Instant::now() > d {
                     result.partial = true;
