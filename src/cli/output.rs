@@ -116,10 +116,7 @@ pub fn rows_table(
         .iter()
         .map(|c| sanitize::display(c).chars().take(MAX_CELL).collect())
         .collect();
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(shown).collect())
-        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(shown).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in &cells {
         for (w, c) in widths.iter_mut().zip(r) {
