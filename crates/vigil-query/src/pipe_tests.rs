@@ -715,3 +715,33 @@ fn group_cap_makes_the_result_partial() {
     let why = out.partial_reason.unwrap();
     assert!(why.contains("more than 10000 groups"), "{why}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn pipes_never_panic(
+        s in "(\\| |stats |timechart |span=1m |limit=2 |top |rare |sort |head |fields |dedup |where |by |as |count\\(\\)|avg\\(bytes\\)|p95\\(bytes\\)|dc\\(user.name\\)|user.name|bytes|count|-|, |[<>=!]=? |AND |OR |NOT |\\(|\\)|\"x\"|[0-9]{1,3} |é){0,24}"
+    ) {
+        match parse_search(&s) {
+            Ok(search) => {
+                let mut ex = Executor::new(&search.pipeline, 5).unwrap();
+                for ev in dataset() {
+                    if ex.done() {
+                        break;
+                    }
+                    ex.push(&ev);
+                }
+                let out = ex.finish();
+                if let Some(t) = out.table {
+                    proptest::prop_assert!(t.rows.iter().all(|r| r.len() == t.columns.len()));
+                }
+                proptest::prop_assert!(out.hits.len() <= 5);
+            }
+            Err(e) => {
+                proptest::prop_assert!(e.position <= s.len());
+                let _ = e.render(&s);
+            }
+        }
+    }
+}
