@@ -233,5 +233,25 @@ fn piped_searches_from_the_cli() {
     let out = remote("* | stats avg()", "").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("avg() needs a field"), "{err}");
+    assert!(
+        err.contains(
+            "* | stats avg()\n          ^\navg() needs a field, like avg(http.response.bytes)\n"
+        ),
+        "{err}"
+    );
+    let out = vigil()
+        .args([
+            "search",
+            "* | stats count() by user.name | sort -bytes",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("                               ^\nsort: no column 'bytes'"),
+        "{err}"
+    );
 }

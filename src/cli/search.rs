@@ -63,6 +63,15 @@ struct Answer {
 }
 
 pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
+    // Checked here too, not only by the server, so that the caret lines
+    // reach the terminal as lines rather than inside one escaped message.
+    if let Err(e) = vigil_query::parse_search(&a.query) {
+        eprintln!("vigil: error: the search cannot be parsed:");
+        for line in e.render(&a.query).lines() {
+            eprintln!("{}", sanitize::display(line));
+        }
+        return Ok(ExitCode::from(1));
+    }
     let answer = match Client::from_args(&a.server, Some(std::time::Duration::from_secs(120)))? {
         Some(client) => remote(&client, &a)?,
         None => local(&a)?,

@@ -65,7 +65,7 @@
 //!   `2001:DB8::1` matches `2001:db8:0:0::1`.
 //! - A field holding an array matches when any element matches.
 //! - Quoted values are literal: no wildcards, no network (`"10.0.0.0/8"` is text).
-//! - In a bare word, `\` before one of `* ? \ " ( ) : < > -` or a space makes it
+//! - In a bare word, `\` before one of `* ? \ " ( ) : < > - |` or a space makes it
 //!   literal; before anything else it is kept, so `C:\Windows` needs no doubling
 //!   (but `C:\\Windows\\*.exe` for a backslash followed by a wildcard).
 //!   A colon in free text needs quoting or escaping: `"10:32:01"`, `a\:b`.
@@ -73,6 +73,18 @@
 //! - `-` starts a negation only where a term starts; `field:-5` is the value `-5`.
 //! - Limits: [`MAX_QUERY_LEN`] bytes, [`MAX_DEPTH`] levels of nesting
 //!   (parentheses and negations), [`MAX_TERMS`] terms.
+//!
+//! # Pipes
+//!
+//! [`parse_search`] reads a filter followed by pipes into a [`Search`]:
+//! `event.outcome:failure | stats count() by user.name | sort -count | head 10`.
+//! The first unquoted, unescaped `|` ends the filter ([`parse`] refuses it).
+//! The pipes are `stats`, `timechart`, `top`, `rare`, `sort`, `head`,
+//! `fields`, `dedup` and `where` ([`Pipe`]); an [`Executor`] runs them over
+//! events pushed one at a time, with memory bounded by [`MAX_GROUPS`],
+//! [`MAX_STORED_VALUES`], [`MAX_SORT`] and [`MAX_DEDUP`], and
+//! [`exec::run`] drives it from a ledger scan. `docs/QUERY.md` describes
+//! every pipe with examples.
 
 mod aggregate;
 mod ast;
