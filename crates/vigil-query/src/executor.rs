@@ -104,9 +104,12 @@ enum Stage {
         fields: Vec<String>,
         seen: HashSet<Vec<String>>,
     },
+    /// `keep` is the count of a `head` right after the sort: only that
+    /// many records can come out, so the buffer is trimmed to it as it fills.
     Sort {
         keys: Vec<SortKey>,
         buf: Vec<Rec<'static>>,
+        keep: Option<usize>,
     },
     Stats {
         by: Vec<String>,
@@ -171,7 +174,7 @@ impl Executor {
         let mut schemas = vec![Schema::Events];
         let mut stop_at = None;
         let mut streaming = true;
-        for p in &pipeline.pipes {
+        for (i, p) in pipeline.pipes.iter().enumerate() {
             let schema = schemas.last().cloned().unwrap_or(Schema::Events);
             let (stage, out) = match &p.node {
                 Pipe::Where(c) => {
@@ -205,10 +208,15 @@ impl Executor {
                 Pipe::Sort(keys) => {
                     check_columns(keys.iter().map(|k| &k.field), &schema, "sort", p.at)?;
                     streaming = false;
+                    let keep = match pipeline.pipes.get(i + 1).map(|n| &n.node) {
+                        Some(Pipe::Head(n)) => usize::try_from(*n).ok(),
+                        _ => None,
+                    };
                     (
                         Stage::Sort {
                             keys: keys.clone(),
                             buf: Vec::new(),
+                            keep,
                         },
                         schema,
                     )
@@ -314,7 +322,7 @@ impl Executor {
         let mut timechart_last = false;
         for i in 0..self.stages.len() {
             let released = match &mut self.stages[i] {
-                Stage::Sort { keys, buf } => {
+                Stage::Sort { keys, buf, .. } => {
                     let mut buf = std::mem::take(buf);
                     sort_records(&mut buf, keys);
                     buf
@@ -432,7 +440,17 @@ fn accept<'a>(stage: &mut Stage, rec: Rec<'a>, budget: &mut Budget) -> Option<Re
             seen.insert(key);
             Some(rec)
         }
-        Stage::Sort { buf, .. } => {
+        Stage::Sort { keys, buf, keep } => {
+            if let Some(k) = *keep {
+                // Trimming at twice the kept count sorts O(n log k) overall;
+                // the stable sort keeps earlier records first among equals.
+                buf.push(rec.owned());
+                if buf.len() >= k.saturating_mul(2).max(1024) {
+                    sort_records(buf, keys);
+                    buf.truncate(k);
+                }
+                return None;
+            }
             if buf.len() >= MAX_SORT {
                 budget.flag(format!(
                     "sort holds at most {MAX_SORT} results; later ones were left out"

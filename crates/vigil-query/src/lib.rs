@@ -124,12 +124,14 @@ pub const MAX_PIPES: usize = 16;
 pub const MAX_BY_FIELDS: usize = 8;
 /// Most aggregations in one `stats` or `timechart`.
 pub const MAX_AGGS: usize = 16;
-/// Most groups a `stats`, `timechart` or `top` keeps; further groups are
-/// left out and the result is flagged partial.
-pub const MAX_GROUPS: usize = 10_000;
+/// Most groups a `stats` or `top` keeps, and most (bucket, series) cells a
+/// `timechart` keeps; further groups are left out and the result is
+/// flagged partial.
+pub const MAX_GROUPS: usize = 100_000;
 /// Most values kept, over all groups, by `dc()` and percentile aggregations.
 pub const MAX_STORED_VALUES: usize = 1_000_000;
-/// Most results a `sort` holds.
+/// Most results a `sort` holds (a `sort` directly followed by `head N`
+/// holds only about 2·N, so it has no such limit).
 pub const MAX_SORT: usize = 10_000;
 /// Most distinct keys a `dedup` remembers.
 pub const MAX_DEDUP: usize = 100_000;

@@ -692,6 +692,42 @@ fn head_ends_the_scan() {
 }
 
 #[test]
+fn sort_then_head_is_exact_beyond_the_sort_cap() {
+    let s = parse_search("* | sort -n | head 3").unwrap();
+    let mut ex = Executor::new(&s.pipeline, 100).unwrap();
+    // More records than a plain sort may hold, largest in the middle, with a tie.
+    let total = MAX_SORT + 500;
+    for i in 0..total {
+        let n = if i == total / 2 { 1_000_000 } else { i % 5000 };
+        ex.push(&Event::from_json(json!({"n": n, "i": i}), 4).unwrap());
+    }
+    let out = ex.finish();
+    assert!(out.partial_reason.is_none(), "{:?}", out.partial_reason);
+    let got: Vec<(Value, Value)> = out
+        .hits
+        .iter()
+        .map(|e| (e.get("n").cloned().unwrap(), e.get("i").cloned().unwrap()))
+        .collect();
+    // 4999 occurs at i = 4999 and 9999; the earlier comes first.
+    assert_eq!(
+        got,
+        [
+            (json!(1_000_000), json!(total / 2)),
+            (json!(4999), json!(4999)),
+            (json!(4999), json!(9999))
+        ]
+    );
+    // Without the head, the sort cap applies and says so.
+    let s = parse_search("* | sort -n").unwrap();
+    let mut ex = Executor::new(&s.pipeline, 100).unwrap();
+    for i in 0..total {
+        ex.push(&Event::from_json(json!({"n": i}), 4).unwrap());
+    }
+    let why = ex.finish().partial_reason.unwrap();
+    assert!(why.contains("sort holds at most 10000 results"), "{why}");
+}
+
+#[test]
 fn the_hit_limit_caps_events() {
     let s = parse_search("* | where bytes > 0").unwrap();
     let mut ex = Executor::new(&s.pipeline, 3).unwrap();
@@ -713,7 +749,7 @@ fn group_cap_makes_the_result_partial() {
     let out = ex.finish();
     assert_eq!(out.table.unwrap().rows.len(), MAX_GROUPS);
     let why = out.partial_reason.unwrap();
-    assert!(why.contains("more than 10000 groups"), "{why}");
+    assert!(why.contains("more than 100000 groups"), "{why}");
 }
 
 proptest::proptest! {
