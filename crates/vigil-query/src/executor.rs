@@ -442,6 +442,12 @@ fn accept<'a>(stage: &mut Stage, rec: Rec<'a>, budget: &mut Budget) -> Option<Re
         }
         Stage::Sort { keys, buf, keep } => {
             if let Some(k) = *keep {
+                // Once trimmed, the k-th record is a bar: a record not
+                // strictly better cannot make the cut (earlier records win
+                // ties), so it is dropped without being copied.
+                if k == 0 || (buf.len() >= k && cmp_records(&rec, &buf[k - 1], keys).is_ge()) {
+                    return None;
+                }
                 // Trimming at twice the kept count sorts O(n log k) overall;
                 // the stable sort keeps earlier records first among equals.
                 buf.push(rec.owned());
@@ -547,25 +553,28 @@ fn compare(v: &Value, op: CmpOp, rhs: &Scalar) -> bool {
 
 /// Stable sort by the keys; records missing a key's field go last.
 fn sort_records(buf: &mut [Rec<'static>], keys: &[SortKey]) {
-    buf.sort_by(|a, b| {
-        for k in keys {
-            let (x, y) = (
-                a.get(&k.field).filter(|v| !v.is_null()),
-                b.get(&k.field).filter(|v| !v.is_null()),
-            );
-            let o = match (x, y) {
-                (None, None) => std::cmp::Ordering::Equal,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (Some(x), Some(y)) if k.descending => cmp_values(y, x),
-                (Some(x), Some(y)) => cmp_values(x, y),
-            };
-            if o.is_ne() {
-                return o;
-            }
+    buf.sort_by(|a, b| cmp_records(a, b, keys));
+}
+
+fn cmp_records(a: &Rec<'_>, b: &Rec<'_>, keys: &[SortKey]) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for k in keys {
+        let (x, y) = (
+            a.get(&k.field).filter(|v| !v.is_null()),
+            b.get(&k.field).filter(|v| !v.is_null()),
+        );
+        let o = match (x, y) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) if k.descending => cmp_values(y, x),
+            (Some(x), Some(y)) => cmp_values(x, y),
+        };
+        if o.is_ne() {
+            return o;
         }
-        std::cmp::Ordering::Equal
-    });
+    }
+    Ordering::Equal
 }
 
 fn stats_rows(groups: Groups, schema: &Schema) -> Vec<Rec<'static>> {
