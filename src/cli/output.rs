@@ -88,3 +88,127 @@ pub fn line(ev: &Event) -> String {
     parts.push(message(ev));
     parts.join("  ")
 }
+
+/// A table cell as text: strings as they are, `null` empty, other values as JSON.
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// Writes a result table (`stats`, `top`, `timechart`) with aligned columns;
+/// numbers are right-aligned, cells are sanitized and cut at 60 characters.
+pub fn rows_table(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Vec<serde_json::Value>],
+) -> std::io::Result<()> {
+    const MAX_CELL: usize = 60;
+    let shown = |v: &serde_json::Value| -> String {
+        sanitize::display(&value_text(v))
+            .chars()
+            .take(MAX_CELL)
+            .collect()
+    };
+    let header: Vec<String> = columns
+        .iter()
+        .map(|c| sanitize::display(c).chars().take(MAX_CELL).collect())
+        .collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(shown).collect()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &cells {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String], numeric: &[bool]| -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if numeric.get(i).copied().unwrap_or(false) {
+                s.push_str(&format!("{c:>w$}  "));
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(&header, &[]))?;
+    for (r, c) in rows.iter().zip(&cells) {
+        let numeric: Vec<bool> = r.iter().map(serde_json::Value::is_number).collect();
+        writeln!(out, "{}", line(c, &numeric))?;
+    }
+    Ok(())
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line
+/// break. Text starting with `=`, `+`, `-` or `@` gets a leading `'` so a
+/// spreadsheet shows it instead of running it as a formula; JSON numbers are
+/// left alone, since `-5` cannot be a formula. Control characters other than
+/// line breaks and tabs are escaped as in the terminal table.
+pub fn csv_field(v: &serde_json::Value) -> String {
+    let mut text: String = value_text(v)
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => c.to_string(),
+            c => sanitize::display(c.encode_utf8(&mut [0; 4])).into_owned(),
+        })
+        .collect();
+    if !v.is_number() && text.starts_with(['=', '+', '-', '@']) {
+        text.insert(0, '\'');
+    }
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// Writes one CSV record, ending in CRLF as RFC 4180 asks.
+pub fn csv_record(out: &mut impl Write, fields: &[serde_json::Value]) -> std::io::Result<()> {
+    let line: Vec<String> = fields.iter().map(csv_field).collect();
+    write!(out, "{}\r\n", line.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_quotes_and_neutralises() {
+        assert_eq!(csv_field(&json!("plain")), "plain");
+        assert_eq!(csv_field(&json!("a,b")), "\"a,b\"");
+        assert_eq!(csv_field(&json!("say \"hi\"")), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field(&json!("two\nlines")), "\"two\nlines\"");
+        assert_eq!(csv_field(&json!("=1+2")), "'=1+2");
+        assert_eq!(csv_field(&json!("@SUM(A1)")), "'@SUM(A1)");
+        assert_eq!(csv_field(&json!("+x,y")), "\"'+x,y\"");
+        assert_eq!(csv_field(&json!("-cmd")), "'-cmd");
+        assert_eq!(csv_field(&json!(-5)), "-5");
+        assert_eq!(csv_field(&json!(null)), "");
+        assert_eq!(csv_field(&json!("\u{1b}[31m")), "\\x1b[31m");
+        let mut out = Vec::new();
+        csv_record(&mut out, &[json!("a"), json!(1), json!("b,c")]).unwrap();
+        assert_eq!(out, b"a,1,\"b,c\"\r\n");
+    }
+
+    #[test]
+    fn table_aligns_and_sanitizes() {
+        let mut out = Vec::new();
+        rows_table(
+            &mut out,
+            &["user.name".into(), "count".into()],
+            &[
+                vec![json!("root"), json!(4)],
+                vec![json!("a\u{1b}b"), json!(12)],
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "user.name  count\nroot           4\na\\x1bb        12\n"
+        );
+    }
+}

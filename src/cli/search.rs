@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use vigil_event::Event;
+use serde_json::Value;
+use vigil_event::{sanitize, Event};
 
 use super::client::Client;
 use super::{output, DataArgs, ServerArgs};
@@ -13,7 +14,8 @@ use super::{output, DataArgs, ServerArgs};
 /// Flags of `vigil search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// The query, e.g. 'event.outcome:failure AND source.ip:203.0.113.0/24'.
+    /// The search: a filter, then any pipes, e.g.
+    /// 'event.outcome:failure | stats count() by user.name | sort -count | head 10'.
     #[arg(default_value = "*")]
     query: String,
     /// Only events at or after this time: 15m, 2h, 7d or RFC 3339.
@@ -25,9 +27,12 @@ pub struct SearchArgs {
     /// Most events to show (the newest).
     #[arg(long, default_value_t = 100)]
     limit: usize,
-    /// One JSON event per line (NDJSON).
-    #[arg(long)]
+    /// One JSON object per line (NDJSON): events, or one object per table row.
+    #[arg(long, conflicts_with = "csv")]
     json: bool,
+    /// CSV (RFC 4180) with a header line: table rows, or the events' fields.
+    #[arg(long)]
+    csv: bool,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -47,77 +52,167 @@ pub struct TailArgs {
     server: ServerArgs,
 }
 
+/// What a search answered, from the server or from the local ledger.
+struct Answer {
+    hits: Vec<Event>,
+    /// Columns and rows, when the search ended in a table pipe.
+    table: Option<(Vec<String>, Vec<Vec<Value>>)>,
+    total: u64,
+    took_ms: u64,
+    partial: Option<String>,
+}
+
 pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
-    let (hits, total, took_ms, partial) =
-        match Client::from_args(&a.server, Some(std::time::Duration::from_secs(120)))? {
-            Some(client) => {
-                let mut q = vec![("q", a.query.clone()), ("limit", a.limit.to_string())];
-                if let Some(s) = &a.since {
-                    q.push(("since", s.clone()));
-                }
-                if let Some(u) = &a.until {
-                    q.push(("until", u.clone()));
-                }
-                let v: serde_json::Value = client.get("/api/v1/search", &q)?.json()?;
-                let hits = v["hits"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|h| Event::from_json(h.clone(), 512).ok())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let partial = v["partial_reason"].as_str().map(str::to_owned);
-                (
-                    hits,
-                    v["total"].as_u64().unwrap_or(0),
-                    v["took_ms"].as_u64().unwrap_or(0),
-                    partial,
-                )
-            }
-            None => {
-                let config = a.data.load()?;
-                let req = vigil_server::http::SearchRequest {
-                    q: a.query.clone(),
-                    since: a.since.clone(),
-                    until: a.until.clone(),
-                    limit: Some(a.limit),
-                };
-                let (query, params) = vigil_server::http::prepare_search(&req, &config.search)
-                    .map_err(anyhow::Error::msg)?;
-                if !config.ledger_dir().exists() {
-                    bail!(
-                        "no ledger in {} (is --data-dir right?)",
-                        config.data_dir.display()
-                    );
-                }
-                let t = std::time::Instant::now();
-                let r = vigil_query::exec::search(&config.ledger_dir(), &query, &params)?;
-                (
-                    r.hits,
-                    r.total,
-                    t.elapsed().as_millis() as u64,
-                    r.partial_reason,
-                )
-            }
-        };
+    // Checked here too, not only by the server, so that the caret lines
+    // reach the terminal as lines rather than inside one escaped message.
+    if let Err(e) = vigil_query::parse_search(&a.query) {
+        eprintln!("vigil: error: the search cannot be parsed:");
+        for line in e.render(&a.query).lines() {
+            eprintln!("{}", sanitize::display(line));
+        }
+        return Ok(ExitCode::from(1));
+    }
+    let answer = match Client::from_args(&a.server, Some(std::time::Duration::from_secs(120)))? {
+        Some(client) => remote(&client, &a)?,
+        None => local(&a)?,
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if a.json {
-        for ev in &hits {
-            out.write_all(&ev.canonical_bytes())?;
-            out.write_all(b"\n")?;
+    match (&answer.table, a.json, a.csv) {
+        (Some((cols, rows)), true, _) => {
+            for r in rows {
+                let obj: serde_json::Map<String, Value> =
+                    cols.iter().cloned().zip(r.iter().cloned()).collect();
+                serde_json::to_writer(&mut out, &obj)?;
+                out.write_all(b"\n")?;
+            }
         }
-    } else {
-        output::table(&mut out, &hits, output::terminal_width())?;
-        out.flush()?;
-        let shown = hits.len();
-        eprintln!("{shown} of {total} matching events shown ({took_ms} ms)");
+        (Some((cols, rows)), false, true) => {
+            let header: Vec<Value> = cols.iter().map(|c| Value::from(c.as_str())).collect();
+            output::csv_record(&mut out, &header)?;
+            for r in rows {
+                output::csv_record(&mut out, r)?;
+            }
+        }
+        (Some((cols, rows)), false, false) => {
+            output::rows_table(&mut out, cols, rows)?;
+            out.flush()?;
+            eprintln!(
+                "{} rows from {} matching events ({} ms)",
+                rows.len(),
+                answer.total,
+                answer.took_ms
+            );
+        }
+        (None, true, _) => {
+            for ev in &answer.hits {
+                out.write_all(&ev.canonical_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        }
+        (None, false, true) => events_csv(&mut out, &answer.hits)?,
+        (None, false, false) => {
+            output::table(&mut out, &answer.hits, output::terminal_width())?;
+            out.flush()?;
+            let shown = answer.hits.len();
+            eprintln!(
+                "{shown} of {} matching events shown ({} ms)",
+                answer.total, answer.took_ms
+            );
+        }
     }
-    if let Some(p) = partial {
-        eprintln!("partial result: {p}");
+    out.flush()?;
+    if let Some(p) = answer.partial {
+        eprintln!("partial result: {}", sanitize::display(&p));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn remote(client: &Client, a: &SearchArgs) -> anyhow::Result<Answer> {
+    let mut q = vec![("q", a.query.clone()), ("limit", a.limit.to_string())];
+    if let Some(s) = &a.since {
+        q.push(("since", s.clone()));
+    }
+    if let Some(u) = &a.until {
+        q.push(("until", u.clone()));
+    }
+    let v: Value = client.get("/api/v1/search", &q)?.json()?;
+    let hits = v["hits"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| Event::from_json(h.clone(), 512).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = match (v["columns"].as_array(), v["rows"].as_array()) {
+        (Some(cols), Some(rows)) => Some((
+            cols.iter()
+                .map(|c| c.as_str().unwrap_or_default().to_string())
+                .collect(),
+            rows.iter()
+                .map(|r| r.as_array().cloned().unwrap_or_default())
+                .collect(),
+        )),
+        _ => None,
+    };
+    Ok(Answer {
+        hits,
+        table,
+        total: v["total"].as_u64().unwrap_or(0),
+        took_ms: v["took_ms"].as_u64().unwrap_or(0),
+        partial: v["partial_reason"].as_str().map(str::to_owned),
+    })
+}
+
+fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
+    let config = a.data.load()?;
+    let req = vigil_server::http::SearchRequest {
+        q: a.query.clone(),
+        since: a.since.clone(),
+        until: a.until.clone(),
+        limit: Some(a.limit),
+    };
+    let (search, params) =
+        vigil_server::http::prepare_search(&req, &config.search).map_err(anyhow::Error::msg)?;
+    if !config.ledger_dir().exists() {
+        bail!(
+            "no ledger in {} (is --data-dir right?)",
+            config.data_dir.display()
+        );
+    }
+    let t = std::time::Instant::now();
+    let r = vigil_query::exec::run(&config.ledger_dir(), &search, &params)?;
+    Ok(Answer {
+        hits: r.hits,
+        table: r.table.map(|t| (t.columns, t.rows)),
+        total: r.total,
+        took_ms: t.elapsed().as_millis() as u64,
+        partial: r.partial_reason,
+    })
+}
+
+/// Events as CSV: one column per field path any of them holds, in the order
+/// first seen (a `| fields a, b` before keeps this to the fields wanted).
+fn events_csv(out: &mut impl Write, hits: &[Event]) -> std::io::Result<()> {
+    let mut cols: Vec<String> = Vec::new();
+    for ev in hits {
+        ev.for_each_leaf(|path, _| {
+            if !cols.iter().any(|c| c == path) {
+                cols.push(path.to_string());
+            }
+        });
+    }
+    let header: Vec<Value> = cols.iter().map(|c| Value::from(c.as_str())).collect();
+    output::csv_record(out, &header)?;
+    for ev in hits {
+        let row: Vec<Value> = cols
+            .iter()
+            .map(|c| ev.get(c).cloned().unwrap_or(Value::Null))
+            .collect();
+        output::csv_record(out, &row)?;
+    }
+    Ok(())
 }
 
 pub fn tail(a: TailArgs) -> anyhow::Result<ExitCode> {

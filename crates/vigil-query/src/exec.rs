@@ -1,4 +1,5 @@
-//! The search executor: a scan over the ledger at this stage.
+//! The search executor: a scan over the ledger at this stage, feeding
+//! the pipes' [`Executor`] when the search has any.
 //!
 //! Events are read in sequence order, decoded, filtered by time and by the
 //! [`Query`], and the newest `limit` matches are kept. A scan is bounded by
@@ -13,7 +14,7 @@ use chrono::{DateTime, Utc};
 use vigil_event::Event;
 use vigil_ledger::{LedgerError, LedgerReader};
 
-use crate::Query;
+use crate::{Bucket, Executor, Query, QueryError, Search, Table};
 
 /// Bounds of one search.
 #[derive(Debug, Clone)]
@@ -58,6 +59,10 @@ pub struct SearchResult {
     pub partial: bool,
     /// Why it is partial.
     pub partial_reason: Option<String>,
+    /// The table, when the search ends in an aggregating pipe (`stats`, `top`, …).
+    pub table: Option<Table>,
+    /// Time buckets, when the table came from a `timechart`.
+    pub buckets: Option<Vec<Bucket>>,
 }
 
 /// Search failures.
@@ -66,6 +71,9 @@ pub enum SearchError {
     /// The ledger could not be read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// The pipeline refers to a column the table before it lacks.
+    #[error("invalid pipeline: {0}")]
+    Pipeline(#[from] QueryError),
 }
 
 /// Runs `query` over the ledger in `ledger_dir`.
@@ -75,8 +83,65 @@ pub fn search(
     params: &SearchParams,
 ) -> Result<SearchResult, SearchError> {
     let mut result = SearchResult::default();
+    let mut kept: VecDeque<Event> = VecDeque::with_capacity(params.limit.min(4096));
+    scan(ledger_dir, query, params, &mut result, |ev| {
+        if params.limit > 0 {
+            if kept.len() == params.limit {
+                kept.pop_front();
+            }
+            kept.push_back(ev);
+        }
+        true
+    })?;
+    result.hits = kept.into_iter().rev().collect();
+    Ok(result)
+}
+
+/// Runs a whole search, filter and pipes, over the ledger in `ledger_dir`.
+///
+/// Without pipes this is [`search`] (newest hits first). With pipes the
+/// events that pass the filter go through the [`Executor`] oldest first, in
+/// ledger order; the scan stops early once the pipeline is
+/// [`done`](Executor::done) (a `head` has what it needs).
+pub fn run(
+    ledger_dir: &Path,
+    s: &Search,
+    params: &SearchParams,
+) -> Result<SearchResult, SearchError> {
+    if s.pipeline.is_empty() {
+        return search(ledger_dir, &s.query, params);
+    }
+    let mut ex = Executor::new(&s.pipeline, params.limit)?;
+    let mut result = SearchResult::default();
+    scan(ledger_dir, &s.query, params, &mut result, |ev| {
+        ex.push(&ev);
+        !ex.done()
+    })?;
+    let out = ex.finish();
+    result.hits = out.hits;
+    result.table = out.table;
+    result.buckets = out.buckets;
+    if let Some(reason) = out.partial_reason {
+        result.partial = true;
+        result.partial_reason = Some(match result.partial_reason.take() {
+            Some(scan) => format!("{scan}; {reason}"),
+            None => reason,
+        });
+    }
+    Ok(result)
+}
+
+/// Reads events in ledger order, counting matches into `result` and
+/// handing each to `keep`, which returns false to stop the scan.
+fn scan(
+    ledger_dir: &Path,
+    query: &Query,
+    params: &SearchParams,
+    result: &mut SearchResult,
+    mut keep: impl FnMut(Event) -> bool,
+) -> Result<(), SearchError> {
     if !ledger_dir.exists() {
-        return Ok(result);
+        return Ok(());
     }
     let reader = LedgerReader::open(ledger_dir)?;
     let last = match params.up_to_seq {
@@ -84,7 +149,7 @@ pub fn search(
         None => reader.last_seq()?,
     };
     if last == 0 {
-        return Ok(result);
+        return Ok(());
     }
     let mut first = 1;
     if params.max_scan < last {
@@ -95,12 +160,11 @@ pub fn search(
             params.max_scan
         ));
     }
-    let mut kept: VecDeque<Event> = VecDeque::with_capacity(params.limit.min(4096));
     let match_all = query.is_match_all();
     for rec in reader.iter_range(first, last) {
         let rec = rec?;
         result.scanned += 1;
-        if result.scanned % 4096 == 0 {
+        if result.scanned.is_multiple_of(4096) {
             if let Some(d) = params.deadline {
                 if Instant::now() > d {
                     result.partial = true;
@@ -119,16 +183,11 @@ pub fn search(
             continue;
         }
         result.total += 1;
-        if params.limit == 0 {
-            continue;
+        if !keep(ev) {
+            break;
         }
-        if kept.len() == params.limit {
-            kept.pop_front();
-        }
-        kept.push_back(ev);
     }
-    result.hits = kept.into_iter().rev().collect();
-    Ok(result)
+    Ok(())
 }
 
 fn in_range(ev: &Event, p: &SearchParams) -> bool {

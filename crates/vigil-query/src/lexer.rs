@@ -76,12 +76,12 @@ pub(crate) struct Token {
 fn escapable(c: char) -> bool {
     matches!(
         c,
-        '*' | '?' | '\\' | '"' | '(' | ')' | ':' | '<' | '>' | '-'
+        '*' | '?' | '\\' | '"' | '(' | ')' | ':' | '<' | '>' | '-' | '|'
     ) || c.is_whitespace()
 }
 
 fn ends_word(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '(' | ')' | '"')
+    c.is_whitespace() || matches!(c, '(' | ')' | '"' | '|')
 }
 
 /// Field names: `[A-Za-z0-9_@.-]+`.
@@ -89,7 +89,9 @@ pub(crate) fn is_field_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '.' | '-')
 }
 
-pub(crate) fn lex(src: &str) -> Result<Vec<Token>, QueryError> {
+/// The filter's tokens, and the byte offset of the first unquoted,
+/// unescaped `|` where the pipes begin, if there is one.
+pub(crate) fn lex(src: &str) -> Result<(Vec<Token>, Option<usize>), QueryError> {
     Lexer {
         src,
         pos: 0,
@@ -125,9 +127,12 @@ impl Lexer<'_> {
         });
     }
 
-    fn run(mut self) -> Result<Vec<Token>, QueryError> {
+    fn run(mut self) -> Result<(Vec<Token>, Option<usize>), QueryError> {
         while let Some(c) = self.peek() {
             let start = self.pos;
+            if c == '|' {
+                return Ok((self.out, Some(start)));
+            }
             if c.is_whitespace() {
                 self.pos += c.len_utf8();
                 // A value must follow its `:` or comparison directly; the
@@ -179,7 +184,7 @@ impl Lexer<'_> {
                 _ => self.word(value_next, start)?,
             }
         }
-        Ok(self.out)
+        Ok((self.out, None))
     }
 
     fn phrase(&mut self) -> Result<String, QueryError> {
@@ -308,7 +313,7 @@ mod tests {
     use super::*;
 
     fn kinds(s: &str) -> Vec<Tok> {
-        lex(s).unwrap().into_iter().map(|t| t.tok).collect()
+        lex(s).unwrap().0.into_iter().map(|t| t.tok).collect()
     }
 
     fn word(s: &str) -> Tok {
@@ -329,7 +334,7 @@ mod tests {
 
     #[test]
     fn tokens_and_spans() {
-        let t = lex("user.name:root AND -(x)").unwrap();
+        let t = lex("user.name:root AND -(x)").unwrap().0;
         assert_eq!(t[0].tok, Tok::Field("user.name".into()));
         assert_eq!((t[0].start, t[0].end), (0, 10));
         assert_eq!(t[1].tok, word("root"));
@@ -389,6 +394,17 @@ mod tests {
             vec![Tok::Phrase(r#"a "b" \ \n"#.into())]
         );
         assert_eq!(kinds(r"a\ b"), vec![word("a b")]);
+    }
+
+    #[test]
+    fn pipe_ends_the_filter() {
+        let (t, pipe) = lex("a:b|c").unwrap();
+        assert_eq!(pipe, Some(3));
+        assert_eq!(t.len(), 2);
+        let (t, pipe) = lex(r#""x|y" z\|w | stats"#).unwrap();
+        assert_eq!(pipe, Some(11));
+        assert_eq!(t[0].tok, Tok::Phrase("x|y".into()));
+        assert_eq!(t[1].tok, word("z|w"));
     }
 
     #[test]

@@ -65,7 +65,7 @@
 //!   `2001:DB8::1` matches `2001:db8:0:0::1`.
 //! - A field holding an array matches when any element matches.
 //! - Quoted values are literal: no wildcards, no network (`"10.0.0.0/8"` is text).
-//! - In a bare word, `\` before one of `* ? \ " ( ) : < > -` or a space makes it
+//! - In a bare word, `\` before one of `* ? \ " ( ) : < > - |` or a space makes it
 //!   literal; before anything else it is kept, so `C:\Windows` needs no doubling
 //!   (but `C:\\Windows\\*.exe` for a backslash followed by a wildcard).
 //!   A colon in free text needs quoting or escaping: `"10:32:01"`, `a\:b`.
@@ -73,20 +73,43 @@
 //! - `-` starts a negation only where a term starts; `field:-5` is the value `-5`.
 //! - Limits: [`MAX_QUERY_LEN`] bytes, [`MAX_DEPTH`] levels of nesting
 //!   (parentheses and negations), [`MAX_TERMS`] terms.
+//!
+//! # Pipes
+//!
+//! [`parse_search`] reads a filter followed by pipes into a [`Search`]:
+//! `event.outcome:failure | stats count() by user.name | sort -count | head 10`.
+//! The first unquoted, unescaped `|` ends the filter ([`parse`] refuses it).
+//! The pipes are `stats`, `timechart`, `top`, `rare`, `sort`, `head`,
+//! `fields`, `dedup` and `where` ([`Pipe`]); an [`Executor`] runs them over
+//! events pushed one at a time, with memory bounded by [`MAX_GROUPS`],
+//! [`MAX_STORED_VALUES`], [`MAX_SORT`] and [`MAX_DEDUP`], and
+//! [`exec::run`] drives it from a ledger scan. `docs/QUERY.md` describes
+//! every pipe with examples.
 
+mod aggregate;
 mod ast;
 mod error;
 pub mod exec;
+mod executor;
 mod glob;
 mod lexer;
 mod matcher;
 mod parser;
+mod pipe_parser;
+mod pipeline;
 mod time;
+mod values;
 
 pub use ast::{Cidr, Expr, Literal, Predicate, Query, RangeOp, RangeValue, Term, TextPattern};
 pub use error::QueryError;
+pub use executor::{Bucket, Executor, PipeOutput, Table};
 pub use glob::{Glob, GlobToken};
 pub use parser::parse;
+pub use pipe_parser::parse_search;
+pub use pipeline::{
+    Agg, AggFn, CmpOp, Cond, Pipe, Pipeline, Scalar, Search, SortKey, Spanned, Stats, Timechart,
+    Top,
+};
 pub use time::{parse_absolute, parse_time, TimeError};
 
 /// Longest query accepted, in bytes.
@@ -95,6 +118,34 @@ pub const MAX_QUERY_LEN: usize = 4096;
 pub const MAX_DEPTH: usize = 64;
 /// Most terms (field conditions and free-text words) in one query.
 pub const MAX_TERMS: usize = 256;
+/// Most pipes after the filter.
+pub const MAX_PIPES: usize = 16;
+/// Most fields after `by`, `top`, `rare`, `dedup` or in a `sort`.
+pub const MAX_BY_FIELDS: usize = 8;
+/// Most aggregations in one `stats` or `timechart`.
+pub const MAX_AGGS: usize = 16;
+/// Most groups a `stats` or `top` keeps, and most (bucket, series) cells a
+/// `timechart` keeps; further groups are left out and the result is
+/// flagged partial.
+pub const MAX_GROUPS: usize = 100_000;
+/// Most values kept, over all groups, by `dc()` and percentile aggregations.
+pub const MAX_STORED_VALUES: usize = 1_000_000;
+/// Most results a `sort` holds (a `sort` directly followed by `head N`
+/// holds only about 2·N, so it has no such limit).
+pub const MAX_SORT: usize = 10_000;
+/// Most distinct keys a `dedup` remembers.
+pub const MAX_DEDUP: usize = 100_000;
+/// Largest `head N`.
+pub const MAX_HEAD: u64 = 1_000_000;
+/// Largest `top N` / `rare N`.
+pub const MAX_TOP: u64 = 10_000;
+/// Most series a `timechart limit=N` shows before the rest go to `other`.
+pub const MAX_SERIES: usize = 100;
+/// Most time buckets a `timechart` fills in between its first and last
+/// bucket; beyond that only buckets holding events are returned.
+pub const MAX_BUCKETS: usize = 10_000;
 
+#[cfg(test)]
+mod pipe_tests;
 #[cfg(test)]
 mod tests;

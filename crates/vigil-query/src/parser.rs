@@ -20,8 +20,25 @@ use crate::glob::{Glob, GlobToken};
 use crate::lexer::{lex, Piece, Tok, Token, Word};
 use crate::{MAX_DEPTH, MAX_QUERY_LEN, MAX_TERMS};
 
-/// Parses a query; see the crate docs for the syntax.
+/// Parses a filter query; see the crate docs for the syntax.
+///
+/// Pipes (`| stats …`) are refused here, where only a filter makes sense
+/// (`vigil tail`, detection rules); [`crate::parse_search`] accepts them.
 pub fn parse(input: &str) -> Result<Query, QueryError> {
+    let (query, pipe) = parse_filter(input)?;
+    if let Some(at) = pipe {
+        return Err(QueryError::new(
+            at,
+            "expected AND, OR or a term, found '|': pipes such as '| stats count()' work only \
+             in search (write \\| to search for a '|')",
+        ));
+    }
+    Ok(query)
+}
+
+/// Parses the filter part of `input`, which ends at the first unquoted,
+/// unescaped `|`; returns that `|`'s byte offset too, if there is one.
+pub(crate) fn parse_filter(input: &str) -> Result<(Query, Option<usize>), QueryError> {
     if input.len() > MAX_QUERY_LEN {
         let mut at = MAX_QUERY_LEN;
         while !input.is_char_boundary(at) {
@@ -35,15 +52,16 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
             ),
         ));
     }
-    let tokens = lex(input)?;
+    let (tokens, pipe) = lex(input)?;
     let mut p = Parser {
         tokens,
         i: 0,
-        end: input.len(),
+        end: pipe.unwrap_or(input.len()),
+        pipe: pipe.is_some(),
         terms: 0,
     };
     if p.tokens.is_empty() {
-        return Ok(Query { root: Expr::All });
+        return Ok((Query { root: Expr::All }, pipe));
     }
     let root = p.or(None, 0)?;
     if let Some(t) = p.peek() {
@@ -53,13 +71,16 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         };
         return Err(QueryError::new(t.start, msg));
     }
-    Ok(Query { root })
+    Ok((Query { root }, pipe))
 }
 
 struct Parser {
     tokens: Vec<Token>,
     i: usize,
+    /// Where the filter ends: the end of the input or the first `|`.
     end: usize,
+    /// Whether a `|` ends the filter (for "found …" in messages).
+    pipe: bool,
     terms: usize,
 }
 
@@ -99,7 +120,14 @@ impl Parser {
             ),
             None => QueryError::new(
                 self.end,
-                format!("expected {what}, found the end of the query"),
+                format!(
+                    "expected {what}, found {}",
+                    if self.pipe {
+                        "'|'"
+                    } else {
+                        "the end of the query"
+                    }
+                ),
             ),
         }
     }

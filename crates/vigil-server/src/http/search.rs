@@ -1,4 +1,9 @@
 //! `GET|POST /api/v1/search`
+//!
+//! `q` is a whole search: a filter, optionally followed by pipes
+//! (`… | stats count() by user.name`). Plain filters answer `hits`; searches
+//! ending in an aggregating pipe also answer `columns` and `rows`, and a
+//! `timechart` answers `buckets`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use vigil_query::exec::{search, SearchParams};
+use vigil_query::exec::{run as run_search, SearchParams};
 
 use super::{error, AppState};
 
@@ -17,14 +22,14 @@ use super::{error, AppState};
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
-    /// The query (`*` or empty for everything).
+    /// The search: a filter (`*` or empty for everything), then any pipes.
     #[serde(default)]
     pub q: String,
     /// `15m`, `2h`, `7d` or an RFC 3339 time.
     pub since: Option<String>,
     /// Same forms as `since`.
     pub until: Option<String>,
-    /// Most hits (default 100).
+    /// Most hits (default 100); tables are bounded by the pipes' own limits.
     pub limit: Option<usize>,
 }
 
@@ -51,8 +56,8 @@ pub async fn search_post(State(state): State<Arc<AppState>>, body: axum::body::B
 pub fn prepare(
     req: &SearchRequest,
     cfg: &crate::config::SearchConfig,
-) -> Result<(vigil_query::Query, SearchParams), String> {
-    let query = vigil_query::parse(&req.q).map_err(|e| e.render(&req.q))?;
+) -> Result<(vigil_query::Search, SearchParams), String> {
+    let query = vigil_query::parse_search(&req.q).map_err(|e| e.render(&req.q))?;
     let now = chrono::Utc::now();
     let since = match &req.since {
         Some(s) => Some(vigil_query::parse_time(s, now).map_err(|e| format!("since: {e}"))?),
@@ -91,7 +96,7 @@ async fn run(state: Arc<AppState>, req: SearchRequest) -> Response {
     };
     params.up_to_seq = Some(state.pipeline.durable_seq());
     let dir = state.config.ledger_dir();
-    let result = tokio::task::spawn_blocking(move || search(&dir, &query, &params)).await;
+    let result = tokio::task::spawn_blocking(move || run_search(&dir, &query, &params)).await;
     match result {
         Ok(Ok(r)) => {
             let hits: Vec<serde_json::Value> = r.hits.into_iter().map(|e| e.into_json()).collect();
@@ -100,10 +105,19 @@ async fn run(state: Arc<AppState>, req: SearchRequest) -> Response {
                 "total": r.total,
                 "scanned": r.scanned,
                 "partial": r.partial,
+                "partial_reason": r.partial_reason,
                 "took_ms": started.elapsed().as_millis() as u64,
             });
-            if let Some(reason) = r.partial_reason {
-                body["partial_reason"] = reason.into();
+            if let Some(t) = r.table {
+                body["columns"] = json!(t.columns);
+                body["rows"] = json!(t.rows);
+            }
+            if let Some(b) = r.buckets {
+                let buckets: Vec<serde_json::Value> = b
+                    .into_iter()
+                    .map(|b| json!({"time": b.time, "values": b.values}))
+                    .collect();
+                body["buckets"] = buckets.into();
             }
             Json(body).into_response()
         }

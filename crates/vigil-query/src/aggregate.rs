@@ -1,0 +1,320 @@
+//! Running aggregation states (`count`, `dc`, `sum`, `avg`, `min`, `max`,
+//! percentiles) and the group table `stats` and `timechart` fill.
+//!
+//! States are exact and mergeable (timechart folds small series into
+//! `other`). `dc` and percentiles keep the values they saw; those values are
+//! charged to a shared [`Budget`] so that memory stays bounded, and when it
+//! runs out the result is flagged partial instead of growing further.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use crate::pipeline::{Agg, AggFn};
+use crate::values::{as_number, cmp_values, each_scalar, key_text, number_value};
+use crate::{MAX_GROUPS, MAX_STORED_VALUES};
+
+/// Shared memory limits of one execution, and why the result is partial.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    /// Values kept by `dc` and percentile states so far.
+    pub stored: usize,
+    /// Reasons the result is incomplete, in the order they happened.
+    pub partial: Vec<String>,
+}
+
+impl Budget {
+    /// Records a reason once.
+    pub fn flag(&mut self, reason: String) {
+        if !self.partial.contains(&reason) {
+            self.partial.push(reason);
+        }
+    }
+
+    fn charge(&mut self) -> bool {
+        if self.stored >= MAX_STORED_VALUES {
+            self.flag(format!(
+                "dc() and percentiles kept at most {MAX_STORED_VALUES} values; later values were ignored"
+            ));
+            return false;
+        }
+        self.stored += 1;
+        true
+    }
+}
+
+/// The running state of one aggregation in one group.
+#[derive(Debug, Clone)]
+pub(crate) enum State {
+    Count(u64),
+    Distinct(HashSet<String>),
+    Sum {
+        sum: f64,
+        n: u64,
+    },
+    Extreme {
+        num: Option<f64>,
+        text: Option<String>,
+    },
+    Values(Vec<f64>),
+}
+
+impl State {
+    pub fn new(func: AggFn) -> State {
+        match func {
+            AggFn::Count => State::Count(0),
+            AggFn::DistinctCount => State::Distinct(HashSet::new()),
+            AggFn::Sum | AggFn::Avg => State::Sum { sum: 0.0, n: 0 },
+            AggFn::Min | AggFn::Max => State::Extreme {
+                num: None,
+                text: None,
+            },
+            AggFn::Percentile(_) => State::Values(Vec::new()),
+        }
+    }
+
+    /// Adds one event's value (`None` when the field is absent).
+    pub fn add(&mut self, agg: &Agg, v: Option<&Value>, budget: &mut Budget) {
+        if let State::Count(c) = self {
+            if agg.field.is_none() || v.is_some_and(|v| !v.is_null()) {
+                *c += 1;
+            }
+            return;
+        }
+        let Some(v) = v else { return };
+        let max = agg.func == AggFn::Max;
+        each_scalar(v, &mut |s| match self {
+            State::Count(_) => {}
+            State::Distinct(set) => {
+                let k = key_text(s);
+                if !set.contains(&k) && budget.charge() {
+                    set.insert(k);
+                }
+            }
+            State::Sum { sum, n } => {
+                if let Some(x) = as_number(s) {
+                    *sum += x;
+                    *n += 1;
+                }
+            }
+            State::Extreme { num, text } => match as_number(s) {
+                Some(x) => {
+                    let better = num.is_none_or(|cur| if max { x > cur } else { x < cur });
+                    if better {
+                        *num = Some(x);
+                    }
+                }
+                None => {
+                    let t = key_text(s);
+                    let better = text
+                        .as_ref()
+                        .is_none_or(|cur| if max { &t > cur } else { &t < cur });
+                    if better {
+                        *text = Some(t);
+                    }
+                }
+            },
+            State::Values(vals) => {
+                if let Some(x) = as_number(s) {
+                    if budget.charge() {
+                        vals.push(x);
+                    }
+                }
+            }
+        });
+    }
+
+    /// Folds `other` (a state of the same aggregation) into this one.
+    pub fn merge(&mut self, other: State, max: bool) {
+        match (self, other) {
+            (State::Count(a), State::Count(b)) => *a += b,
+            (State::Distinct(a), State::Distinct(b)) => a.extend(b),
+            (State::Sum { sum, n }, State::Sum { sum: s2, n: n2 }) => {
+                *sum += s2;
+                *n += n2;
+            }
+            (State::Extreme { num, text }, State::Extreme { num: n2, text: t2 }) => {
+                if let Some(x) = n2 {
+                    if num.is_none_or(|cur| if max { x > cur } else { x < cur }) {
+                        *num = Some(x);
+                    }
+                }
+                if let Some(t) = t2 {
+                    if text
+                        .as_ref()
+                        .is_none_or(|cur| if max { &t > cur } else { &t < cur })
+                    {
+                        *text = Some(t);
+                    }
+                }
+            }
+            (State::Values(a), State::Values(b)) => a.extend(b),
+            _ => {}
+        }
+    }
+
+    /// The aggregation's result; `null` when no value fed it (except counts, which are 0).
+    pub fn value(&self, func: AggFn) -> Value {
+        match self {
+            State::Count(c) => Value::from(*c),
+            State::Distinct(s) => Value::from(s.len() as u64),
+            State::Sum { sum, n } => match (func, *n) {
+                (AggFn::Avg, 0) => Value::Null,
+                (AggFn::Avg, n) => number_value(*sum / n as f64),
+                (_, 0) => Value::Null,
+                _ => number_value(*sum),
+            },
+            State::Extreme { num, text } => match (num, text) {
+                (Some(x), _) => number_value(*x),
+                (None, Some(t)) => Value::from(t.clone()),
+                (None, None) => Value::Null,
+            },
+            State::Values(vals) => {
+                let AggFn::Percentile(p) = func else {
+                    return Value::Null;
+                };
+                percentile(vals, p).map_or(Value::Null, number_value)
+            }
+        }
+    }
+}
+
+/// Nearest-rank percentile: the smallest value with at least `p`% of the
+/// values at or below it.
+fn percentile(vals: &[f64], p: u8) -> Option<f64> {
+    if vals.is_empty() {
+        return None;
+    }
+    let mut v = vals.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = (f64::from(p) / 100.0 * v.len() as f64).ceil() as usize;
+    v.get(rank.clamp(1, v.len()) - 1).copied()
+}
+
+/// One group of a [`Groups`] table.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    /// The group's values of the `by` fields, as first seen.
+    pub key: Vec<Value>,
+    /// Events that fell into the group.
+    pub events: u64,
+    /// One state per aggregation.
+    pub states: Vec<State>,
+}
+
+/// Aggregation states per combination of `by` values, capped at [`MAX_GROUPS`].
+#[derive(Debug)]
+pub(crate) struct Groups {
+    pub aggs: Vec<Agg>,
+    pub map: HashMap<Vec<String>, Group>,
+    cap: usize,
+}
+
+/// Most key combinations one event may fan out to when `by` fields hold arrays.
+const MAX_FANOUT: usize = 64;
+
+impl Groups {
+    pub fn new(aggs: Vec<Agg>) -> Groups {
+        Groups {
+            aggs,
+            map: HashMap::new(),
+            cap: MAX_GROUPS,
+        }
+    }
+
+    /// Adds one event under each combination of its `by` values (`keys`,
+    /// one list per by-field); `get` reads an aggregation's field.
+    pub fn add<'v>(
+        &mut self,
+        keys: &[Vec<&Value>],
+        get: &dyn Fn(&str) -> Option<&'v Value>,
+        budget: &mut Budget,
+    ) {
+        let mut combos: Vec<Vec<&Value>> = vec![Vec::new()];
+        for values in keys {
+            if values.is_empty() {
+                return;
+            }
+            let mut next = Vec::new();
+            for c in &combos {
+                for v in values {
+                    if next.len() == MAX_FANOUT {
+                        break;
+                    }
+                    let mut c = c.clone();
+                    c.push(*v);
+                    next.push(c);
+                }
+            }
+            combos = next;
+        }
+        for combo in combos {
+            let text: Vec<String> = combo.iter().map(|v| key_text(v)).collect();
+            let group = match self.map.get_mut(&text) {
+                Some(g) => g,
+                None => {
+                    if self.map.len() >= self.cap {
+                        budget.flag(format!(
+                            "more than {} groups; events of further groups were left out",
+                            self.cap
+                        ));
+                        continue;
+                    }
+                    self.map.entry(text).or_insert_with(|| Group {
+                        key: combo.iter().map(|v| (*v).clone()).collect(),
+                        events: 0,
+                        states: self.aggs.iter().map(|a| State::new(a.func)).collect(),
+                    })
+                }
+            };
+            group.events += 1;
+            for (state, agg) in group.states.iter_mut().zip(&self.aggs) {
+                let v = agg.field.as_deref().and_then(get);
+                state.add(agg, v, budget);
+            }
+        }
+    }
+
+    /// The groups ordered by their `by` values.
+    pub fn sorted(self) -> Vec<Group> {
+        let mut groups: Vec<Group> = self.map.into_values().collect();
+        groups.sort_by(|a, b| {
+            a.key
+                .iter()
+                .zip(&b.key)
+                .map(|(x, y)| cmp_values(x, y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        groups
+    }
+}
+
+/// The values of `v` that a `by` field groups under (none when absent).
+pub(crate) fn by_values(v: Option<&Value>) -> Vec<&Value> {
+    let mut out = Vec::new();
+    if let Some(v) = v {
+        each_scalar(v, &mut |s| {
+            if out.len() < MAX_FANOUT {
+                out.push(s)
+            }
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_nearest_rank() {
+        let v = [15.0, 20.0, 35.0, 40.0, 50.0];
+        assert_eq!(percentile(&v, 5), Some(15.0));
+        assert_eq!(percentile(&v, 30), Some(20.0));
+        assert_eq!(percentile(&v, 40), Some(20.0));
+        assert_eq!(percentile(&v, 50), Some(35.0));
+        assert_eq!(percentile(&v, 99), Some(50.0));
+        assert_eq!(percentile(&[], 50), None);
+    }
+}
