@@ -173,7 +173,7 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
         until: a.until.clone(),
         limit: Some(a.limit),
     };
-    let (search, params) =
+    let (search, mut params) =
         vigil_server::http::prepare_search(&req, &config.search).map_err(anyhow::Error::msg)?;
     if !config.ledger_dir().exists() {
         bail!(
@@ -182,6 +182,18 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
         );
     }
     let t = std::time::Instant::now();
+    // Use the index files a server (or `vigil reindex`) left; never build here.
+    if config.search.index && config.data_dir.join("index").is_dir() {
+        let ix = vigil_server::indexer::Indexer::open(
+            &config.data_dir,
+            &config.ledger_dir(),
+            config.search.index_options(),
+        )?;
+        let last = vigil_ledger::LedgerReader::open(&config.ledger_dir())?.last_seq()?;
+        params.up_to_seq = Some(last);
+        let c = ix.candidates(&search.query, params.since, params.until, 1, last);
+        params.ranges = Some(c.ranges);
+    }
     let r = vigil_query::exec::run(&config.ledger_dir(), &search, &params)?;
     Ok(Answer {
         hits: r.hits,

@@ -31,6 +31,9 @@ pub struct SearchParams {
     pub deadline: Option<Instant>,
     /// Scan only up to this sequence number (the writer's durable seq).
     pub up_to_seq: Option<u64>,
+    /// Read only these inclusive seq ranges (increasing, not overlapping),
+    /// as a search index narrows them; `None` reads every seq.
+    pub ranges: Option<Vec<(u64, u64)>>,
 }
 
 impl Default for SearchParams {
@@ -42,6 +45,7 @@ impl Default for SearchParams {
             max_scan: u64::MAX,
             deadline: None,
             up_to_seq: None,
+            ranges: None,
         }
     }
 }
@@ -55,6 +59,9 @@ pub struct SearchResult {
     pub total: u64,
     /// Events examined.
     pub scanned: u64,
+    /// Seqs in the searched range that were not read because the index
+    /// showed they cannot match.
+    pub skipped: u64,
     /// Whether the scan stopped before covering the whole range.
     pub partial: bool,
     /// Why it is partial.
@@ -161,33 +168,49 @@ fn scan(
         ));
     }
     let match_all = query.is_match_all();
-    for rec in reader.iter_range(first, last) {
-        let rec = rec?;
-        result.scanned += 1;
-        if result.scanned.is_multiple_of(4096) {
-            if let Some(d) = params.deadline {
-                if Instant::now() > d {
-                    result.partial = true;
-                    result.partial_reason = Some(format!(
-                        "the search timed out after scanning {} events",
-                        result.scanned
-                    ));
-                    break;
+    let ranges = clip(params.ranges.as_deref(), first, last);
+    result.skipped = (last - first + 1) - ranges.iter().map(|(lo, hi)| hi - lo + 1).sum::<u64>();
+    'ranges: for (lo, hi) in ranges {
+        for rec in reader.iter_range(lo, hi) {
+            let rec = rec?;
+            result.scanned += 1;
+            if result.scanned.is_multiple_of(4096) {
+                if let Some(d) = params.deadline {
+                    if Instant::now() > d {
+                        result.partial = true;
+                        result.partial_reason = Some(format!(
+                            "the search timed out after scanning {} events",
+                            result.scanned
+                        ));
+                        break 'ranges;
+                    }
                 }
             }
-        }
-        let Ok(ev) = Event::from_canonical(&rec.payload) else {
-            continue;
-        };
-        if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
-            continue;
-        }
-        result.total += 1;
-        if !keep(ev) {
-            break;
+            let Ok(ev) = Event::from_canonical(&rec.payload) else {
+                continue;
+            };
+            if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
+                continue;
+            }
+            result.total += 1;
+            if !keep(ev) {
+                break 'ranges;
+            }
         }
     }
     Ok(())
+}
+
+/// The parts of `ranges` inside `first..=last` (all of it without ranges).
+fn clip(ranges: Option<&[(u64, u64)]>, first: u64, last: u64) -> Vec<(u64, u64)> {
+    match ranges {
+        None => vec![(first, last)],
+        Some(rs) => rs
+            .iter()
+            .map(|&(lo, hi)| (lo.max(first), hi.min(last)))
+            .filter(|(lo, hi)| lo <= hi)
+            .collect(),
+    }
 }
 
 fn in_range(ev: &Event, p: &SearchParams) -> bool {

@@ -83,6 +83,7 @@ pub fn prepare(
             max_scan: cfg.max_scan_events,
             deadline: Some(Instant::now() + Duration::from_secs(cfg.timeout_secs)),
             up_to_seq: None,
+            ranges: None,
         },
     ))
 }
@@ -94,9 +95,18 @@ async fn run(state: Arc<AppState>, req: SearchRequest) -> Response {
         Ok(p) => p,
         Err(msg) => return error(StatusCode::BAD_REQUEST, &msg),
     };
-    params.up_to_seq = Some(state.pipeline.durable_seq());
+    let durable = state.pipeline.durable_seq();
+    params.up_to_seq = Some(durable);
     let dir = state.config.ledger_dir();
-    let result = tokio::task::spawn_blocking(move || run_search(&dir, &query, &params)).await;
+    let indexer = state.indexer.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        if let Some(ix) = indexer {
+            let c = ix.candidates(&query.query, params.since, params.until, 1, durable);
+            params.ranges = Some(c.ranges);
+        }
+        run_search(&dir, &query, &params)
+    })
+    .await;
     match result {
         Ok(Ok(r)) => {
             let hits: Vec<serde_json::Value> = r.hits.into_iter().map(|e| e.into_json()).collect();
@@ -104,6 +114,7 @@ async fn run(state: Arc<AppState>, req: SearchRequest) -> Response {
                 "hits": hits,
                 "total": r.total,
                 "scanned": r.scanned,
+                "skipped": r.skipped,
                 "partial": r.partial,
                 "partial_reason": r.partial_reason,
                 "took_ms": started.elapsed().as_millis() as u64,
