@@ -29,6 +29,8 @@ enum BenchWhat {
     Ingest(IngestBench),
     /// Sigma rule evaluation over Windows events, one thread.
     Sigma(super::bench_sigma::SigmaBench),
+    /// Needle and aggregation searches: index, full scan and grep -F.
+    Search(super::bench_search::SearchBench),
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +56,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.what {
         BenchWhat::Ingest(b) => ingest(b),
         BenchWhat::Sigma(b) => super::bench_sigma::run(b),
+        BenchWhat::Search(b) => super::bench_search::run(b),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Subcommands and their shared options.
 
 mod bench;
+mod bench_search;
 mod bench_sigma;
 mod client;
 mod hunt;
