@@ -6,7 +6,7 @@
 //! files (the `.seg` is removed at open once the `.seg.zst` checks out).
 
 use std::fs::{self, File};
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -14,7 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::dir::{fsync_dir, io_err};
-use crate::format::{TMP_SUFFIX, ZST_SUFFIX};
+use crate::format::{
+    le_u32, le_u64, SegmentHeader, HEADER_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX,
+    ZST_SUFFIX,
+};
+use crate::seek::{self, Counting, SeekEntry, FRAME_BYTES};
 use crate::LedgerError;
 
 /// Counters shared with the compression thread.
@@ -97,18 +101,27 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// `X.seg` -> `X.seg.zst.tmp` -> fsync -> `X.seg.zst` -> fsync dir -> delete `X.seg`.
 pub(crate) fn compress_segment(dir: &Path, seg: &Path, level: i32) -> Result<(), LedgerError> {
+    compress_segment_framed(dir, seg, level, FRAME_BYTES)
+}
+
+/// [`compress_segment`] with frames of about `frame_bytes` (see [`crate::seek`]).
+pub(crate) fn compress_segment_framed(
+    dir: &Path,
+    seg: &Path,
+    level: i32,
+    frame_bytes: usize,
+) -> Result<(), LedgerError> {
     let zst = with_suffix(seg, &ZST_SUFFIX[".seg".len()..]);
     let tmp = with_suffix(&zst, TMP_SUFFIX);
     let src = File::open(seg).map_err(io_err(seg))?;
     let src_len = src.metadata().map_err(io_err(seg))?.len();
     let out = File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(io_err(&tmp))?;
-    // Frame checksum lets readers tell a damaged file from a short one.
-    enc.include_checksum(true).map_err(io_err(&tmp))?;
-    enc.set_pledged_src_size(Some(src_len))
-        .map_err(io_err(&tmp))?;
+    let mut w = Counting {
+        inner: BufWriter::with_capacity(1 << 20, out),
+        written: 0,
+    };
     let mut reader = BufReader::with_capacity(1 << 20, src);
-    let copied = io::copy(&mut reader, &mut enc).map_err(io_err(seg))?;
+    let copied = write_frames(&mut reader, &mut w, level, frame_bytes).map_err(io_err(seg))?;
     if copied != src_len {
         // The segment is sealed, so it cannot change size; if it did, leave it.
         let _ = fs::remove_file(&tmp);
@@ -119,7 +132,10 @@ pub(crate) fn compress_segment(dir: &Path, seg: &Path, level: i32) -> Result<(),
             )),
         });
     }
-    let out = enc.finish().map_err(io_err(&tmp))?;
+    let out = w
+        .inner
+        .into_inner()
+        .map_err(|e| io_err(&tmp)(e.into_error()))?;
     out.sync_all().map_err(io_err(&tmp))?;
     drop(out);
     fs::rename(&tmp, &zst).map_err(io_err(&zst))?;
@@ -127,4 +143,104 @@ pub(crate) fn compress_segment(dir: &Path, seg: &Path, level: i32) -> Result<(),
     fs::remove_file(seg).map_err(io_err(seg))?;
     tracing::debug!(segment = %zst.display(), "ledger segment compressed");
     Ok(())
+}
+
+/// Copies the segment into frames that each start at a record boundary,
+/// then appends the seek table; returns the bytes copied. Bytes that do not
+/// parse as records (there should be none in a sealed segment) are still
+/// copied, into the last frame, so the file always decompresses to exactly
+/// the segment.
+fn write_frames<W: Write>(
+    src: &mut impl Read,
+    w: &mut Counting<W>,
+    level: i32,
+    frame_bytes: usize,
+) -> io::Result<u64> {
+    let mut header = [0u8; HEADER_LEN];
+    let got = read_full(src, &mut header)?;
+    let first_seq = if got == HEADER_LEN {
+        SegmentHeader::decode(&header).map(|h| h.first_seq).ok()
+    } else {
+        None
+    };
+    let mut enc = frame(w, level)?;
+    enc.write_all(&header[..got])?;
+    let mut copied = got as u64;
+    let mut entries = Vec::new();
+    let Some(first_seq) = first_seq else {
+        // Not a segment we understand: one frame, no table.
+        copied += io::copy(src, &mut enc)?;
+        enc.finish()?;
+        return Ok(copied);
+    };
+    entries.push(SeekEntry {
+        first_seq,
+        raw_offset: 0,
+        zst_offset: 0,
+    });
+    let mut in_frame = got;
+    let mut rec = [0u8; RECORD_HEADER_LEN];
+    let mut payload = Vec::new();
+    loop {
+        let n = read_full(src, &mut rec)?;
+        if n < RECORD_HEADER_LEN {
+            enc.write_all(&rec[..n])?;
+            copied += n as u64;
+            break;
+        }
+        let len = le_u32(&rec[0..4]) as usize;
+        let seq = le_u64(&rec[8..16]);
+        if len > MAX_PAYLOAD_LEN {
+            enc.write_all(&rec)?;
+            copied += RECORD_HEADER_LEN as u64 + io::copy(src, &mut enc)?;
+            break;
+        }
+        if in_frame >= frame_bytes {
+            enc.finish()?;
+            entries.push(SeekEntry {
+                first_seq: seq,
+                raw_offset: copied,
+                zst_offset: w.written,
+            });
+            enc = frame(w, level)?;
+            in_frame = 0;
+        }
+        payload.clear();
+        let got = src.take(len as u64).read_to_end(&mut payload)?;
+        enc.write_all(&rec)?;
+        enc.write_all(&payload)?;
+        copied += (RECORD_HEADER_LEN + got) as u64;
+        in_frame += RECORD_HEADER_LEN + got;
+        if got < len {
+            break;
+        }
+    }
+    enc.finish()?;
+    w.write_all(&seek::encode(&entries))?;
+    w.flush()?;
+    Ok(copied)
+}
+
+/// A zstd frame with a checksum, so readers tell a damaged file from a short one.
+fn frame<W: Write>(
+    w: &mut W,
+    level: i32,
+) -> io::Result<zstd::stream::write::Encoder<'static, &mut W>> {
+    let mut enc = zstd::stream::write::Encoder::new(w, level)?;
+    enc.include_checksum(true)?;
+    Ok(enc)
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }

@@ -59,6 +59,7 @@ mod dir;
 mod format;
 pub mod merkle;
 mod reader;
+mod seek;
 mod writer;
 
 pub mod checkpoint;

@@ -2,13 +2,13 @@
 //! shared with the writer's recovery.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 
 use crate::dir::{self, io_err, SegEntry, SegKind};
 use crate::format::{self, Decoded, SegmentHeader, HEADER_LEN};
-use crate::LedgerError;
+use crate::{seek, LedgerError};
 
 /// Read buffer size; large enough that per-`read` overhead vanishes.
 const READ_BUF: usize = 256 * 1024;
@@ -48,6 +48,57 @@ impl SegReader {
     pub(crate) fn open(entry: &SegEntry, tail: Tail) -> Result<SegReader, OpenError> {
         let file = File::open(&entry.path).map_err(OpenError::Io)?;
         Self::from_file(file, entry, tail).map_err(OpenError::Ledger)
+    }
+
+    /// Like [`Self::open`], but a compressed segment with a seek table starts
+    /// at the frame holding `seq` rather than at the top (see
+    /// [`crate::seek`]); the records before `seq` in that frame are still
+    /// returned. The header is then not read, so [`Self::header`] only
+    /// knows the first seq.
+    pub(crate) fn open_near(
+        entry: &SegEntry,
+        tail: Tail,
+        seq: u64,
+    ) -> Result<SegReader, OpenError> {
+        let mut file = File::open(&entry.path).map_err(OpenError::Io)?;
+        if entry.kind == SegKind::Compressed && seq > entry.first_seq {
+            if let Some(frame) = seek::read_table(&mut file)
+                .and_then(|t| t.into_iter().rev().find(|e| e.first_seq <= seq))
+                .filter(|e| e.raw_offset > 0)
+            {
+                return Self::from_frame(file, entry, tail, frame).map_err(OpenError::Ledger);
+            }
+            file.seek(SeekFrom::Start(0)).map_err(OpenError::Io)?;
+        }
+        Self::from_file(file, entry, tail).map_err(OpenError::Ledger)
+    }
+
+    fn from_frame(
+        mut file: File,
+        entry: &SegEntry,
+        tail: Tail,
+        frame: seek::SeekEntry,
+    ) -> Result<SegReader, LedgerError> {
+        file.seek(SeekFrom::Start(frame.zst_offset))
+            .map_err(io_err(&entry.path))?;
+        let inner = Box::new(zstd::stream::read::Decoder::new(file).map_err(io_err(&entry.path))?);
+        Ok(SegReader {
+            inner,
+            path: entry.path.clone(),
+            kind: entry.kind,
+            tail,
+            buf: vec![0; READ_BUF],
+            pos: 0,
+            end: 0,
+            eof: false,
+            offset: frame.raw_offset,
+            expect: frame.first_seq,
+            header: SegmentHeader {
+                first_seq: entry.first_seq,
+                created_unix: 0,
+            },
+            stopped: None,
+        })
     }
 
     pub(crate) fn from_file(
@@ -415,7 +466,7 @@ impl Cursor {
             if self.segs.is_empty() {
                 return Ok(None);
             }
-            self.open_at(idx.saturating_sub(1), None)?;
+            self.open_at(idx.saturating_sub(1), None, Some(self.from))?;
         }
         loop {
             let Some(seg) = self.seg.as_mut() else {
@@ -437,7 +488,7 @@ impl Cursor {
                 return Ok(None);
             }
             if self.idx + 1 < self.segs.len() {
-                self.open_at(self.idx + 1, Some(expect))?;
+                self.open_at(self.idx + 1, Some(expect), None)?;
                 continue;
             }
             // Our listing's newest segment is exhausted; the writer may have
@@ -452,15 +503,21 @@ impl Cursor {
             {
                 Some(i) => {
                     self.segs = segs;
-                    self.open_at(i, Some(expect))?;
+                    self.open_at(i, Some(expect), None)?;
                 }
                 None => return Ok(None),
             }
         }
     }
 
-    /// Opens `segs[idx]`, re-listing if it vanished (compressed meanwhile).
-    fn open_at(&mut self, idx: usize, expect: Option<u64>) -> Result<(), LedgerError> {
+    /// Opens `segs[idx]`, re-listing if it vanished (compressed meanwhile);
+    /// `near` starts it close to that seq when the segment allows.
+    fn open_at(
+        &mut self,
+        idx: usize,
+        expect: Option<u64>,
+        near: Option<u64>,
+    ) -> Result<(), LedgerError> {
         self.seg = None;
         let mut idx = idx;
         for _ in 0..RELIST_ATTEMPTS {
@@ -482,7 +539,11 @@ impl Cursor {
                 }
             }
             let tail = tail_for(entry, idx + 1 == self.segs.len());
-            match SegReader::open(entry, tail) {
+            let opened = match near {
+                Some(seq) => SegReader::open_near(entry, tail, seq),
+                None => SegReader::open(entry, tail),
+            };
+            match opened {
                 Ok(r) => {
                     self.idx = idx;
                     self.seg = Some(r);

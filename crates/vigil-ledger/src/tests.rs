@@ -1205,3 +1205,68 @@ mod retention {
         assert_eq!(crate::dir::list(&fx.dir).unwrap().segs.len(), segs.len());
     }
 }
+
+#[test]
+fn compressed_segments_are_seekable_and_still_plain_zstd() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
+        append_n(&mut l, 2000, 200);
+        l.commit().unwrap();
+    }
+    let seg = files(tmp.path(), ".seg").remove(0);
+    let original = fs::read(&seg).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, 4096).unwrap();
+    let zst = files(tmp.path(), ".seg.zst").remove(0);
+
+    // Any zstd reader sees exactly the segment: the table frame is skippable.
+    let plain = zstd::decode_all(fs::File::open(&zst).unwrap()).unwrap();
+    assert_eq!(plain, original);
+
+    let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
+    assert!(table.len() > 50, "{} frames", table.len());
+    assert_eq!(table[0].first_seq, 1);
+    for e in &table[1..] {
+        // Each frame starts at a record boundary: the record there is e.first_seq.
+        let at = e.raw_offset as usize;
+        match crate::format::decode_record(&original[at..], e.first_seq) {
+            crate::format::Decoded::Record { seq, .. } => assert_eq!(seq, e.first_seq),
+            other => panic!("frame at {at} is not a record boundary: {other:?}"),
+        }
+    }
+
+    let reader = LedgerReader::open(tmp.path()).unwrap();
+    for (from, to) in [
+        (1, 3),
+        (777, 790),
+        (1999, 2000),
+        (table[5].first_seq, table[5].first_seq),
+    ] {
+        let got: Vec<Record> = reader
+            .iter_range(from, to)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(got.len() as u64, to - from + 1, "{from}..={to}");
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r.seq, from + i as u64);
+            assert_eq!(r.payload, payload(r.seq, 200));
+        }
+    }
+    assert_records(tmp.path(), 2000, 200);
+
+    // A damaged table is ignored: reads start at the top and stay correct.
+    let mut bytes = fs::read(&zst).unwrap();
+    let n = bytes.len();
+    bytes[n - 20] ^= 0xff;
+    fs::write(&zst, &bytes).unwrap();
+    assert!(crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).is_none());
+    let got: Vec<Record> = reader
+        .iter_range(1500, 1502)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1500, 1501, 1502]
+    );
+    assert_eq!(got[0].payload, payload(1500, 200));
+}

@@ -1,0 +1,132 @@
+//! Seekable compressed segments.
+//!
+//! A sealed segment is compressed as a run of independent zstd frames, each
+//! starting at a record boundary and holding about [`FRAME_BYTES`] of the
+//! segment, followed by a seek table in a zstd *skippable* frame. Any zstd
+//! decoder reads the whole file as the original segment bytes (skippable
+//! frames are defined to be ignored), so full scans and `vigil verify` see
+//! no difference; a reader that wants records from the middle looks up the
+//! frame holding them and starts decompressing there instead of at the top.
+//!
+//! Seek table (little-endian), the payload of the skippable frame:
+//!
+//! ```text
+//! entries × (first_seq u64 | raw_offset u64 | zst_offset u64)
+//! count u32 | crc32c u32 (of the entries and count) | "VGLSEEK1"
+//! ```
+//!
+//! The table is only a shortcut: one that is missing or fails its checksum
+//! makes readers fall back to decompressing from the start, and every record
+//! read through it is still checked (its own crc and the seq it must carry).
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// Uncompressed bytes per frame: small enough that reading one block of
+/// events decompresses little more than the block, large enough to keep
+/// zstd's ratio.
+pub(crate) const FRAME_BYTES: usize = 1 << 20;
+/// Magic of the skippable frame holding the table (zstd reserves
+/// 0x184D2A50..=0x184D2A5F for skippable frames).
+const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
+const TABLE_MAGIC: &[u8; 8] = b"VGLSEEK1";
+const ENTRY_LEN: usize = 24;
+const TRAILER_LEN: usize = 16;
+/// More frames than any segment within the size limits can have.
+const MAX_ENTRIES: usize = 1 << 20;
+
+/// Where one frame starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeekEntry {
+    /// Seq of the first record in the frame.
+    pub first_seq: u64,
+    /// Offset of the frame's first byte in the uncompressed segment.
+    pub raw_offset: u64,
+    /// Offset of the frame in the compressed file.
+    pub zst_offset: u64,
+}
+
+/// The skippable frame holding `entries`.
+pub(crate) fn encode(entries: &[SeekEntry]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(entries.len() * ENTRY_LEN + TRAILER_LEN);
+    for e in entries {
+        body.extend_from_slice(&e.first_seq.to_le_bytes());
+        body.extend_from_slice(&e.raw_offset.to_le_bytes());
+        body.extend_from_slice(&e.zst_offset.to_le_bytes());
+    }
+    body.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    let crc = crc32c::crc32c(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    body.extend_from_slice(TABLE_MAGIC);
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.extend_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Reads the table at the end of `file`; `None` when there is none or it
+/// does not check out (the caller then reads from the start).
+pub(crate) fn read_table(file: &mut File) -> Option<Vec<SeekEntry>> {
+    let len = file.metadata().ok()?.len();
+    if len < (TRAILER_LEN + 8) as u64 {
+        return None;
+    }
+    let mut trailer = [0u8; TRAILER_LEN];
+    file.seek(SeekFrom::Start(len - TRAILER_LEN as u64)).ok()?;
+    file.read_exact(&mut trailer).ok()?;
+    if &trailer[8..] != TABLE_MAGIC {
+        return None;
+    }
+    let count = u32::from_le_bytes(trailer[0..4].try_into().ok()?) as usize;
+    if count == 0 || count > MAX_ENTRIES {
+        return None;
+    }
+    let body_len = count * ENTRY_LEN + TRAILER_LEN;
+    let frame_start = len.checked_sub((body_len + 8) as u64)?;
+    let mut frame = vec![0u8; body_len + 8];
+    file.seek(SeekFrom::Start(frame_start)).ok()?;
+    file.read_exact(&mut frame).ok()?;
+    if frame[0..4] != SKIPPABLE_MAGIC.to_le_bytes()
+        || frame[4..8] != (body_len as u32).to_le_bytes()
+    {
+        return None;
+    }
+    let body = &frame[8..];
+    let crc = u32::from_le_bytes(body[body_len - 12..body_len - 8].try_into().ok()?);
+    if crc32c::crc32c(&body[..body_len - 12]) != crc {
+        return None;
+    }
+    let entries: Vec<SeekEntry> = body[..count * ENTRY_LEN]
+        .chunks_exact(ENTRY_LEN)
+        .map(|c| SeekEntry {
+            first_seq: u64::from_le_bytes(c[0..8].try_into().unwrap_or_default()),
+            raw_offset: u64::from_le_bytes(c[8..16].try_into().unwrap_or_default()),
+            zst_offset: u64::from_le_bytes(c[16..24].try_into().unwrap_or_default()),
+        })
+        .collect();
+    let ordered = entries.windows(2).all(|w| {
+        w[0].first_seq < w[1].first_seq
+            && w[0].raw_offset < w[1].raw_offset
+            && w[0].zst_offset < w[1].zst_offset
+    });
+    (ordered && entries.last()?.zst_offset < frame_start).then_some(entries)
+}
+
+/// Counts bytes written through it, so frame offsets are known.
+pub(crate) struct Counting<W> {
+    pub inner: W,
+    pub written: u64,
+}
+
+impl<W: io::Write> io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
