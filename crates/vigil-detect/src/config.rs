@@ -40,6 +40,14 @@ pub struct Config {
     pub web_scan: WebScan,
     /// `vigil.web_attack`.
     pub web_attack: WebAttack,
+    /// `vigil.log_tampering`.
+    pub log_tampering: LogTampering,
+    /// `vigil.privilege_change`.
+    pub privilege_change: PrivilegeChange,
+    /// `vigil.new_account_used`.
+    pub new_account_used: NewAccountUsed,
+    /// `vigil.source_silent` and `vigil.source_recovered`.
+    pub source_silent: SourceSilent,
 }
 
 /// `[detectors.brute_force]`
@@ -125,6 +133,106 @@ pub struct WebAttack {
     pub suppress_secs: u64,
 }
 
+/// `[detectors.log_tampering]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogTampering {
+    /// On or off.
+    pub enabled: bool,
+    /// After an alert for a host and class of tampering, further signs of
+    /// the same class on the host are not alerted for this many seconds.
+    pub suppress_secs: u64,
+}
+
+/// `[detectors.privilege_change]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivilegeChange {
+    /// On or off.
+    pub enabled: bool,
+    /// Group names that grant administrative rights (case-insensitive);
+    /// Windows groups are also recognised by their well-known SIDs.
+    pub groups: Vec<String>,
+    /// The same account added to the same group on the same host again
+    /// within this many seconds is one alert (usermod writes the group
+    /// and the shadow group).
+    pub suppress_secs: u64,
+}
+
+/// `[detectors.new_account_used]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewAccountUsed {
+    /// On or off.
+    pub enabled: bool,
+    /// A successful login of a new account at most this many seconds
+    /// after its creation raises an alert.
+    pub window_secs: u64,
+}
+
+/// `[detectors.source_silent]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSilent {
+    /// On or off.
+    pub enabled: bool,
+    /// Gaps observed before a source's silence is judged at all.
+    pub min_observations: u32,
+    /// Silence beyond `factor` × the typical gap (an exponentially
+    /// weighted mean) …
+    pub factor: f64,
+    /// … and beyond `max_gap_factor` × the longest gap seen lately …
+    pub max_gap_factor: f64,
+    /// … and beyond this many seconds raises an alert.
+    pub floor_secs: u64,
+    /// Weight of a new gap in the moving mean, 0.0–1.0.
+    pub alpha: f64,
+    /// Sources tracked; beyond it the least recently heard are evicted.
+    pub max_sources: usize,
+}
+
+impl Default for LogTampering {
+    fn default() -> Self {
+        LogTampering {
+            enabled: true,
+            suppress_secs: 600,
+        }
+    }
+}
+
+impl Default for PrivilegeChange {
+    fn default() -> Self {
+        PrivilegeChange {
+            enabled: true,
+            groups: crate::activity::default_privileged_groups(),
+            suppress_secs: 300,
+        }
+    }
+}
+
+impl Default for NewAccountUsed {
+    fn default() -> Self {
+        NewAccountUsed {
+            enabled: true,
+            window_secs: 600,
+        }
+    }
+}
+
+impl Default for SourceSilent {
+    fn default() -> Self {
+        SourceSilent {
+            enabled: true,
+            min_observations: 50,
+            factor: 10.0,
+            max_gap_factor: 2.0,
+            floor_secs: 900,
+            alpha: 0.05,
+            max_sources: 10_000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -138,6 +246,10 @@ impl Default for Config {
             success_after_failures: SuccessAfterFailures::default(),
             web_scan: WebScan::default(),
             web_attack: WebAttack::default(),
+            log_tampering: LogTampering::default(),
+            privilege_change: PrivilegeChange::default(),
+            new_account_used: NewAccountUsed::default(),
+            source_silent: SourceSilent::default(),
         }
     }
 }
@@ -308,6 +420,48 @@ impl Config {
             "must be 64..=65536",
         )?;
         window(x.suppress_secs, "web_attack.suppress_secs")?;
+        window(
+            self.log_tampering.suppress_secs,
+            "log_tampering.suppress_secs",
+        )?;
+        let p = &self.privilege_change;
+        check(
+            p.groups.len() <= 1000 && p.groups.iter().all(|g| !g.is_empty() && g.len() <= 256),
+            "privilege_change.groups",
+            "must be at most 1000 non-empty names of at most 256 bytes",
+        )?;
+        window(p.suppress_secs, "privilege_change.suppress_secs")?;
+        window(
+            self.new_account_used.window_secs,
+            "new_account_used.window_secs",
+        )?;
+        let q = &self.source_silent;
+        check(
+            (2..=1_000_000).contains(&q.min_observations),
+            "source_silent.min_observations",
+            "must be 2..=1000000",
+        )?;
+        check(
+            (1.0..=1000.0).contains(&q.factor),
+            "source_silent.factor",
+            "must be between 1.0 and 1000.0",
+        )?;
+        check(
+            (0.0..=1000.0).contains(&q.max_gap_factor),
+            "source_silent.max_gap_factor",
+            "must be between 0.0 and 1000.0",
+        )?;
+        window(q.floor_secs, "source_silent.floor_secs")?;
+        check(
+            q.alpha > 0.0 && q.alpha <= 1.0,
+            "source_silent.alpha",
+            "must be above 0.0 and at most 1.0",
+        )?;
+        check(
+            (1..=1_000_000).contains(&q.max_sources),
+            "source_silent.max_sources",
+            "must be 1..=1000000",
+        )?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
+use crate::activity::{self, AccountChange, Tamper};
 use crate::web::{self, AttackClass};
 
 /// Outcome of an authentication attempt.
@@ -47,7 +48,7 @@ pub struct Web {
 /// What the detectors read from one event. Small and `Send`, so that a
 /// decoder thread can make it and the thread that knows the event's seq
 /// can feed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     /// Event time, milliseconds since the epoch.
     pub time: i64,
@@ -62,6 +63,22 @@ pub struct Observation {
     pub auth: Option<Auth>,
     /// Set for web requests of interest.
     pub web: Option<Web>,
+    /// Set for signs of log tampering.
+    pub tamper: Option<Tamper>,
+    /// Set for account creation and group membership changes.
+    pub account: Option<AccountChange>,
+    /// The source that sent the event (`host.name`, else `vigil.source`;
+    /// `Computer` on Windows), set when `vigil.source_silent` is on: every
+    /// event with an origin then yields an observation.
+    pub origin: Option<Box<str>>,
+}
+
+impl Observation {
+    /// Whether only `origin` is set: the event matters to the silence
+    /// detector alone, which keeps no evidence of it but the newest.
+    pub fn origin_only(&self) -> bool {
+        self.auth.is_none() && self.web.is_none() && self.tamper.is_none() && self.account.is_none()
+    }
 }
 
 fn path<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
@@ -128,6 +145,76 @@ pub fn observe(
         if event.get("kind").and_then(Value::as_str) == Some("alert") {
             return None;
         }
+    }
+    let mut obs = auth_or_web(m, time, cfg);
+    let wants_activity =
+        cfg.log_tampering.enabled || cfg.privilege_change.enabled || cfg.new_account_used.enabled;
+    let (tamper, account) = if wants_activity {
+        match windows_id(m) {
+            Some(id) => activity::windows(m, id),
+            None if m.contains_key("event") => activity::ecs(m),
+            None => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    let origin = if cfg.source_silent.enabled {
+        origin_of(m)
+    } else {
+        None
+    };
+    if obs.is_none() && tamper.is_none() && account.is_none() && origin.is_none() {
+        return None;
+    }
+    let o = obs.get_or_insert_with(|| Observation {
+        time,
+        host: host_of(m)
+            .or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname")))),
+        ..Observation::default()
+    });
+    if matches!(account, Some(AccountChange::AddedToGroup { .. })) && o.user.is_none() {
+        o.user = boxed(path_str(m, &["user", "name"]).or_else(|| win_str(m, "SubjectUserName")));
+    }
+    if tamper.is_some() && o.user.is_none() {
+        o.user = boxed(
+            path_str(m, &["user", "name"])
+                .or_else(|| win_str(m, "SubjectUserName"))
+                .or_else(|| win_str(m, "User")),
+        );
+    }
+    o.tamper = tamper;
+    o.account = account;
+    o.origin = origin;
+    obs
+}
+
+/// The Windows event id, for Windows-shaped events.
+fn windows_id(m: &Map<String, Value>) -> Option<u64> {
+    if !(m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog")) {
+        return None;
+    }
+    match win(m, "EventID")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Who sent the event: `host.name`, else `vigil.source` (not Vigil's own
+/// events), else the Windows `Computer`.
+fn origin_of(m: &Map<String, Value>) -> Option<Box<str>> {
+    host_of(m)
+        .or_else(|| boxed(path_str(m, &["vigil", "source"]).filter(|s| *s != "vigil")))
+        .or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))))
+}
+
+/// The authentication or web part: what the original six detectors read.
+fn auth_or_web(
+    m: &Map<String, Value>,
+    time: i64,
+    cfg: &crate::config::Config,
+) -> Option<Observation> {
+    if let Some(Value::Object(event)) = m.get("event") {
         if let Some(o) = ecs(m, event, time, cfg) {
             return Some(o);
         }
@@ -203,7 +290,7 @@ fn ecs(
         source: ip(path_str(m, &["source", "ip"])),
         host: host_of(m),
         auth: Some(Auth { outcome, via }),
-        web: None,
+        ..Observation::default()
     })
 }
 
@@ -252,6 +339,7 @@ fn access(m: &Map<String, Value>, time: i64, cfg: &crate::config::Config) -> Opt
             attack,
             url: attack.map(|_| Box::from(cut)),
         }),
+        ..Observation::default()
     })
 }
 
@@ -277,12 +365,16 @@ fn owasp(m: &Map<String, Value>, e: &str, time: i64) -> Option<Observation> {
             outcome,
             via: "owasp",
         }),
-        web: None,
+        ..Observation::default()
     })
 }
 
 /// A Windows field by its bare name, in evtx_dump (`Event.EventData`,
 /// `Event.System`), winlogbeat (`winlog.event_data`) or flat OTRF layout.
+pub(crate) fn win_field<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    win(m, name)
+}
+
 fn win<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     let text = |v: &'a Value| match v {
         Value::Object(o) => o.get("#text"),
@@ -354,6 +446,6 @@ fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
         source,
         host,
         auth: Some(Auth { outcome, via }),
-        web: None,
+        ..Observation::default()
     })
 }

@@ -2,8 +2,15 @@
 //!
 //! Streaming, event-time detectors over authentication and web events:
 //! `vigil.brute_force`, `vigil.password_spray`, `vigil.credential_stuffing`,
-//! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`
-//! (see docs/DETECTIONS.md for thresholds, windows and ATT&CK mapping).
+//! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`;
+//! and over host activity: `vigil.log_tampering`, `vigil.privilege_change`,
+//! `vigil.new_account_used`, and `vigil.source_silent` /
+//! `vigil.source_recovered` (see docs/DETECTIONS.md for thresholds, windows
+//! and ATT&CK mapping).
+//!
+//! Silence is judged by [`Detectors::tick`], which the caller invokes
+//! periodically with the current time (the server) or once at the end of
+//! input with the newest event time (`vigil hunt`).
 //!
 //! Use: [`extract::observe`] reads an [`Observation`] from an event (cheap,
 //! stateless, `None` for events no detector cares about); [`Detectors::feed`]
@@ -18,8 +25,11 @@
 //! ignored for that key ([`Stats::late`]). After an alert the entity is
 //! suppressed for one window (see [`Detectors::feed`]).
 
+pub mod activity;
 pub mod config;
 pub mod extract;
+mod host;
+mod silence;
 mod state;
 pub mod web;
 
@@ -27,6 +37,7 @@ use std::collections::VecDeque;
 
 use serde_json::{json, Map, Value};
 
+pub use activity::{AccountChange, Tamper};
 pub use config::{Config, ConfigError};
 pub use extract::{observe, Observation, Outcome};
 use state::{Burst, Keyed, Spray, Stuffing};
@@ -46,17 +57,32 @@ pub enum Detector {
     WebScan,
     /// Attack patterns in a request URL.
     WebAttack,
+    /// Logs cleared, audit configuration removed, history wiped.
+    LogTampering,
+    /// An account added to an administrative group.
+    PrivilegeChange,
+    /// A newly created account logged in soon after.
+    NewAccountUsed,
+    /// A source stopped sending for much longer than usual.
+    SourceSilent,
+    /// A source reported silent sends again.
+    SourceRecovered,
 }
 
 impl Detector {
     /// Every detector.
-    pub const ALL: [Detector; 6] = [
+    pub const ALL: [Detector; COUNT] = [
         Detector::BruteForce,
         Detector::PasswordSpray,
         Detector::CredentialStuffing,
         Detector::SuccessAfterFailures,
         Detector::WebScan,
         Detector::WebAttack,
+        Detector::LogTampering,
+        Detector::PrivilegeChange,
+        Detector::NewAccountUsed,
+        Detector::SourceSilent,
+        Detector::SourceRecovered,
     ];
 
     /// The stable id, e.g. `vigil.brute_force`.
@@ -68,6 +94,11 @@ impl Detector {
             Detector::SuccessAfterFailures => "vigil.success_after_failures",
             Detector::WebScan => "vigil.web_scan",
             Detector::WebAttack => "vigil.web_attack",
+            Detector::LogTampering => "vigil.log_tampering",
+            Detector::PrivilegeChange => "vigil.privilege_change",
+            Detector::NewAccountUsed => "vigil.new_account_used",
+            Detector::SourceSilent => "vigil.source_silent",
+            Detector::SourceRecovered => "vigil.source_recovered",
         }
     }
 
@@ -84,14 +115,25 @@ impl Detector {
             Detector::SuccessAfterFailures => "Successful login after a burst of failures",
             Detector::WebScan => "Web scan: burst of 404 responses to one source",
             Detector::WebAttack => "Web attack pattern in a request URL",
+            Detector::LogTampering => {
+                "Log tampering: logs cleared, auditing changed or history wiped"
+            }
+            Detector::PrivilegeChange => "Account added to an administrative group",
+            Detector::NewAccountUsed => "Newly created account used to log in",
+            Detector::SourceSilent => "Log source silent for much longer than usual",
+            Detector::SourceRecovered => "Log source sends again after a silence",
         }
     }
 
     /// The Sigma-style level.
     pub fn level(self) -> &'static str {
         match self {
-            Detector::BruteForce | Detector::WebAttack => "medium",
+            Detector::BruteForce
+            | Detector::WebAttack
+            | Detector::NewAccountUsed
+            | Detector::SourceSilent => "medium",
             Detector::WebScan => "low",
+            Detector::SourceRecovered => "informational",
             _ => "high",
         }
     }
@@ -110,6 +152,20 @@ impl Detector {
             ],
             Detector::WebScan => &["attack.reconnaissance", "attack.t1595.003"],
             Detector::WebAttack => &["attack.initial_access", "attack.t1190"],
+            Detector::LogTampering => &["attack.defense_evasion", "attack.t1070"],
+            Detector::PrivilegeChange => &[
+                "attack.persistence",
+                "attack.privilege_escalation",
+                "attack.t1098.007",
+            ],
+            Detector::NewAccountUsed => &[
+                "attack.persistence",
+                "attack.t1136",
+                "attack.initial_access",
+                "attack.t1078",
+            ],
+            Detector::SourceSilent => &["attack.defense_evasion", "attack.t1562.006"],
+            Detector::SourceRecovered => &[],
         }
     }
 }
@@ -139,7 +195,7 @@ pub struct Alert<E> {
 }
 
 /// The counts map of an alert.
-fn counts(pairs: &[(&str, Value)]) -> Map<String, Value> {
+pub(crate) fn counts(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_string(), v.clone()))
@@ -206,6 +262,7 @@ impl<E> Alert<E> {
 
 fn severity(level: &str) -> u64 {
     match level {
+        "informational" => 1,
         "low" => 2,
         "medium" => 3,
         "high" => 4,
@@ -235,6 +292,9 @@ pub struct Stats {
     pub suppressed: u64,
 }
 
+/// Number of detectors (the length of [`Detector::ALL`]).
+pub const COUNT: usize = 11;
+
 /// The state of every detector. Not thread-safe by design: it is owned by
 /// the one thread that sees events in order (the server's writer, hunt's
 /// sorted feeder).
@@ -252,10 +312,22 @@ pub struct Detectors<E> {
     saf_source: Keyed<Burst<E>>,
     scan: Keyed<Burst<E>>,
     attack: Keyed<Burst<E>>,
-    stats: [Stats; 6],
+    /// Suppression of `log_tampering` per host and class.
+    tamper: Keyed<Burst<E>>,
+    /// Suppression of `privilege_change` per host, account and group.
+    privilege: Keyed<Burst<E>>,
+    /// Accounts created lately, by lower-case name.
+    created: Keyed<Burst<E>>,
+    /// The newest successful login per lower-case account, for creations
+    /// that arrive after the login they explain.
+    logins: Keyed<Burst<E>>,
+    silence: silence::Silence<E>,
+    /// Privileged group names, lower-case.
+    privileged: std::collections::HashSet<String>,
+    stats: [Stats; COUNT],
 }
 
-fn ms(secs: u64) -> i64 {
+pub(crate) fn ms(secs: u64) -> i64 {
     (secs as i64).saturating_mul(1000)
 }
 
@@ -263,6 +335,12 @@ impl<E: Clone> Detectors<E> {
     /// Empty state for a validated configuration.
     pub fn new(cfg: Config) -> Detectors<E> {
         let n = cfg.max_keys;
+        let cfg_groups = cfg
+            .privilege_change
+            .groups
+            .iter()
+            .map(|g| g.to_lowercase())
+            .collect();
         Detectors {
             stuffing: Stuffing::new(cfg.credential_stuffing.max_events),
             cfg,
@@ -275,7 +353,13 @@ impl<E: Clone> Detectors<E> {
             saf_source: Keyed::new(n),
             scan: Keyed::new(n),
             attack: Keyed::new(n),
-            stats: [Stats::default(); 6],
+            tamper: Keyed::new(n),
+            privilege: Keyed::new(n),
+            created: Keyed::new(n),
+            logins: Keyed::new(n),
+            silence: silence::Silence::new(),
+            privileged: cfg_groups,
+            stats: [Stats::default(); COUNT],
         }
     }
 
@@ -294,7 +378,15 @@ impl<E: Clone> Detectors<E> {
             Detector::SuccessAfterFailures => self.saf_user.evictions + self.saf_source.evictions,
             Detector::WebScan => self.scan.evictions,
             Detector::WebAttack => self.attack.evictions,
+            Detector::LogTampering => self.tamper.evictions,
+            Detector::PrivilegeChange => self.privilege.evictions,
+            Detector::NewAccountUsed => self.created.evictions + self.logins.evictions,
+            Detector::SourceSilent => self.silence.evictions,
+            Detector::SourceRecovered => 0,
         };
+        if d == Detector::SourceSilent {
+            s.late += self.silence.late;
+        }
         s
     }
 
@@ -307,6 +399,11 @@ impl<E: Clone> Detectors<E> {
             + self.saf_source.len()
             + self.scan.len()
             + self.attack.len()
+            + self.tamper.len()
+            + self.privilege.len()
+            + self.created.len()
+            + self.logins.len()
+            + self.silence.map.len()
     }
 
     fn late(&mut self, d: Detector) {
@@ -341,8 +438,22 @@ impl<E: Clone> Detectors<E> {
                 Outcome::Success => {
                     self.stuffing(obs, &evidence, false, &mut out);
                     self.saf_success(obs, &evidence, &mut out);
+                    self.new_account_login(obs, &evidence, &mut out);
                 }
             }
+        }
+        if obs.tamper.is_some() {
+            self.log_tampering(obs, &evidence, &mut out);
+        }
+        match &obs.account {
+            Some(AccountChange::AddedToGroup { .. }) => {
+                self.privilege_change(obs, &evidence, &mut out)
+            }
+            Some(AccountChange::Created { .. }) => self.account_created(obs, &evidence, &mut out),
+            None => {}
+        }
+        if obs.origin.is_some() {
+            self.heard(obs, &evidence, &mut out);
         }
         if let Some(w) = &obs.web {
             if w.status == 404 {
@@ -377,9 +488,18 @@ impl<E: Clone> Detectors<E> {
         self.saf_source.expire(saf);
         self.scan.expire(sc);
         self.attack.expire(at);
+        self.tamper.expire(h(c.log_tampering.suppress_secs));
+        self.privilege.expire(h(c.privilege_change.suppress_secs));
+        let na = h(c.new_account_used.window_secs);
+        self.created.expire(na);
+        self.logins.expire(na);
     }
 
-    fn entity(obs: &Observation, source: bool, user: bool) -> Vec<(&'static str, String)> {
+    pub(crate) fn entity(
+        obs: &Observation,
+        source: bool,
+        user: bool,
+    ) -> Vec<(&'static str, String)> {
         let mut e = Vec::new();
         if source {
             if let Some(s) = &obs.source {
@@ -788,3 +908,5 @@ fn cap_evidence<E>(mut v: VecDeque<(i64, E)>, max: usize) -> Taken<E> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_host;

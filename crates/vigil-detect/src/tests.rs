@@ -16,6 +16,7 @@ fn auth(t: i64, user: &str, src: &str, outcome: Outcome) -> Observation {
             via: "test",
         }),
         web: None,
+        ..Default::default()
     }
 }
 
@@ -32,6 +33,10 @@ fn only(d: Detector) -> Config {
     c.success_after_failures.enabled = d == Detector::SuccessAfterFailures;
     c.web_scan.enabled = d == Detector::WebScan;
     c.web_attack.enabled = d == Detector::WebAttack;
+    c.log_tampering.enabled = d == Detector::LogTampering;
+    c.privilege_change.enabled = d == Detector::PrivilegeChange;
+    c.new_account_used.enabled = d == Detector::NewAccountUsed;
+    c.source_silent.enabled = d == Detector::SourceSilent;
     c
 }
 
@@ -351,6 +356,7 @@ fn web(t: i64, src: &str, status: u16, url: &str) -> Observation {
             attack,
             url: attack.map(|_| Box::from(url)),
         }),
+        ..Default::default()
     }
 }
 
@@ -425,8 +431,12 @@ fn disabled_detectors_do_nothing() {
     assert!(observe(ev.as_object().unwrap(), T0, &c).is_none());
 }
 
+/// Observation under the defaults, without the silence detector (which
+/// makes every event with an origin an observation).
 fn obs_of(v: serde_json::Value) -> Option<Observation> {
-    observe(v.as_object().unwrap(), T0, &Config::default())
+    let mut c = Config::default();
+    c.source_silent.enabled = false;
+    observe(v.as_object().unwrap(), T0, &c)
 }
 
 #[test]
