@@ -174,6 +174,21 @@ impl BuiltinStage {
     }
 }
 
+impl BuiltinStage {
+    /// At the end of input, judges source silence against the newest
+    /// event time: offline there is no clock but the events'.
+    fn finish(&mut self, out: &mut dyn Write) {
+        let Some(now) = self.detectors.newest() else {
+            return;
+        };
+        for a in self.detectors.tick(now) {
+            *self.alerts.entry(a.detector.id()).or_default() += 1;
+            let _ = serde_json::to_writer(&mut *out, &builtin_line(&a));
+            let _ = out.write_all(b"\n");
+        }
+    }
+}
+
 /// The NDJSON line of a built-in detector's alert: the shape of a
 /// correlation match, with `detector` in place of `correlation`.
 fn builtin_line(a: &vigil_detect::Alert<Arc<str>>) -> Value {
@@ -480,6 +495,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     if let Some(st) = &mut builtin {
         let mut lines = Vec::new();
         st.flush(&mut lines);
+        st.finish(&mut lines);
         let _ = stdout.lock().unwrap().write_all(&lines);
     }
     let _ = stdout.lock().unwrap().flush();

@@ -363,6 +363,11 @@ impl<E: Clone> Detectors<E> {
         }
     }
 
+    /// The newest event time fed (ms), `None` before the first event.
+    pub fn newest(&self) -> Option<i64> {
+        (self.newest != i64::MIN).then_some(self.newest)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg

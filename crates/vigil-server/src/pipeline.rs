@@ -496,15 +496,49 @@ struct WriterStores {
 /// order), with the counters already added to the metrics.
 struct BuiltinDetectors {
     state: vigil_detect::Detectors<u64>,
-    reported: [(u64, u64); 6],
+    reported: [(u64, u64); vigil_detect::COUNT],
+    /// When source silence was last judged.
+    last_tick: Option<Instant>,
 }
+
+/// How often the writer judges source silence (`vigil.source_silent`).
+const SILENCE_TICK: Duration = Duration::from_secs(10);
 
 impl BuiltinDetectors {
     fn new(state: vigil_detect::Detectors<u64>) -> Self {
         BuiltinDetectors {
             state,
-            reported: [(0, 0); 6],
+            reported: [(0, 0); vigil_detect::COUNT],
+            last_tick: None,
         }
+    }
+
+    /// Judges source silence against the wall clock, at most every
+    /// [`SILENCE_TICK`]; returns the alert events (evidence: the source's
+    /// last event).
+    fn tick(&mut self, now: SystemTime) -> Vec<Event> {
+        if self.last_tick.is_some_and(|t| t.elapsed() < SILENCE_TICK) {
+            return Vec::new();
+        }
+        self.last_tick = Some(Instant::now());
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.state
+            .tick(now_ms)
+            .into_iter()
+            .map(|a| {
+                metrics::counter!("vigil_detector_alerts_total", "detector" => a.detector.id())
+                    .increment(1);
+                let mut ev = Event::new();
+                for (k, v) in a.fields() {
+                    ev.set(&k, v);
+                }
+                ev.set(crate::detection::EVIDENCE_SEQS, a.evidence.clone());
+                ev.set("vigil.alert.evidence_truncated", a.evidence_truncated);
+                ev
+            })
+            .collect()
     }
 
     /// Feeds an event's observation; returns the alert events (evidence
@@ -661,6 +695,12 @@ fn writer_loop(
                     }
                 }
             }
+            // Silence is judged on the writer's one-second wake-ups too,
+            // when no events arrive at all.
+            for mut ev in det.tick(now) {
+                stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
+                alerts.push(Prepared::new(&ev));
+            }
             if alerts.len() > before || !batches.is_empty() {
                 det.report();
             }
@@ -689,7 +729,7 @@ fn writer_loop(
                 .increment(notices.len() as u64);
             result = writer.append(&notices, &mut keep_for_tail);
         }
-        let result = if batches.is_empty() {
+        let result = if batches.is_empty() && alerts.is_empty() {
             Ok(writer.ledger().durable_seq())
         } else {
             result.and_then(|_| writer.commit())
