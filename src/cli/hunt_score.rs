@@ -138,11 +138,7 @@ impl Scorer {
                         instances[i].start = instances[i].start.min(t);
                     }
                 }
-                other => bail!(
-                    "{}:{}: unknown label type {other:?}",
-                    path.display(),
-                    n + 1
-                ),
+                other => bail!("{}:{}: unknown label type {other:?}", path.display(), n + 1),
             }
         }
         Ok(Scorer {

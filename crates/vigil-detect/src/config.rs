@@ -48,6 +48,8 @@ pub struct Config {
     pub new_account_used: NewAccountUsed,
     /// `vigil.source_silent` and `vigil.source_recovered`.
     pub source_silent: SourceSilent,
+    /// `vigil.first_sudo`.
+    pub first_sudo: FirstSudo,
 }
 
 /// `[detectors.brute_force]`
@@ -191,6 +193,30 @@ pub struct SourceSilent {
     pub max_sources: usize,
 }
 
+/// `[detectors.first_sudo]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirstSudo {
+    /// On or off.
+    pub enabled: bool,
+    /// Seconds of event time, from the first sudo seen, during which sudo
+    /// users are learnt without alerts.
+    pub learning_secs: u64,
+    /// Users remembered; once full, further new users are neither learnt
+    /// nor alerted (counted as evictions).
+    pub max_users: usize,
+}
+
+impl Default for FirstSudo {
+    fn default() -> Self {
+        FirstSudo {
+            enabled: true,
+            learning_secs: 7200,
+            max_users: 100_000,
+        }
+    }
+}
+
 impl Default for LogTampering {
     fn default() -> Self {
         LogTampering {
@@ -250,6 +276,7 @@ impl Default for Config {
             privilege_change: PrivilegeChange::default(),
             new_account_used: NewAccountUsed::default(),
             source_silent: SourceSilent::default(),
+            first_sudo: FirstSudo::default(),
         }
     }
 }
@@ -461,6 +488,17 @@ impl Config {
             (1..=1_000_000).contains(&q.max_sources),
             "source_silent.max_sources",
             "must be 1..=1000000",
+        )?;
+        let f = &self.first_sudo;
+        check(
+            f.learning_secs <= 90 * MAX_WINDOW,
+            "first_sudo.learning_secs",
+            "must be at most 7776000 (90 days)",
+        )?;
+        check(
+            (1..=10_000_000).contains(&f.max_users),
+            "first_sudo.max_users",
+            "must be 1..=10000000",
         )?;
         Ok(())
     }

@@ -67,6 +67,10 @@ pub struct Observation {
     pub tamper: Option<Tamper>,
     /// Set for account creation and group membership changes.
     pub account: Option<AccountChange>,
+    /// Set for sudo use by `user`: `Some(true)` when sudo ran the
+    /// command, `Some(false)` when it refused (not a sudoer, wrong
+    /// passwords).
+    pub sudo: Option<bool>,
     /// The source that sent the event (`host.name`, else `vigil.source`;
     /// `Computer` on Windows), set when `vigil.source_silent` is on: every
     /// event with an origin then yields an observation.
@@ -77,7 +81,11 @@ impl Observation {
     /// Whether only `origin` is set: the event matters to the silence
     /// detector alone, which keeps no evidence of it but the newest.
     pub fn origin_only(&self) -> bool {
-        self.auth.is_none() && self.web.is_none() && self.tamper.is_none() && self.account.is_none()
+        self.auth.is_none()
+            && self.web.is_none()
+            && self.tamper.is_none()
+            && self.account.is_none()
+            && self.sudo.is_none()
     }
 }
 
@@ -163,7 +171,13 @@ pub fn observe(
     } else {
         None
     };
-    if obs.is_none() && tamper.is_none() && account.is_none() && origin.is_none() {
+    let sudo = if cfg.first_sudo.enabled {
+        sudo_use(m)
+    } else {
+        None
+    };
+    if obs.is_none() && tamper.is_none() && account.is_none() && origin.is_none() && sudo.is_none()
+    {
         return None;
     }
     let o = obs.get_or_insert_with(|| Observation {
@@ -182,10 +196,27 @@ pub fn observe(
                 .or_else(|| win_str(m, "User")),
         );
     }
+    if sudo.is_some() && o.user.is_none() {
+        o.user = boxed(path_str(m, &["user", "name"]));
+    }
     o.tamper = tamper;
     o.account = account;
     o.origin = origin;
+    o.sudo = sudo;
     obs
+}
+
+/// sudo's own lines (`event.action: sudo_command`): whether it ran the
+/// command. PAM's `sudo:auth` lines are left to sudo's own summary.
+fn sudo_use(m: &Map<String, Value>) -> Option<bool> {
+    let Some(Value::Object(event)) = m.get("event") else {
+        return None;
+    };
+    if event.get("action").and_then(Value::as_str) != Some("sudo_command") {
+        return None;
+    }
+    path_str(m, &["user", "name"]).filter(|u| !u.is_empty())?;
+    Some(event.get("outcome").and_then(Value::as_str) != Some("failure"))
 }
 
 /// The Windows event id, for Windows-shaped events.

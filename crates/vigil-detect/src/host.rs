@@ -321,3 +321,48 @@ impl<E: Clone> Detectors<E> {
         out
     }
 }
+
+impl<E: Clone> Detectors<E> {
+    pub(crate) fn first_sudo(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let c = self.cfg.first_sudo;
+        let (Some(ran), Some(user)) = (obs.sudo, &obs.user) else {
+            return;
+        };
+        if !c.enabled {
+            return;
+        }
+        let seen = self.sudoers.see(
+            &user.to_lowercase(),
+            obs.time,
+            ms(c.learning_secs),
+            c.max_users,
+        );
+        if seen != crate::baseline::Seen::New {
+            return;
+        }
+        let known = self.sudoers.len() - 1;
+        out.push(Alert {
+            detector: Detector::FirstSudo,
+            entity: Self::entity(obs, false, true),
+            counts: counts(&[
+                ("ran", json!(ran)),
+                ("known_sudo_users", json!(known)),
+                (
+                    "learnt_until",
+                    json!(format_ms(self.sudoers.learn_until.unwrap_or(obs.time))),
+                ),
+                ("score", json!(if ran { 0.6 } else { 0.8 })),
+            ]),
+            window_secs: c.learning_secs,
+            first: obs.time,
+            last: obs.time,
+            evidence: vec![ev.clone()],
+            evidence_truncated: false,
+            summary: format!(
+                "{user} {} sudo on {} for the first time ({known} other sudo users known)",
+                if ran { "used" } else { "tried (refused)" },
+                obs.host.as_deref().unwrap_or("-")
+            ),
+        });
+    }
+}

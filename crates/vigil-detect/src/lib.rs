@@ -26,6 +26,7 @@
 //! suppressed for one window (see [`Detectors::feed`]).
 
 pub mod activity;
+mod baseline;
 pub mod config;
 pub mod extract;
 mod host;
@@ -67,6 +68,8 @@ pub enum Detector {
     SourceSilent,
     /// A source reported silent sends again.
     SourceRecovered,
+    /// sudo used (or tried) by a user never seen using it.
+    FirstSudo,
 }
 
 impl Detector {
@@ -83,6 +86,7 @@ impl Detector {
         Detector::NewAccountUsed,
         Detector::SourceSilent,
         Detector::SourceRecovered,
+        Detector::FirstSudo,
     ];
 
     /// The stable id, e.g. `vigil.brute_force`.
@@ -99,6 +103,7 @@ impl Detector {
             Detector::NewAccountUsed => "vigil.new_account_used",
             Detector::SourceSilent => "vigil.source_silent",
             Detector::SourceRecovered => "vigil.source_recovered",
+            Detector::FirstSudo => "vigil.first_sudo",
         }
     }
 
@@ -122,6 +127,7 @@ impl Detector {
             Detector::NewAccountUsed => "Newly created account used to log in",
             Detector::SourceSilent => "Log source silent for much longer than usual",
             Detector::SourceRecovered => "Log source sends again after a silence",
+            Detector::FirstSudo => "sudo by a user never seen using it",
         }
     }
 
@@ -131,7 +137,8 @@ impl Detector {
             Detector::BruteForce
             | Detector::WebAttack
             | Detector::NewAccountUsed
-            | Detector::SourceSilent => "medium",
+            | Detector::SourceSilent
+            | Detector::FirstSudo => "medium",
             Detector::WebScan => "low",
             Detector::SourceRecovered => "informational",
             _ => "high",
@@ -166,6 +173,7 @@ impl Detector {
             ],
             Detector::SourceSilent => &["attack.defense_evasion", "attack.t1562.006"],
             Detector::SourceRecovered => &[],
+            Detector::FirstSudo => &["attack.privilege_escalation", "attack.t1548.003"],
         }
     }
 }
@@ -293,7 +301,7 @@ pub struct Stats {
 }
 
 /// Number of detectors (the length of [`Detector::ALL`]).
-pub const COUNT: usize = 11;
+pub const COUNT: usize = 12;
 
 /// The state of every detector. Not thread-safe by design: it is owned by
 /// the one thread that sees events in order (the server's writer, hunt's
@@ -322,6 +330,8 @@ pub struct Detectors<E> {
     /// that arrive after the login they explain.
     logins: Keyed<Burst<E>>,
     silence: silence::Silence<E>,
+    /// Users seen using sudo, lower-case.
+    sudoers: baseline::Known,
     /// Privileged group names, lower-case.
     privileged: std::collections::HashSet<String>,
     stats: [Stats; COUNT],
@@ -358,6 +368,7 @@ impl<E: Clone> Detectors<E> {
             created: Keyed::new(n),
             logins: Keyed::new(n),
             silence: silence::Silence::new(),
+            sudoers: baseline::Known::default(),
             privileged: cfg_groups,
             stats: [Stats::default(); COUNT],
         }
@@ -388,6 +399,7 @@ impl<E: Clone> Detectors<E> {
             Detector::NewAccountUsed => self.created.evictions + self.logins.evictions,
             Detector::SourceSilent => self.silence.evictions,
             Detector::SourceRecovered => 0,
+            Detector::FirstSudo => self.sudoers.full,
         };
         if d == Detector::SourceSilent {
             s.late += self.silence.late;
@@ -409,6 +421,7 @@ impl<E: Clone> Detectors<E> {
             + self.created.len()
             + self.logins.len()
             + self.silence.map.len()
+            + self.sudoers.len()
     }
 
     fn late(&mut self, d: Detector) {
@@ -456,6 +469,9 @@ impl<E: Clone> Detectors<E> {
             }
             Some(AccountChange::Created { .. }) => self.account_created(obs, &evidence, &mut out),
             None => {}
+        }
+        if obs.sudo.is_some() {
+            self.first_sudo(obs, &evidence, &mut out);
         }
         if obs.origin.is_some() {
             self.heard(obs, &evidence, &mut out);

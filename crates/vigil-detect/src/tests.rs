@@ -37,6 +37,7 @@ fn only(d: Detector) -> Config {
     c.privilege_change.enabled = d == Detector::PrivilegeChange;
     c.new_account_used.enabled = d == Detector::NewAccountUsed;
     c.source_silent.enabled = d == Detector::SourceSilent;
+    c.first_sudo.enabled = d == Detector::FirstSudo;
     c
 }
 
@@ -436,6 +437,7 @@ fn disabled_detectors_do_nothing() {
 fn obs_of(v: serde_json::Value) -> Option<Observation> {
     let mut c = Config::default();
     c.source_silent.enabled = false;
+    c.first_sudo.enabled = false;
     observe(v.as_object().unwrap(), T0, &c)
 }
 

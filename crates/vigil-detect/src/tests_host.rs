@@ -20,6 +20,7 @@ fn only(d: Detector) -> Config {
     c.privilege_change.enabled = d == Detector::PrivilegeChange;
     c.new_account_used.enabled = d == Detector::NewAccountUsed;
     c.source_silent.enabled = d == Detector::SourceSilent;
+    c.first_sudo.enabled = d == Detector::FirstSudo;
     c
 }
 
@@ -459,4 +460,66 @@ fn new_settings_are_validated() {
         "source_silent.factor"
     );
     Config::default().validate().unwrap();
+}
+
+fn sudo_obs(user: &str, outcome: &str, t: i64, c: &Config) -> Observation {
+    obs(
+        json!({"event":{"action":"sudo_command","outcome":outcome},
+            "user":{"name":user},"host":{"name":"db01"},
+            "process":{"command_line":"/usr/bin/id"}}),
+        t,
+        c,
+    )
+    .unwrap()
+}
+
+#[test]
+fn first_sudo_after_learning() {
+    let c = only(Detector::FirstSudo);
+    let learn = c.first_sudo.learning_secs as i64 * S;
+    let mut d = Detectors::new(c.clone());
+    let a = feed_all(
+        &mut d,
+        &[
+            sudo_obs("alice", "success", T0, &c),
+            // Last instant of the learning period: learnt.
+            sudo_obs("bob", "success", T0 + learn - 1, &c),
+            // Known users never alert.
+            sudo_obs("alice", "success", T0 + learn + S, &c),
+            sudo_obs("BOB", "success", T0 + learn + S, &c),
+            // The first instant after it: new.
+            sudo_obs("mallory", "failure", T0 + learn, &c),
+            // Once.
+            sudo_obs("mallory", "failure", T0 + learn + 2 * S, &c),
+            sudo_obs("eve", "success", T0 + learn + 3 * S, &c),
+        ],
+    );
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[0].entity[0], ("user.name", "mallory".to_string()));
+    assert_eq!(a[0].counts["ran"], false);
+    assert_eq!(a[0].counts["known_sudo_users"], 2);
+    assert_eq!(a[0].evidence, vec![4]);
+    assert!(a[0].summary.contains("refused"), "{}", a[0].summary);
+    assert_eq!(a[1].counts["ran"], true);
+    // Bounded: a full set neither learns nor alerts.
+    let mut c2 = c.clone();
+    c2.first_sudo.max_users = 1;
+    let mut d = Detectors::new(c2.clone());
+    let a = feed_all(
+        &mut d,
+        &[
+            sudo_obs("alice", "success", T0, &c2),
+            sudo_obs("mallory", "success", T0 + learn + S, &c2),
+        ],
+    );
+    assert!(a.is_empty());
+    assert_eq!(d.stats(Detector::FirstSudo).evictions, 1);
+    // PAM's sudo lines are not sudo use.
+    assert!(obs(
+        json!({"event":{"action":"authentication_failure","outcome":"failure"},
+            "system":{"auth":{"pam":{"service":"sudo"}}},"user":{"name":"x"}}),
+        T0,
+        &c
+    )
+    .is_none());
 }

@@ -283,14 +283,15 @@ fn internet_ssh(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
 
 fn sudo(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     let host = w.linux_host(r);
-    // Admins do almost all sudo; pick until one comes up (bounded).
-    let mut u = w.user(r);
-    for _ in 0..20 {
-        if u.admin {
-            break;
-        }
-        u = w.user(r);
-    }
+    // Only admins are sudoers. (Drawing users until an admin came up left
+    // about a third of sudo to random users, so every user looked like a
+    // sudoer and a non-sudoer's attempt looked ordinary.)
+    let admins: Vec<&super::world::User> = w.users.iter().filter(|u| u.admin).collect();
+    let u = if admins.is_empty() {
+        w.user(r)
+    } else {
+        admins[r.below(admins.len())]
+    };
     let p = pid(r);
     let tty = format!("pts/{}", r.below(6));
     let cmd = r.pick(&COMMANDS);
