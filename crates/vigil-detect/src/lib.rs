@@ -769,7 +769,19 @@ impl<E: Clone> Detectors<E> {
         let max_ev = self.cfg.max_evidence;
         let mut best: Option<(bool, usize, i64, Vec<E>, bool)> = None;
         let mut suppressed = false;
+        // Failures from a source only count when this account was among
+        // them: a shared address (NAT, proxy, a busy internal host) sees
+        // other people's typos all day, and one of them logging in
+        // explains nothing.
+        let user_failed = obs.user.as_deref().is_some_and(|u| {
+            self.saf_user
+                .peek_mut(u)
+                .is_some_and(|b| b.count_between(obs.time - w, obs.time) > 0)
+        });
         for by_source in [false, true] {
+            if by_source && !user_failed {
+                continue;
+            }
             let (map, key) = if by_source {
                 (&mut self.saf_source, obs.source.as_deref())
             } else {

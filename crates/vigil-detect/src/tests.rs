@@ -333,6 +333,37 @@ fn success_after_failures() {
         ok(T0 + 62 * S),
     ];
     assert!(run(&mut d, &obs).is_empty());
+    // Failures of other accounts from the same source do not explain a
+    // success (a shared address); failures that include this account do.
+    let mut d = Detectors::new(c.clone());
+    let obs = vec![
+        fail(T0, "ann", "192.0.2.7"),
+        fail(T0 + S, "bea", "192.0.2.7"),
+        fail(T0 + 2 * S, "cy", "192.0.2.7"),
+        ok(T0 + 3 * S),
+    ];
+    assert!(run(&mut d, &obs).is_empty());
+    let mut d = Detectors::new(c.clone());
+    let obs = vec![
+        fail(T0, "ann", "192.0.2.7"),
+        fail(T0 + S, "bea", "192.0.2.7"),
+        fail(T0 + 2 * S, "dave", "192.0.2.7"),
+        ok(T0 + 3 * S),
+    ];
+    let a = run(&mut d, &obs);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].counts["failures"], json!(3));
+    // The OWASP vocabulary without the user in the event: user.name.
+    let o = observe(
+        json!({"event":{"action":"authn_login_fail"},"user":{"name":"ann"},
+            "source":{"ip":"192.0.2.7"}})
+        .as_object()
+        .unwrap(),
+        T0,
+        &c,
+    )
+    .unwrap();
+    assert_eq!(o.user.as_deref(), Some("ann"));
     // A success logged before the failures (out of order) is not "after".
     let mut d = Detectors::new(c);
     let obs = vec![

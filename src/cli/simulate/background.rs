@@ -445,8 +445,11 @@ fn web(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
 fn win_logon(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     let u = w.user(r);
     let ws = &w.workstations[u.workstation];
-    if r.chance(0.03) {
-        // A mistyped password: one failure, then the real logon.
+    // A mistyped password: one failure, then the real logon. People type
+    // passwords at interactive logons, about a sixth of these, so 3 % of
+    // those is 0.5 % of all: 3 % of all gave the busiest users a typo
+    // every few minutes, which no person makes.
+    if r.chance(0.005) {
         tl.push(logon_failed(
             t,
             ws,
