@@ -75,6 +75,10 @@ pub struct Observation {
     /// `Computer` on Windows), set when `vigil.source_silent` is on: every
     /// event with an origin then yields an observation.
     pub origin: Option<Box<str>>,
+    /// When Vigil received the event (`vigil.received_at`, ms), read with
+    /// `origin`: silence is about arrival, so the server judges it by the
+    /// receiving clock even for events that carry old timestamps.
+    pub received: Option<i64>,
 }
 
 impl Observation {
@@ -201,6 +205,11 @@ pub fn observe(
     }
     o.tamper = tamper;
     o.account = account;
+    if origin.is_some() {
+        o.received = path_str(m, &["vigil", "received_at"])
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis());
+    }
     o.origin = origin;
     o.sudo = sudo;
     obs

@@ -251,10 +251,11 @@ impl<E: Clone> Detectors<E> {
         if !c.enabled {
             return;
         }
-        let Some(r) = self.silence.heard(origin, obs.time, ev.clone(), &c) else {
+        let at = obs.received.unwrap_or(obs.time);
+        let Some(r) = self.silence.heard(origin, at, ev.clone(), &c) else {
             return;
         };
-        let silent = obs.time - r.last;
+        let silent = at - r.last;
         out.push(Alert {
             detector: Detector::SourceRecovered,
             entity: vec![("vigil.source", origin.to_string())],
@@ -264,7 +265,7 @@ impl<E: Clone> Detectors<E> {
             ]),
             window_secs: (r.threshold / 1000).max(0) as u64,
             first: r.last,
-            last: obs.time,
+            last: at,
             evidence: vec![r.before, ev.clone()],
             evidence_truncated: false,
             summary: format!(
@@ -277,9 +278,11 @@ impl<E: Clone> Detectors<E> {
     /// Judges silence at `now_ms`: every armed source not heard for longer
     /// than its threshold raises one `vigil.source_silent` alert (and a
     /// `vigil.source_recovered` notice from [`Detectors::feed`] when it
-    /// sends again). The server calls it periodically with the wall
-    /// clock; `vigil hunt` once at the end of input with the newest event
-    /// time, so offline, silence is judged against the last event.
+    /// sends again). Arrival is the event's `vigil.received_at` when it
+    /// has one, else its event time. The server calls this periodically
+    /// with the wall clock; `vigil hunt` once at the end of input with the
+    /// newest time fed, so offline, silence is judged against the last
+    /// event.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Alert<E>> {
         let c = self.cfg.source_silent;
         if !self.cfg.enabled || !c.enabled {

@@ -311,6 +311,8 @@ pub struct Detectors<E> {
     cfg: Config,
     /// Newest event time fed, for expiring idle keys.
     newest: i64,
+    /// Newest `vigil.received_at` fed.
+    newest_received: i64,
     fed: u64,
     bf_user: Keyed<Burst<E>>,
     bf_source: Keyed<Burst<E>>,
@@ -355,6 +357,7 @@ impl<E: Clone> Detectors<E> {
             stuffing: Stuffing::new(cfg.credential_stuffing.max_events),
             cfg,
             newest: i64::MIN,
+            newest_received: i64::MIN,
             fed: 0,
             bf_user: Keyed::new(n),
             bf_source: Keyed::new(n),
@@ -374,9 +377,13 @@ impl<E: Clone> Detectors<E> {
         }
     }
 
-    /// The newest event time fed (ms), `None` before the first event.
+    /// The newest arrival fed (ms): the newest `vigil.received_at` when
+    /// events carried one, else the newest event time; `None` before the
+    /// first event. What offline silence is judged against.
     pub fn newest(&self) -> Option<i64> {
-        (self.newest != i64::MIN).then_some(self.newest)
+        [self.newest_received, self.newest]
+            .into_iter()
+            .find(|t| *t != i64::MIN)
     }
 
     /// The configuration.
@@ -440,6 +447,9 @@ impl<E: Clone> Detectors<E> {
         let mut out = Vec::new();
         let t = obs.time;
         self.newest = self.newest.max(t);
+        if let Some(r) = obs.received {
+            self.newest_received = self.newest_received.max(r);
+        }
         self.fed += 1;
         if self.fed.is_multiple_of(4096) {
             self.expire();

@@ -523,3 +523,27 @@ fn first_sudo_after_learning() {
     )
     .is_none());
 }
+
+#[test]
+fn silence_uses_arrival_time_when_known() {
+    let c = only(Detector::SourceSilent);
+    let o = obs(
+        json!({"host":{"name":"app01"},"vigil":{"received_at":"2026-01-02T03:04:05.678Z"}}),
+        T0,
+        &c,
+    )
+    .unwrap();
+    assert_eq!(o.received, Some(1_767_323_045_678));
+    // Old event times, arriving steadily now: armed by arrival, and
+    // judged against the wall clock given to tick.
+    let mut d = Detectors::<u64>::new(c.clone());
+    let now = 1_767_323_045_678;
+    for i in 0..=60 {
+        let mut o = heard("app01", T0 - 86_400 * S);
+        o.received = Some(now + i * S);
+        d.feed(&o, i as u64);
+    }
+    assert_eq!(d.newest(), Some(now + 60 * S));
+    assert!(d.tick(now + 60 * S + 1).is_empty());
+    assert_eq!(d.tick(now + 60 * S + 901 * S).len(), 1);
+}
