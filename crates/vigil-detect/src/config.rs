@@ -50,6 +50,13 @@ pub struct Config {
     pub source_silent: SourceSilent,
     /// `vigil.first_sudo`.
     pub first_sudo: FirstSudo,
+    /// `vigil.new_source_network`: a user's successful login from a /24
+    /// (IPv4) or /48 (IPv6) new for that user.
+    pub new_source_network: FirstSeen,
+    /// `vigil.new_user_agent`: a user agent new for a user.
+    pub new_user_agent: FirstSeen,
+    /// `vigil.new_process_pair`: a parent→child process pair new on a host.
+    pub new_process_pair: FirstSeen,
 }
 
 /// `[detectors.brute_force]`
@@ -207,6 +214,45 @@ pub struct FirstSudo {
     pub max_users: usize,
 }
 
+/// `[detectors.new_source_network]`, `[detectors.new_user_agent]`,
+/// `[detectors.new_process_pair]`: a first-seen baseline.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirstSeen {
+    /// On or off.
+    pub enabled: bool,
+    /// Seconds of event time, from the first value seen, during which
+    /// values are learnt without alerts.
+    pub learning_secs: u64,
+    /// Entities (users, hosts) remembered; beyond, new ones are ignored.
+    pub max_entities: usize,
+    /// Values remembered per entity; an entity with more has no baseline
+    /// worth alerting on, and its new values are ignored.
+    pub max_values: usize,
+    /// Alert only when fewer than this many other entities know the value
+    /// (an office network or a common browser is not news); 0 alerts on
+    /// every new value.
+    pub max_spread: u32,
+}
+
+impl FirstSeen {
+    fn with_spread(max_spread: u32) -> Self {
+        FirstSeen {
+            enabled: true,
+            learning_secs: 7200,
+            max_entities: 100_000,
+            max_values: 64,
+            max_spread,
+        }
+    }
+}
+
+impl Default for FirstSeen {
+    fn default() -> Self {
+        FirstSeen::with_spread(3)
+    }
+}
+
 impl Default for FirstSudo {
     fn default() -> Self {
         FirstSudo {
@@ -277,6 +323,9 @@ impl Default for Config {
             new_account_used: NewAccountUsed::default(),
             source_silent: SourceSilent::default(),
             first_sudo: FirstSudo::default(),
+            new_source_network: FirstSeen::with_spread(3),
+            new_user_agent: FirstSeen::with_spread(3),
+            new_process_pair: FirstSeen::with_spread(2),
         }
     }
 }
@@ -500,6 +549,48 @@ impl Config {
             "first_sudo.max_users",
             "must be 1..=10000000",
         )?;
+        for (b, key) in [
+            (
+                &self.new_source_network,
+                [
+                    "new_source_network.learning_secs",
+                    "new_source_network.max_entities",
+                    "new_source_network.max_values",
+                ],
+            ),
+            (
+                &self.new_user_agent,
+                [
+                    "new_user_agent.learning_secs",
+                    "new_user_agent.max_entities",
+                    "new_user_agent.max_values",
+                ],
+            ),
+            (
+                &self.new_process_pair,
+                [
+                    "new_process_pair.learning_secs",
+                    "new_process_pair.max_entities",
+                    "new_process_pair.max_values",
+                ],
+            ),
+        ] {
+            check(
+                b.learning_secs <= 90 * MAX_WINDOW,
+                key[0],
+                "must be at most 7776000 (90 days)",
+            )?;
+            check(
+                (1..=10_000_000).contains(&b.max_entities),
+                key[1],
+                "must be 1..=10000000",
+            )?;
+            check(
+                (1..=10_000).contains(&b.max_values),
+                key[2],
+                "must be 1..=10000",
+            )?;
+        }
         Ok(())
     }
 }

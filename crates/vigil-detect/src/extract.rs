@@ -75,6 +75,11 @@ pub struct Observation {
     /// `Computer` on Windows), set when `vigil.source_silent` is on: every
     /// event with an origin then yields an observation.
     pub origin: Option<Box<str>>,
+    /// The user agent of a user's request (`user_agent.original` with
+    /// `user.name`).
+    pub agent: Option<Box<str>>,
+    /// A process start: (parent, child) executable names, lower-case.
+    pub process: Option<(Box<str>, Box<str>)>,
     /// When Vigil received the event (`vigil.received_at`, ms), read with
     /// `origin`: silence is about arrival, so the server judges it by the
     /// receiving clock even for events that carry old timestamps.
@@ -90,6 +95,8 @@ impl Observation {
             && self.tamper.is_none()
             && self.account.is_none()
             && self.sudo.is_none()
+            && self.agent.is_none()
+            && self.process.is_none()
     }
 }
 
@@ -180,7 +187,27 @@ pub fn observe(
     } else {
         None
     };
-    if obs.is_none() && tamper.is_none() && account.is_none() && origin.is_none() && sudo.is_none()
+    let agent = if cfg.new_user_agent.enabled {
+        path_str(m, &["user", "name"])
+            .filter(|u| !u.is_empty() && *u != "-")
+            .and(path_str(m, &["user_agent", "original"]))
+            .filter(|a| !a.is_empty() && *a != "-")
+            .map(|a| Box::from(web::floor_char(a, 512)))
+    } else {
+        None
+    };
+    let process = if cfg.new_process_pair.enabled {
+        process_pair(m)
+    } else {
+        None
+    };
+    if obs.is_none()
+        && tamper.is_none()
+        && account.is_none()
+        && origin.is_none()
+        && sudo.is_none()
+        && agent.is_none()
+        && process.is_none()
     {
         return None;
     }
@@ -210,9 +237,46 @@ pub fn observe(
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp_millis());
     }
+    if agent.is_some() && o.user.is_none() {
+        o.user = boxed(path_str(m, &["user", "name"]));
+    }
+    if agent.is_some() && o.source.is_none() {
+        o.source = ip(path_str(m, &["source", "ip"]));
+    }
     o.origin = origin;
     o.sudo = sudo;
+    o.agent = agent;
+    o.process = process;
     obs
+}
+
+/// The last component of a Windows or Unix path, lower-case.
+fn exe_name(p: &str) -> Option<Box<str>> {
+    let name = p.rsplit(['\\', '/']).next()?.trim();
+    (!name.is_empty() && name != "-").then(|| name.to_ascii_lowercase().into_boxed_str())
+}
+
+/// (parent, child) of a process start: Windows 4688 and Sysmon 1, or ECS
+/// `process.parent.executable|name` with `process.executable|name`.
+fn process_pair(m: &Map<String, Value>) -> Option<(Box<str>, Box<str>)> {
+    if let Some(id) = windows_id(m) {
+        let (parent, child) = match id {
+            4688 => (
+                win_str(m, "ParentProcessName"),
+                win_str(m, "NewProcessName"),
+            ),
+            1 if win_str(m, "Channel").is_none_or(|c| c.contains("Sysmon")) => {
+                (win_str(m, "ParentImage"), win_str(m, "Image"))
+            }
+            _ => return None,
+        };
+        return exe_name(parent?).zip(exe_name(child?));
+    }
+    let parent = path_str(m, &["process", "parent", "executable"])
+        .or_else(|| path_str(m, &["process", "parent", "name"]))?;
+    let child =
+        path_str(m, &["process", "executable"]).or_else(|| path_str(m, &["process", "name"]))?;
+    exe_name(parent).zip(exe_name(child))
 }
 
 /// sudo's own lines (`event.action: sudo_command`): whether it ran the

@@ -334,7 +334,7 @@ impl<E: Clone> Detectors<E> {
         if !c.enabled {
             return;
         }
-        let seen = self.sudoers.see(
+        let seen = self.baselines.sudo.see(
             &user.to_lowercase(),
             obs.time,
             ms(c.learning_secs),
@@ -343,7 +343,7 @@ impl<E: Clone> Detectors<E> {
         if seen != crate::baseline::Seen::New {
             return;
         }
-        let known = self.sudoers.len() - 1;
+        let known = self.baselines.sudo.len() - 1;
         out.push(Alert {
             detector: Detector::FirstSudo,
             entity: Self::entity(obs, false, true),
@@ -352,7 +352,9 @@ impl<E: Clone> Detectors<E> {
                 ("known_sudo_users", json!(known)),
                 (
                     "learnt_until",
-                    json!(format_ms(self.sudoers.learn_until.unwrap_or(obs.time))),
+                    json!(format_ms(
+                        self.baselines.sudo.learn_until.unwrap_or(obs.time)
+                    )),
                 ),
                 ("score", json!(if ran { 0.6 } else { 0.8 })),
             ]),
@@ -367,5 +369,171 @@ impl<E: Clone> Detectors<E> {
                 obs.host.as_deref().unwrap_or("-")
             ),
         });
+    }
+}
+
+/// The network of an address: its /24 (IPv4) or /48 (IPv6).
+pub(crate) fn network(ip: &str) -> Option<String> {
+    match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+        }
+    }
+}
+
+/// Which baseline a first-seen detector uses.
+#[derive(Clone, Copy)]
+enum Which {
+    Networks,
+    Agents,
+    Pairs,
+}
+
+impl<E: Clone> Detectors<E> {
+    /// Records `value` for `entity` in a baseline; alerts when it is new
+    /// after the learning period and rare (known to fewer than
+    /// `max_spread` other entities).
+    #[allow(clippy::too_many_arguments)]
+    fn first_seen(
+        &mut self,
+        d: Detector,
+        which: Which,
+        entity: &str,
+        value: &str,
+        what: &str,
+        obs: &Observation,
+        ev: &E,
+        out: &mut Vec<Alert<E>>,
+    ) {
+        let c = match which {
+            Which::Networks => self.cfg.new_source_network,
+            Which::Agents => self.cfg.new_user_agent,
+            Which::Pairs => self.cfg.new_process_pair,
+        };
+        if !c.enabled {
+            return;
+        }
+        let b = match which {
+            Which::Networks => &mut self.baselines.networks,
+            Which::Agents => &mut self.baselines.agents,
+            Which::Pairs => &mut self.baselines.pairs,
+        };
+        let spread = b.spread(value);
+        let seen = b.see(
+            entity,
+            value,
+            obs.time,
+            ms(c.learning_secs),
+            c.max_entities,
+            c.max_values,
+        );
+        if seen != crate::baseline::Seen::New {
+            return;
+        }
+        if c.max_spread > 0 && spread >= c.max_spread {
+            return;
+        }
+        let known: Vec<&str> = b.values(entity).iter().map(|v| &**v).collect();
+        let before = known.len() - 1;
+        let sample: Vec<&str> = known[..before].iter().rev().take(5).copied().collect();
+        // Fewer known values and fewer other entities knowing the value
+        // make the new value more surprising.
+        let score = 1.0 / (1.0 + (before as f64).sqrt()) * 1.0 / (1.0 + spread as f64);
+        let mut entity_fields = Self::entity(obs, true, true);
+        if matches!(which, Which::Pairs) && entity_fields.iter().all(|(k, _)| *k != "host.name") {
+            entity_fields.push(("host.name", entity.to_string()));
+        }
+        out.push(Alert {
+            detector: d,
+            entity: entity_fields,
+            counts: counts(&[
+                ("observed", json!(value)),
+                ("known_count", json!(before)),
+                ("known_sample", json!(sample)),
+                ("other_entities_with_value", json!(spread)),
+                ("score", json!((score * 1000.0).round() / 1000.0)),
+                (
+                    "learnt_until",
+                    json!(format_ms(b.learn_until.unwrap_or(obs.time))),
+                ),
+            ]),
+            window_secs: c.learning_secs,
+            first: obs.time,
+            last: obs.time,
+            evidence: vec![ev.clone()],
+            evidence_truncated: false,
+            summary: format!(
+                "{what} {value} new for {entity} ({before} known{}; {spread} others know it)",
+                if sample.is_empty() {
+                    String::new()
+                } else {
+                    format!(", e.g. {}", sample.join(", "))
+                }
+            ),
+        });
+    }
+
+    pub(crate) fn new_source_network(
+        &mut self,
+        obs: &Observation,
+        ev: &E,
+        out: &mut Vec<Alert<E>>,
+    ) {
+        let (Some(user), Some(src)) = (&obs.user, &obs.source) else {
+            return;
+        };
+        let Some(net) = network(src) else { return };
+        let user = user.to_lowercase();
+        self.first_seen(
+            Detector::NewSourceNetwork,
+            Which::Networks,
+            &user,
+            &net,
+            "network",
+            obs,
+            ev,
+            out,
+        );
+    }
+
+    pub(crate) fn new_user_agent(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let (Some(user), Some(agent)) = (&obs.user, &obs.agent) else {
+            return;
+        };
+        let user = user.to_lowercase();
+        let agent = agent.clone();
+        self.first_seen(
+            Detector::NewUserAgent,
+            Which::Agents,
+            &user,
+            &agent,
+            "user agent",
+            obs,
+            ev,
+            out,
+        );
+    }
+
+    pub(crate) fn new_process_pair(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
+        let (Some(host), Some((parent, child))) = (&obs.host, &obs.process) else {
+            return;
+        };
+        let host = host.to_lowercase();
+        let pair = format!("{parent} -> {child}");
+        self.first_seen(
+            Detector::NewProcessPair,
+            Which::Pairs,
+            &host,
+            &pair,
+            "process pair",
+            obs,
+            ev,
+            out,
+        );
     }
 }

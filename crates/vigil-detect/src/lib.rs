@@ -39,6 +39,7 @@ use std::collections::VecDeque;
 use serde_json::{json, Map, Value};
 
 pub use activity::{AccountChange, Tamper};
+pub use baseline::SnapshotError;
 pub use config::{Config, ConfigError};
 pub use extract::{observe, Observation, Outcome};
 use state::{Burst, Keyed, Spray, Stuffing};
@@ -70,6 +71,12 @@ pub enum Detector {
     SourceRecovered,
     /// sudo used (or tried) by a user never seen using it.
     FirstSudo,
+    /// A successful login from a network new for the user.
+    NewSourceNetwork,
+    /// A user agent new for the user.
+    NewUserAgent,
+    /// A parent→child process pair new on the host and rare in the fleet.
+    NewProcessPair,
 }
 
 impl Detector {
@@ -87,6 +94,9 @@ impl Detector {
         Detector::SourceSilent,
         Detector::SourceRecovered,
         Detector::FirstSudo,
+        Detector::NewSourceNetwork,
+        Detector::NewUserAgent,
+        Detector::NewProcessPair,
     ];
 
     /// The stable id, e.g. `vigil.brute_force`.
@@ -104,6 +114,9 @@ impl Detector {
             Detector::SourceSilent => "vigil.source_silent",
             Detector::SourceRecovered => "vigil.source_recovered",
             Detector::FirstSudo => "vigil.first_sudo",
+            Detector::NewSourceNetwork => "vigil.new_source_network",
+            Detector::NewUserAgent => "vigil.new_user_agent",
+            Detector::NewProcessPair => "vigil.new_process_pair",
         }
     }
 
@@ -128,6 +141,9 @@ impl Detector {
             Detector::SourceSilent => "Log source silent for much longer than usual",
             Detector::SourceRecovered => "Log source sends again after a silence",
             Detector::FirstSudo => "sudo by a user never seen using it",
+            Detector::NewSourceNetwork => "Login from a network new for the account",
+            Detector::NewUserAgent => "User agent new for the account",
+            Detector::NewProcessPair => "Process pair new on the host and rare in the fleet",
         }
     }
 
@@ -139,7 +155,10 @@ impl Detector {
             | Detector::NewAccountUsed
             | Detector::SourceSilent
             | Detector::FirstSudo => "medium",
-            Detector::WebScan => "low",
+            Detector::WebScan
+            | Detector::NewSourceNetwork
+            | Detector::NewUserAgent
+            | Detector::NewProcessPair => "low",
             Detector::SourceRecovered => "informational",
             _ => "high",
         }
@@ -174,6 +193,9 @@ impl Detector {
             Detector::SourceSilent => &["attack.defense_evasion", "attack.t1562.006"],
             Detector::SourceRecovered => &[],
             Detector::FirstSudo => &["attack.privilege_escalation", "attack.t1548.003"],
+            Detector::NewSourceNetwork => &["attack.initial_access", "attack.t1078"],
+            Detector::NewUserAgent => &["attack.initial_access", "attack.t1078"],
+            Detector::NewProcessPair => &["attack.execution", "attack.t1059"],
         }
     }
 }
@@ -301,7 +323,7 @@ pub struct Stats {
 }
 
 /// Number of detectors (the length of [`Detector::ALL`]).
-pub const COUNT: usize = 12;
+pub const COUNT: usize = 15;
 
 /// The state of every detector. Not thread-safe by design: it is owned by
 /// the one thread that sees events in order (the server's writer, hunt's
@@ -332,8 +354,9 @@ pub struct Detectors<E> {
     /// that arrive after the login they explain.
     logins: Keyed<Burst<E>>,
     silence: silence::Silence<E>,
-    /// Users seen using sudo, lower-case.
-    sudoers: baseline::Known,
+    /// First-seen baselines (persisted by the caller through
+    /// [`Detectors::snapshot`] and [`Detectors::restore`]).
+    baselines: baseline::Baselines,
     /// Privileged group names, lower-case.
     privileged: std::collections::HashSet<String>,
     stats: [Stats; COUNT],
@@ -371,7 +394,10 @@ impl<E: Clone> Detectors<E> {
             created: Keyed::new(n),
             logins: Keyed::new(n),
             silence: silence::Silence::new(),
-            sudoers: baseline::Known::default(),
+            baselines: baseline::Baselines {
+                version: baseline::SNAPSHOT_VERSION,
+                ..Default::default()
+            },
             privileged: cfg_groups,
             stats: [Stats::default(); COUNT],
         }
@@ -406,7 +432,10 @@ impl<E: Clone> Detectors<E> {
             Detector::NewAccountUsed => self.created.evictions + self.logins.evictions,
             Detector::SourceSilent => self.silence.evictions,
             Detector::SourceRecovered => 0,
-            Detector::FirstSudo => self.sudoers.full,
+            Detector::FirstSudo => self.baselines.sudo.full,
+            Detector::NewSourceNetwork => self.baselines.networks.full,
+            Detector::NewUserAgent => self.baselines.agents.full,
+            Detector::NewProcessPair => self.baselines.pairs.full,
         };
         if d == Detector::SourceSilent {
             s.late += self.silence.late;
@@ -428,7 +457,25 @@ impl<E: Clone> Detectors<E> {
             + self.created.len()
             + self.logins.len()
             + self.silence.map.len()
-            + self.sudoers.len()
+            + self.baselines.sudo.len()
+            + self.baselines.networks.len()
+            + self.baselines.agents.len()
+            + self.baselines.pairs.len()
+    }
+
+    /// The first-seen baselines as JSON, to persist across restarts.
+    pub fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&self.baselines)
+    }
+
+    /// Replaces the first-seen baselines with a snapshot. A snapshot that
+    /// does not parse, has another version or exceeds the configured caps
+    /// is refused whole; the current baselines then stay as they were.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let b: baseline::Baselines = serde_json::from_slice(bytes)?;
+        b.check(&self.cfg)?;
+        self.baselines = b;
+        Ok(())
     }
 
     fn late(&mut self, d: Detector) {
@@ -482,6 +529,15 @@ impl<E: Clone> Detectors<E> {
         }
         if obs.sudo.is_some() {
             self.first_sudo(obs, &evidence, &mut out);
+        }
+        if matches!(&obs.auth, Some(a) if a.outcome == Outcome::Success) {
+            self.new_source_network(obs, &evidence, &mut out);
+        }
+        if obs.agent.is_some() {
+            self.new_user_agent(obs, &evidence, &mut out);
+        }
+        if obs.process.is_some() {
+            self.new_process_pair(obs, &evidence, &mut out);
         }
         if obs.origin.is_some() {
             self.heard(obs, &evidence, &mut out);

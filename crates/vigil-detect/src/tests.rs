@@ -38,6 +38,9 @@ fn only(d: Detector) -> Config {
     c.new_account_used.enabled = d == Detector::NewAccountUsed;
     c.source_silent.enabled = d == Detector::SourceSilent;
     c.first_sudo.enabled = d == Detector::FirstSudo;
+    c.new_source_network.enabled = d == Detector::NewSourceNetwork;
+    c.new_user_agent.enabled = d == Detector::NewUserAgent;
+    c.new_process_pair.enabled = d == Detector::NewProcessPair;
     c
 }
 
@@ -469,6 +472,8 @@ fn obs_of(v: serde_json::Value) -> Option<Observation> {
     let mut c = Config::default();
     c.source_silent.enabled = false;
     c.first_sudo.enabled = false;
+    c.new_user_agent.enabled = false;
+    c.new_process_pair.enabled = false;
     observe(v.as_object().unwrap(), T0, &c)
 }
 

@@ -21,6 +21,9 @@ fn only(d: Detector) -> Config {
     c.new_account_used.enabled = d == Detector::NewAccountUsed;
     c.source_silent.enabled = d == Detector::SourceSilent;
     c.first_sudo.enabled = d == Detector::FirstSudo;
+    c.new_source_network.enabled = d == Detector::NewSourceNetwork;
+    c.new_user_agent.enabled = d == Detector::NewUserAgent;
+    c.new_process_pair.enabled = d == Detector::NewProcessPair;
     c
 }
 
@@ -546,4 +549,222 @@ fn silence_uses_arrival_time_when_known() {
     assert_eq!(d.newest(), Some(now + 60 * S));
     assert!(d.tick(now + 60 * S + 1).is_empty());
     assert_eq!(d.tick(now + 60 * S + 901 * S).len(), 1);
+}
+
+fn login_from(user: &str, ip: &str, t: i64, c: &Config) -> Observation {
+    obs(
+        json!({"event":{"action":"ssh_login","outcome":"success"},"user":{"name":user},
+            "source":{"ip":ip},"host":{"name":"bastion01"}}),
+        t,
+        c,
+    )
+    .unwrap()
+}
+
+#[test]
+fn new_source_network_after_learning_and_rare() {
+    let c = only(Detector::NewSourceNetwork);
+    let learn = c.new_source_network.learning_secs as i64 * S;
+    let mut d = Detectors::new(c.clone());
+    let mut seq = Vec::new();
+    seq.push(login_from("alice", "10.20.1.5", T0, &c));
+    // Learnt at the last instant of learning.
+    seq.push(login_from("alice", "198.51.100.20", T0 + learn - 1, &c));
+    // Same /24: known.
+    seq.push(login_from("alice", "10.20.1.99", T0 + learn, &c));
+    // New /24 after learning: alert.
+    seq.push(login_from("alice", "203.0.113.50", T0 + learn, &c));
+    // Again: known now.
+    seq.push(login_from("alice", "203.0.113.51", T0 + learn + S, &c));
+    // IPv6 /48.
+    seq.push(login_from(
+        "alice",
+        "2001:db8:1:2::5",
+        T0 + learn + 2 * S,
+        &c,
+    ));
+    seq.push(login_from(
+        "alice",
+        "2001:db8:1:ffff::9",
+        T0 + learn + 3 * S,
+        &c,
+    ));
+    let a = feed_all(&mut d, &seq);
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert_eq!(a[0].counts["observed"], "203.0.113.0/24");
+    assert_eq!(a[0].counts["known_count"], 2);
+    assert_eq!(
+        a[0].counts["known_sample"],
+        json!(["198.51.100.0/24", "10.20.1.0/24"])
+    );
+    assert_eq!(a[0].evidence, vec![3]);
+    assert!(a[0].counts["score"].as_f64().unwrap() > 0.0);
+    assert!(a[0].summary.contains("new for alice"), "{}", a[0].summary);
+    assert_eq!(a[1].counts["observed"], "2001:db8:1::/48");
+    // A network many other users know (the office) is not news.
+    let mut d = Detectors::new(c.clone());
+    let mut seq: Vec<Observation> = (0..3)
+        .map(|i| login_from(&format!("u{i}"), "10.9.9.1", T0, &c))
+        .collect();
+    seq.push(login_from("bob", "192.0.2.1", T0, &c));
+    seq.push(login_from("bob", "10.9.9.7", T0 + learn, &c));
+    seq.push(login_from("carol", "192.0.2.1", T0 + learn, &c));
+    let a = feed_all(&mut d, &seq);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].counts["other_entities_with_value"], 1);
+    // Failures teach nothing and alert nothing.
+    let mut d = Detectors::new(c.clone());
+    let f = obs(
+        json!({"event":{"action":"ssh_login","outcome":"failure"},"user":{"name":"alice"},
+            "source":{"ip":"203.0.113.5"}}),
+        T0 + learn,
+        &c,
+    )
+    .unwrap();
+    assert!(feed_all(&mut d, &[login_from("alice", "10.0.0.1", T0, &c), f]).is_empty());
+}
+
+#[test]
+fn new_user_agent_and_process_pair() {
+    let c = only(Detector::NewUserAgent);
+    let learn = c.new_user_agent.learning_secs as i64 * S;
+    let ua = |user: &str, agent: &str, t: i64| {
+        obs(
+            json!({"event":{"action":"session_created"},"user":{"name":user},
+                "user_agent":{"original":agent},"source":{"ip":"198.51.100.3"}}),
+            t,
+            &c,
+        )
+        .unwrap()
+    };
+    let mut d = Detectors::new(c.clone());
+    let a = feed_all(
+        &mut d,
+        &[
+            ua("ann", "Mozilla/5.0 Firefox/120", T0),
+            ua("ann", "Mozilla/5.0 Firefox/120", T0 + learn),
+            ua("ann", "python-requests/2.31", T0 + learn),
+        ],
+    );
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].counts["observed"], "python-requests/2.31");
+    // Without a user there is no baseline.
+    assert!(obs(
+        json!({"user_agent":{"original":"curl/8"},"event":{"action":"x"}}),
+        T0,
+        &c
+    )
+    .is_none());
+
+    let c = only(Detector::NewProcessPair);
+    let learn = c.new_process_pair.learning_secs as i64 * S;
+    let p = |host: &str, parent: &str, image: &str, t: i64| {
+        obs(
+            json!({"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational",
+                "Hostname":host,"ParentImage":parent,"Image":image}),
+            t,
+            &c,
+        )
+        .unwrap()
+    };
+    let o = p(
+        "WS-1",
+        "C:\\Windows\\explorer.exe",
+        "C:\\Windows\\System32\\CMD.EXE",
+        T0,
+    );
+    assert_eq!(
+        o.process,
+        Some((Box::from("explorer.exe"), Box::from("cmd.exe")))
+    );
+    let mut d = Detectors::new(c.clone());
+    let a = feed_all(
+        &mut d,
+        &[
+            p("WS-1", "C:\\Windows\\explorer.exe", "C:\\x\\chrome.exe", T0),
+            p("WS-2", "C:\\Windows\\explorer.exe", "C:\\x\\chrome.exe", T0),
+            // Common in the fleet (2 hosts know it): new here but not rare.
+            p(
+                "WS-3",
+                "C:\\Windows\\explorer.exe",
+                "C:\\x\\chrome.exe",
+                T0 + learn,
+            ),
+            // Rare: alert, naming the host.
+            p("WS-3", "C:\\x\\cmd.exe", "C:\\x\\wevtutil.exe", T0 + learn),
+        ],
+    );
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].counts["observed"], "cmd.exe -> wevtutil.exe");
+    assert!(a[0].entity.contains(&("host.name", "WS-3".to_string())));
+    // ECS process fields (auditd, Sysmon for Linux).
+    let o = obs(
+        json!({"process":{"executable":"/usr/bin/curl","parent":{"executable":"/usr/sbin/apache2"}},
+            "host":{"name":"web01"}}),
+        T0,
+        &c,
+    )
+    .unwrap();
+    assert_eq!(o.process, Some((Box::from("apache2"), Box::from("curl"))));
+}
+
+#[test]
+fn baselines_survive_a_restart_in_the_middle_of_learning() {
+    let mut c = only(Detector::NewSourceNetwork);
+    c.first_sudo.enabled = true;
+    let learn = c.new_source_network.learning_secs as i64 * S;
+    let mut d = Detectors::<u64>::new(c.clone());
+    feed_all(
+        &mut d,
+        &[
+            login_from("alice", "10.20.1.5", T0, &c),
+            sudo_obs("alice", "success", T0, &c),
+        ],
+    );
+    let snap = d.snapshot().unwrap();
+    // A restart half-way through learning: the learning period keeps its
+    // original end, and what was learnt stays known.
+    let mut d = Detectors::<u64>::new(c.clone());
+    d.restore(&snap).unwrap();
+    let a = feed_all(
+        &mut d,
+        &[
+            login_from("alice", "192.0.2.9", T0 + learn / 2, &c),
+            login_from("alice", "10.20.1.6", T0 + learn, &c),
+            sudo_obs("alice", "success", T0 + learn, &c),
+            login_from("alice", "203.0.113.9", T0 + learn, &c),
+            sudo_obs("mallory", "failure", T0 + learn, &c),
+        ],
+    );
+    let ids: Vec<&str> = a.iter().map(|a| a.detector.id()).collect();
+    assert_eq!(
+        ids,
+        ["vigil.new_source_network", "vigil.first_sudo"],
+        "{a:?}"
+    );
+    // Without the snapshot, the restarted detectors would learn anew and
+    // stay quiet.
+    let mut fresh = Detectors::<u64>::new(c.clone());
+    assert!(feed_all(
+        &mut fresh,
+        &[login_from("alice", "203.0.113.9", T0 + learn, &c)]
+    )
+    .is_empty());
+    // A corrupt, foreign or oversized snapshot is refused whole.
+    let mut d = Detectors::<u64>::new(c.clone());
+    assert!(d.restore(b"{\"version\":1,").is_err());
+    assert!(d.restore(b"[]").is_err());
+    let other = String::from_utf8(snap.clone())
+        .unwrap()
+        .replace("\"version\":1", "\"version\":9");
+    assert!(matches!(
+        d.restore(other.as_bytes()),
+        Err(SnapshotError::Version { found: 9 })
+    ));
+    let mut small = c.clone();
+    small.new_source_network.max_entities = 0;
+    small.first_sudo.max_users = 0;
+    let mut d = Detectors::<u64>::new(small);
+    assert!(matches!(d.restore(&snap), Err(SnapshotError::Caps(_))));
+    assert_eq!(d.tracked_keys(), 0);
 }
