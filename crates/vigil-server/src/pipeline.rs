@@ -403,6 +403,7 @@ pub fn start(
     let durable = Arc::new(AtomicU64::new(ledger.durable_seq()));
     let queue_depth = Arc::new(AtomicI64::new(0));
     let meta = crate::meta::open(data_dir).map_err(std::io::Error::other)?;
+    let data_dir = data_dir.to_path_buf();
 
     let mut decoders = Vec::new();
     for i in 0..decoder_threads.max(1) {
@@ -467,8 +468,9 @@ pub fn start(
                 WriterStores {
                     meta,
                     detection,
-                    detectors: detectors
-                        .map(|c| BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()))),
+                    detectors: detectors.map(|c| {
+                        BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()), &data_dir)
+                    }),
                 },
                 checkpointer,
             )
@@ -499,17 +501,85 @@ struct BuiltinDetectors {
     reported: [(u64, u64); vigil_detect::COUNT],
     /// When source silence was last judged.
     last_tick: Option<Instant>,
+    /// Where the first-seen baselines are persisted
+    /// (`DATA_DIR/detectors/baselines.json`).
+    snapshot: std::path::PathBuf,
+    /// When they were last written.
+    last_save: Instant,
 }
+
+/// How often the first-seen baselines are written to the data dir (and
+/// once more at shutdown).
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Baseline snapshots larger than this are not read.
+const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 
 /// How often the writer judges source silence (`vigil.source_silent`).
 const SILENCE_TICK: Duration = Duration::from_secs(10);
 
 impl BuiltinDetectors {
-    fn new(state: vigil_detect::Detectors<u64>) -> Self {
+    /// The detectors, with the baselines of the last snapshot in
+    /// `data_dir` when there is a usable one. A snapshot that cannot be
+    /// read or is refused is logged and ignored: the baselines start
+    /// empty rather than partly trusted.
+    fn new(mut state: vigil_detect::Detectors<u64>, data_dir: &Path) -> Self {
+        let snapshot = data_dir.join("detectors").join("baselines.json");
+        let read = std::fs::File::open(&snapshot).and_then(|f| {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            f.take(MAX_SNAPSHOT_BYTES + 1).read_to_end(&mut buf)?;
+            if buf.len() as u64 > MAX_SNAPSHOT_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "larger than {MAX_SNAPSHOT_BYTES} bytes"
+                )));
+            }
+            Ok(buf)
+        });
+        match read {
+            Ok(bytes) => match state.restore(&bytes) {
+                Ok(()) => tracing::info!(path = %snapshot.display(), "detector baselines loaded"),
+                Err(e) => tracing::warn!(path = %snapshot.display(), error = %e,
+                    "detector baselines snapshot ignored; baselines start empty"),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %snapshot.display(), error = %e,
+                "detector baselines snapshot unreadable; baselines start empty"),
+        }
         BuiltinDetectors {
             state,
             reported: [(0, 0); vigil_detect::COUNT],
             last_tick: None,
+            snapshot,
+            last_save: Instant::now(),
+        }
+    }
+
+    /// Writes the baselines atomically (a 0600 temporary file, synced,
+    /// renamed over the previous snapshot).
+    fn save(&mut self) {
+        self.last_save = Instant::now();
+        let result = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let bytes = self.state.snapshot().map_err(std::io::Error::other)?;
+            let dir = self.snapshot.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let tmp = self.snapshot.with_extension("json.tmp");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.snapshot)?;
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if let Err(e) = result {
+            tracing::error!(path = %self.snapshot.display(), error = %e,
+                "writing the detector baselines failed");
         }
     }
 
@@ -521,6 +591,9 @@ impl BuiltinDetectors {
             return Vec::new();
         }
         self.last_tick = Some(Instant::now());
+        if self.last_save.elapsed() >= SNAPSHOT_INTERVAL {
+            self.save();
+        }
         let now_ms = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -791,6 +864,9 @@ fn writer_loop(
     }
     checkpointer.after_commit(writer.ledger(), true);
     drop(writer);
+    if let Some(det) = detectors.as_mut() {
+        det.save();
+    }
     if let Some(done) = stop {
         let _ = done.send(());
     }
