@@ -547,7 +547,13 @@ fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
     let user = win_str(m, "TargetUserName")
         .filter(|u| !u.ends_with('$') && !u.eq_ignore_ascii_case("ANONYMOUS LOGON"));
     let user = boxed(user)?;
-    let source = ip(win_str(m, "IpAddress"));
+    // 4648's IpAddress is the *target* server's address: the attempts
+    // come from the machine that logged it, which keys spraying.
+    let source = if id == 4648 {
+        None
+    } else {
+        ip(win_str(m, "IpAddress"))
+    };
     let host =
         boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))).or_else(|| host_of(m));
     Some(Observation {

@@ -690,7 +690,21 @@ impl<E: Clone> Detectors<E> {
 
     fn spray(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
         let c = self.cfg.password_spray;
-        let (Some(src), Some(user)) = (&obs.source, &obs.user) else {
+        // Explicit-credential attempts (4648) carry no source address: the
+        // host that made them is the sprayer.
+        let attempt = obs
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.outcome == Outcome::Attempt);
+        let src = match (&obs.source, attempt) {
+            (Some(s), _) => s,
+            (None, true) => match &obs.host {
+                Some(h) => h,
+                None => return,
+            },
+            (None, false) => return,
+        };
+        let Some(user) = &obs.user else {
             return;
         };
         if !c.enabled {

@@ -260,6 +260,30 @@ fn password_spray_window_expiry_and_4648_attempts() {
     assert!(run(&mut d, &obs).is_empty());
     let a = d.feed(&auth(T0 + 62 * S, "d", "10.9.9.9", Outcome::Attempt), 7);
     assert_eq!(a.len(), 1);
+    // 4648's IpAddress is the target server: many users of many
+    // workstations reaching one server is not a spray from it; one
+    // workstation trying many accounts is.
+    let mut c = only(Detector::PasswordSpray);
+    c.password_spray.min_accounts = 3;
+    let e4648 = |user: &str, ws: &str| {
+        observe(
+            json!({"EventID":4648,"TargetUserName":user,"IpAddress":"10.0.1.12",
+                "Hostname":ws})
+            .as_object()
+            .unwrap(),
+            T0,
+            &c,
+        )
+        .unwrap()
+    };
+    assert_eq!(e4648("a", "WS-1").source, None);
+    let mut d = Detectors::new(c.clone());
+    let spread = [e4648("a", "WS-1"), e4648("b", "WS-2"), e4648("c", "WS-3")];
+    assert!(run(&mut d, &spread).is_empty());
+    let one = [e4648("a", "WS-9"), e4648("b", "WS-9"), e4648("c", "WS-9")];
+    let a = run(&mut d, &one);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].entity, vec![("host.name", "WS-9".to_string())]);
 }
 
 #[test]

@@ -594,22 +594,39 @@ fn sysmon_file(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     tl.push(rec);
 }
 
+/// Customer accounts of the shop: its API's logins are theirs, not the
+/// staff's. (Staff names gave the busiest employee a shop login every few
+/// seconds and a failed one every minute.)
+const CUSTOMERS: usize = 20_000;
+
 fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     let host = web_host(w, r);
-    let u = w.user(r);
+    let name = format!("customer{:05}", r.below(CUSTOMERS));
     let ip = w.visitor(r);
     let ua = w.user_agent(r);
     if r.chance(0.06) {
+        // A mistyped password, then the retry a few seconds later.
         tl.push(app(
             t,
             host,
             "authn_login_fail",
             "failure",
-            Some(&u.name),
+            Some(&name),
             &ip,
             &ua,
             "/api/v1/session",
-            format!("User {} login failed", u.name),
+            format!("User {} login failed", name),
+        ));
+        tl.push(app(
+            t + 4_000 + r.below(6_000) as i64,
+            host,
+            "authn_login_success",
+            "success",
+            Some(&name),
+            &ip,
+            &ua,
+            "/api/v1/session",
+            format!("User {} login successfully", name),
         ));
     } else if r.chance(0.03) {
         tl.push(app(
@@ -617,13 +634,13 @@ fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
             host,
             "authz_fail",
             "failure",
-            Some(&u.name),
+            Some(&name),
             &ip,
             &ua,
             "/admin/orders",
             format!(
                 "User {} attempted to access /admin/orders without permission",
-                u.name
+                name
             ),
         ));
     } else {
@@ -632,11 +649,11 @@ fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
             host,
             "authn_login_success",
             "success",
-            Some(&u.name),
+            Some(&name),
             &ip,
             &ua,
             "/api/v1/session",
-            format!("User {} login successfully", u.name),
+            format!("User {} login successfully", name),
         ));
         if r.chance(0.1) {
             tl.push(app(
@@ -644,11 +661,11 @@ fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
                 host,
                 "session_created",
                 "success",
-                Some(&u.name),
+                Some(&name),
                 &ip,
                 &ua,
                 "/api/v1/session",
-                format!("User {} has started a new session", u.name),
+                format!("User {} has started a new session", name),
             ));
         }
     }
