@@ -322,6 +322,9 @@ pub struct Stats {
     pub suppressed: u64,
 }
 
+/// Successful logins kept per source to compare with its failures.
+const OK_CAP: usize = 1024;
+
 /// Number of detectors (the length of [`Detector::ALL`]).
 pub const COUNT: usize = 15;
 
@@ -342,6 +345,9 @@ pub struct Detectors<E> {
     stuffing: Stuffing<E>,
     saf_user: Keyed<Burst<E>>,
     saf_source: Keyed<Burst<E>>,
+    /// Recent successful logins per source (times only), to tell a shared
+    /// address whose logins mostly succeed from an attacker's.
+    ok_source: Keyed<Burst<()>>,
     scan: Keyed<Burst<E>>,
     attack: Keyed<Burst<E>>,
     /// Suppression of `log_tampering` per host and class.
@@ -387,6 +393,7 @@ impl<E: Clone> Detectors<E> {
             spray: Keyed::new(n),
             saf_user: Keyed::new(n),
             saf_source: Keyed::new(n),
+            ok_source: Keyed::new(n),
             scan: Keyed::new(n),
             attack: Keyed::new(n),
             tamper: Keyed::new(n),
@@ -513,6 +520,8 @@ impl<E: Clone> Detectors<E> {
                 Outcome::Success => {
                     self.stuffing(obs, &evidence, false, &mut out);
                     self.saf_success(obs, &evidence, &mut out);
+                    // After: a success is not compared with itself.
+                    self.source_success(obs);
                     self.new_account_login(obs, &evidence, &mut out);
                 }
             }
@@ -573,6 +582,7 @@ impl<E: Clone> Detectors<E> {
         self.spray.expire(sp);
         self.saf_user.expire(saf);
         self.saf_source.expire(saf);
+        self.ok_source.expire(h(self.ok_window_secs()));
         self.scan.expire(sc);
         self.attack.expire(at);
         self.tamper.expire(h(c.log_tampering.suppress_secs));
@@ -602,6 +612,37 @@ impl<E: Clone> Detectors<E> {
             e.push(("host.name", h.to_string()));
         }
         e
+    }
+
+    /// How long successes per source are kept: the longest window that
+    /// consults them.
+    fn ok_window_secs(&self) -> u64 {
+        let c = &self.cfg;
+        c.brute_force
+            .window_secs
+            .max(c.password_spray.window_secs)
+            .max(c.success_after_failures.window_secs)
+    }
+
+    /// Records a successful login from its source.
+    fn source_success(&mut self, obs: &Observation) {
+        let Some(s) = &obs.source else { return };
+        let w = ms(self.ok_window_secs());
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        let _ = self
+            .ok_source
+            .get(s, obs.time, horizon)
+            .push(obs.time, (), w, OK_CAP);
+    }
+
+    /// Successful logins from `source` with `lo <= time <= hi` (at most
+    /// [`OK_CAP`] are kept).
+    fn successes_from(&mut self, source: &str, lo: i64, hi: i64) -> usize {
+        self.ok_source
+            .peek_mut(source)
+            .map_or(0, |b| b.count_between(lo, hi))
     }
 
     fn brute_force(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -637,9 +678,17 @@ impl<E: Clone> Detectors<E> {
         }
         let max_ev = self.cfg.max_evidence;
         let window_secs = c.window_secs;
-        let (user_ok, source_ok) = (hit_user == Some(true), hit_source == Some(true));
+        let (user_ok, mut source_ok) = (hit_user == Some(true), hit_source == Some(true));
         if hit_user == Some(false) || hit_source == Some(false) {
             self.stats[Detector::BruteForce as usize].suppressed += 1;
+        }
+        if source_ok {
+            // A shared address whose logins mostly succeed is not an attacker.
+            let s = obs.source.as_deref().unwrap_or_default();
+            let fails = self.bf_source.peek_mut(s).map_or(0, |b| b.len());
+            if self.successes_from(s, obs.time - w, obs.time) >= fails {
+                source_ok = false;
+            }
         }
         if !user_ok && !source_ok {
             return;
@@ -729,6 +778,12 @@ impl<E: Clone> Detectors<E> {
         if s.low < k {
             return;
         }
+        // A shared address whose logins mostly succeed is not spraying.
+        let attempts = s.entries.len();
+        if self.successes_from(src, obs.time - w, obs.time) >= attempts {
+            return;
+        }
+        let s = self.spray.get(src, obs.time, horizon);
         if obs.time <= s.suppress_until {
             self.stats[Detector::PasswordSpray as usize].suppressed += 1;
             return;
@@ -849,17 +904,18 @@ impl<E: Clone> Detectors<E> {
         let max_ev = self.cfg.max_evidence;
         let mut best: Option<(bool, usize, i64, Vec<E>, bool)> = None;
         let mut suppressed = false;
-        // Failures from a source only count when this account was among
-        // them: a shared address (NAT, proxy, a busy internal host) sees
-        // other people's typos all day, and one of them logging in
-        // explains nothing.
-        let user_failed = obs.user.as_deref().is_some_and(|u| {
-            self.saf_user
-                .peek_mut(u)
-                .is_some_and(|b| b.count_between(obs.time - w, obs.time) > 0)
+        // Failures from a source count only when they outnumber its
+        // successes: a shared address (NAT, proxy, a busy internal host)
+        // sees other people's typos all day among far more good logins.
+        let source_failing = obs.source.as_deref().is_some_and(|s| {
+            let fails = self
+                .saf_source
+                .peek_mut(s)
+                .map_or(0, |b| b.count_between(obs.time - w, obs.time));
+            fails > self.successes_from(s, obs.time - w, obs.time)
         });
         for by_source in [false, true] {
-            if by_source && !user_failed {
+            if by_source && !source_failing {
                 continue;
             }
             let (map, key) = if by_source {

@@ -360,8 +360,8 @@ fn success_after_failures() {
         ok(T0 + 62 * S),
     ];
     assert!(run(&mut d, &obs).is_empty());
-    // Failures of other accounts from the same source do not explain a
-    // success (a shared address); failures that include this account do.
+    // Failures of other accounts from one source, then a success: a
+    // spray that hit.
     let mut d = Detectors::new(c.clone());
     let obs = vec![
         fail(T0, "ann", "192.0.2.7"),
@@ -369,17 +369,32 @@ fn success_after_failures() {
         fail(T0 + 2 * S, "cy", "192.0.2.7"),
         ok(T0 + 3 * S),
     ];
-    assert!(run(&mut d, &obs).is_empty());
-    let mut d = Detectors::new(c.clone());
-    let obs = vec![
-        fail(T0, "ann", "192.0.2.7"),
-        fail(T0 + S, "bea", "192.0.2.7"),
-        fail(T0 + 2 * S, "dave", "192.0.2.7"),
-        ok(T0 + 3 * S),
-    ];
     let a = run(&mut d, &obs);
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].counts["failures"], json!(3));
+    // The same at a shared address whose logins mostly succeed (NAT,
+    // proxy): as many successes as failures, so nothing. One fewer
+    // success: the failures outnumber them again.
+    for (goods, alerts) in [(3, 0), (2, 1)] {
+        let mut d = Detectors::new(c.clone());
+        let mut obs: Vec<Observation> = (0..goods)
+            .map(|i| {
+                auth(
+                    T0 + i * 100,
+                    &format!("ok{i}"),
+                    "192.0.2.7",
+                    Outcome::Success,
+                )
+            })
+            .collect();
+        obs.extend([
+            fail(T0 + S, "ann", "192.0.2.7"),
+            fail(T0 + 2 * S, "bea", "192.0.2.7"),
+            fail(T0 + 3 * S, "cy", "192.0.2.7"),
+            ok(T0 + 4 * S),
+        ]);
+        assert_eq!(run(&mut d, &obs).len(), alerts, "{goods} successes");
+    }
     // The OWASP vocabulary without the user in the event: user.name.
     let o = observe(
         json!({"event":{"action":"authn_login_fail"},"user":{"name":"ann"},
@@ -575,4 +590,30 @@ fn extraction() {
         .web
         .unwrap();
     assert_eq!(w.attack.unwrap().0, web::AttackClass::Ssrf);
+}
+
+#[test]
+fn shared_source_with_mostly_successes_is_not_brute_force_or_spray() {
+    let mut c = Config::default();
+    c.brute_force.threshold = 3;
+    c.password_spray.min_accounts = 3;
+    c.success_after_failures.enabled = false;
+    c.credential_stuffing.enabled = false;
+    c.source_silent.enabled = false;
+    for (goods, alerts) in [(3, 0), (2, 2)] {
+        let mut d = Detectors::new(c.clone());
+        let mut obs: Vec<Observation> = (0..goods)
+            .map(|i| {
+                auth(
+                    T0 + i * 100,
+                    &format!("ok{i}"),
+                    "198.51.100.1",
+                    Outcome::Success,
+                )
+            })
+            .collect();
+        obs.extend((0..3).map(|i| fail(T0 + (i + 1) * S, &format!("u{i}"), "198.51.100.1")));
+        let a = run(&mut d, &obs);
+        assert_eq!(a.len(), alerts, "{goods} successes: {a:?}");
+    }
 }
