@@ -29,6 +29,7 @@ pub(crate) enum Seen {
 }
 
 impl Known {
+    /// Values known.
     pub fn len(&self) -> usize {
         self.set.len()
     }
@@ -69,6 +70,7 @@ pub struct PerEntity {
 }
 
 impl PerEntity {
+    /// Entities known.
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -55,13 +55,16 @@ pub(crate) struct Recovered<E> {
 /// Every tracked source, at most `max_sources`.
 #[derive(Debug)]
 pub(crate) struct Silence<E> {
+    /// State per source name.
     pub map: HashMap<Box<str>, Source<E>>,
+    /// Sources evicted for `max_sources`.
     pub evictions: u64,
     /// Events older than their source's newest (not learnt from).
     pub late: u64,
 }
 
 impl<E: Clone> Silence<E> {
+    /// No source known yet.
     pub fn new() -> Self {
         Silence {
             map: HashMap::new(),

@@ -566,29 +566,20 @@ fn new_source_network_after_learning_and_rare() {
     let c = only(Detector::NewSourceNetwork);
     let learn = c.new_source_network.learning_secs as i64 * S;
     let mut d = Detectors::new(c.clone());
-    let mut seq = Vec::new();
-    seq.push(login_from("alice", "10.20.1.5", T0, &c));
-    // Learnt at the last instant of learning.
-    seq.push(login_from("alice", "198.51.100.20", T0 + learn - 1, &c));
-    // Same /24: known.
-    seq.push(login_from("alice", "10.20.1.99", T0 + learn, &c));
-    // New /24 after learning: alert.
-    seq.push(login_from("alice", "203.0.113.50", T0 + learn, &c));
-    // Again: known now.
-    seq.push(login_from("alice", "203.0.113.51", T0 + learn + S, &c));
-    // IPv6 /48.
-    seq.push(login_from(
-        "alice",
-        "2001:db8:1:2::5",
-        T0 + learn + 2 * S,
-        &c,
-    ));
-    seq.push(login_from(
-        "alice",
-        "2001:db8:1:ffff::9",
-        T0 + learn + 3 * S,
-        &c,
-    ));
+    let seq = vec![
+        login_from("alice", "10.20.1.5", T0, &c),
+        // Learnt at the last instant of learning.
+        login_from("alice", "198.51.100.20", T0 + learn - 1, &c),
+        // Same /24: known.
+        login_from("alice", "10.20.1.99", T0 + learn, &c),
+        // New /24 after learning: alert.
+        login_from("alice", "203.0.113.50", T0 + learn, &c),
+        // Again: known now.
+        login_from("alice", "203.0.113.51", T0 + learn + S, &c),
+        // IPv6 /48.
+        login_from("alice", "2001:db8:1:2::5", T0 + learn + 2 * S, &c),
+        login_from("alice", "2001:db8:1:ffff::9", T0 + learn + 3 * S, &c),
+    ];
     let a = feed_all(&mut d, &seq);
     assert_eq!(a.len(), 2, "{a:?}");
     assert_eq!(a[0].counts["observed"], "203.0.113.0/24");
