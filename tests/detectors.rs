@@ -193,3 +193,57 @@ fn sudo_baseline_survives_a_restart_and_a_corrupt_snapshot_is_ignored() {
     server.wait_for("event.action:sudo_command", 1);
     assert_eq!(server.search("event.kind:alert", 10)["total"], 0);
 }
+
+#[test]
+fn a_silent_source_is_reported_by_the_servers_tick_and_its_return_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("vigil.toml");
+    // Armed after 2 gaps; silence beyond 1 s (whatever the gaps) alerts.
+    std::fs::write(
+        &cfg,
+        "[detectors.source_silent]\nmin_observations = 2\nfactor = 1.0\nmax_gap_factor = 0.0\nfloor_secs = 1\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &data,
+        Some(common::TOKEN),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let line = |n: u32| {
+        format!("<86>1 2025-01-06T08:00:0{n}.000Z quiet01 cron 1 - - pam_unix(cron:session): session closed for user root\n")
+    };
+    // Three events, received now (their old timestamps do not matter:
+    // silence is about arrival).
+    for n in 0..3 {
+        assert!(server
+            .post("/api/v1/events", "text/plain", line(n))
+            .status()
+            .is_success());
+    }
+    // Nothing else arrives: the writer's periodic tick raises the alert.
+    let a = server.wait_for("rule.id:vigil.source_silent", 1);
+    assert_eq!(a["total"], 1, "{a}");
+    let hit = &a["hits"][0];
+    assert_eq!(hit["vigil"]["source"], "vigil");
+    assert_eq!(
+        hit["vigil"]["alert"]["detector"]["entity"]["vigil.source"],
+        "quiet01"
+    );
+    assert_eq!(
+        hit["vigil"]["alert"]["detector"]["counts"]["observed_gaps"],
+        2
+    );
+    // Its evidence is the source's last event.
+    let seq = hit["vigil"]["alert"]["evidence_seqs"][0].as_u64().unwrap();
+    let e = server.search(&format!("vigil.seq:{seq}"), 1);
+    assert_eq!(e["hits"][0]["host"]["name"], "quiet01");
+    // It speaks again: a recovery notice.
+    assert!(server
+        .post("/api/v1/events", "text/plain", line(5))
+        .status()
+        .is_success());
+    let r = server.wait_for("rule.id:vigil.source_recovered", 1);
+    assert_eq!(r["total"], 1, "{r}");
+    assert_eq!(r["hits"][0]["vigil"]["alert"]["level"], "informational");
+}
