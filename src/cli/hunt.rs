@@ -48,9 +48,11 @@ pub struct HuntArgs {
         value_name = "PATH"
     )]
     rules: Vec<PathBuf>,
-    /// Also run Vigil's built-in detectors (brute force, password
-    /// spraying, credential stuffing, success after failures, web scans
-    /// and attacks; docs/DETECTIONS.md) over the inputs in event-time order.
+    /// Also run Vigil's built-in detectors (authentication bursts, web
+    /// scans and attacks, log tampering, privilege changes, new accounts,
+    /// silent sources, first-seen baselines; docs/DETECTIONS.md) over the
+    /// inputs in event-time order. Source silence is judged at the end of
+    /// input against the newest event.
     #[arg(long)]
     builtin: bool,
     /// Score the built-in detectors' alerts against a labels file of
