@@ -61,3 +61,189 @@ fn brute_force_alert_is_stored_with_evidence_seqs() {
         "{metrics}"
     );
 }
+
+fn sudo_line(t: &str, user: &str, cmd: &str) -> String {
+    format!("<85>1 {t} app01 sudo 4242 - - {user} : TTY=pts/1 ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}\n")
+}
+
+fn rule_ids(server: &Server, n: u64) -> Vec<String> {
+    let alerts = server.wait_for("event.kind:alert", n);
+    let mut ids: Vec<String> = alerts["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn host_activity_detectors_alert_in_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data);
+    let body = [
+        sudo_line("2025-01-06T10:00:00.000Z", "alice", "/usr/bin/id"),
+        sudo_line(
+            "2025-01-06T10:00:05.000Z",
+            "alice",
+            "/usr/bin/truncate -s 0 /var/log/auth.log",
+        ),
+        "<86>1 2025-01-06T10:01:00.000Z app01 useradd 77 - - new user: name=backdoor, UID=1600, GID=1600, home=/home/backdoor, shell=/bin/bash, from=/dev/pts/1\n".to_string(),
+        "<86>1 2025-01-06T10:01:10.000Z app01 usermod 78 - - add 'backdoor' to group 'sudo'\n".to_string(),
+        "<86>1 2025-01-06T10:01:11.000Z app01 usermod 78 - - add 'backdoor' to shadow group 'sudo'\n".to_string(),
+        "<86>1 2025-01-06T10:03:00.000Z app01 sshd 79 - - Accepted password for backdoor from 203.0.113.77 port 50022 ssh2\n".to_string(),
+    ]
+    .concat();
+    let r = server.post("/api/v1/events", "text/plain", body);
+    assert!(r.status().is_success(), "{}", r.status());
+    let ids = rule_ids(&server, 3);
+    assert_eq!(
+        ids,
+        [
+            "vigil.log_tampering",
+            "vigil.new_account_used",
+            "vigil.privilege_change"
+        ]
+    );
+    let t = server.search("rule.id:vigil.log_tampering", 1);
+    let a = &t["hits"][0];
+    assert_eq!(a["host"]["name"], "app01");
+    assert_eq!(a["user"]["name"], "alice");
+    assert_eq!(
+        a["vigil"]["alert"]["detector"]["counts"]["technique"],
+        "T1070.002"
+    );
+    // The evidence is the truncate line.
+    let seq = a["vigil"]["alert"]["evidence_seqs"][0].as_u64().unwrap();
+    let e = server.search(&format!("vigil.seq:{seq}"), 1);
+    assert!(
+        e["hits"][0]["process"]["command_line"]
+            .as_str()
+            .unwrap()
+            .contains("truncate"),
+        "{e}"
+    );
+    let p = server.search("rule.id:vigil.privilege_change", 1);
+    assert_eq!(p["hits"][0]["user"]["target"]["name"], "backdoor");
+    assert_eq!(p["hits"][0]["group"]["name"], "sudo");
+}
+
+#[test]
+fn sudo_baseline_survives_a_restart_and_a_corrupt_snapshot_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data);
+    // Learning starts with the first sudo seen (2 h of event time).
+    let r = server.post(
+        "/api/v1/events",
+        "text/plain",
+        sudo_line("2025-01-06T08:00:00.000Z", "alice", "/usr/bin/id"),
+    );
+    assert!(r.status().is_success());
+    server.wait_for("event.action:sudo_command", 1);
+    // A graceful stop in the middle of the learning period writes the
+    // snapshot, readable by its owner only.
+    server.terminate();
+    let snap = data.join("detectors").join("baselines.json");
+    let meta = std::fs::metadata(&snap).expect("snapshot written at shutdown");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let v: Value = serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
+    assert_eq!(v["version"], 1);
+
+    // After the restart the learning period still ends at 10:00: alice is
+    // known, mallory is new.
+    let server = Server::start(&data);
+    let body = [
+        sudo_line("2025-01-06T11:00:00.000Z", "alice", "/usr/bin/id"),
+        sudo_line("2025-01-06T11:00:01.000Z", "mallory", "/usr/bin/id"),
+    ]
+    .concat();
+    assert!(server
+        .post("/api/v1/events", "text/plain", body)
+        .status()
+        .is_success());
+    let alerts = server.wait_for("event.kind:alert", 1);
+    assert_eq!(alerts["total"], 1, "{alerts}");
+    assert_eq!(alerts["hits"][0]["rule"]["id"], "vigil.first_sudo");
+    assert_eq!(alerts["hits"][0]["user"]["name"], "mallory");
+    drop(server);
+
+    // A corrupt snapshot is ignored whole: the baselines start empty, so
+    // a new sudo user is learnt, not alerted.
+    let dir2 = tempfile::tempdir().unwrap();
+    let data2 = dir2.path().join("data");
+    std::fs::create_dir_all(data2.join("detectors")).unwrap();
+    std::fs::write(
+        data2.join("detectors").join("baselines.json"),
+        b"{\"version\":1,\"sudo\":{\"set\":[\"alice\"",
+    )
+    .unwrap();
+    let server = Server::start(&data2);
+    assert!(server
+        .post(
+            "/api/v1/events",
+            "text/plain",
+            sudo_line("2025-01-06T11:00:01.000Z", "mallory", "/usr/bin/id"),
+        )
+        .status()
+        .is_success());
+    server.wait_for("event.action:sudo_command", 1);
+    assert_eq!(server.search("event.kind:alert", 10)["total"], 0);
+}
+
+#[test]
+fn a_silent_source_is_reported_by_the_servers_tick_and_its_return_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("vigil.toml");
+    // Armed after 2 gaps; silence beyond 1 s (whatever the gaps) alerts.
+    std::fs::write(
+        &cfg,
+        "[detectors.source_silent]\nmin_observations = 2\nfactor = 1.0\nmax_gap_factor = 0.0\nfloor_secs = 1\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &data,
+        Some(common::TOKEN),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let line = |n: u32| {
+        format!("<86>1 2025-01-06T08:00:0{n}.000Z quiet01 cron 1 - - pam_unix(cron:session): session closed for user root\n")
+    };
+    // Three events, received now (their old timestamps do not matter:
+    // silence is about arrival).
+    for n in 0..3 {
+        assert!(server
+            .post("/api/v1/events", "text/plain", line(n))
+            .status()
+            .is_success());
+    }
+    // Nothing else arrives: the writer's periodic tick raises the alert.
+    let a = server.wait_for("rule.id:vigil.source_silent", 1);
+    assert_eq!(a["total"], 1, "{a}");
+    let hit = &a["hits"][0];
+    assert_eq!(hit["vigil"]["source"], "vigil");
+    assert_eq!(
+        hit["vigil"]["alert"]["detector"]["entity"]["vigil.source"],
+        "quiet01"
+    );
+    assert_eq!(
+        hit["vigil"]["alert"]["detector"]["counts"]["observed_gaps"],
+        2
+    );
+    // Its evidence is the source's last event.
+    let seq = hit["vigil"]["alert"]["evidence_seqs"][0].as_u64().unwrap();
+    let e = server.search(&format!("vigil.seq:{seq}"), 1);
+    assert_eq!(e["hits"][0]["host"]["name"], "quiet01");
+    // It speaks again: a recovery notice.
+    assert!(server
+        .post("/api/v1/events", "text/plain", line(5))
+        .status()
+        .is_success());
+    let r = server.wait_for("rule.id:vigil.source_recovered", 1);
+    assert_eq!(r["total"], 1, "{r}");
+    assert_eq!(r["hits"][0]["vigil"]["alert"]["level"], "informational");
+}

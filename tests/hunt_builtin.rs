@@ -148,3 +148,145 @@ fn rules_or_builtin_is_required() {
     let out = vigil().args(["hunt", "x.log"]).output().unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn score_against_simulate_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sim.log");
+    let labels = dir.path().join("labels.ndjson");
+    let out = vigil()
+        .args(["simulate", "--seed", "5", "--events", "30000"])
+        .args(["--attacks", "log_clearing,new_admin,sudo_abuse"])
+        .arg("--out")
+        .arg(&log)
+        .arg("--labels")
+        .arg(&labels)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = vigil()
+        .args(["hunt", "--builtin", "--score"])
+        .arg(&labels)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let row = |name: &str| {
+        err.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row {name} in {err}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // attack, instances, detected, recall, delay, detectors…
+    let lc = row("log_clearing");
+    assert_eq!(lc[1], lc[2], "{err}");
+    assert_eq!(lc[3], "1.00", "{err}");
+    assert!(
+        lc[5..]
+            .iter()
+            .any(|d| d.starts_with("vigil.log_tampering×")),
+        "{err}"
+    );
+    let na = row("new_admin");
+    assert_eq!(na[3], "1.00", "{err}");
+    assert!(
+        na[5..]
+            .iter()
+            .any(|d| d.starts_with("vigil.privilege_change×")),
+        "{err}"
+    );
+    // Every log_tampering alert is credited to an attack.
+    let lt = row("vigil.log_tampering");
+    assert_eq!(lt[1], lt[2], "alerts == tp: {err}");
+    assert_eq!(lt[3], "0", "{err}");
+    // The alerts on stdout are the ones scored.
+    let alerts = ndjson(vigil().args(["hunt", "--builtin"]).arg(&log));
+    let total: usize = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("all "))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(alerts.len(), total);
+
+    // A labels file that is not JSON is refused, naming the line.
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(
+        &bad,
+        "{\"type\":\"event\",\"attack_id\":\"A1\",\"time\":\"2025-01-06T00:00:00Z\"}\nnot json\n",
+    )
+    .unwrap();
+    let out = vigil()
+        .args(["hunt", "--builtin", "--score"])
+        .arg(&bad)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.ndjson:2"), "{err}");
+    // --score needs --builtin.
+    let out = vigil()
+        .args(["hunt", "--rules", "/nonexistent", "--score"])
+        .arg(&labels)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn tampering_and_silence_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("host.log");
+    let mut l = Vec::new();
+    // app01 speaks every 10 s for 10 minutes, then stops; db01 goes on for
+    // two more hours. Offline, silence is judged at db01's last event.
+    for i in 0..60 {
+        let (m, s) = (i * 10 / 60, i * 10 % 60);
+        l.push(format!(
+            "<86>1 2025-01-06T08:{m:02}:{s:02}.000Z app01 cron 1 - - pam_unix(cron:session): session closed for user root"
+        ));
+    }
+    for i in 0..=120 {
+        let (h, m) = (8 + i / 60, i % 60);
+        l.push(format!(
+            "<86>1 2025-01-06T{h:02}:{m:02}:30.000Z db01 cron 1 - - pam_unix(cron:session): session closed for user root"
+        ));
+    }
+    l.push("<85>1 2025-01-06T09:00:00.000Z db01 sudo 9 - - alice : TTY=pts/0 ; PWD=/root ; USER=root ; COMMAND=/bin/rm -f /root/.bash_history".into());
+    std::fs::write(&log, l.join("\n") + "\n").unwrap();
+    let alerts = ndjson(vigil().args(["hunt", "--builtin"]).arg(&log));
+    let ids: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["vigil.log_tampering", "vigil.source_silent"],
+        "{alerts:?}"
+    );
+    let t = &alerts[0]["detector"];
+    assert_eq!(t["counts"]["class"], "history_wipe");
+    assert_eq!(t["entity"]["user.name"], "alice");
+    let s = &alerts[1]["detector"];
+    assert_eq!(s["entity"]["vigil.source"], "app01");
+    // 08:09:50 to 10:00:30.
+    assert_eq!(s["counts"]["silent_secs"], 6640);
+    assert_eq!(s["counts"]["threshold_secs"], 900);
+    let _: &Value = &alerts[1]["events"][0];
+}

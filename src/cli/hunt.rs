@@ -35,6 +35,9 @@ use vigil_sigma::views::{FlatWindowsView, JsonView};
 
 use super::hunt_input::{detect, for_each_event, InputFormat, SkipLine};
 
+#[path = "hunt_score.rs"]
+mod score;
+
 /// Flags of `vigil hunt`.
 #[derive(Debug, Args)]
 pub struct HuntArgs {
@@ -45,11 +48,18 @@ pub struct HuntArgs {
         value_name = "PATH"
     )]
     rules: Vec<PathBuf>,
-    /// Also run Vigil's built-in detectors (brute force, password
-    /// spraying, credential stuffing, success after failures, web scans
-    /// and attacks; docs/DETECTIONS.md) over the inputs in event-time order.
+    /// Also run Vigil's built-in detectors (authentication bursts, web
+    /// scans and attacks, log tampering, privilege changes, new accounts,
+    /// silent sources, first-seen baselines; docs/DETECTIONS.md) over the
+    /// inputs in event-time order. Source silence is judged at the end of
+    /// input against the newest event.
     #[arg(long)]
     builtin: bool,
+    /// Score the built-in detectors' alerts against a labels file of
+    /// `vigil simulate --labels` (per-detector true and false positives,
+    /// recall and delay per attack type; docs/DETECTIONS.md "Accuracy").
+    #[arg(long, requires = "builtin", value_name = "LABELS")]
+    score: Option<PathBuf>,
     /// A value for an `|expand` placeholder: NAME=VALUE (repeatable).
     #[arg(long = "placeholder", value_name = "NAME=VALUE")]
     placeholders: Vec<String>,
@@ -157,6 +167,8 @@ struct BuiltinStage {
     buffer: Vec<BuiltinPending>,
     cap: usize,
     alerts: BTreeMap<&'static str, u64>,
+    /// Set with `--score`.
+    scorer: Option<score::Scorer>,
 }
 
 impl BuiltinStage {
@@ -167,9 +179,30 @@ impl BuiltinStage {
         for p in buf {
             for a in self.detectors.feed(&p.obs, p.event) {
                 *self.alerts.entry(a.detector.id()).or_default() += 1;
+                if let Some(s) = &mut self.scorer {
+                    s.record(&a);
+                }
                 let _ = serde_json::to_writer(&mut *out, &builtin_line(&a));
                 let _ = out.write_all(b"\n");
             }
+        }
+    }
+}
+
+impl BuiltinStage {
+    /// At the end of input, judges source silence against the newest
+    /// event time: offline there is no clock but the events'.
+    fn finish(&mut self, out: &mut dyn Write) {
+        let Some(now) = self.detectors.newest() else {
+            return;
+        };
+        for a in self.detectors.tick(now) {
+            *self.alerts.entry(a.detector.id()).or_default() += 1;
+            if let Some(s) = &mut self.scorer {
+                s.record(&a);
+            }
+            let _ = serde_json::to_writer(&mut *out, &builtin_line(&a));
+            let _ = out.write_all(b"\n");
         }
     }
 }
@@ -257,12 +290,17 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     }
     let report = vigil_sigma::loader::load_paths(&a.rules, &ph);
     let detect_cfg = vigil_detect::Config::default();
+    let scorer = match &a.score {
+        Some(p) => Some(score::Scorer::load(p)?),
+        None => None,
+    };
     let builtin: Option<Mutex<BuiltinStage>> = a.builtin.then(|| {
         Mutex::new(BuiltinStage {
             detectors: vigil_detect::Detectors::new(detect_cfg.clone()),
             buffer: Vec::new(),
             cap: a.correlation_buffer.max(1),
             alerts: BTreeMap::new(),
+            scorer,
         })
     });
     let refused = report.refused;
@@ -480,6 +518,7 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
     if let Some(st) = &mut builtin {
         let mut lines = Vec::new();
         st.flush(&mut lines);
+        st.finish(&mut lines);
         let _ = stdout.lock().unwrap().write_all(&lines);
     }
     let _ = stdout.lock().unwrap().flush();
@@ -550,6 +589,9 @@ pub fn run(a: HuntArgs) -> anyhow::Result<ExitCode> {
                 s.late,
                 s.suppressed
             )?;
+        }
+        if let Some(sc) = &st.scorer {
+            sc.report(events, &mut err)?;
         }
     }
     let mut by_count: Vec<(&String, &u64)> = counts.iter().collect();

@@ -40,6 +40,23 @@ pub struct Config {
     pub web_scan: WebScan,
     /// `vigil.web_attack`.
     pub web_attack: WebAttack,
+    /// `vigil.log_tampering`.
+    pub log_tampering: LogTampering,
+    /// `vigil.privilege_change`.
+    pub privilege_change: PrivilegeChange,
+    /// `vigil.new_account_used`.
+    pub new_account_used: NewAccountUsed,
+    /// `vigil.source_silent` and `vigil.source_recovered`.
+    pub source_silent: SourceSilent,
+    /// `vigil.first_sudo`.
+    pub first_sudo: FirstSudo,
+    /// `vigil.new_source_network`: a user's successful login from a /24
+    /// (IPv4) or /48 (IPv6) new for that user.
+    pub new_source_network: FirstSeen,
+    /// `vigil.new_user_agent`: a user agent new for a user.
+    pub new_user_agent: FirstSeen,
+    /// `vigil.new_process_pair`: a parent→child process pair new on a host.
+    pub new_process_pair: FirstSeen,
 }
 
 /// `[detectors.brute_force]`
@@ -125,6 +142,169 @@ pub struct WebAttack {
     pub suppress_secs: u64,
 }
 
+/// `[detectors.log_tampering]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogTampering {
+    /// On or off.
+    pub enabled: bool,
+    /// After an alert for a host and class of tampering, further signs of
+    /// the same class on the host are not alerted for this many seconds.
+    pub suppress_secs: u64,
+}
+
+/// `[detectors.privilege_change]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivilegeChange {
+    /// On or off.
+    pub enabled: bool,
+    /// Group names that grant administrative rights (case-insensitive);
+    /// Windows groups are also recognised by their well-known SIDs.
+    pub groups: Vec<String>,
+    /// The same account added to the same group on the same host again
+    /// within this many seconds is one alert (usermod writes the group
+    /// and the shadow group).
+    pub suppress_secs: u64,
+}
+
+/// `[detectors.new_account_used]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewAccountUsed {
+    /// On or off.
+    pub enabled: bool,
+    /// A successful login of a new account at most this many seconds
+    /// after its creation raises an alert.
+    pub window_secs: u64,
+}
+
+/// `[detectors.source_silent]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSilent {
+    /// On or off.
+    pub enabled: bool,
+    /// Gaps observed before a source's silence is judged at all.
+    pub min_observations: u32,
+    /// Silence beyond `factor` × the typical gap (an exponentially
+    /// weighted mean) …
+    pub factor: f64,
+    /// … and beyond `max_gap_factor` × the longest gap seen lately …
+    pub max_gap_factor: f64,
+    /// … and beyond this many seconds raises an alert.
+    pub floor_secs: u64,
+    /// Weight of a new gap in the moving mean, 0.0–1.0.
+    pub alpha: f64,
+    /// Sources tracked; beyond it the least recently heard are evicted.
+    pub max_sources: usize,
+}
+
+/// `[detectors.first_sudo]`
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirstSudo {
+    /// On or off.
+    pub enabled: bool,
+    /// Seconds of event time, from the first sudo seen, during which sudo
+    /// users are learnt without alerts.
+    pub learning_secs: u64,
+    /// Users remembered; once full, further new users are neither learnt
+    /// nor alerted (counted as evictions).
+    pub max_users: usize,
+}
+
+/// `[detectors.new_source_network]`, `[detectors.new_user_agent]`,
+/// `[detectors.new_process_pair]`: a first-seen baseline.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FirstSeen {
+    /// On or off.
+    pub enabled: bool,
+    /// Seconds of event time, from the first value seen, during which
+    /// values are learnt without alerts.
+    pub learning_secs: u64,
+    /// Entities (users, hosts) remembered; beyond, new ones are ignored.
+    pub max_entities: usize,
+    /// Values remembered per entity; an entity with more has no baseline
+    /// worth alerting on, and its new values are ignored.
+    pub max_values: usize,
+    /// Alert only when fewer than this many other entities know the value
+    /// (an office network or a common browser is not news); 0 alerts on
+    /// every new value.
+    pub max_spread: u32,
+}
+
+impl FirstSeen {
+    fn with_spread(max_spread: u32) -> Self {
+        FirstSeen {
+            enabled: true,
+            learning_secs: 7200,
+            max_entities: 100_000,
+            max_values: 64,
+            max_spread,
+        }
+    }
+}
+
+impl Default for FirstSeen {
+    fn default() -> Self {
+        FirstSeen::with_spread(3)
+    }
+}
+
+impl Default for FirstSudo {
+    fn default() -> Self {
+        FirstSudo {
+            enabled: true,
+            learning_secs: 7200,
+            max_users: 100_000,
+        }
+    }
+}
+
+impl Default for LogTampering {
+    fn default() -> Self {
+        LogTampering {
+            enabled: true,
+            suppress_secs: 600,
+        }
+    }
+}
+
+impl Default for PrivilegeChange {
+    fn default() -> Self {
+        PrivilegeChange {
+            enabled: true,
+            groups: crate::activity::default_privileged_groups(),
+            suppress_secs: 300,
+        }
+    }
+}
+
+impl Default for NewAccountUsed {
+    fn default() -> Self {
+        NewAccountUsed {
+            enabled: true,
+            window_secs: 600,
+        }
+    }
+}
+
+impl Default for SourceSilent {
+    fn default() -> Self {
+        SourceSilent {
+            enabled: true,
+            min_observations: 50,
+            factor: 10.0,
+            max_gap_factor: 2.0,
+            floor_secs: 900,
+            alpha: 0.05,
+            max_sources: 10_000,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -138,6 +318,14 @@ impl Default for Config {
             success_after_failures: SuccessAfterFailures::default(),
             web_scan: WebScan::default(),
             web_attack: WebAttack::default(),
+            log_tampering: LogTampering::default(),
+            privilege_change: PrivilegeChange::default(),
+            new_account_used: NewAccountUsed::default(),
+            source_silent: SourceSilent::default(),
+            first_sudo: FirstSudo::default(),
+            new_source_network: FirstSeen::with_spread(3),
+            new_user_agent: FirstSeen::with_spread(3),
+            new_process_pair: FirstSeen::with_spread(2),
         }
     }
 }
@@ -308,6 +496,101 @@ impl Config {
             "must be 64..=65536",
         )?;
         window(x.suppress_secs, "web_attack.suppress_secs")?;
+        window(
+            self.log_tampering.suppress_secs,
+            "log_tampering.suppress_secs",
+        )?;
+        let p = &self.privilege_change;
+        check(
+            p.groups.len() <= 1000 && p.groups.iter().all(|g| !g.is_empty() && g.len() <= 256),
+            "privilege_change.groups",
+            "must be at most 1000 non-empty names of at most 256 bytes",
+        )?;
+        window(p.suppress_secs, "privilege_change.suppress_secs")?;
+        window(
+            self.new_account_used.window_secs,
+            "new_account_used.window_secs",
+        )?;
+        let q = &self.source_silent;
+        check(
+            (2..=1_000_000).contains(&q.min_observations),
+            "source_silent.min_observations",
+            "must be 2..=1000000",
+        )?;
+        check(
+            (1.0..=1000.0).contains(&q.factor),
+            "source_silent.factor",
+            "must be between 1.0 and 1000.0",
+        )?;
+        check(
+            (0.0..=1000.0).contains(&q.max_gap_factor),
+            "source_silent.max_gap_factor",
+            "must be between 0.0 and 1000.0",
+        )?;
+        window(q.floor_secs, "source_silent.floor_secs")?;
+        check(
+            q.alpha > 0.0 && q.alpha <= 1.0,
+            "source_silent.alpha",
+            "must be above 0.0 and at most 1.0",
+        )?;
+        check(
+            (1..=1_000_000).contains(&q.max_sources),
+            "source_silent.max_sources",
+            "must be 1..=1000000",
+        )?;
+        let f = &self.first_sudo;
+        check(
+            f.learning_secs <= 90 * MAX_WINDOW,
+            "first_sudo.learning_secs",
+            "must be at most 7776000 (90 days)",
+        )?;
+        check(
+            (1..=10_000_000).contains(&f.max_users),
+            "first_sudo.max_users",
+            "must be 1..=10000000",
+        )?;
+        for (b, key) in [
+            (
+                &self.new_source_network,
+                [
+                    "new_source_network.learning_secs",
+                    "new_source_network.max_entities",
+                    "new_source_network.max_values",
+                ],
+            ),
+            (
+                &self.new_user_agent,
+                [
+                    "new_user_agent.learning_secs",
+                    "new_user_agent.max_entities",
+                    "new_user_agent.max_values",
+                ],
+            ),
+            (
+                &self.new_process_pair,
+                [
+                    "new_process_pair.learning_secs",
+                    "new_process_pair.max_entities",
+                    "new_process_pair.max_values",
+                ],
+            ),
+        ] {
+            check(
+                b.learning_secs <= 90 * MAX_WINDOW,
+                key[0],
+                "must be at most 7776000 (90 days)",
+            )?;
+            check(
+                (1..=10_000_000).contains(&b.max_entities),
+                key[1],
+                "must be 1..=10000000",
+            )?;
+            check(
+                (1..=10_000).contains(&b.max_values),
+                key[2],
+                "must be 1..=10000",
+            )?;
+        }
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
+use crate::activity::{self, AccountChange, Tamper};
 use crate::web::{self, AttackClass};
 
 /// Outcome of an authentication attempt.
@@ -47,7 +48,7 @@ pub struct Web {
 /// What the detectors read from one event. Small and `Send`, so that a
 /// decoder thread can make it and the thread that knows the event's seq
 /// can feed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Observation {
     /// Event time, milliseconds since the epoch.
     pub time: i64,
@@ -62,6 +63,41 @@ pub struct Observation {
     pub auth: Option<Auth>,
     /// Set for web requests of interest.
     pub web: Option<Web>,
+    /// Set for signs of log tampering.
+    pub tamper: Option<Tamper>,
+    /// Set for account creation and group membership changes.
+    pub account: Option<AccountChange>,
+    /// Set for sudo use by `user`: `Some(true)` when sudo ran the
+    /// command, `Some(false)` when it refused (not a sudoer, wrong
+    /// passwords).
+    pub sudo: Option<bool>,
+    /// The source that sent the event (`host.name`, else `vigil.source`;
+    /// `Computer` on Windows), set when `vigil.source_silent` is on: every
+    /// event with an origin then yields an observation.
+    pub origin: Option<Box<str>>,
+    /// The user agent of a user's request (`user_agent.original` with
+    /// `user.name`).
+    pub agent: Option<Box<str>>,
+    /// A process start: (parent, child) executable names, lower-case.
+    pub process: Option<(Box<str>, Box<str>)>,
+    /// When Vigil received the event (`vigil.received_at`, ms), read with
+    /// `origin`: silence is about arrival, so the server judges it by the
+    /// receiving clock even for events that carry old timestamps.
+    pub received: Option<i64>,
+}
+
+impl Observation {
+    /// Whether only `origin` is set: the event matters to the silence
+    /// detector alone, which keeps no evidence of it but the newest.
+    pub fn origin_only(&self) -> bool {
+        self.auth.is_none()
+            && self.web.is_none()
+            && self.tamper.is_none()
+            && self.account.is_none()
+            && self.sudo.is_none()
+            && self.agent.is_none()
+            && self.process.is_none()
+    }
 }
 
 fn path<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
@@ -128,6 +164,161 @@ pub fn observe(
         if event.get("kind").and_then(Value::as_str) == Some("alert") {
             return None;
         }
+    }
+    let mut obs = auth_or_web(m, time, cfg);
+    let wants_activity =
+        cfg.log_tampering.enabled || cfg.privilege_change.enabled || cfg.new_account_used.enabled;
+    let (tamper, account) = if wants_activity {
+        match windows_id(m) {
+            Some(id) => activity::windows(m, id),
+            None if m.contains_key("event") => activity::ecs(m),
+            None => (None, None),
+        }
+    } else {
+        (None, None)
+    };
+    let origin = if cfg.source_silent.enabled {
+        origin_of(m)
+    } else {
+        None
+    };
+    let sudo = if cfg.first_sudo.enabled {
+        sudo_use(m)
+    } else {
+        None
+    };
+    let agent = if cfg.new_user_agent.enabled {
+        path_str(m, &["user", "name"])
+            .filter(|u| !u.is_empty() && *u != "-")
+            .and(path_str(m, &["user_agent", "original"]))
+            .filter(|a| !a.is_empty() && *a != "-")
+            .map(|a| Box::from(web::floor_char(a, 512)))
+    } else {
+        None
+    };
+    let process = if cfg.new_process_pair.enabled {
+        process_pair(m)
+    } else {
+        None
+    };
+    if obs.is_none()
+        && tamper.is_none()
+        && account.is_none()
+        && origin.is_none()
+        && sudo.is_none()
+        && agent.is_none()
+        && process.is_none()
+    {
+        return None;
+    }
+    let o = obs.get_or_insert_with(|| Observation {
+        time,
+        host: host_of(m)
+            .or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname")))),
+        ..Observation::default()
+    });
+    if matches!(account, Some(AccountChange::AddedToGroup { .. })) && o.user.is_none() {
+        o.user = boxed(path_str(m, &["user", "name"]).or_else(|| win_str(m, "SubjectUserName")));
+    }
+    if tamper.is_some() && o.user.is_none() {
+        o.user = boxed(
+            path_str(m, &["user", "name"])
+                .or_else(|| win_str(m, "SubjectUserName"))
+                .or_else(|| win_str(m, "User")),
+        );
+    }
+    if sudo.is_some() && o.user.is_none() {
+        o.user = boxed(path_str(m, &["user", "name"]));
+    }
+    o.tamper = tamper;
+    o.account = account;
+    if origin.is_some() {
+        o.received = path_str(m, &["vigil", "received_at"])
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp_millis());
+    }
+    if agent.is_some() && o.user.is_none() {
+        o.user = boxed(path_str(m, &["user", "name"]));
+    }
+    if agent.is_some() && o.source.is_none() {
+        o.source = ip(path_str(m, &["source", "ip"]));
+    }
+    o.origin = origin;
+    o.sudo = sudo;
+    o.agent = agent;
+    o.process = process;
+    obs
+}
+
+/// The last component of a Windows or Unix path, lower-case.
+fn exe_name(p: &str) -> Option<Box<str>> {
+    let name = p.rsplit(['\\', '/']).next()?.trim();
+    (!name.is_empty() && name != "-").then(|| name.to_ascii_lowercase().into_boxed_str())
+}
+
+/// (parent, child) of a process start: Windows 4688 and Sysmon 1, or ECS
+/// `process.parent.executable|name` with `process.executable|name`.
+fn process_pair(m: &Map<String, Value>) -> Option<(Box<str>, Box<str>)> {
+    if let Some(id) = windows_id(m) {
+        let (parent, child) = match id {
+            4688 => (
+                win_str(m, "ParentProcessName"),
+                win_str(m, "NewProcessName"),
+            ),
+            1 if win_str(m, "Channel").is_none_or(|c| c.contains("Sysmon")) => {
+                (win_str(m, "ParentImage"), win_str(m, "Image"))
+            }
+            _ => return None,
+        };
+        return exe_name(parent?).zip(exe_name(child?));
+    }
+    let parent = path_str(m, &["process", "parent", "executable"])
+        .or_else(|| path_str(m, &["process", "parent", "name"]))?;
+    let child =
+        path_str(m, &["process", "executable"]).or_else(|| path_str(m, &["process", "name"]))?;
+    exe_name(parent).zip(exe_name(child))
+}
+
+/// sudo's own lines (`event.action: sudo_command`): whether it ran the
+/// command. PAM's `sudo:auth` lines are left to sudo's own summary.
+fn sudo_use(m: &Map<String, Value>) -> Option<bool> {
+    let Some(Value::Object(event)) = m.get("event") else {
+        return None;
+    };
+    if event.get("action").and_then(Value::as_str) != Some("sudo_command") {
+        return None;
+    }
+    path_str(m, &["user", "name"]).filter(|u| !u.is_empty())?;
+    Some(event.get("outcome").and_then(Value::as_str) != Some("failure"))
+}
+
+/// The Windows event id, for Windows-shaped events.
+fn windows_id(m: &Map<String, Value>) -> Option<u64> {
+    if !(m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog")) {
+        return None;
+    }
+    match win(m, "EventID")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Who sent the event: `host.name`, else `vigil.source` (not Vigil's own
+/// events), else the Windows `Computer`.
+fn origin_of(m: &Map<String, Value>) -> Option<Box<str>> {
+    host_of(m)
+        .or_else(|| boxed(path_str(m, &["vigil", "source"]).filter(|s| *s != "vigil")))
+        .or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))))
+}
+
+/// The authentication or web part: what the original six detectors read.
+fn auth_or_web(
+    m: &Map<String, Value>,
+    time: i64,
+    cfg: &crate::config::Config,
+) -> Option<Observation> {
+    if let Some(Value::Object(event)) = m.get("event") {
         if let Some(o) = ecs(m, event, time, cfg) {
             return Some(o);
         }
@@ -203,7 +394,7 @@ fn ecs(
         source: ip(path_str(m, &["source", "ip"])),
         host: host_of(m),
         auth: Some(Auth { outcome, via }),
-        web: None,
+        ..Observation::default()
     })
 }
 
@@ -252,6 +443,7 @@ fn access(m: &Map<String, Value>, time: i64, cfg: &crate::config::Config) -> Opt
             attack,
             url: attack.map(|_| Box::from(cut)),
         }),
+        ..Observation::default()
     })
 }
 
@@ -264,7 +456,13 @@ fn owasp(m: &Map<String, Value>, e: &str, time: i64) -> Option<Observation> {
         "authn_login_success" | "authn_login_successafterfail" => Outcome::Success,
         _ => return None,
     };
-    let user = arg.split(',').next().filter(|u| !u.is_empty());
+    // The vocabulary names the user in the event (`authn_login_fail:bob`);
+    // applications that log `authn_login_fail` alone put it in `user.name`.
+    let user = arg
+        .split(',')
+        .next()
+        .filter(|u| !u.is_empty())
+        .or_else(|| path_str(m, &["user", "name"]));
     let source = path_str(m, &["source", "ip"])
         .or_else(|| path_str(m, &["source_ip"]))
         .or_else(|| path_str(m, &["client", "ip"]));
@@ -277,12 +475,16 @@ fn owasp(m: &Map<String, Value>, e: &str, time: i64) -> Option<Observation> {
             outcome,
             via: "owasp",
         }),
-        web: None,
+        ..Observation::default()
     })
 }
 
 /// A Windows field by its bare name, in evtx_dump (`Event.EventData`,
 /// `Event.System`), winlogbeat (`winlog.event_data`) or flat OTRF layout.
+pub(crate) fn win_field<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    win(m, name)
+}
+
 fn win<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     let text = |v: &'a Value| match v {
         Value::Object(o) => o.get("#text"),
@@ -345,7 +547,13 @@ fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
     let user = win_str(m, "TargetUserName")
         .filter(|u| !u.ends_with('$') && !u.eq_ignore_ascii_case("ANONYMOUS LOGON"));
     let user = boxed(user)?;
-    let source = ip(win_str(m, "IpAddress"));
+    // 4648's IpAddress is the *target* server's address: the attempts
+    // come from the machine that logged it, which keys spraying.
+    let source = if id == 4648 {
+        None
+    } else {
+        ip(win_str(m, "IpAddress"))
+    };
     let host =
         boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))).or_else(|| host_of(m));
     Some(Observation {
@@ -354,6 +562,6 @@ fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
         source,
         host,
         auth: Some(Auth { outcome, via }),
-        web: None,
+        ..Observation::default()
     })
 }

@@ -2,8 +2,15 @@
 //!
 //! Streaming, event-time detectors over authentication and web events:
 //! `vigil.brute_force`, `vigil.password_spray`, `vigil.credential_stuffing`,
-//! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`
-//! (see docs/DETECTIONS.md for thresholds, windows and ATT&CK mapping).
+//! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`;
+//! and over host activity: `vigil.log_tampering`, `vigil.privilege_change`,
+//! `vigil.new_account_used`, and `vigil.source_silent` /
+//! `vigil.source_recovered` (see docs/DETECTIONS.md for thresholds, windows
+//! and ATT&CK mapping).
+//!
+//! Silence is judged by [`Detectors::tick`], which the caller invokes
+//! periodically with the current time (the server) or once at the end of
+//! input with the newest event time (`vigil hunt`).
 //!
 //! Use: [`extract::observe`] reads an [`Observation`] from an event (cheap,
 //! stateless, `None` for events no detector cares about); [`Detectors::feed`]
@@ -18,8 +25,12 @@
 //! ignored for that key ([`Stats::late`]). After an alert the entity is
 //! suppressed for one window (see [`Detectors::feed`]).
 
+pub mod activity;
+mod baseline;
 pub mod config;
 pub mod extract;
+mod host;
+mod silence;
 mod state;
 pub mod web;
 
@@ -27,6 +38,8 @@ use std::collections::VecDeque;
 
 use serde_json::{json, Map, Value};
 
+pub use activity::{AccountChange, Tamper};
+pub use baseline::SnapshotError;
 pub use config::{Config, ConfigError};
 pub use extract::{observe, Observation, Outcome};
 use state::{Burst, Keyed, Spray, Stuffing};
@@ -46,17 +59,44 @@ pub enum Detector {
     WebScan,
     /// Attack patterns in a request URL.
     WebAttack,
+    /// Logs cleared, audit configuration removed, history wiped.
+    LogTampering,
+    /// An account added to an administrative group.
+    PrivilegeChange,
+    /// A newly created account logged in soon after.
+    NewAccountUsed,
+    /// A source stopped sending for much longer than usual.
+    SourceSilent,
+    /// A source reported silent sends again.
+    SourceRecovered,
+    /// sudo used (or tried) by a user never seen using it.
+    FirstSudo,
+    /// A successful login from a network new for the user.
+    NewSourceNetwork,
+    /// A user agent new for the user.
+    NewUserAgent,
+    /// A parent→child process pair new on the host and rare in the fleet.
+    NewProcessPair,
 }
 
 impl Detector {
     /// Every detector.
-    pub const ALL: [Detector; 6] = [
+    pub const ALL: [Detector; COUNT] = [
         Detector::BruteForce,
         Detector::PasswordSpray,
         Detector::CredentialStuffing,
         Detector::SuccessAfterFailures,
         Detector::WebScan,
         Detector::WebAttack,
+        Detector::LogTampering,
+        Detector::PrivilegeChange,
+        Detector::NewAccountUsed,
+        Detector::SourceSilent,
+        Detector::SourceRecovered,
+        Detector::FirstSudo,
+        Detector::NewSourceNetwork,
+        Detector::NewUserAgent,
+        Detector::NewProcessPair,
     ];
 
     /// The stable id, e.g. `vigil.brute_force`.
@@ -68,6 +108,15 @@ impl Detector {
             Detector::SuccessAfterFailures => "vigil.success_after_failures",
             Detector::WebScan => "vigil.web_scan",
             Detector::WebAttack => "vigil.web_attack",
+            Detector::LogTampering => "vigil.log_tampering",
+            Detector::PrivilegeChange => "vigil.privilege_change",
+            Detector::NewAccountUsed => "vigil.new_account_used",
+            Detector::SourceSilent => "vigil.source_silent",
+            Detector::SourceRecovered => "vigil.source_recovered",
+            Detector::FirstSudo => "vigil.first_sudo",
+            Detector::NewSourceNetwork => "vigil.new_source_network",
+            Detector::NewUserAgent => "vigil.new_user_agent",
+            Detector::NewProcessPair => "vigil.new_process_pair",
         }
     }
 
@@ -84,14 +133,33 @@ impl Detector {
             Detector::SuccessAfterFailures => "Successful login after a burst of failures",
             Detector::WebScan => "Web scan: burst of 404 responses to one source",
             Detector::WebAttack => "Web attack pattern in a request URL",
+            Detector::LogTampering => {
+                "Log tampering: logs cleared, auditing changed or history wiped"
+            }
+            Detector::PrivilegeChange => "Account added to an administrative group",
+            Detector::NewAccountUsed => "Newly created account used to log in",
+            Detector::SourceSilent => "Log source silent for much longer than usual",
+            Detector::SourceRecovered => "Log source sends again after a silence",
+            Detector::FirstSudo => "sudo by a user never seen using it",
+            Detector::NewSourceNetwork => "Login from a network new for the account",
+            Detector::NewUserAgent => "User agent new for the account",
+            Detector::NewProcessPair => "Process pair new on the host and rare in the fleet",
         }
     }
 
     /// The Sigma-style level.
     pub fn level(self) -> &'static str {
         match self {
-            Detector::BruteForce | Detector::WebAttack => "medium",
-            Detector::WebScan => "low",
+            Detector::BruteForce
+            | Detector::WebAttack
+            | Detector::NewAccountUsed
+            | Detector::SourceSilent
+            | Detector::FirstSudo => "medium",
+            Detector::WebScan
+            | Detector::NewSourceNetwork
+            | Detector::NewUserAgent
+            | Detector::NewProcessPair => "low",
+            Detector::SourceRecovered => "informational",
             _ => "high",
         }
     }
@@ -110,6 +178,24 @@ impl Detector {
             ],
             Detector::WebScan => &["attack.reconnaissance", "attack.t1595.003"],
             Detector::WebAttack => &["attack.initial_access", "attack.t1190"],
+            Detector::LogTampering => &["attack.defense_evasion", "attack.t1070"],
+            Detector::PrivilegeChange => &[
+                "attack.persistence",
+                "attack.privilege_escalation",
+                "attack.t1098.007",
+            ],
+            Detector::NewAccountUsed => &[
+                "attack.persistence",
+                "attack.t1136",
+                "attack.initial_access",
+                "attack.t1078",
+            ],
+            Detector::SourceSilent => &["attack.defense_evasion", "attack.t1562.006"],
+            Detector::SourceRecovered => &[],
+            Detector::FirstSudo => &["attack.privilege_escalation", "attack.t1548.003"],
+            Detector::NewSourceNetwork => &["attack.initial_access", "attack.t1078"],
+            Detector::NewUserAgent => &["attack.initial_access", "attack.t1078"],
+            Detector::NewProcessPair => &["attack.execution", "attack.t1059"],
         }
     }
 }
@@ -139,7 +225,7 @@ pub struct Alert<E> {
 }
 
 /// The counts map of an alert.
-fn counts(pairs: &[(&str, Value)]) -> Map<String, Value> {
+pub(crate) fn counts(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_string(), v.clone()))
@@ -206,6 +292,7 @@ impl<E> Alert<E> {
 
 fn severity(level: &str) -> u64 {
     match level {
+        "informational" => 1,
         "low" => 2,
         "medium" => 3,
         "high" => 4,
@@ -235,6 +322,12 @@ pub struct Stats {
     pub suppressed: u64,
 }
 
+/// Successful logins kept per source to compare with its failures.
+const OK_CAP: usize = 1024;
+
+/// Number of detectors (the length of [`Detector::ALL`]).
+pub const COUNT: usize = 15;
+
 /// The state of every detector. Not thread-safe by design: it is owned by
 /// the one thread that sees events in order (the server's writer, hunt's
 /// sorted feeder).
@@ -243,6 +336,8 @@ pub struct Detectors<E> {
     cfg: Config,
     /// Newest event time fed, for expiring idle keys.
     newest: i64,
+    /// Newest `vigil.received_at` fed.
+    newest_received: i64,
     fed: u64,
     bf_user: Keyed<Burst<E>>,
     bf_source: Keyed<Burst<E>>,
@@ -250,12 +345,30 @@ pub struct Detectors<E> {
     stuffing: Stuffing<E>,
     saf_user: Keyed<Burst<E>>,
     saf_source: Keyed<Burst<E>>,
+    /// Recent successful logins per source (times only), to tell a shared
+    /// address whose logins mostly succeed from an attacker's.
+    ok_source: Keyed<Burst<()>>,
     scan: Keyed<Burst<E>>,
     attack: Keyed<Burst<E>>,
-    stats: [Stats; 6],
+    /// Suppression of `log_tampering` per host and class.
+    tamper: Keyed<Burst<E>>,
+    /// Suppression of `privilege_change` per host, account and group.
+    privilege: Keyed<Burst<E>>,
+    /// Accounts created lately, by lower-case name.
+    created: Keyed<Burst<E>>,
+    /// The newest successful login per lower-case account, for creations
+    /// that arrive after the login they explain.
+    logins: Keyed<Burst<E>>,
+    silence: silence::Silence<E>,
+    /// First-seen baselines (persisted by the caller through
+    /// [`Detectors::snapshot`] and [`Detectors::restore`]).
+    baselines: baseline::Baselines,
+    /// Privileged group names, lower-case.
+    privileged: std::collections::HashSet<String>,
+    stats: [Stats; COUNT],
 }
 
-fn ms(secs: u64) -> i64 {
+pub(crate) fn ms(secs: u64) -> i64 {
     (secs as i64).saturating_mul(1000)
 }
 
@@ -263,20 +376,47 @@ impl<E: Clone> Detectors<E> {
     /// Empty state for a validated configuration.
     pub fn new(cfg: Config) -> Detectors<E> {
         let n = cfg.max_keys;
+        let cfg_groups = cfg
+            .privilege_change
+            .groups
+            .iter()
+            .map(|g| g.to_lowercase())
+            .collect();
         Detectors {
             stuffing: Stuffing::new(cfg.credential_stuffing.max_events),
             cfg,
             newest: i64::MIN,
+            newest_received: i64::MIN,
             fed: 0,
             bf_user: Keyed::new(n),
             bf_source: Keyed::new(n),
             spray: Keyed::new(n),
             saf_user: Keyed::new(n),
             saf_source: Keyed::new(n),
+            ok_source: Keyed::new(n),
             scan: Keyed::new(n),
             attack: Keyed::new(n),
-            stats: [Stats::default(); 6],
+            tamper: Keyed::new(n),
+            privilege: Keyed::new(n),
+            created: Keyed::new(n),
+            logins: Keyed::new(n),
+            silence: silence::Silence::new(),
+            baselines: baseline::Baselines {
+                version: baseline::SNAPSHOT_VERSION,
+                ..Default::default()
+            },
+            privileged: cfg_groups,
+            stats: [Stats::default(); COUNT],
         }
+    }
+
+    /// The newest arrival fed (ms): the newest `vigil.received_at` when
+    /// events carried one, else the newest event time; `None` before the
+    /// first event. What offline silence is judged against.
+    pub fn newest(&self) -> Option<i64> {
+        [self.newest_received, self.newest]
+            .into_iter()
+            .find(|t| *t != i64::MIN)
     }
 
     /// The configuration.
@@ -294,7 +434,19 @@ impl<E: Clone> Detectors<E> {
             Detector::SuccessAfterFailures => self.saf_user.evictions + self.saf_source.evictions,
             Detector::WebScan => self.scan.evictions,
             Detector::WebAttack => self.attack.evictions,
+            Detector::LogTampering => self.tamper.evictions,
+            Detector::PrivilegeChange => self.privilege.evictions,
+            Detector::NewAccountUsed => self.created.evictions + self.logins.evictions,
+            Detector::SourceSilent => self.silence.evictions,
+            Detector::SourceRecovered => 0,
+            Detector::FirstSudo => self.baselines.sudo.full,
+            Detector::NewSourceNetwork => self.baselines.networks.full,
+            Detector::NewUserAgent => self.baselines.agents.full,
+            Detector::NewProcessPair => self.baselines.pairs.full,
         };
+        if d == Detector::SourceSilent {
+            s.late += self.silence.late;
+        }
         s
     }
 
@@ -307,6 +459,30 @@ impl<E: Clone> Detectors<E> {
             + self.saf_source.len()
             + self.scan.len()
             + self.attack.len()
+            + self.tamper.len()
+            + self.privilege.len()
+            + self.created.len()
+            + self.logins.len()
+            + self.silence.map.len()
+            + self.baselines.sudo.len()
+            + self.baselines.networks.len()
+            + self.baselines.agents.len()
+            + self.baselines.pairs.len()
+    }
+
+    /// The first-seen baselines as JSON, to persist across restarts.
+    pub fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&self.baselines)
+    }
+
+    /// Replaces the first-seen baselines with a snapshot. A snapshot that
+    /// does not parse, has another version or exceeds the configured caps
+    /// is refused whole; the current baselines then stay as they were.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let b: baseline::Baselines = serde_json::from_slice(bytes)?;
+        b.check(&self.cfg)?;
+        self.baselines = b;
+        Ok(())
     }
 
     fn late(&mut self, d: Detector) {
@@ -325,6 +501,9 @@ impl<E: Clone> Detectors<E> {
         let mut out = Vec::new();
         let t = obs.time;
         self.newest = self.newest.max(t);
+        if let Some(r) = obs.received {
+            self.newest_received = self.newest_received.max(r);
+        }
         self.fed += 1;
         if self.fed.is_multiple_of(4096) {
             self.expire();
@@ -341,8 +520,36 @@ impl<E: Clone> Detectors<E> {
                 Outcome::Success => {
                     self.stuffing(obs, &evidence, false, &mut out);
                     self.saf_success(obs, &evidence, &mut out);
+                    // After: a success is not compared with itself.
+                    self.source_success(obs);
+                    self.new_account_login(obs, &evidence, &mut out);
                 }
             }
+        }
+        if obs.tamper.is_some() {
+            self.log_tampering(obs, &evidence, &mut out);
+        }
+        match &obs.account {
+            Some(AccountChange::AddedToGroup { .. }) => {
+                self.privilege_change(obs, &evidence, &mut out)
+            }
+            Some(AccountChange::Created { .. }) => self.account_created(obs, &evidence, &mut out),
+            None => {}
+        }
+        if obs.sudo.is_some() {
+            self.first_sudo(obs, &evidence, &mut out);
+        }
+        if matches!(&obs.auth, Some(a) if a.outcome == Outcome::Success) {
+            self.new_source_network(obs, &evidence, &mut out);
+        }
+        if obs.agent.is_some() {
+            self.new_user_agent(obs, &evidence, &mut out);
+        }
+        if obs.process.is_some() {
+            self.new_process_pair(obs, &evidence, &mut out);
+        }
+        if obs.origin.is_some() {
+            self.heard(obs, &evidence, &mut out);
         }
         if let Some(w) = &obs.web {
             if w.status == 404 {
@@ -375,11 +582,21 @@ impl<E: Clone> Detectors<E> {
         self.spray.expire(sp);
         self.saf_user.expire(saf);
         self.saf_source.expire(saf);
+        self.ok_source.expire(h(self.ok_window_secs()));
         self.scan.expire(sc);
         self.attack.expire(at);
+        self.tamper.expire(h(c.log_tampering.suppress_secs));
+        self.privilege.expire(h(c.privilege_change.suppress_secs));
+        let na = h(c.new_account_used.window_secs);
+        self.created.expire(na);
+        self.logins.expire(na);
     }
 
-    fn entity(obs: &Observation, source: bool, user: bool) -> Vec<(&'static str, String)> {
+    pub(crate) fn entity(
+        obs: &Observation,
+        source: bool,
+        user: bool,
+    ) -> Vec<(&'static str, String)> {
         let mut e = Vec::new();
         if source {
             if let Some(s) = &obs.source {
@@ -395,6 +612,37 @@ impl<E: Clone> Detectors<E> {
             e.push(("host.name", h.to_string()));
         }
         e
+    }
+
+    /// How long successes per source are kept: the longest window that
+    /// consults them.
+    fn ok_window_secs(&self) -> u64 {
+        let c = &self.cfg;
+        c.brute_force
+            .window_secs
+            .max(c.password_spray.window_secs)
+            .max(c.success_after_failures.window_secs)
+    }
+
+    /// Records a successful login from its source.
+    fn source_success(&mut self, obs: &Observation) {
+        let Some(s) = &obs.source else { return };
+        let w = ms(self.ok_window_secs());
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        let _ = self
+            .ok_source
+            .get(s, obs.time, horizon)
+            .push(obs.time, (), w, OK_CAP);
+    }
+
+    /// Successful logins from `source` with `lo <= time <= hi` (at most
+    /// [`OK_CAP`] are kept).
+    fn successes_from(&mut self, source: &str, lo: i64, hi: i64) -> usize {
+        self.ok_source
+            .peek_mut(source)
+            .map_or(0, |b| b.count_between(lo, hi))
     }
 
     fn brute_force(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -430,9 +678,17 @@ impl<E: Clone> Detectors<E> {
         }
         let max_ev = self.cfg.max_evidence;
         let window_secs = c.window_secs;
-        let (user_ok, source_ok) = (hit_user == Some(true), hit_source == Some(true));
+        let (user_ok, mut source_ok) = (hit_user == Some(true), hit_source == Some(true));
         if hit_user == Some(false) || hit_source == Some(false) {
             self.stats[Detector::BruteForce as usize].suppressed += 1;
+        }
+        if source_ok {
+            // A shared address whose logins mostly succeed is not an attacker.
+            let s = obs.source.as_deref().unwrap_or_default();
+            let fails = self.bf_source.peek_mut(s).map_or(0, |b| b.len());
+            if self.successes_from(s, obs.time - w, obs.time) >= fails {
+                source_ok = false;
+            }
         }
         if !user_ok && !source_ok {
             return;
@@ -483,7 +739,21 @@ impl<E: Clone> Detectors<E> {
 
     fn spray(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
         let c = self.cfg.password_spray;
-        let (Some(src), Some(user)) = (&obs.source, &obs.user) else {
+        // Explicit-credential attempts (4648) carry no source address: the
+        // host that made them is the sprayer.
+        let attempt = obs
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.outcome == Outcome::Attempt);
+        let src = match (&obs.source, attempt) {
+            (Some(s), _) => s,
+            (None, true) => match &obs.host {
+                Some(h) => h,
+                None => return,
+            },
+            (None, false) => return,
+        };
+        let Some(user) = &obs.user else {
             return;
         };
         if !c.enabled {
@@ -508,6 +778,12 @@ impl<E: Clone> Detectors<E> {
         if s.low < k {
             return;
         }
+        // A shared address whose logins mostly succeed is not spraying.
+        let attempts = s.entries.len();
+        if self.successes_from(src, obs.time - w, obs.time) >= attempts {
+            return;
+        }
+        let s = self.spray.get(src, obs.time, horizon);
         if obs.time <= s.suppress_until {
             self.stats[Detector::PasswordSpray as usize].suppressed += 1;
             return;
@@ -628,7 +904,20 @@ impl<E: Clone> Detectors<E> {
         let max_ev = self.cfg.max_evidence;
         let mut best: Option<(bool, usize, i64, Vec<E>, bool)> = None;
         let mut suppressed = false;
+        // Failures from a source count only when they outnumber its
+        // successes: a shared address (NAT, proxy, a busy internal host)
+        // sees other people's typos all day among far more good logins.
+        let source_failing = obs.source.as_deref().is_some_and(|s| {
+            let fails = self
+                .saf_source
+                .peek_mut(s)
+                .map_or(0, |b| b.count_between(obs.time - w, obs.time));
+            fails > self.successes_from(s, obs.time - w, obs.time)
+        });
         for by_source in [false, true] {
+            if by_source && !source_failing {
+                continue;
+            }
             let (map, key) = if by_source {
                 (&mut self.saf_source, obs.source.as_deref())
             } else {
@@ -788,3 +1077,5 @@ fn cap_evidence<E>(mut v: VecDeque<(i64, E)>, max: usize) -> Taken<E> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_host;

@@ -9,7 +9,7 @@ use crate::{cap_evidence, Taken};
 /// time it saw; idle keys are expired by [`Keyed::expire`], and when the
 /// map is full the least recently seen eighth is evicted.
 #[derive(Debug)]
-pub(crate) struct Keyed<S> {
+pub struct Keyed<S> {
     map: HashMap<Box<str>, (i64, S)>,
     max: usize,
     /// Keys evicted for the cap.
@@ -87,7 +87,7 @@ fn insert_sorted<T>(q: &mut VecDeque<T>, t: i64, item: T, time: impl Fn(&T) -> i
 
 /// Time-ordered events of one key within a window.
 #[derive(Debug)]
-pub(crate) struct Burst<E> {
+pub struct Burst<E> {
     pub entries: VecDeque<(i64, E)>,
     pub suppress_until: i64,
 }

@@ -16,6 +16,7 @@ fn auth(t: i64, user: &str, src: &str, outcome: Outcome) -> Observation {
             via: "test",
         }),
         web: None,
+        ..Default::default()
     }
 }
 
@@ -32,6 +33,14 @@ fn only(d: Detector) -> Config {
     c.success_after_failures.enabled = d == Detector::SuccessAfterFailures;
     c.web_scan.enabled = d == Detector::WebScan;
     c.web_attack.enabled = d == Detector::WebAttack;
+    c.log_tampering.enabled = d == Detector::LogTampering;
+    c.privilege_change.enabled = d == Detector::PrivilegeChange;
+    c.new_account_used.enabled = d == Detector::NewAccountUsed;
+    c.source_silent.enabled = d == Detector::SourceSilent;
+    c.first_sudo.enabled = d == Detector::FirstSudo;
+    c.new_source_network.enabled = d == Detector::NewSourceNetwork;
+    c.new_user_agent.enabled = d == Detector::NewUserAgent;
+    c.new_process_pair.enabled = d == Detector::NewProcessPair;
     c
 }
 
@@ -251,6 +260,30 @@ fn password_spray_window_expiry_and_4648_attempts() {
     assert!(run(&mut d, &obs).is_empty());
     let a = d.feed(&auth(T0 + 62 * S, "d", "10.9.9.9", Outcome::Attempt), 7);
     assert_eq!(a.len(), 1);
+    // 4648's IpAddress is the target server: many users of many
+    // workstations reaching one server is not a spray from it; one
+    // workstation trying many accounts is.
+    let mut c = only(Detector::PasswordSpray);
+    c.password_spray.min_accounts = 3;
+    let e4648 = |user: &str, ws: &str| {
+        observe(
+            json!({"EventID":4648,"TargetUserName":user,"IpAddress":"10.0.1.12",
+                "Hostname":ws})
+            .as_object()
+            .unwrap(),
+            T0,
+            &c,
+        )
+        .unwrap()
+    };
+    assert_eq!(e4648("a", "WS-1").source, None);
+    let mut d = Detectors::new(c.clone());
+    let spread = [e4648("a", "WS-1"), e4648("b", "WS-2"), e4648("c", "WS-3")];
+    assert!(run(&mut d, &spread).is_empty());
+    let one = [e4648("a", "WS-9"), e4648("b", "WS-9"), e4648("c", "WS-9")];
+    let a = run(&mut d, &one);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].entity, vec![("host.name", "WS-9".to_string())]);
 }
 
 #[test]
@@ -327,6 +360,52 @@ fn success_after_failures() {
         ok(T0 + 62 * S),
     ];
     assert!(run(&mut d, &obs).is_empty());
+    // Failures of other accounts from one source, then a success: a
+    // spray that hit.
+    let mut d = Detectors::new(c.clone());
+    let obs = vec![
+        fail(T0, "ann", "192.0.2.7"),
+        fail(T0 + S, "bea", "192.0.2.7"),
+        fail(T0 + 2 * S, "cy", "192.0.2.7"),
+        ok(T0 + 3 * S),
+    ];
+    let a = run(&mut d, &obs);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].counts["failures"], json!(3));
+    // The same at a shared address whose logins mostly succeed (NAT,
+    // proxy): as many successes as failures, so nothing. One fewer
+    // success: the failures outnumber them again.
+    for (goods, alerts) in [(3, 0), (2, 1)] {
+        let mut d = Detectors::new(c.clone());
+        let mut obs: Vec<Observation> = (0..goods)
+            .map(|i| {
+                auth(
+                    T0 + i * 100,
+                    &format!("ok{i}"),
+                    "192.0.2.7",
+                    Outcome::Success,
+                )
+            })
+            .collect();
+        obs.extend([
+            fail(T0 + S, "ann", "192.0.2.7"),
+            fail(T0 + 2 * S, "bea", "192.0.2.7"),
+            fail(T0 + 3 * S, "cy", "192.0.2.7"),
+            ok(T0 + 4 * S),
+        ]);
+        assert_eq!(run(&mut d, &obs).len(), alerts, "{goods} successes");
+    }
+    // The OWASP vocabulary without the user in the event: user.name.
+    let o = observe(
+        json!({"event":{"action":"authn_login_fail"},"user":{"name":"ann"},
+            "source":{"ip":"192.0.2.7"}})
+        .as_object()
+        .unwrap(),
+        T0,
+        &c,
+    )
+    .unwrap();
+    assert_eq!(o.user.as_deref(), Some("ann"));
     // A success logged before the failures (out of order) is not "after".
     let mut d = Detectors::new(c);
     let obs = vec![
@@ -351,6 +430,7 @@ fn web(t: i64, src: &str, status: u16, url: &str) -> Observation {
             attack,
             url: attack.map(|_| Box::from(url)),
         }),
+        ..Default::default()
     }
 }
 
@@ -425,8 +505,15 @@ fn disabled_detectors_do_nothing() {
     assert!(observe(ev.as_object().unwrap(), T0, &c).is_none());
 }
 
+/// Observation under the defaults, without the silence detector (which
+/// makes every event with an origin an observation).
 fn obs_of(v: serde_json::Value) -> Option<Observation> {
-    observe(v.as_object().unwrap(), T0, &Config::default())
+    let mut c = Config::default();
+    c.source_silent.enabled = false;
+    c.first_sudo.enabled = false;
+    c.new_user_agent.enabled = false;
+    c.new_process_pair.enabled = false;
+    observe(v.as_object().unwrap(), T0, &c)
 }
 
 #[test]
@@ -503,4 +590,30 @@ fn extraction() {
         .web
         .unwrap();
     assert_eq!(w.attack.unwrap().0, web::AttackClass::Ssrf);
+}
+
+#[test]
+fn shared_source_with_mostly_successes_is_not_brute_force_or_spray() {
+    let mut c = Config::default();
+    c.brute_force.threshold = 3;
+    c.password_spray.min_accounts = 3;
+    c.success_after_failures.enabled = false;
+    c.credential_stuffing.enabled = false;
+    c.source_silent.enabled = false;
+    for (goods, alerts) in [(3, 0), (2, 2)] {
+        let mut d = Detectors::new(c.clone());
+        let mut obs: Vec<Observation> = (0..goods)
+            .map(|i| {
+                auth(
+                    T0 + i * 100,
+                    &format!("ok{i}"),
+                    "198.51.100.1",
+                    Outcome::Success,
+                )
+            })
+            .collect();
+        obs.extend((0..3).map(|i| fail(T0 + (i + 1) * S, &format!("u{i}"), "198.51.100.1")));
+        let a = run(&mut d, &obs);
+        assert_eq!(a.len(), alerts, "{goods} successes: {a:?}");
+    }
 }

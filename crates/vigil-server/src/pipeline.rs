@@ -403,6 +403,7 @@ pub fn start(
     let durable = Arc::new(AtomicU64::new(ledger.durable_seq()));
     let queue_depth = Arc::new(AtomicI64::new(0));
     let meta = crate::meta::open(data_dir).map_err(std::io::Error::other)?;
+    let data_dir = data_dir.to_path_buf();
 
     let mut decoders = Vec::new();
     for i in 0..decoder_threads.max(1) {
@@ -467,8 +468,9 @@ pub fn start(
                 WriterStores {
                     meta,
                     detection,
-                    detectors: detectors
-                        .map(|c| BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()))),
+                    detectors: detectors.map(|c| {
+                        BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()), &data_dir)
+                    }),
                 },
                 checkpointer,
             )
@@ -496,15 +498,120 @@ struct WriterStores {
 /// order), with the counters already added to the metrics.
 struct BuiltinDetectors {
     state: vigil_detect::Detectors<u64>,
-    reported: [(u64, u64); 6],
+    reported: [(u64, u64); vigil_detect::COUNT],
+    /// When source silence was last judged.
+    last_tick: Option<Instant>,
+    /// Where the first-seen baselines are persisted
+    /// (`DATA_DIR/detectors/baselines.json`).
+    snapshot: std::path::PathBuf,
+    /// When they were last written.
+    last_save: Instant,
 }
 
+/// How often the first-seen baselines are written to the data dir (and
+/// once more at shutdown).
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Baseline snapshots larger than this are not read.
+const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+
+/// How often the writer judges source silence (`vigil.source_silent`).
+const SILENCE_TICK: Duration = Duration::from_secs(10);
+
 impl BuiltinDetectors {
-    fn new(state: vigil_detect::Detectors<u64>) -> Self {
+    /// The detectors, with the baselines of the last snapshot in
+    /// `data_dir` when there is a usable one. A snapshot that cannot be
+    /// read or is refused is logged and ignored: the baselines start
+    /// empty rather than partly trusted.
+    fn new(mut state: vigil_detect::Detectors<u64>, data_dir: &Path) -> Self {
+        let snapshot = data_dir.join("detectors").join("baselines.json");
+        let read = std::fs::File::open(&snapshot).and_then(|f| {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            f.take(MAX_SNAPSHOT_BYTES + 1).read_to_end(&mut buf)?;
+            if buf.len() as u64 > MAX_SNAPSHOT_BYTES {
+                return Err(std::io::Error::other(format!(
+                    "larger than {MAX_SNAPSHOT_BYTES} bytes"
+                )));
+            }
+            Ok(buf)
+        });
+        match read {
+            Ok(bytes) => match state.restore(&bytes) {
+                Ok(()) => tracing::info!(path = %snapshot.display(), "detector baselines loaded"),
+                Err(e) => tracing::warn!(path = %snapshot.display(), error = %e,
+                    "detector baselines snapshot ignored; baselines start empty"),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = %snapshot.display(), error = %e,
+                "detector baselines snapshot unreadable; baselines start empty"),
+        }
         BuiltinDetectors {
             state,
-            reported: [(0, 0); 6],
+            reported: [(0, 0); vigil_detect::COUNT],
+            last_tick: None,
+            snapshot,
+            last_save: Instant::now(),
         }
+    }
+
+    /// Writes the baselines atomically (a 0600 temporary file, synced,
+    /// renamed over the previous snapshot).
+    fn save(&mut self) {
+        self.last_save = Instant::now();
+        let result = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let bytes = self.state.snapshot().map_err(std::io::Error::other)?;
+            let dir = self.snapshot.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let tmp = self.snapshot.with_extension("json.tmp");
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.snapshot)?;
+            std::fs::File::open(dir)?.sync_all()
+        })();
+        if let Err(e) = result {
+            tracing::error!(path = %self.snapshot.display(), error = %e,
+                "writing the detector baselines failed");
+        }
+    }
+
+    /// Judges source silence against the wall clock, at most every
+    /// [`SILENCE_TICK`]; returns the alert events (evidence: the source's
+    /// last event).
+    fn tick(&mut self, now: SystemTime) -> Vec<Event> {
+        if self.last_tick.is_some_and(|t| t.elapsed() < SILENCE_TICK) {
+            return Vec::new();
+        }
+        self.last_tick = Some(Instant::now());
+        if self.last_save.elapsed() >= SNAPSHOT_INTERVAL {
+            self.save();
+        }
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.state
+            .tick(now_ms)
+            .into_iter()
+            .map(|a| {
+                metrics::counter!("vigil_detector_alerts_total", "detector" => a.detector.id())
+                    .increment(1);
+                let mut ev = Event::new();
+                for (k, v) in a.fields() {
+                    ev.set(&k, v);
+                }
+                ev.set(crate::detection::EVIDENCE_SEQS, a.evidence.clone());
+                ev.set("vigil.alert.evidence_truncated", a.evidence_truncated);
+                ev
+            })
+            .collect()
     }
 
     /// Feeds an event's observation; returns the alert events (evidence
@@ -661,6 +768,12 @@ fn writer_loop(
                     }
                 }
             }
+            // Silence is judged on the writer's one-second wake-ups too,
+            // when no events arrive at all.
+            for mut ev in det.tick(now) {
+                stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
+                alerts.push(Prepared::new(&ev));
+            }
             if alerts.len() > before || !batches.is_empty() {
                 det.report();
             }
@@ -689,7 +802,7 @@ fn writer_loop(
                 .increment(notices.len() as u64);
             result = writer.append(&notices, &mut keep_for_tail);
         }
-        let result = if batches.is_empty() {
+        let result = if batches.is_empty() && alerts.is_empty() {
             Ok(writer.ledger().durable_seq())
         } else {
             result.and_then(|_| writer.commit())
@@ -751,6 +864,9 @@ fn writer_loop(
     }
     checkpointer.after_commit(writer.ledger(), true);
     drop(writer);
+    if let Some(det) = detectors.as_mut() {
+        det.save();
+    }
     if let Some(done) = stop {
         let _ = done.send(());
     }

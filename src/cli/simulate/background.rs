@@ -283,14 +283,15 @@ fn internet_ssh(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
 
 fn sudo(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     let host = w.linux_host(r);
-    // Admins do almost all sudo; pick until one comes up (bounded).
-    let mut u = w.user(r);
-    for _ in 0..20 {
-        if u.admin {
-            break;
-        }
-        u = w.user(r);
-    }
+    // Only admins are sudoers. (Drawing users until an admin came up left
+    // about a third of sudo to random users, so every user looked like a
+    // sudoer and a non-sudoer's attempt looked ordinary.)
+    let admins: Vec<&super::world::User> = w.users.iter().filter(|u| u.admin).collect();
+    let u = if admins.is_empty() {
+        w.user(r)
+    } else {
+        admins[r.below(admins.len())]
+    };
     let p = pid(r);
     let tty = format!("pts/{}", r.below(6));
     let cmd = r.pick(&COMMANDS);
@@ -444,8 +445,11 @@ fn web(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
 fn win_logon(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     let u = w.user(r);
     let ws = &w.workstations[u.workstation];
-    if r.chance(0.03) {
-        // A mistyped password: one failure, then the real logon.
+    // A mistyped password: one failure, then the real logon. People type
+    // passwords at interactive logons, about a sixth of these, so 3 % of
+    // those is 0.5 % of all: 3 % of all gave the busiest users a typo
+    // every few minutes, which no person makes.
+    if r.chance(0.005) {
         tl.push(logon_failed(
             t,
             ws,
@@ -590,22 +594,39 @@ fn sysmon_file(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     tl.push(rec);
 }
 
+/// Customer accounts of the shop: its API's logins are theirs, not the
+/// staff's. (Staff names gave the busiest employee a shop login every few
+/// seconds and a failed one every minute.)
+const CUSTOMERS: usize = 20_000;
+
 fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
     let host = web_host(w, r);
-    let u = w.user(r);
+    let name = format!("customer{:05}", r.below(CUSTOMERS));
     let ip = w.visitor(r);
     let ua = w.user_agent(r);
     if r.chance(0.06) {
+        // A mistyped password, then the retry a few seconds later.
         tl.push(app(
             t,
             host,
             "authn_login_fail",
             "failure",
-            Some(&u.name),
+            Some(&name),
             &ip,
             &ua,
             "/api/v1/session",
-            format!("User {} login failed", u.name),
+            format!("User {} login failed", name),
+        ));
+        tl.push(app(
+            t + 4_000 + r.below(6_000) as i64,
+            host,
+            "authn_login_success",
+            "success",
+            Some(&name),
+            &ip,
+            &ua,
+            "/api/v1/session",
+            format!("User {} login successfully", name),
         ));
     } else if r.chance(0.03) {
         tl.push(app(
@@ -613,13 +634,13 @@ fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
             host,
             "authz_fail",
             "failure",
-            Some(&u.name),
+            Some(&name),
             &ip,
             &ua,
             "/admin/orders",
             format!(
                 "User {} attempted to access /admin/orders without permission",
-                u.name
+                name
             ),
         ));
     } else {
@@ -628,11 +649,11 @@ fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
             host,
             "authn_login_success",
             "success",
-            Some(&u.name),
+            Some(&name),
             &ip,
             &ua,
             "/api/v1/session",
-            format!("User {} login successfully", u.name),
+            format!("User {} login successfully", name),
         ));
         if r.chance(0.1) {
             tl.push(app(
@@ -640,11 +661,11 @@ fn app_login(t: i64, w: &World, r: &mut Rng, tl: &mut Timeline) {
                 host,
                 "session_created",
                 "success",
-                Some(&u.name),
+                Some(&name),
                 &ip,
                 &ua,
                 "/api/v1/session",
-                format!("User {} has started a new session", u.name),
+                format!("User {} has started a new session", name),
             ));
         }
     }
