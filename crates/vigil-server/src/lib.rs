@@ -22,7 +22,7 @@ pub mod config;
 pub mod detection;
 pub mod http;
 pub mod meta;
-pub mod netguard;
+pub use vigil_alert::netguard;
 pub mod pipeline;
 pub mod sequence;
 pub mod witness;
