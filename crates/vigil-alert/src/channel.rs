@@ -163,7 +163,7 @@ impl Notifiers {
                     udp: protocol.as_deref() == Some("udp"),
                 },
                 ChannelKind::File { path } => Channel::File(path.clone()),
-                ChannelKind::Stdout => Channel::Stdout,
+                ChannelKind::Stdout {} => Channel::Stdout,
             };
             channels.insert(ch.name.clone(), (ch.kind.name(), built));
         }

@@ -18,8 +18,9 @@ use crate::netguard::Cidr;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
-    /// Alert tracking on (default) or off.
-    pub enabled: bool,
+    /// Alert tracking on or off; when not given, on exactly when at least
+    /// one channel is configured (see [`AlertsConfig::is_enabled`]).
+    pub enabled: Option<bool>,
     /// Repeats of the same group key within this many seconds of the
     /// alert's first sighting raise its count instead of opening a new alert.
     pub group_window_secs: u64,
@@ -47,7 +48,7 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
-            enabled: true,
+            enabled: None,
             group_window_secs: 3600,
             group_by: vec![
                 "rule.id".into(),
@@ -96,7 +97,6 @@ impl Default for RetryConfig {
 
 /// One `[[alerts.channel]]`, told apart by `kind`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct ChannelConfig {
     /// Name routes refer to.
     pub name: String,
@@ -107,7 +107,7 @@ pub struct ChannelConfig {
 
 /// The kinds of channel.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ChannelKind {
     /// Generic webhook: JSON body signed with HMAC-SHA256.
     Webhook {
@@ -175,7 +175,7 @@ pub enum ChannelKind {
         path: PathBuf,
     },
     /// Print NDJSON lines on standard output.
-    Stdout,
+    Stdout {},
 }
 
 impl ChannelKind {
@@ -190,7 +190,7 @@ impl ChannelKind {
             ChannelKind::Email { .. } => "email",
             ChannelKind::Syslog { .. } => "syslog",
             ChannelKind::File { .. } => "file",
-            ChannelKind::Stdout => "stdout",
+            ChannelKind::Stdout {} => "stdout",
         }
     }
 }
@@ -251,6 +251,12 @@ fn err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 }
 
 impl AlertsConfig {
+    /// Whether alerts are tracked: `enabled` when given, else whether any
+    /// channel is configured.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(!self.channels.is_empty())
+    }
+
     /// Checks the settings that can be checked without I/O.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.group_window_secs == 0 || self.group_window_secs > 30 * 86_400 {
@@ -364,7 +370,7 @@ fn check_channel(key: &str, kind: &ChannelKind) -> Result<(), ConfigError> {
             None | Some("tcp") | Some("udp") => {}
             Some(p) => return Err(err(key, format!("protocol {p:?} is not tcp or udp"))),
         },
-        ChannelKind::File { .. } | ChannelKind::Stdout => {}
+        ChannelKind::File { .. } | ChannelKind::Stdout {} => {}
     }
     Ok(())
 }
@@ -401,5 +407,82 @@ pub fn resolve_secret(
         (_, Some(f)) => read_secret_file(f).map(Some),
         (Some(v), None) => Ok(Some(v.clone())),
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<AlertsConfig, String> {
+        toml::from_str::<AlertsConfig>(s).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parses_channels_routes_and_maintenance() {
+        let c = parse(
+            r#"
+group_window_secs = 600
+outbound_allow = ["127.0.0.1/32"]
+[retry]
+initial_ms = 500
+max_attempts = 4
+[[channel]]
+name = "soc"
+kind = "webhook"
+url = "https://hooks.example.com/vigil"
+secret = "s3cret"
+[[channel]]
+name = "log"
+kind = "stdout"
+[[route]]
+name = "high"
+min_level = "high"
+channels = ["soc", "log"]
+throttle_max = 10
+throttle_window_secs = 60
+[[maintenance]]
+reason = "patching"
+start = "2026-01-01T00:00:00Z"
+end = "2026-01-01T02:00:00Z"
+match = { "host.name" = "db1" }
+"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.is_enabled());
+        assert_eq!(c.channels[0].kind.name(), "webhook");
+        assert_eq!(c.routes[0].min_level, Some(Level::High));
+        assert_eq!(c.retry.initial_ms, 500);
+        assert_eq!(c.retry.max_ms, 300_000);
+        assert!(!AlertsConfig::default().is_enabled());
+    }
+
+    #[test]
+    fn refuses_mistakes_with_the_key() {
+        let e = parse("[[channel]]\nname = \"x\"\nkind = \"stdout\"\ncolour = 1\n").unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+        let e = parse("[[channel]]\nname = \"x\"\nkind = \"fax\"\n").unwrap_err();
+        assert!(e.contains("fax"), "{e}");
+        let bad = |s: &str| parse(s).unwrap().validate().unwrap_err().to_string();
+        assert!(bad("[[route]]\nname = \"r\"\nchannels = [\"nope\"]\n").contains("unknown channel"));
+        assert!(bad("[[channel]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://x.example\"\n")
+            .contains("secret"));
+        assert!(bad("[[channel]]\nname = \"w\"\nkind = \"slack\"\nurl = \"file:///etc/passwd\"\n")
+            .contains("scheme"));
+        assert!(bad("[retry]\nmax_attempts = 0\n").contains("max_attempts"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "hunter2\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(read_secret_file(&f).unwrap_err().to_string().contains("600"));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_secret_file(&f).unwrap(), "hunter2");
     }
 }
