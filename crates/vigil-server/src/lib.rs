@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerting;
 pub mod auth;
 pub mod checkpoints;
 pub mod config;
@@ -215,6 +216,23 @@ fn describe_metrics() {
         "vigil_detector_late_total",
         "Events a built-in detector ignored as older than their key's window, by detector"
     );
+    describe_counter!("vigil_alerts_total", "Alerts opened (repeats are grouped)");
+    describe_counter!(
+        "vigil_alerts_suppressed_total",
+        "Alert sightings a suppression rule matched (still recorded)"
+    );
+    describe_counter!(
+        "vigil_alerts_dropped_total",
+        "Committed alert events not handed to the alert engine (its queue was full)"
+    );
+    describe_counter!(
+        "vigil_deliveries_total",
+        "Alert delivery attempts, by channel and state (delivered, failed, dead)"
+    );
+    describe_gauge!(
+        "vigil_deliveries_dead",
+        "Alert deliveries that gave up after their last attempt"
+    );
     describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
@@ -288,6 +306,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     let decoders = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
+    let (alert_sink, alert_rx) = alerting::channel();
     let (pipeline, writer) = pipeline::start(
         ledger,
         checkpointer,
@@ -296,8 +315,11 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         decoders,
         detection.enabled().then(|| detection.clone()),
         Some(config.detectors.clone()),
+        config.alerts.is_enabled().then_some(alert_sink),
     )
     .context("starting the event pipeline")?;
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let alerts = alerting::start(&config, pipeline.clone(), alert_rx, shutdown.subscribe())?;
 
     let limits = vigil_ingest::InputLimits {
         max_message_bytes: config.limits.max_message_bytes,
@@ -324,9 +346,9 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         tokens,
         metrics,
         detection,
+        alerts,
     });
     let app = http::router(state);
-    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let http_task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -260,6 +260,12 @@ enum DecoderMsg {
 /// Canonical bytes of committed events, fanned out to live tail subscribers.
 pub type Committed = Arc<Vec<Vec<u8>>>;
 
+/// Where the writer hands the alert events it committed (canonical bytes,
+/// seq included), for the alert engine. The writer never waits on it: a
+/// full queue drops the hand-over (counted in `vigil_alerts_dropped_total`);
+/// the alert events themselves are already in the ledger.
+pub type AlertSink = std::sync::mpsc::SyncSender<Vec<Vec<u8>>>;
+
 /// Shared pipeline state visible to the HTTP layer.
 pub struct PipelineHandle {
     writer_tx: mpsc::Sender<WriterMsg>,
@@ -395,6 +401,7 @@ pub fn start(
     decoder_threads: usize,
     detection: Option<Arc<crate::detection::Detection>>,
     detectors: Option<vigil_detect::Config>,
+    alert_sink: Option<AlertSink>,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
     let detectors = detectors.filter(|c| c.enabled).map(Arc::new);
     // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
@@ -469,6 +476,7 @@ pub fn start(
                     detection,
                     detectors: detectors
                         .map(|c| BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()))),
+                    alert_sink,
                 },
                 checkpointer,
             )
@@ -490,6 +498,7 @@ struct WriterStores {
     meta: rusqlite::Connection,
     detection: Option<Arc<crate::detection::Detection>>,
     detectors: Option<BuiltinDetectors>,
+    alert_sink: Option<AlertSink>,
 }
 
 /// The built-in detectors, owned by the writer (which feeds them in seq
@@ -556,6 +565,7 @@ fn writer_loop(
         meta,
         detection,
         mut detectors,
+        alert_sink,
     } = stores;
     let mut sources: HashMap<(String, &'static str), u64> = HashMap::new();
     let mut gaps = crate::sequence::GapTracker::default();
@@ -665,6 +675,7 @@ fn writer_loop(
                 det.report();
             }
         }
+        let alerts_first = writer.ledger().next_seq();
         if !alerts.is_empty() {
             result = writer.append(&alerts, &mut keep_for_tail);
         }
@@ -711,6 +722,9 @@ fn writer_loop(
                 if has_tail && !committed.is_empty() {
                     let _ = tail.send(Arc::new(committed));
                 }
+                if let (Some(sink), false) = (&alert_sink, alerts.is_empty()) {
+                    hand_over_alerts(sink, &alerts, alerts_first);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "ledger write failed; the batch was not stored");
@@ -753,6 +767,26 @@ fn writer_loop(
     drop(writer);
     if let Some(done) = stop {
         let _ = done.send(());
+    }
+}
+
+/// Sends committed alert events (seqs from `first`) to the alert engine.
+fn hand_over_alerts(sink: &AlertSink, alerts: &[Prepared], first: u64) {
+    let stored: Vec<Vec<u8>> = alerts
+        .iter()
+        .zip(first..)
+        .map(|(p, seq)| {
+            let mut buf = Vec::new();
+            p.template.fill(seq, &mut buf);
+            buf
+        })
+        .collect();
+    let n = stored.len() as u64;
+    if let Err(e) = sink.try_send(stored) {
+        metrics::counter!("vigil_alerts_dropped_total").increment(n);
+        if matches!(e, std::sync::mpsc::TrySendError::Full(_)) {
+            tracing::error!(alerts = n, "the alert engine is behind; alert events not tracked");
+        }
     }
 }
 

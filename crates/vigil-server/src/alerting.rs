@@ -1,0 +1,169 @@
+//! Wiring of `vigil-alert` into the server.
+//!
+//! ```text
+//! writer ──committed alert events (try_send)──> vigil-alerts thread ──> Engine::record (alerts.db)
+//!                                                       │                    └──> outbox ──> delivery worker ──> channels
+//!                                                       └──> alert_* lifecycle events ──> pipeline.write_durable ──> ledger
+//! ```
+//!
+//! The writer hands over alert events only after they are durable, so every
+//! tracked alert names ledger seqs. The engine thread is the only place
+//! that waits for the store; ingest never waits for it or for a channel.
+//! Lifecycle changes (`alert_created`, `alert_count_raised`,
+//! `alert_acknowledged`, `alert_closed`, `alert_suppressed`,
+//! `alert_delivery_dead`) are appended to the ledger through the same
+//! path as HTTP ingest, as internal events.
+
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use vigil_alert::model::{now_ms, Change};
+use vigil_alert::Engine;
+use vigil_event::{fields, Event};
+use vigil_ingest::InputKind;
+
+use crate::pipeline::{AlertSink, PipelineHandle, Prepared};
+
+/// Batches of committed alert events the writer may queue for the engine.
+pub const QUEUE: usize = 4096;
+
+/// Lifecycle changes waiting to be written to the ledger.
+const CHANGE_QUEUE: usize = 4096;
+
+/// The `event.dataset` of lifecycle events (alerts themselves are `vigil.alert`).
+pub const LIFECYCLE_DATASET: &str = "vigil.alert.lifecycle";
+
+/// The running alert engine, for the HTTP API.
+#[derive(Clone, Debug)]
+pub struct Alerting {
+    /// The engine (store, policy, channels).
+    pub engine: Engine,
+    changes: tokio::sync::mpsc::Sender<Change>,
+}
+
+impl Alerting {
+    /// Records a lifecycle change in the ledger and waits until it is durable.
+    pub async fn record_change(&self, pipeline: &PipelineHandle, change: &Change) {
+        let ev = Prepared::new(&lifecycle_event(change));
+        if let Err(e) = pipeline
+            .write_durable(vec![ev], Vec::new(), InputKind::Internal)
+            .await
+        {
+            tracing::error!(error = %e, "recording an alert change in the ledger failed");
+        }
+    }
+
+    /// Queues a lifecycle change for the ledger without waiting.
+    pub fn queue_change(&self, change: Change) {
+        queue(&self.changes, change);
+    }
+}
+
+fn queue(tx: &tokio::sync::mpsc::Sender<Change>, change: Change) {
+    if tx.try_send(change).is_err() {
+        metrics::counter!("vigil_alert_changes_dropped_total").increment(1);
+        tracing::error!("alert lifecycle queue full; a change was not written to the ledger");
+    }
+}
+
+/// The channel between the writer and the engine thread.
+pub fn channel() -> (AlertSink, Receiver<Vec<Vec<u8>>>) {
+    sync_channel(QUEUE)
+}
+
+/// The ledger event of a lifecycle change.
+pub fn lifecycle_event(c: &Change) -> Event {
+    let mut ev = Event::new();
+    ev.set(fields::EVENT_KIND, "alert");
+    ev.set(fields::EVENT_DATASET, LIFECYCLE_DATASET);
+    ev.set(fields::EVENT_ACTION, format!("alert_{}", c.action));
+    ev.set("rule.id", c.rule_id.as_str());
+    ev.set("rule.name", c.rule_name.as_str());
+    ev.set("vigil.alert.id", c.alert_id.as_str());
+    ev.set("vigil.alert.level", c.level.as_str());
+    ev.set("vigil.alert.count", c.count);
+    ev.set(fields::USER_NAME, c.actor.as_str());
+    if !c.detail.is_empty() {
+        ev.set(fields::EVENT_REASON, c.detail.as_str());
+    }
+    ev.set(
+        fields::MESSAGE,
+        format!(
+            "alert {} {} ({}, count {}) by {}",
+            c.alert_id, c.action, c.rule_name, c.count, c.actor
+        ),
+    );
+    crate::pipeline::stamp(&mut ev, InputKind::Internal, Some("vigil"), SystemTime::now());
+    ev
+}
+
+/// Opens `alerts.db`, starts the engine thread (fed by `rx`), the delivery
+/// worker and the lifecycle recorder. `None` when alerts are off.
+pub fn start(
+    config: &crate::config::Config,
+    pipeline: Arc<PipelineHandle>,
+    rx: Receiver<Vec<Vec<u8>>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Option<Alerting>> {
+    if !config.alerts.is_enabled() {
+        return Ok(None);
+    }
+    let path = config.data_dir.join("alerts.db");
+    let engine = Engine::open(&path, &config.alerts)
+        .with_context(|| format!("opening the alert store {}", path.display()))?;
+    let (changes, mut changes_rx) = tokio::sync::mpsc::channel::<Change>(CHANGE_QUEUE);
+
+    // Lifecycle recorder: batches changes into durable ledger writes.
+    let p = pipeline.clone();
+    tokio::spawn(async move {
+        while let Some(first) = changes_rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < 1024 {
+                match changes_rx.try_recv() {
+                    Ok(c) => batch.push(c),
+                    Err(_) => break,
+                }
+            }
+            let events = batch
+                .iter()
+                .map(|c| Prepared::new(&lifecycle_event(c)))
+                .collect();
+            if let Err(e) = p.write_durable(events, Vec::new(), InputKind::Internal).await {
+                tracing::error!(error = %e, "recording alert changes in the ledger failed");
+            }
+        }
+    });
+
+    let tx = changes.clone();
+    engine.spawn_worker(move |c| queue(&tx, c), shutdown);
+
+    let e = engine.clone();
+    let tx = changes.clone();
+    std::thread::Builder::new()
+        .name("vigil-alerts".into())
+        .spawn(move || {
+            // Ends when the writer drops its sender at shutdown.
+            while let Ok(batch) = rx.recv() {
+                for bytes in batch {
+                    let ev = match serde_json::from_slice(&bytes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|v| Event::from_json(v, 64).map_err(|e| e.to_string()))
+                    {
+                        Ok(ev) => ev,
+                        Err(err) => {
+                            tracing::error!(error = %err, "an alert event could not be read");
+                            continue;
+                        }
+                    };
+                    match e.record_event(&ev, now_ms()) {
+                        Ok(r) => r.changes.into_iter().for_each(|c| queue(&tx, c)),
+                        Err(err) => tracing::error!(error = %err, "recording an alert failed"),
+                    }
+                }
+            }
+        })
+        .context("starting the alert engine thread")?;
+    Ok(Some(Alerting { engine, changes }))
+}
