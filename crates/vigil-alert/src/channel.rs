@@ -70,7 +70,9 @@ impl std::fmt::Debug for Notifiers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<_> = self.channels.keys().collect();
         names.sort();
-        f.debug_struct("Notifiers").field("channels", &names).finish()
+        f.debug_struct("Notifiers")
+            .field("channels", &names)
+            .finish()
     }
 }
 
@@ -204,7 +206,10 @@ impl Notifiers {
                     .post(url)
                     .map_err(|e| e.to_string())?
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(sign::SIGNATURE_HEADER, sign::signature(secret.as_bytes(), &body))
+                    .header(
+                        sign::SIGNATURE_HEADER,
+                        sign::signature(secret.as_bytes(), &body),
+                    )
                     .header(sign::TIMESTAMP_HEADER, &sent_at)
                     .header(sign::DELIVERY_HEADER, &d.id)
                     .body(body);
@@ -252,9 +257,12 @@ impl Notifiers {
             }
             Channel::Syslog { address, udp } => {
                 let line = syslog_line(&d.payload, &sent_at);
-                tokio::time::timeout(SEND_TIMEOUT, send_syslog(&self.policy, address, *udp, &line))
-                    .await
-                    .map_err(|_| format!("syslog {address}: timed out"))?
+                tokio::time::timeout(
+                    SEND_TIMEOUT,
+                    send_syslog(&self.policy, address, *udp, &line),
+                )
+                .await
+                .map_err(|_| format!("syslog {address}: timed out"))?
             }
             Channel::File(path) => {
                 let line = ndjson_line(d, &sent_at);
@@ -276,7 +284,8 @@ impl Notifiers {
 
 fn is_loopback_literal(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    h.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn http_ack(req: reqwest::RequestBuilder) -> Result<(), String> {
@@ -390,7 +399,11 @@ pub fn syslog_line(alert: &Value, sent_at: &str) -> String {
         ),
         format!("msg={}", cef_value(s(alert, "message"))),
     ];
-    for (field, key) in [("source.ip", "src"), ("user.name", "suser"), ("host.name", "dhost")] {
+    for (field, key) in [
+        ("source.ip", "src"),
+        ("user.name", "suser"),
+        ("host.name", "dhost"),
+    ] {
         if let Some(v) = entity.get(field).and_then(Value::as_str) {
             ext.push(format!("{key}={}", cef_value(v)));
         }
@@ -421,7 +434,11 @@ async fn send_syslog(
         .map_err(|e| format!("syslog {address}: {e}"))?;
     let addr = addrs[0];
     if udp {
-        let bind = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
         let sock = tokio::net::UdpSocket::bind(bind)
             .await
             .map_err(|e| format!("syslog {address}: {e}"))?;
@@ -512,7 +529,9 @@ async fn send_email(
     for t in to {
         msg = msg.to(t.parse().map_err(|e| format!("to {t:?}: {e}"))?);
     }
-    let msg = msg.body(body).map_err(|e| format!("building the email: {e}"))?;
+    let msg = msg
+        .body(body)
+        .map_err(|e| format!("building the email: {e}"))?;
     let builder = match tls {
         "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)

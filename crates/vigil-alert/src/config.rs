@@ -267,7 +267,10 @@ impl AlertsConfig {
         }
         let r = &self.retry;
         if r.initial_ms == 0 || r.max_ms < r.initial_ms {
-            return Err(err("retry", "initial_ms must be > 0 and max_ms >= initial_ms"));
+            return Err(err(
+                "retry",
+                "initial_ms must be > 0 and max_ms >= initial_ms",
+            ));
         }
         if !(1.0..=10.0).contains(&r.multiplier) || !(0.0..=1.0).contains(&r.jitter) {
             return Err(err("retry", "multiplier must be 1..=10 and jitter 0..=1"));
@@ -324,8 +327,7 @@ impl AlertsConfig {
 
 fn check_channel(key: &str, kind: &ChannelKind) -> Result<(), ConfigError> {
     let url = |u: &str| -> Result<(), ConfigError> {
-        let parsed =
-            reqwest::Url::parse(u).map_err(|e| err(key, format!("url {u:?}: {e}")))?;
+        let parsed = reqwest::Url::parse(u).map_err(|e| err(key, format!("url {u:?}: {e}")))?;
         match parsed.scheme() {
             "http" | "https" => Ok(()),
             s => Err(err(key, format!("url scheme {s:?} is not http or https"))),
@@ -466,10 +468,14 @@ match = { "host.name" = "db1" }
         assert!(e.contains("fax"), "{e}");
         let bad = |s: &str| parse(s).unwrap().validate().unwrap_err().to_string();
         assert!(bad("[[route]]\nname = \"r\"\nchannels = [\"nope\"]\n").contains("unknown channel"));
-        assert!(bad("[[channel]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://x.example\"\n")
-            .contains("secret"));
-        assert!(bad("[[channel]]\nname = \"w\"\nkind = \"slack\"\nurl = \"file:///etc/passwd\"\n")
-            .contains("scheme"));
+        assert!(bad(
+            "[[channel]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://x.example\"\n"
+        )
+        .contains("secret"));
+        assert!(
+            bad("[[channel]]\nname = \"w\"\nkind = \"slack\"\nurl = \"file:///etc/passwd\"\n")
+                .contains("scheme")
+        );
         assert!(bad("[retry]\nmax_attempts = 0\n").contains("max_attempts"));
     }
 
@@ -481,7 +487,10 @@ match = { "host.name" = "db1" }
         let f = dir.path().join("secret");
         std::fs::write(&f, "hunter2\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(read_secret_file(&f).unwrap_err().to_string().contains("600"));
+        assert!(read_secret_file(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("600"));
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_secret_file(&f).unwrap(), "hunter2");
     }

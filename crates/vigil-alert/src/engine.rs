@@ -100,9 +100,8 @@ impl Engine {
     /// Records an alert, waking the worker when deliveries were queued.
     pub fn record(&self, input: &AlertInput, now: Millis) -> Result<Recorded, EngineError> {
         let notifiers = self.notifiers.clone();
-        let r = self.with_store(|s| {
-            s.record(input, now, &self.policy, &|ch: &str| notifiers.has(ch))
-        })?;
+        let r =
+            self.with_store(|s| s.record(input, now, &self.policy, &|ch: &str| notifiers.has(ch)))?;
         if !r.queued.is_empty() {
             self.wake.notify_one();
         }
@@ -155,7 +154,8 @@ impl Engine {
                 let next = self.blocking(|s| s.next_due()).await;
                 let wait = match next {
                     Some(Ok(Some(t))) => Duration::from_millis(
-                        t.saturating_sub(now_ms()).clamp(1, IDLE_POLL.as_millis() as i64) as u64,
+                        t.saturating_sub(now_ms())
+                            .clamp(1, IDLE_POLL.as_millis() as i64) as u64,
                     ),
                     _ => IDLE_POLL,
                 };
@@ -192,7 +192,10 @@ impl Engine {
         match result {
             Ok(()) => {
                 let id = d.id.clone();
-                match self.blocking(move |s| s.mark_delivered(&id, now_ms())).await {
+                match self
+                    .blocking(move |s| s.mark_delivered(&id, now_ms()))
+                    .await
+                {
                     Some(Ok(())) => {
                         metrics::counter!("vigil_deliveries_total", "channel" => channel, "state" => "delivered").increment(1);
                     }
@@ -222,7 +225,9 @@ impl Engine {
                     Some(Ok(None)) => {
                         metrics::counter!("vigil_deliveries_total", "channel" => channel, "state" => "failed").increment(1);
                     }
-                    Some(Err(e)) => tracing::error!(error = %e, "recording a delivery failure failed"),
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "recording a delivery failure failed")
+                    }
                     None => {}
                 }
             }

@@ -152,7 +152,10 @@ impl AlertInput {
             return Err(InputError::NotAlert);
         }
         let rule_name = ev.get_str("rule.name").map(text);
-        let rule_id = ev.get_str("rule.id").map(text).or_else(|| rule_name.clone());
+        let rule_id = ev
+            .get_str("rule.id")
+            .map(text)
+            .or_else(|| rule_name.clone());
         let Some(rule_id) = rule_id else {
             return Err(InputError::NoRule);
         };
@@ -169,13 +172,14 @@ impl AlertInput {
             .iter()
             .filter_map(|f| ev.get(f).and_then(scalar).map(|v| (f.to_string(), v)))
             .collect();
-        let mut seqs: Vec<u64> = ev.get("vigil.seq").and_then(Value::as_u64).into_iter().collect();
+        let mut seqs: Vec<u64> = ev
+            .get("vigil.seq")
+            .and_then(Value::as_u64)
+            .into_iter()
+            .collect();
         match ev.get("vigil.alert.evidence_seqs") {
             Some(Value::Array(a)) => seqs.extend(a.iter().filter_map(Value::as_u64)),
-            _ => seqs.extend(
-                ev.get("vigil.alert.evidence_seq")
-                    .and_then(Value::as_u64),
-            ),
+            _ => seqs.extend(ev.get("vigil.alert.evidence_seq").and_then(Value::as_u64)),
         }
         let evidence_truncated = ev
             .get("vigil.alert.evidence_truncated")

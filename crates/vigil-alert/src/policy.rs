@@ -156,7 +156,10 @@ mod tests {
         };
         let a = input(Level::Critical, &[], "r9", None);
         assert!(route_matches(&high, &a));
-        assert!(!route_matches(&high, &input(Level::Medium, &[], "r9", None)));
+        assert!(!route_matches(
+            &high,
+            &input(Level::Medium, &[], "r9", None)
+        ));
         assert!(route_matches(
             &cred,
             &input(Level::Low, &["attack.credential_access"], "r2", None)
@@ -165,19 +168,25 @@ mod tests {
             &cred,
             &input(Level::Low, &["attack.credential_access"], "r3", None)
         ));
-        assert!(!route_matches(&cred, &input(Level::Low, &["other"], "r1", None)));
-        assert!(route_matches(&ip, &input(Level::Low, &[], "r", Some("203.0.113.9"))));
-        assert!(!route_matches(&ip, &input(Level::Low, &[], "r", Some("203.0.113.8"))));
+        assert!(!route_matches(
+            &cred,
+            &input(Level::Low, &["other"], "r1", None)
+        ));
+        assert!(route_matches(
+            &ip,
+            &input(Level::Low, &[], "r", Some("203.0.113.9"))
+        ));
+        assert!(!route_matches(
+            &ip,
+            &input(Level::Low, &[], "r", Some("203.0.113.8"))
+        ));
         assert!(!route_matches(&ip, &input(Level::Low, &[], "r", None)));
         let p = Policy {
             routes: vec![high, cred, ip],
             ..Policy::default()
         };
         let both = input(Level::High, &["attack.credential_access"], "r1", None);
-        let names: Vec<_> = p
-            .routes_for(&both)
-            .map(|r| r.name.as_str())
-            .collect();
+        let names: Vec<_> = p.routes_for(&both).map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["high", "cred"]);
     }
 

@@ -386,8 +386,20 @@ impl Store {
                 .ctx("raising an alert's count")?;
                 // History stays short under a burst: the count says how many.
                 let changes = if a.count.is_power_of_two() {
-                    history(&tx, &a.id, now, "count_raised", "vigil", &format!("count {}", a.count))?;
-                    vec![change(&a, "count_raised", "vigil", format!("count {}", a.count))]
+                    history(
+                        &tx,
+                        &a.id,
+                        now,
+                        "count_raised",
+                        "vigil",
+                        &format!("count {}", a.count),
+                    )?;
+                    vec![change(
+                        &a,
+                        "count_raised",
+                        "vigil",
+                        format!("count {}", a.count),
+                    )]
                 } else {
                     Vec::new()
                 };
@@ -601,7 +613,9 @@ impl Store {
             }
             (_, Status::Acknowledged) => "acknowledged",
             (_, Status::Closed) => "closed",
-            (_, Status::Open) => return Err(StoreError::Invalid("alerts cannot be reopened".into())),
+            (_, Status::Open) => {
+                return Err(StoreError::Invalid("alerts cannot be reopened".into()))
+            }
         };
         tx.execute(
             "UPDATE alerts SET status = ?2 WHERE id = ?1",
@@ -756,7 +770,14 @@ impl Store {
         )
         .ctx("marking a delivery delivered")?;
         if let Some((a, ch)) = alert {
-            history(&tx, &a, now, "notification_delivered", "vigil", &format!("channel {ch}, delivery {id}"))?;
+            history(
+                &tx,
+                &a,
+                now,
+                "notification_delivered",
+                "vigil",
+                &format!("channel {ch}, delivery {id}"),
+            )?;
         }
         tx.commit().ctx("committing a delivery")?;
         Ok(())
@@ -784,7 +805,10 @@ impl Store {
             return Ok(None);
         };
         let attempts = attempts as u32 + 1;
-        let error: String = vigil_event::sanitize::display(error).chars().take(1000).collect();
+        let error: String = vigil_event::sanitize::display(error)
+            .chars()
+            .take(1000)
+            .collect();
         let mut out = None;
         if attempts >= policy.retry.max_attempts {
             tx.execute(
@@ -845,7 +869,9 @@ impl Store {
             .prepare("SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state")
             .ctx("counting deliveries")?;
         let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })
             .ctx("counting deliveries")?
             .collect::<Result<Vec<_>, _>>()
             .ctx("counting deliveries")?;
@@ -866,7 +892,9 @@ fn find_suppression(
         )
         .ctx("reading suppressions")?;
     let rows = st
-        .query_map(params![now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params![now], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .ctx("reading suppressions")?;
     for row in rows {
         let (id, fields) = row.ctx("reading suppressions")?;

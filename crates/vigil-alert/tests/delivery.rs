@@ -16,7 +16,13 @@ fn open(dir: &std::path::Path, cfg: &vigil_alert::AlertsConfig) -> Engine {
     Engine::open(&dir.join("alerts.db"), cfg).unwrap()
 }
 
-fn worker(engine: &Engine) -> (tokio::sync::watch::Sender<bool>, Arc<Mutex<Vec<Change>>>, tokio::task::JoinHandle<()>) {
+fn worker(
+    engine: &Engine,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    Arc<Mutex<Vec<Change>>>,
+    tokio::task::JoinHandle<()>,
+) {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let changes = Arc::new(Mutex::new(Vec::new()));
     let c = changes.clone();
@@ -32,19 +38,25 @@ fn state_count(engine: &Engine, state: &str) -> usize {
 async fn receiver_down_then_up_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     // A port nobody listens on yet.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let cfg = config(webhook(&format!("http://{addr}/hook")), 100);
     let engine = open(dir.path(), &cfg);
     let (stop, _, h) = worker(&engine);
     let mut queued = HashSet::new();
     for i in 0..5 {
-        let r = engine.record(&input(&format!("r{i}"), "root"), now_ms()).unwrap();
+        let r = engine
+            .record(&input(&format!("r{i}"), "root"), now_ms())
+            .unwrap();
         queued.extend(r.queued);
     }
     assert_eq!(queued.len(), 5);
     // Every delivery has failed at least once while the receiver is down.
     assert!(
-        eventually(|| engine.with_store(|s| s.deliveries(Some("pending"), 100).unwrap())
+        eventually(|| engine
+            .with_store(|s| s.deliveries(Some("pending"), 100).unwrap())
             .iter()
             .all(|d| d.attempts >= 2))
         .await
@@ -63,7 +75,10 @@ async fn receiver_down_then_up_loses_and_doubles_nothing() {
     for r in &got {
         assert_eq!(r.path, "/hook");
         let sig = r.header("X-Vigil-Signature").unwrap();
-        assert!(vigil_alert::sign::verify(b"test-secret", &r.body, sig), "{sig}");
+        assert!(
+            vigil_alert::sign::verify(b"test-secret", &r.body, sig),
+            "{sig}"
+        );
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["sent_at"], r.header("X-Vigil-Timestamp").unwrap());
         assert_eq!(body["delivery_id"], r.header("X-Vigil-Delivery").unwrap());
@@ -83,7 +98,12 @@ async fn pending_deliveries_survive_a_restart() {
         let (stop, _, h) = worker(&engine);
         let mut queued = HashSet::new();
         for i in 0..3 {
-            queued.extend(engine.record(&input(&format!("r{i}"), "u"), now_ms()).unwrap().queued);
+            queued.extend(
+                engine
+                    .record(&input(&format!("r{i}"), "u"), now_ms())
+                    .unwrap()
+                    .queued,
+            );
         }
         assert!(eventually(|| rx.received().len() >= 6).await);
         stop.send(true).unwrap();
@@ -121,7 +141,10 @@ async fn deliveries_die_after_max_attempts() {
     assert_eq!(rx.received().len(), 3, "exactly max_attempts attempts");
     let dead = engine.with_store(|s| s.deliveries(Some("dead"), 10).unwrap());
     assert_eq!(dead[0].attempts, 3);
-    assert!(dead[0].last_error.as_deref().unwrap().contains("500"), "{dead:?}");
+    assert!(
+        dead[0].last_error.as_deref().unwrap().contains("500"),
+        "{dead:?}"
+    );
     let changes = changes.lock().unwrap().clone();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].action, "delivery_dead");
@@ -237,7 +260,10 @@ async fn loopback_webhooks_are_refused_unless_allowlisted() {
         let engine = open(&sub, &cfg);
         let (stop, _, h) = worker(&engine);
         engine.record(&input("r", "u"), now_ms()).unwrap();
-        assert!(eventually(|| state_count(&engine, "dead") == 1).await, "{url}");
+        assert!(
+            eventually(|| state_count(&engine, "dead") == 1).await,
+            "{url}"
+        );
         let dead = engine.with_store(|s| s.deliveries(Some("dead"), 10).unwrap());
         let err = dead[0].last_error.clone().unwrap();
         assert!(

@@ -95,7 +95,12 @@ pub fn lifecycle_event(c: &Change) -> Event {
             c.alert_id, c.action, c.rule_name, c.count, c.actor
         ),
     );
-    crate::pipeline::stamp(&mut ev, InputKind::Internal, Some("vigil"), SystemTime::now());
+    crate::pipeline::stamp(
+        &mut ev,
+        InputKind::Internal,
+        Some("vigil"),
+        SystemTime::now(),
+    );
     ev
 }
 
@@ -130,7 +135,10 @@ pub fn start(
                 .iter()
                 .map(|c| Prepared::new(&lifecycle_event(c)))
                 .collect();
-            if let Err(e) = p.write_durable(events, Vec::new(), InputKind::Internal).await {
+            if let Err(e) = p
+                .write_durable(events, Vec::new(), InputKind::Internal)
+                .await
+            {
                 tracing::error!(error = %e, "recording alert changes in the ledger failed");
             }
         }

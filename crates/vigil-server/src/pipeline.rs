@@ -785,7 +785,10 @@ fn hand_over_alerts(sink: &AlertSink, alerts: &[Prepared], first: u64) {
     if let Err(e) = sink.try_send(stored) {
         metrics::counter!("vigil_alerts_dropped_total").increment(n);
         if matches!(e, std::sync::mpsc::TrySendError::Full(_)) {
-            tracing::error!(alerts = n, "the alert engine is behind; alert events not tracked");
+            tracing::error!(
+                alerts = n,
+                "the alert engine is behind; alert events not tracked"
+            );
         }
     }
 }

@@ -46,7 +46,9 @@ fn repeats_within_the_window_raise_the_count() {
     assert!(a.created);
     assert_eq!(a.queued.len(), 1);
     for i in 1..5 {
-        let r = s.record(&input("r1", "203.0.113.9"), t0 + i * 1000, &p, ANY).unwrap();
+        let r = s
+            .record(&input("r1", "203.0.113.9"), t0 + i * 1000, &p, ANY)
+            .unwrap();
         assert_eq!(r.alert_id, a.alert_id);
         assert!(!r.created && r.queued.is_empty());
     }
@@ -60,10 +62,17 @@ fn repeats_within_the_window_raise_the_count() {
     assert_eq!(hist[0].action, "created");
 
     // Another entity, another alert; after the window, a new alert too.
-    let b = s.record(&input("r1", "203.0.113.10"), t0 + 5000, &p, ANY).unwrap();
+    let b = s
+        .record(&input("r1", "203.0.113.10"), t0 + 5000, &p, ANY)
+        .unwrap();
     assert!(b.created);
     let c = s
-        .record(&input("r1", "203.0.113.9"), t0 + p.group_window_ms + 1, &p, ANY)
+        .record(
+            &input("r1", "203.0.113.9"),
+            t0 + p.group_window_ms + 1,
+            &p,
+            ANY,
+        )
         .unwrap();
     assert!(c.created);
     assert_ne!(c.alert_id, a.alert_id);
@@ -74,12 +83,17 @@ fn closed_alerts_do_not_group_and_acked_ones_do() {
     let (_d, mut s) = store();
     let p = routed(0);
     let a = s.record(&input("r1", "x"), 1000, &p, ANY).unwrap();
-    let ch = s.set_status(&a.alert_id, Status::Acknowledged, "alice", "looking", 1100).unwrap();
+    let ch = s
+        .set_status(&a.alert_id, Status::Acknowledged, "alice", "looking", 1100)
+        .unwrap();
     assert_eq!(ch.action, "acknowledged");
-    assert!(s.set_status(&a.alert_id, Status::Acknowledged, "alice", "", 1150).is_err());
+    assert!(s
+        .set_status(&a.alert_id, Status::Acknowledged, "alice", "", 1150)
+        .is_err());
     let r = s.record(&input("r1", "x"), 1200, &p, ANY).unwrap();
     assert_eq!(r.alert_id, a.alert_id);
-    s.set_status(&a.alert_id, Status::Closed, "alice", "done", 1300).unwrap();
+    s.set_status(&a.alert_id, Status::Closed, "alice", "done", 1300)
+        .unwrap();
     let r = s.record(&input("r1", "x"), 1400, &p, ANY).unwrap();
     assert!(r.created);
     assert!(matches!(
@@ -91,7 +105,13 @@ fn closed_alerts_do_not_group_and_acked_ones_do() {
     let actions: Vec<_> = hist.iter().map(|h| h.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["created", "notification_queued", "acknowledged", "count_raised", "closed"]
+        [
+            "created",
+            "notification_queued",
+            "acknowledged",
+            "count_raised",
+            "closed"
+        ]
     );
 }
 
@@ -101,15 +121,24 @@ fn throttle_limits_notifications_per_route_window() {
     let p = routed(2);
     let mut queued = 0;
     for i in 0..5 {
-        let r = s.record(&input(&format!("r{i}"), "x"), 1000 + i, &p, ANY).unwrap();
+        let r = s
+            .record(&input(&format!("r{i}"), "x"), 1000 + i, &p, ANY)
+            .unwrap();
         assert!(r.created);
         queued += r.queued.len();
     }
     assert_eq!(queued, 2);
     // A new window opens after 60 s.
-    let r = s.record(&input("late", "x"), 1000 + 61_000, &p, ANY).unwrap();
+    let r = s
+        .record(&input("late", "x"), 1000 + 61_000, &p, ANY)
+        .unwrap();
     assert_eq!(r.queued.len(), 1);
-    let (list, total) = s.list(&ListFilter { limit: 100, ..Default::default() }).unwrap();
+    let (list, total) = s
+        .list(&ListFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(total, 6);
     assert_eq!(list.len(), 6);
 }
@@ -154,9 +183,15 @@ fn suppression_input_is_checked() {
     let (_d, mut s) = store();
     let f = |k: &str| [(k.to_string(), "v".to_string())].into();
     assert!(s.add_suppression(f("rule.id"), "", "a", None, 1).is_err());
-    assert!(s.add_suppression(f("password"), "why", "a", None, 1).is_err());
-    assert!(s.add_suppression(BTreeMap::new(), "why", "a", None, 1).is_err());
-    assert!(s.add_suppression(f("rule.id"), "why", "a", Some(1), 5).is_err());
+    assert!(s
+        .add_suppression(f("password"), "why", "a", None, 1)
+        .is_err());
+    assert!(s
+        .add_suppression(BTreeMap::new(), "why", "a", None, 1)
+        .is_err());
+    assert!(s
+        .add_suppression(f("rule.id"), "why", "a", Some(1), 5)
+        .is_err());
     assert!(s.add_suppression(f("tags"), "why", "a", None, 1).is_ok());
 }
 
@@ -175,7 +210,10 @@ fn failures_back_off_then_die() {
     assert_eq!(s.next_due().unwrap(), Some(1000));
     assert!(s.mark_failed(id, "refused", 1000, &p).unwrap().is_none());
     assert_eq!(s.next_due().unwrap(), Some(3000));
-    let dead = s.mark_failed(id, "refused\r\nagain", 3000, &p).unwrap().unwrap();
+    let dead = s
+        .mark_failed(id, "refused\r\nagain", 3000, &p)
+        .unwrap()
+        .unwrap();
     assert_eq!(dead.action, "delivery_dead");
     let d = s.deliveries(Some("dead"), 10).unwrap();
     assert_eq!(d.len(), 1);
@@ -191,7 +229,9 @@ fn list_filters() {
     let mut low = input("low", "198.51.100.1");
     low.level = Level::Low;
     s.record(&low, 1000, &p, ANY).unwrap();
-    let hi = s.record(&input("hi", "198.51.100.2"), 2000, &p, ANY).unwrap();
+    let hi = s
+        .record(&input("hi", "198.51.100.2"), 2000, &p, ANY)
+        .unwrap();
     let q = |s: &Store, f: ListFilter| {
         s.list(&ListFilter { limit: 10, ..f })
             .unwrap()
@@ -201,14 +241,66 @@ fn list_filters() {
             .collect::<Vec<_>>()
     };
     assert_eq!(q(&s, ListFilter::default()), ["hi", "low"]);
-    assert_eq!(q(&s, ListFilter { min_level: Some(Level::High), ..Default::default() }), ["hi"]);
-    assert_eq!(q(&s, ListFilter { rule_id: Some("low".into()), ..Default::default() }), ["low"]);
     assert_eq!(
-        q(&s, ListFilter { entity: Some("198.51.100.2".into()), ..Default::default() }),
+        q(
+            &s,
+            ListFilter {
+                min_level: Some(Level::High),
+                ..Default::default()
+            }
+        ),
         ["hi"]
     );
-    assert_eq!(q(&s, ListFilter { since: Some(1500), ..Default::default() }), ["hi"]);
-    assert_eq!(q(&s, ListFilter { offset: 1, ..Default::default() }), ["low"]);
-    s.set_status(&hi.alert_id, Status::Closed, "a", "", 3000).unwrap();
-    assert_eq!(q(&s, ListFilter { status: Some(Status::Open), ..Default::default() }), ["low"]);
+    assert_eq!(
+        q(
+            &s,
+            ListFilter {
+                rule_id: Some("low".into()),
+                ..Default::default()
+            }
+        ),
+        ["low"]
+    );
+    assert_eq!(
+        q(
+            &s,
+            ListFilter {
+                entity: Some("198.51.100.2".into()),
+                ..Default::default()
+            }
+        ),
+        ["hi"]
+    );
+    assert_eq!(
+        q(
+            &s,
+            ListFilter {
+                since: Some(1500),
+                ..Default::default()
+            }
+        ),
+        ["hi"]
+    );
+    assert_eq!(
+        q(
+            &s,
+            ListFilter {
+                offset: 1,
+                ..Default::default()
+            }
+        ),
+        ["low"]
+    );
+    s.set_status(&hi.alert_id, Status::Closed, "a", "", 3000)
+        .unwrap();
+    assert_eq!(
+        q(
+            &s,
+            ListFilter {
+                status: Some(Status::Open),
+                ..Default::default()
+            }
+        ),
+        ["low"]
+    );
 }

@@ -79,10 +79,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/v1/alerts`
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<ListQuery>,
-) -> Response {
+pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
     let a = match engine(&state) {
         Ok(a) => a,
         Err(r) => return r,
@@ -91,11 +88,7 @@ pub async fn list(
     let status = match q.status.as_deref().map(|s| (s, Status::parse(s))) {
         None => None,
         Some((_, Some(s))) => Some(s),
-        Some((s, None)) => {
-            return bad(format!(
-                "status {s:?} is not open, acknowledged or closed"
-            ))
-        }
+        Some((s, None)) => return bad(format!("status {s:?} is not open, acknowledged or closed")),
     };
     let min_level = match q.severity.as_deref().map(|s| (s, Level::parse(s))) {
         None => None,
@@ -184,15 +177,16 @@ async fn set_status(
         );
     }
     let actor = principal.name.clone();
-    let change = match blocking(a, move |s| s.set_status(&id, to, &actor, &note, now_ms())).await
-    {
+    let change = match blocking(a, move |s| s.set_status(&id, to, &actor, &note, now_ms())).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     a.record_change(&state.pipeline, &change).await;
     let id = change.alert_id.clone();
     match blocking(a, move |s| s.get(&id)).await {
-        Ok((alert, history, _)) => Json(json!({ "alert": alert, "history": history })).into_response(),
+        Ok((alert, history, _)) => {
+            Json(json!({ "alert": alert, "history": history })).into_response()
+        }
         Err(r) => r,
     }
 }

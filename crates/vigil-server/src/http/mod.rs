@@ -69,7 +69,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/suppressions",
             get(alerts::suppressions).post(alerts::add_suppression),
         )
-        .route("/api/v1/suppressions/{id}", delete(alerts::delete_suppression))
+        .route(
+            "/api/v1/suppressions/{id}",
+            delete(alerts::delete_suppression),
+        )
         .route("/api/v1/deliveries", get(alerts::deliveries))
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
