@@ -83,7 +83,7 @@ impl Policy {
 
 /// Whether every condition of `r` holds for `a`.
 pub fn route_matches(r: &RouteConfig, a: &AlertInput) -> bool {
-    r.min_level.map_or(true, |min| a.level >= min)
+    r.min_level.is_none_or(|min| a.level >= min)
         && (r.tags.is_empty() || r.tags.iter().any(|t| a.tags.contains(t)))
         && (r.rule_ids.is_empty() || r.rule_ids.contains(&a.rule_id))
         && r.entity.iter().all(|(k, v)| a.entity.get(k) == Some(v))

@@ -279,7 +279,7 @@ fn suppression_row(r: &rusqlite::Row<'_>, now: Millis) -> rusqlite::Result<Suppr
         created_at: format_ms(r.get(4)?),
         expires_at: expires.map(format_ms),
         hits: r.get::<_, i64>(6)? as u64,
-        active: expires.map_or(true, |e| now < e),
+        active: expires.is_none_or(|e| now < e),
     })
 }
 

@@ -393,6 +393,8 @@ pub fn decode_batch(
 }
 
 /// Starts decoder threads and the writer thread over an open ledger.
+// Each argument is a separate concern of the writer; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     ledger: Ledger,
     checkpointer: crate::checkpoints::Checkpointer,

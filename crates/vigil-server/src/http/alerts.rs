@@ -26,13 +26,12 @@ pub const MAX_LIMIT: usize = 1000;
 /// Longest note on an acknowledgement or closure.
 pub const MAX_NOTE: usize = 1024;
 
-fn engine(state: &AppState) -> Result<&Alerting, Response> {
-    state.alerts.as_ref().ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "alert tracking is off (configure [alerts] with a channel, or set enabled = true)",
-        )
-    })
+/// The answer of every alert route while alert tracking is off.
+fn off() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "alert tracking is off (configure [alerts] with a channel, or set enabled = true)",
+    )
 }
 
 fn store_error(e: StoreError) -> Response {
@@ -80,9 +79,8 @@ pub struct ListQuery {
 
 /// `GET /api/v1/alerts`
 pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     let bad = |m: String| error(StatusCode::BAD_REQUEST, &m);
     let status = match q.status.as_deref().map(|s| (s, Status::parse(s))) {
@@ -134,9 +132,8 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>
 
 /// `GET /api/v1/alerts/{id}`
 pub async fn show(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     match blocking(a, move |s| s.get(&id)).await {
         Ok((alert, history, deliveries)) => Json(json!({
@@ -165,9 +162,8 @@ async fn set_status(
     body: Option<Json<NoteBody>>,
     to: Status,
 ) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     let note = body.map(|b| b.0.note).unwrap_or_default();
     if note.len() > MAX_NOTE {
@@ -213,9 +209,8 @@ pub async fn close(
 
 /// `GET /api/v1/suppressions`
 pub async fn suppressions(State(state): State<Arc<AppState>>) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     match blocking(a, |s| s.suppressions(now_ms())).await {
         Ok(list) => Json(json!({ "suppressions": list })).into_response(),
@@ -241,9 +236,8 @@ pub async fn add_suppression(
     Extension(principal): Extension<Principal>,
     Json(body): Json<NewSuppression>,
 ) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     let now = chrono::Utc::now();
     let expires = match body.expires.as_deref() {
@@ -288,9 +282,8 @@ pub async fn delete_suppression(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     match blocking(a, move |s| s.delete_suppression(&id)).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -313,9 +306,8 @@ pub async fn deliveries(
     State(state): State<Arc<AppState>>,
     Query(q): Query<DeliveriesQuery>,
 ) -> Response {
-    let a = match engine(&state) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(a) = state.alerts.as_ref() else {
+        return off();
     };
     if let Some(s) = q.state.as_deref() {
         if !matches!(s, "pending" | "delivered" | "dead") {
