@@ -142,7 +142,7 @@ impl<'de> serde::Deserialize<'de> for Cidr {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// The address is in a refused range.
-    #[error("address {ip} is {range} and not in [ledger] witness_allow")]
+    #[error("address {ip} is {range} and not allowlisted ([ledger] witness_allow, [alerts] outbound_allow)")]
     Address {
         /// The refused address.
         ip: IpAddr,
