@@ -275,3 +275,68 @@ async fn loopback_webhooks_are_refused_unless_allowlisted() {
     }
     assert!(rx.received().is_empty(), "nothing reached the receiver");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_and_pagerduty_bodies_reach_their_receivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(202);
+    let mut cfg = config(
+        ChannelKind::Pagerduty {
+            routing_key: Some("pd-key".into()),
+            routing_key_file: None,
+            url: Some(rx.url("/v2/enqueue")),
+        },
+        3,
+    );
+    for (name, kind) in [
+        (
+            "slack",
+            ChannelKind::Slack {
+                url: rx.url("/slack"),
+            },
+        ),
+        (
+            "teams",
+            ChannelKind::Teams {
+                url: rx.url("/teams"),
+            },
+        ),
+        ("mm", ChannelKind::Mattermost { url: rx.url("/mm") }),
+    ] {
+        cfg.channels.push(vigil_alert::config::ChannelConfig {
+            name: name.into(),
+            kind,
+        });
+        cfg.routes[0].channels.push(name.into());
+    }
+    let engine = open(dir.path(), &cfg);
+    let (stop, _, h) = worker(&engine);
+    let r = engine
+        .record(&input("chat", "eve\n[fake] line"), now_ms())
+        .unwrap();
+    assert_eq!(r.queued.len(), 4);
+    assert!(eventually(|| state_count(&engine, "delivered") == 4).await);
+    let got = rx.received();
+    let body = |path: &str| -> serde_json::Value {
+        let req = got.iter().find(|q| q.path == path).unwrap();
+        serde_json::from_slice(&req.body).unwrap()
+    };
+    let pd = body("/v2/enqueue");
+    assert_eq!(pd["dedup_key"], r.alert_id.as_str());
+    assert_eq!(pd["routing_key"], "pd-key");
+    assert_eq!(pd["event_action"], "trigger");
+    let slack = body("/slack");
+    let text = slack["text"].as_str().unwrap();
+    assert!(
+        text.contains("Rule chat") && text.contains("eve\\n[fake] line"),
+        "{text}"
+    );
+    assert!(!text.contains('\n'));
+    assert_eq!(body("/teams")["@type"], "MessageCard");
+    assert!(body("/mm")["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Vigil alert:"));
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}

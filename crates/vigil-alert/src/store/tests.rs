@@ -304,3 +304,47 @@ fn list_filters() {
         ["low"]
     );
 }
+
+#[test]
+fn maintenance_windows_hold_notifications_back() {
+    let (_d, mut s) = store();
+    let mut p = routed(0);
+    p.maintenance = vec![crate::policy::Maintenance {
+        reason: "patching".into(),
+        start: 1000,
+        end: 2000,
+        fields: [("source.ip".to_string(), "db1".to_string())].into(),
+    }];
+    let held = s.record(&input("r1", "db1"), 1500, &p, ANY).unwrap();
+    assert!(held.created && held.queued.is_empty());
+    let (a, hist, _) = s.get(&held.alert_id).unwrap();
+    assert!(!a.suppressed, "held, not suppressed");
+    assert_eq!(hist[1].action, "notification_held");
+    assert!(hist[1].detail.contains("patching"));
+    // Other entities, and the same one after the window, are notified.
+    assert_eq!(
+        s.record(&input("r1", "web1"), 1500, &p, ANY)
+            .unwrap()
+            .queued
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.record(&input("r2", "db1"), 2000, &p, ANY)
+            .unwrap()
+            .queued
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn unknown_channels_are_skipped_and_recorded() {
+    let (_d, mut s) = store();
+    let r = s
+        .record(&input("r1", "x"), 1, &routed(0), &|_| false)
+        .unwrap();
+    assert!(r.queued.is_empty());
+    let (_, hist, _) = s.get(&r.alert_id).unwrap();
+    assert_eq!(hist[1].action, "notification_skipped");
+}
