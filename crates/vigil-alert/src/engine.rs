@@ -108,6 +108,23 @@ impl Engine {
         Ok(r)
     }
 
+    /// Records several alerts in one transaction, in order; waking the
+    /// worker when deliveries were queued.
+    pub fn record_many(
+        &self,
+        inputs: &[AlertInput],
+        now: Millis,
+    ) -> Result<Vec<Recorded>, EngineError> {
+        let notifiers = self.notifiers.clone();
+        let r = self.with_store(|s| {
+            s.record_many(inputs, now, &self.policy, &|ch: &str| notifiers.has(ch))
+        })?;
+        if r.iter().any(|r| !r.queued.is_empty()) {
+            self.wake.notify_one();
+        }
+        Ok(r)
+    }
+
     /// Starts the delivery worker on the current tokio runtime. `on_change`
     /// receives the `delivery_dead` changes; the worker stops when
     /// `shutdown` turns true.

@@ -340,7 +340,39 @@ impl Store {
         policy: &Policy,
         channels: &dyn Fn(&str) -> bool,
     ) -> Result<Recorded, StoreError> {
+        let mut r = self.record_many(std::slice::from_ref(input), now, policy, channels)?;
+        r.pop()
+            .ok_or_else(|| StoreError::Invalid("nothing was recorded".into()))
+    }
+
+    /// [`Store::record`] for several sightings in one transaction (one
+    /// fsync), in order: what a burst of alert events costs.
+    pub fn record_many(
+        &mut self,
+        inputs: &[AlertInput],
+        now: Millis,
+        policy: &Policy,
+        channels: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let tx = self.conn.transaction().ctx("starting a transaction")?;
+        let mut out = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            out.push(record_in(&tx, input, now, policy, channels)?);
+        }
+        tx.commit().ctx("committing alerts")?;
+        Ok(out)
+    }
+}
+
+/// Records one sighting inside `tx`.
+fn record_in(
+    tx: &Transaction<'_>,
+    input: &AlertInput,
+    now: Millis,
+    policy: &Policy,
+    channels: &dyn Fn(&str) -> bool,
+) -> Result<Recorded, StoreError> {
+    {
         let key = input.group_key(&policy.group_by);
         let since = now.saturating_sub(policy.group_window_ms);
         let existing: Option<Alert> = tx
@@ -478,10 +510,11 @@ impl Store {
                 }
             }
         };
-        tx.commit().ctx("committing an alert")?;
         Ok(out)
     }
+}
 
+impl Store {
     /// One alert with its history and deliveries.
     pub fn get(&self, id: &str) -> Result<(Alert, Vec<HistoryEntry>, Vec<Delivery>), StoreError> {
         let a = self

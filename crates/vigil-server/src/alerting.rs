@@ -68,6 +68,27 @@ fn queue(tx: &tokio::sync::mpsc::Sender<Change>, change: Change) {
     }
 }
 
+/// Most alert sightings recorded in one store transaction.
+const MAX_PER_TRANSACTION: usize = 4096;
+
+/// Reads a stored alert event; logs and skips what is not one.
+fn read_alert(bytes: &[u8]) -> Option<vigil_alert::model::AlertInput> {
+    let ev = serde_json::from_slice(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| Event::from_json(v, 64).map_err(|e| e.to_string()));
+    match ev.map(|ev| vigil_alert::model::AlertInput::from_event(&ev)) {
+        Ok(Ok(input)) => Some(input),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "a committed alert event is not an alert");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a committed alert event could not be read");
+            None
+        }
+    }
+}
+
 /// The channel between the writer and the engine thread.
 pub fn channel() -> (AlertSink, Receiver<Vec<Vec<u8>>>) {
     sync_channel(QUEUE)
@@ -153,22 +174,22 @@ pub fn start(
         .name("vigil-alerts".into())
         .spawn(move || {
             // Ends when the writer drops its sender at shutdown.
-            while let Ok(batch) = rx.recv() {
-                for bytes in batch {
-                    let ev = match serde_json::from_slice(&bytes)
-                        .map_err(|e| e.to_string())
-                        .and_then(|v| Event::from_json(v, 64).map_err(|e| e.to_string()))
-                    {
-                        Ok(ev) => ev,
-                        Err(err) => {
-                            tracing::error!(error = %err, "an alert event could not be read");
-                            continue;
-                        }
-                    };
-                    match e.record_event(&ev, now_ms()) {
-                        Ok(r) => r.changes.into_iter().for_each(|c| queue(&tx, c)),
-                        Err(err) => tracing::error!(error = %err, "recording an alert failed"),
+            while let Ok(first) = rx.recv() {
+                // Whatever else is waiting joins one store transaction.
+                let mut inputs = Vec::new();
+                let mut batch = Some(first);
+                while let Some(b) = batch.take() {
+                    inputs.extend(b.iter().filter_map(|bytes| read_alert(bytes)));
+                    if inputs.len() < MAX_PER_TRANSACTION {
+                        batch = rx.try_recv().ok();
                     }
+                }
+                match e.record_many(&inputs, now_ms()) {
+                    Ok(rs) => rs
+                        .into_iter()
+                        .flat_map(|r| r.changes)
+                        .for_each(|c| queue(&tx, c)),
+                    Err(err) => tracing::error!(error = %err, "recording alerts failed"),
                 }
             }
         })
