@@ -362,157 +362,7 @@ impl Store {
         tx.commit().ctx("committing alerts")?;
         Ok(out)
     }
-}
 
-/// Records one sighting inside `tx`.
-fn record_in(
-    tx: &Transaction<'_>,
-    input: &AlertInput,
-    now: Millis,
-    policy: &Policy,
-    channels: &dyn Fn(&str) -> bool,
-) -> Result<Recorded, StoreError> {
-    let key = input.group_key(&policy.group_by);
-    let since = now.saturating_sub(policy.group_window_ms);
-    let existing: Option<Alert> = tx
-        .query_row(
-            &format!(
-                "SELECT {ALERT_COLS} FROM alerts WHERE group_key = ?1 AND first_seen > ?2 \
-                     AND status != 'closed' ORDER BY first_seen DESC LIMIT 1"
-            ),
-            params![key, since],
-            alert_row,
-        )
-        .optional()
-        .ctx("looking up the alert group")?;
-    let suppression = find_suppression(tx, input, now)?;
-    if let Some(s) = &suppression {
-        tx.execute(
-            "UPDATE suppressions SET hits = hits + 1 WHERE id = ?1",
-            params![s],
-        )
-        .ctx("counting a suppression hit")?;
-        metrics::counter!("vigil_alerts_suppressed_total").increment(1);
-    }
-    let out = match existing {
-        Some(mut a) => {
-            a.count += 1;
-            let room = policy.max_evidence.saturating_sub(a.evidence_seqs.len());
-            if input.seqs.len() > room {
-                a.evidence_truncated = true;
-            }
-            a.evidence_seqs.extend(input.seqs.iter().take(room));
-            a.evidence_truncated |= input.evidence_truncated;
-            tx.execute(
-                "UPDATE alerts SET count = ?2, last_seen = MAX(last_seen, ?3), evidence = ?4, \
-                     evidence_truncated = ?5 WHERE id = ?1",
-                params![
-                    a.id,
-                    a.count as i64,
-                    now,
-                    serde_json::to_string(&a.evidence_seqs).unwrap_or_default(),
-                    a.evidence_truncated
-                ],
-            )
-            .ctx("raising an alert's count")?;
-            // History stays short under a burst: the count says how many.
-            let changes = if a.count.is_power_of_two() {
-                history(
-                    tx,
-                    &a.id,
-                    now,
-                    "count_raised",
-                    "vigil",
-                    &format!("count {}", a.count),
-                )?;
-                vec![change(
-                    &a,
-                    "count_raised",
-                    "vigil",
-                    format!("count {}", a.count),
-                )]
-            } else {
-                Vec::new()
-            };
-            Recorded {
-                alert_id: a.id,
-                created: false,
-                suppressed: suppression.is_some(),
-                queued: Vec::new(),
-                changes,
-            }
-        }
-        None => {
-            metrics::counter!("vigil_alerts_total").increment(1);
-            let mut evidence: Vec<u64> = input.seqs.clone();
-            let truncated = evidence.len() > policy.max_evidence || input.evidence_truncated;
-            evidence.truncate(policy.max_evidence);
-            let a = Alert {
-                id: new_id(),
-                rule_id: input.rule_id.clone(),
-                rule_name: input.rule_name.clone(),
-                level: input.level,
-                tags: input.tags.clone(),
-                entity: input.entity.clone(),
-                message: input.message.clone(),
-                group_key: key,
-                first_seen: format_ms(now),
-                last_seen: format_ms(now),
-                count: 1,
-                evidence_seqs: evidence,
-                evidence_truncated: truncated,
-                status: Status::Open,
-                suppressed: suppression.is_some(),
-                suppression_id: suppression.clone(),
-            };
-            tx.execute(
-                &format!(
-                    "INSERT INTO alerts ({ALERT_COLS}) VALUES \
-                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, ?10, ?11, 'open', ?12, ?13)"
-                ),
-                params![
-                    a.id,
-                    a.rule_id,
-                    a.rule_name,
-                    level_num(a.level),
-                    serde_json::to_string(&a.tags).unwrap_or_default(),
-                    serde_json::to_string(&a.entity).unwrap_or_default(),
-                    a.message,
-                    a.group_key,
-                    now,
-                    serde_json::to_string(&a.evidence_seqs).unwrap_or_default(),
-                    a.evidence_truncated,
-                    a.suppressed,
-                    a.suppression_id,
-                ],
-            )
-            .ctx("opening an alert")?;
-            history(tx, &a.id, now, "created", "vigil", &a.message)?;
-            let mut changes = vec![change(&a, "created", "vigil", a.message.clone())];
-            let mut queued = Vec::new();
-            if let Some(s) = &suppression {
-                let d = format!("suppression {s}");
-                history(tx, &a.id, now, "suppressed", "vigil", &d)?;
-                changes.push(change(&a, "suppressed", "vigil", d));
-            } else if let Some(m) = policy.maintenance_for(input, now) {
-                let d = format!("maintenance window: {}", m.reason);
-                history(tx, &a.id, now, "notification_held", "vigil", &d)?;
-            } else {
-                queued = enqueue(tx, &a, input, now, policy, channels)?;
-            }
-            Recorded {
-                alert_id: a.id,
-                created: true,
-                suppressed: suppression.is_some(),
-                queued,
-                changes,
-            }
-        }
-    };
-    Ok(out)
-}
-
-impl Store {
     /// One alert with its history and deliveries.
     pub fn get(&self, id: &str) -> Result<(Alert, Vec<HistoryEntry>, Vec<Delivery>), StoreError> {
         let a = self
@@ -908,6 +758,154 @@ impl Store {
             .ctx("counting deliveries")?;
         Ok(rows)
     }
+}
+
+/// Records one sighting inside `tx`.
+fn record_in(
+    tx: &Transaction<'_>,
+    input: &AlertInput,
+    now: Millis,
+    policy: &Policy,
+    channels: &dyn Fn(&str) -> bool,
+) -> Result<Recorded, StoreError> {
+    let key = input.group_key(&policy.group_by);
+    let since = now.saturating_sub(policy.group_window_ms);
+    let existing: Option<Alert> = tx
+        .query_row(
+            &format!(
+                "SELECT {ALERT_COLS} FROM alerts WHERE group_key = ?1 AND first_seen > ?2 \
+                     AND status != 'closed' ORDER BY first_seen DESC LIMIT 1"
+            ),
+            params![key, since],
+            alert_row,
+        )
+        .optional()
+        .ctx("looking up the alert group")?;
+    let suppression = find_suppression(tx, input, now)?;
+    if let Some(s) = &suppression {
+        tx.execute(
+            "UPDATE suppressions SET hits = hits + 1 WHERE id = ?1",
+            params![s],
+        )
+        .ctx("counting a suppression hit")?;
+        metrics::counter!("vigil_alerts_suppressed_total").increment(1);
+    }
+    let out = match existing {
+        Some(mut a) => {
+            a.count += 1;
+            let room = policy.max_evidence.saturating_sub(a.evidence_seqs.len());
+            if input.seqs.len() > room {
+                a.evidence_truncated = true;
+            }
+            a.evidence_seqs.extend(input.seqs.iter().take(room));
+            a.evidence_truncated |= input.evidence_truncated;
+            tx.execute(
+                "UPDATE alerts SET count = ?2, last_seen = MAX(last_seen, ?3), evidence = ?4, \
+                     evidence_truncated = ?5 WHERE id = ?1",
+                params![
+                    a.id,
+                    a.count as i64,
+                    now,
+                    serde_json::to_string(&a.evidence_seqs).unwrap_or_default(),
+                    a.evidence_truncated
+                ],
+            )
+            .ctx("raising an alert's count")?;
+            // History stays short under a burst: the count says how many.
+            let changes = if a.count.is_power_of_two() {
+                history(
+                    tx,
+                    &a.id,
+                    now,
+                    "count_raised",
+                    "vigil",
+                    &format!("count {}", a.count),
+                )?;
+                vec![change(
+                    &a,
+                    "count_raised",
+                    "vigil",
+                    format!("count {}", a.count),
+                )]
+            } else {
+                Vec::new()
+            };
+            Recorded {
+                alert_id: a.id,
+                created: false,
+                suppressed: suppression.is_some(),
+                queued: Vec::new(),
+                changes,
+            }
+        }
+        None => {
+            metrics::counter!("vigil_alerts_total").increment(1);
+            let mut evidence: Vec<u64> = input.seqs.clone();
+            let truncated = evidence.len() > policy.max_evidence || input.evidence_truncated;
+            evidence.truncate(policy.max_evidence);
+            let a = Alert {
+                id: new_id(),
+                rule_id: input.rule_id.clone(),
+                rule_name: input.rule_name.clone(),
+                level: input.level,
+                tags: input.tags.clone(),
+                entity: input.entity.clone(),
+                message: input.message.clone(),
+                group_key: key,
+                first_seen: format_ms(now),
+                last_seen: format_ms(now),
+                count: 1,
+                evidence_seqs: evidence,
+                evidence_truncated: truncated,
+                status: Status::Open,
+                suppressed: suppression.is_some(),
+                suppression_id: suppression.clone(),
+            };
+            tx.execute(
+                &format!(
+                    "INSERT INTO alerts ({ALERT_COLS}) VALUES \
+                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 1, ?10, ?11, 'open', ?12, ?13)"
+                ),
+                params![
+                    a.id,
+                    a.rule_id,
+                    a.rule_name,
+                    level_num(a.level),
+                    serde_json::to_string(&a.tags).unwrap_or_default(),
+                    serde_json::to_string(&a.entity).unwrap_or_default(),
+                    a.message,
+                    a.group_key,
+                    now,
+                    serde_json::to_string(&a.evidence_seqs).unwrap_or_default(),
+                    a.evidence_truncated,
+                    a.suppressed,
+                    a.suppression_id,
+                ],
+            )
+            .ctx("opening an alert")?;
+            history(tx, &a.id, now, "created", "vigil", &a.message)?;
+            let mut changes = vec![change(&a, "created", "vigil", a.message.clone())];
+            let mut queued = Vec::new();
+            if let Some(s) = &suppression {
+                let d = format!("suppression {s}");
+                history(tx, &a.id, now, "suppressed", "vigil", &d)?;
+                changes.push(change(&a, "suppressed", "vigil", d));
+            } else if let Some(m) = policy.maintenance_for(input, now) {
+                let d = format!("maintenance window: {}", m.reason);
+                history(tx, &a.id, now, "notification_held", "vigil", &d)?;
+            } else {
+                queued = enqueue(tx, &a, input, now, policy, channels)?;
+            }
+            Recorded {
+                alert_id: a.id,
+                created: true,
+                suppressed: suppression.is_some(),
+                queued,
+                changes,
+            }
+        }
+    };
+    Ok(out)
 }
 
 /// The id of the first active suppression matching `input`.
