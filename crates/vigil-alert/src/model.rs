@@ -335,3 +335,74 @@ pub fn new_id() -> String {
     let b: [u8; 16] = rand::random();
     hex::encode(b)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(v: Value) -> Event {
+        Event::from_json(v, 32).unwrap()
+    }
+
+    #[test]
+    fn reads_sigma_correlation_and_detector_alerts() {
+        let sigma = ev(json!({
+            "event": {"kind": "alert", "dataset": "vigil.alert"},
+            "rule": {"id": "r-1", "name": "SSH root"},
+            "vigil": {"seq": 12, "alert": {"level": "high", "evidence_seq": 11}},
+            "tags": ["attack.t1110.001", "attack.credential_access"],
+            "user": {"name": "root"}, "source": {"ip": "203.0.113.9"}, "host": {"name": "bastion"},
+            "message": "Sigma: SSH root",
+        }));
+        let a = AlertInput::from_event(&sigma).unwrap();
+        assert_eq!(a.rule_id, "r-1");
+        assert_eq!(a.level, Level::High);
+        assert_eq!(a.seqs, [12, 11]);
+        assert_eq!(a.entity.len(), 3);
+        assert!(a.field_matches("tags", "attack.credential_access"));
+        assert!(a.field_matches("level", "high"));
+        assert!(!a.field_matches("user.name", "alice"));
+
+        // A correlation lists every contributing seq; a rule without id is keyed by name.
+        let corr = ev(json!({
+            "event": {"kind": "alert"},
+            "rule": {"name": "Many failures"},
+            "vigil": {"seq": 40, "alert": {"evidence_seq": 39, "evidence_seqs": [30, 35, 39],
+                      "evidence_truncated": true}},
+        }));
+        let c = AlertInput::from_event(&corr).unwrap();
+        assert_eq!(c.rule_id, "Many failures");
+        assert_eq!(c.level, Level::Informational);
+        assert_eq!(c.seqs, [40, 30, 35, 39]);
+        assert!(c.evidence_truncated);
+
+        assert_eq!(
+            AlertInput::from_event(&ev(json!({"event": {"kind": "event"}}))),
+            Err(InputError::NotAlert)
+        );
+        assert_eq!(
+            AlertInput::from_event(&ev(json!({"event": {"kind": "alert"}}))),
+            Err(InputError::NoRule)
+        );
+    }
+
+    #[test]
+    fn long_text_is_cut_and_group_keys_differ_by_entity() {
+        let long = "x".repeat(MAX_TEXT * 2);
+        let a = AlertInput::from_event(&ev(json!({
+            "event": {"kind": "alert"}, "rule": {"id": "r", "name": long},
+            "user": {"name": "a"},
+        })))
+        .unwrap();
+        assert_eq!(a.rule_name.chars().count(), MAX_TEXT + 1);
+        let mut b = a.clone();
+        b.entity.insert("user.name".into(), "b".into());
+        let by: Vec<String> = vec!["rule.id".into(), "user.name".into()];
+        assert_ne!(a.group_key(&by), b.group_key(&by));
+        assert_eq!(
+            a.group_key(&["rule.id".into()]),
+            b.group_key(&["rule.id".into()])
+        );
+    }
+}
