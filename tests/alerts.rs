@@ -323,3 +323,72 @@ fn a_bad_alerts_section_stops_the_start_with_the_key() {
         "{err}"
     );
 }
+
+/// A config with the root rule and a file channel; `enabled` as given.
+fn file_channel_config(dir: &std::path::Path, enabled: bool) -> std::path::PathBuf {
+    let rules = dir.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("root.yml"), RULE).unwrap();
+    let cfg = dir.join(format!("vigil-{enabled}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "[detection]\nrules_dirs = ['{}']\n\n[alerts]\nenabled = {enabled}\n\n[[alerts.channel]]\n\
+             name = \"archive\"\nkind = \"file\"\npath = '{}'\n\n[[alerts.route]]\nname = \"all\"\n\
+             channels = [\"archive\"]\n",
+            rules.display(),
+            dir.join("alerts.ndjson").display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn send_failure(server: &Server, user: &str, ip: &str) {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        format!("<38>Mar  1 10:00:00 bastion sshd[4721]: Failed password for {user} from {ip} port 52144 ssh2").as_bytes(),
+        server.udp,
+    )
+    .unwrap();
+}
+
+#[test]
+fn alerts_stored_while_tracking_was_off_are_caught_up_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let on = file_channel_config(dir.path(), true);
+    let off = file_channel_config(dir.path(), false);
+    let archive = dir.path().join("alerts.ndjson");
+    let lines = || {
+        std::fs::read_to_string(&archive)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+
+    // Run 1, alerts on: one alert, one archived notification.
+    let mut server = Server::start_with(&data, Some(TOKEN), &["--config", on.to_str().unwrap()]);
+    send_failure(&server, "root", "203.0.113.1");
+    assert!(poll(|| lines() == 1));
+    server.terminate();
+
+    // Run 2, alerts off: the match is only in the ledger.
+    let mut server = Server::start_with(&data, Some(TOKEN), &["--config", off.to_str().unwrap()]);
+    send_failure(&server, "root", "203.0.113.2");
+    server.wait_for("event.kind:alert AND event.dataset:vigil.alert", 2);
+    assert_eq!(server.get("/api/v1/alerts", &[]).status(), 404);
+    server.terminate();
+    assert_eq!(lines(), 1);
+
+    // Run 3, alerts on again: the missed alert is recorded and notified once.
+    let server = Server::start_with(&data, Some(TOKEN), &["--config", on.to_str().unwrap()]);
+    assert!(poll(|| server.get_json("/api/v1/alerts", &[])["total"] == 2));
+    assert!(poll(|| lines() == 2));
+    let v = server.get_json("/api/v1/alerts", &[("entity", "203.0.113.2")]);
+    assert_eq!(v["alerts"][0]["count"], 1);
+    let first = server.get_json("/api/v1/alerts", &[("entity", "203.0.113.1")]);
+    assert_eq!(
+        first["alerts"][0]["count"], 1,
+        "run 1's alert is not recorded twice"
+    );
+}

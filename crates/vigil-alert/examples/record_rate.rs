@@ -19,6 +19,7 @@ fn input(rule: String, user: &str) -> AlertInput {
         message: "m".into(),
         seqs: vec![1, 2],
         evidence_truncated: false,
+        seq: None,
     }
 }
 

@@ -115,6 +115,9 @@ pub struct AlertInput {
     pub seqs: Vec<u64>,
     /// Whether the event already had more evidence than it listed.
     pub evidence_truncated: bool,
+    /// The alert event's own ledger seq (`vigil.seq`), by which the store
+    /// knows how far through the ledger it has recorded.
+    pub seq: Option<u64>,
 }
 
 /// Why an event cannot be read as an alert.
@@ -172,11 +175,8 @@ impl AlertInput {
             .iter()
             .filter_map(|f| ev.get(f).and_then(scalar).map(|v| (f.to_string(), v)))
             .collect();
-        let mut seqs: Vec<u64> = ev
-            .get("vigil.seq")
-            .and_then(Value::as_u64)
-            .into_iter()
-            .collect();
+        let seq = ev.get("vigil.seq").and_then(Value::as_u64);
+        let mut seqs: Vec<u64> = seq.into_iter().collect();
         match ev.get("vigil.alert.evidence_seqs") {
             Some(Value::Array(a)) => seqs.extend(a.iter().filter_map(Value::as_u64)),
             _ => seqs.extend(ev.get("vigil.alert.evidence_seq").and_then(Value::as_u64)),
@@ -194,6 +194,7 @@ impl AlertInput {
             message: ev.get_str("message").map(text).unwrap_or_default(),
             seqs,
             evidence_truncated,
+            seq,
         })
     }
 

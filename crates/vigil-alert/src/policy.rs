@@ -130,6 +130,7 @@ mod tests {
             message: String::new(),
             seqs: vec![],
             evidence_truncated: false,
+            seq: None,
         }
     }
 

@@ -111,6 +111,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS cursor (
+    name TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 ";
 
 /// Most suppression `fields` pairs, and the longest reason/author/value.
@@ -341,8 +345,12 @@ impl Store {
         channels: &dyn Fn(&str) -> bool,
     ) -> Result<Recorded, StoreError> {
         let mut r = self.record_many(std::slice::from_ref(input), now, policy, channels)?;
-        r.pop()
-            .ok_or_else(|| StoreError::Invalid("nothing was recorded".into()))
+        r.pop().ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "alert event seq {:?} was recorded already",
+                input.seq
+            ))
+        })
     }
 
     /// [`Store::record`] for several sightings in one transaction (one
@@ -355,12 +363,37 @@ impl Store {
         channels: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<Recorded>, StoreError> {
         let tx = self.conn.transaction().ctx("starting a transaction")?;
+        let cursor = read_cursor(&tx)?;
+        let mut high = cursor;
         let mut out = Vec::with_capacity(inputs.len());
         for input in inputs {
+            if let Some(seq) = input.seq {
+                // Seen already (a catch-up overlapping the live hand-over).
+                if cursor.is_some_and(|c| seq <= c) {
+                    continue;
+                }
+                high = Some(high.map_or(seq, |h| h.max(seq)));
+            }
             out.push(record_in(&tx, input, now, policy, channels)?);
+        }
+        if high != cursor {
+            write_cursor(&tx, high.unwrap_or(0))?;
         }
         tx.commit().ctx("committing alerts")?;
         Ok(out)
+    }
+
+    /// The highest ledger seq of an alert event recorded, `None` for a new store.
+    pub fn ledger_cursor(&mut self) -> Result<Option<u64>, StoreError> {
+        let tx = self.conn.transaction().ctx("starting a transaction")?;
+        read_cursor(&tx)
+    }
+
+    /// Moves the ledger cursor (alert events at or below it are skipped).
+    pub fn set_ledger_cursor(&mut self, seq: u64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().ctx("starting a transaction")?;
+        write_cursor(&tx, seq)?;
+        tx.commit().ctx("moving the ledger cursor")
     }
 
     /// One alert with its history and deliveries.
@@ -758,6 +791,25 @@ impl Store {
             .ctx("counting deliveries")?;
         Ok(rows)
     }
+}
+
+fn read_cursor(tx: &Transaction<'_>) -> Result<Option<u64>, StoreError> {
+    tx.query_row("SELECT seq FROM cursor WHERE name = 'ledger'", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .optional()
+    .ctx("reading the ledger cursor")
+    .map(|s| s.map(|s| s as u64))
+}
+
+fn write_cursor(tx: &Transaction<'_>, seq: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO cursor (name, seq) VALUES ('ledger', ?1) \
+         ON CONFLICT(name) DO UPDATE SET seq = ?1",
+        params![seq as i64],
+    )
+    .ctx("moving the ledger cursor")?;
+    Ok(())
 }
 
 /// Records one sighting inside `tx`.

@@ -89,6 +89,58 @@ fn read_alert(bytes: &[u8]) -> Option<vigil_alert::model::AlertInput> {
     }
 }
 
+/// Records the alert events in the ledger after the store's cursor and up
+/// to `durable` (committed while the engine was stopped or behind: a crash,
+/// a full hand-over queue, a run with alerts off). A new store starts at
+/// `durable` instead: alerts from before tracking was turned on are not
+/// imported or notified. Returns how many alert events were recorded.
+fn catch_up(engine: &Engine, ledger: &std::path::Path, durable: u64) -> anyhow::Result<u64> {
+    let Some(cursor) = engine.with_store(|s| s.ledger_cursor())? else {
+        engine.with_store(|s| s.set_ledger_cursor(durable))?;
+        return Ok(0);
+    };
+    if cursor >= durable {
+        return Ok(0);
+    }
+    let reader = vigil_ledger::LedgerReader::open(ledger)?;
+    let mut pending = Vec::new();
+    let mut recorded = 0u64;
+    let needle = b"\"vigil.alert\"";
+    let flow = reader.for_each_range(cursor + 1, durable, |_, payload| {
+        // Only alert events name this dataset exactly; parse just those.
+        if payload.windows(needle.len()).any(|w| w == needle) {
+            if let Some(input) = read_stored_alert(payload) {
+                pending.push(input);
+            }
+        }
+        if pending.len() >= MAX_PER_TRANSACTION {
+            match engine.record_many(&pending, now_ms()) {
+                Ok(rs) => recorded += rs.len() as u64,
+                Err(e) => return std::ops::ControlFlow::Break(e),
+            }
+            pending.clear();
+        }
+        std::ops::ControlFlow::Continue(())
+    })?;
+    if let std::ops::ControlFlow::Break(e) = flow {
+        return Err(e.into());
+    }
+    recorded += engine.record_many(&pending, now_ms())?.len() as u64;
+    Ok(recorded)
+}
+
+/// A stored record as an alert to track: only the server's own alert
+/// events (`vigil.input: internal`, `event.dataset: vigil.alert`), never an
+/// ingested event that merely looks like one.
+fn read_stored_alert(bytes: &[u8]) -> Option<vigil_alert::model::AlertInput> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let ev = Event::from_json(v, 64).ok()?;
+    let own = ev.get_str(fields::VIGIL_INPUT) == Some(InputKind::Internal.as_str())
+        && ev.get_str(fields::EVENT_DATASET) == Some("vigil.alert");
+    own.then(|| vigil_alert::model::AlertInput::from_event(&ev).ok())
+        .flatten()
+}
+
 /// The channel between the writer and the engine thread.
 pub fn channel() -> (AlertSink, Receiver<Vec<Vec<u8>>>) {
     sync_channel(QUEUE)
@@ -170,9 +222,23 @@ pub fn start(
 
     let e = engine.clone();
     let tx = changes.clone();
+    // Read before any input is bound: everything up to here was committed
+    // by an earlier run.
+    let durable = pipeline.durable_seq();
+    let ledger = config.ledger_dir();
     std::thread::Builder::new()
         .name("vigil-alerts".into())
         .spawn(move || {
+            match catch_up(&e, &ledger, durable) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    alerts = n,
+                    "recorded alert events committed while alert tracking was not running"
+                ),
+                Err(err) => {
+                    tracing::error!(error = %err, "catching up on stored alert events failed")
+                }
+            }
             // Ends when the writer drops its sender at shutdown.
             while let Ok(first) = rx.recv() {
                 // Whatever else is waiting joins one store transaction.

@@ -12,6 +12,7 @@ fn input(rule: &str, ip: &str) -> AlertInput {
         message: "m".into(),
         seqs: vec![7],
         evidence_truncated: false,
+        seq: None,
     }
 }
 
@@ -347,4 +348,27 @@ fn unknown_channels_are_skipped_and_recorded() {
     assert!(r.queued.is_empty());
     let (_, hist, _) = s.get(&r.alert_id).unwrap();
     assert_eq!(hist[1].action, "notification_skipped");
+}
+
+#[test]
+fn the_ledger_cursor_makes_recording_idempotent() {
+    let (_d, mut s) = store();
+    let p = routed(0);
+    assert_eq!(s.ledger_cursor().unwrap(), None);
+    let at = |seq| AlertInput {
+        seq: Some(seq),
+        ..input("r1", "x")
+    };
+    let r = s.record_many(&[at(10), at(12)], 1, &p, ANY).unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(s.ledger_cursor().unwrap(), Some(12));
+    // A replay of 11..=13 records only 13.
+    let r = s
+        .record_many(&[at(11), at(12), at(13)], 2, &p, ANY)
+        .unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(s.get(&r[0].alert_id).unwrap().0.count, 3);
+    assert!(s.record(&at(13), 3, &p, ANY).is_err());
+    s.set_ledger_cursor(100).unwrap();
+    assert_eq!(s.ledger_cursor().unwrap(), Some(100));
 }

@@ -239,6 +239,7 @@ pub fn input(rule: &str, user: &str) -> AlertInput {
         message: format!("Sigma: Rule {rule}"),
         seqs: vec![1],
         evidence_truncated: false,
+        seq: None,
     }
 }
 
