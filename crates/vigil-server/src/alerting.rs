@@ -14,6 +14,7 @@
 //! `alert_delivery_dead`) are appended to the ledger through the same
 //! path as HTTP ingest, as internal events.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -89,6 +90,49 @@ fn read_alert(bytes: &[u8]) -> Option<vigil_alert::model::AlertInput> {
     }
 }
 
+/// The engine thread: records what the writer hands over, in batches; after
+/// a dropped hand-over, discards the queue and reads the missed alert events
+/// back from the ledger instead.
+fn run_feed(
+    engine: &Engine,
+    feed: &AlertFeed,
+    durable: impl Fn() -> u64,
+    ledger: &std::path::Path,
+    changes: impl Fn(Change),
+) {
+    // Ends when the writer drops its sender at shutdown.
+    'feed: while let Ok(first) = feed.rx.recv() {
+        let mut inputs: Vec<_> = first.iter().filter_map(|b| read_alert(b)).collect();
+        loop {
+            if feed.lost.swap(false, Ordering::Acquire) {
+                // Everything not yet recorded is in the ledger up to durable.
+                while feed.rx.try_recv().is_ok() {}
+                match catch_up(engine, ledger, durable()) {
+                    Ok(n) => tracing::warn!(
+                        alerts = n,
+                        "read alert events back from the ledger after a full queue"
+                    ),
+                    Err(err) => {
+                        tracing::error!(error = %err, "catching up on stored alert events failed")
+                    }
+                }
+                continue 'feed;
+            }
+            if inputs.len() >= MAX_PER_TRANSACTION {
+                break;
+            }
+            match feed.rx.try_recv() {
+                Ok(b) => inputs.extend(b.iter().filter_map(|b| read_alert(b))),
+                Err(_) => break,
+            }
+        }
+        match engine.record_many(&inputs, now_ms()) {
+            Ok(rs) => rs.into_iter().flat_map(|r| r.changes).for_each(&changes),
+            Err(err) => tracing::error!(error = %err, "recording alerts failed"),
+        }
+    }
+}
+
 /// Records the alert events in the ledger after the store's cursor and up
 /// to `durable` (committed while the engine was stopped or behind: a crash,
 /// a full hand-over queue, a run with alerts off). A new store starts at
@@ -141,9 +185,23 @@ fn read_stored_alert(bytes: &[u8]) -> Option<vigil_alert::model::AlertInput> {
         .flatten()
 }
 
+/// The engine thread's end of an [`AlertSink`].
+pub struct AlertFeed {
+    rx: Receiver<Vec<Vec<u8>>>,
+    lost: Arc<AtomicBool>,
+}
+
 /// The channel between the writer and the engine thread.
-pub fn channel() -> (AlertSink, Receiver<Vec<Vec<u8>>>) {
-    sync_channel(QUEUE)
+pub fn channel() -> (AlertSink, AlertFeed) {
+    let (tx, rx) = sync_channel(QUEUE);
+    let lost = Arc::new(AtomicBool::new(false));
+    (
+        AlertSink {
+            tx,
+            lost: lost.clone(),
+        },
+        AlertFeed { rx, lost },
+    )
 }
 
 /// The ledger event of a lifecycle change.
@@ -182,7 +240,7 @@ pub fn lifecycle_event(c: &Change) -> Event {
 pub fn start(
     config: &crate::config::Config,
     pipeline: Arc<PipelineHandle>,
-    rx: Receiver<Vec<Vec<u8>>>,
+    feed: AlertFeed,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Alerting>> {
     if !config.alerts.is_enabled() {
@@ -239,26 +297,92 @@ pub fn start(
                     tracing::error!(error = %err, "catching up on stored alert events failed")
                 }
             }
-            // Ends when the writer drops its sender at shutdown.
-            while let Ok(first) = rx.recv() {
-                // Whatever else is waiting joins one store transaction.
-                let mut inputs = Vec::new();
-                let mut batch = Some(first);
-                while let Some(b) = batch.take() {
-                    inputs.extend(b.iter().filter_map(|bytes| read_alert(bytes)));
-                    if inputs.len() < MAX_PER_TRANSACTION {
-                        batch = rx.try_recv().ok();
-                    }
-                }
-                match e.record_many(&inputs, now_ms()) {
-                    Ok(rs) => rs
-                        .into_iter()
-                        .flat_map(|r| r.changes)
-                        .for_each(|c| queue(&tx, c)),
-                    Err(err) => tracing::error!(error = %err, "recording alerts failed"),
-                }
-            }
+            run_feed(
+                &e,
+                &feed,
+                || pipeline.durable_seq(),
+                &ledger,
+                |c| queue(&tx, c),
+            );
         })
         .context("starting the alert engine thread")?;
     Ok(Some(Alerting { engine, changes }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::EventWriter;
+
+    fn alert(rule: &str) -> Prepared {
+        let mut ev = Event::new();
+        ev.set(fields::EVENT_KIND, "alert");
+        ev.set(fields::EVENT_DATASET, "vigil.alert");
+        ev.set("rule.id", rule);
+        ev.set("vigil.alert.level", "high");
+        crate::pipeline::stamp(
+            &mut ev,
+            InputKind::Internal,
+            Some("vigil"),
+            SystemTime::now(),
+        );
+        Prepared::new(&ev)
+    }
+
+    #[test]
+    fn a_dropped_hand_over_is_read_back_from_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::default();
+        config.data_dir = dir.path().into();
+        config.alerts.enabled = Some(true);
+        let ledger =
+            vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options()).unwrap();
+        let mut w = EventWriter::new(ledger);
+        let engine = Engine::open(&dir.path().join("alerts.db"), &config.alerts).unwrap();
+        // A new store starts at the present.
+        assert_eq!(catch_up(&engine, &config.ledger_dir(), 0).unwrap(), 0);
+
+        // An ingested look-alike, then three alerts; only the third is handed over.
+        let mut fake = alert("forged");
+        let mut ev = Event::new();
+        ev.set(fields::EVENT_KIND, "alert");
+        ev.set(fields::EVENT_DATASET, "vigil.alert");
+        ev.set("rule.id", "forged");
+        crate::pipeline::stamp(&mut ev, InputKind::Http, Some("x"), SystemTime::now());
+        fake.template = vigil_event::SeqTemplate::new(&ev);
+        let mut stored = Vec::new();
+        w.append(&[fake, alert("a"), alert("b"), alert("c")], |b| {
+            stored.push(b.to_vec())
+        })
+        .unwrap();
+        let durable = w.commit().unwrap();
+
+        let (sink, feed) = channel();
+        sink.tx.send(vec![stored[3].clone()]).unwrap();
+        sink.lost.store(true, Ordering::Release);
+        sink.tx.send(vec![stored[3].clone()]).unwrap();
+        drop(sink);
+        let changes = std::sync::Mutex::new(Vec::new());
+        run_feed(
+            &engine,
+            &feed,
+            || durable,
+            &config.ledger_dir(),
+            |c| changes.lock().unwrap().push(c),
+        );
+        let (alerts, total) = engine
+            .with_store(|s| {
+                s.list(&vigil_alert::store::ListFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+            })
+            .unwrap();
+        assert_eq!(total, 3, "{alerts:?}");
+        assert!(alerts.iter().all(|a| a.count == 1 && a.rule_id != "forged"));
+        assert_eq!(
+            engine.with_store(|s| s.ledger_cursor()).unwrap(),
+            Some(durable)
+        );
+    }
 }

@@ -306,7 +306,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     let decoders = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
-    let (alert_sink, alert_rx) = alerting::channel();
+    let (alert_sink, alert_feed) = alerting::channel();
     let (pipeline, writer) = pipeline::start(
         ledger,
         checkpointer,
@@ -319,7 +319,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     )
     .context("starting the event pipeline")?;
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
-    let alerts = alerting::start(&config, pipeline.clone(), alert_rx, shutdown.subscribe())?;
+    let alerts = alerting::start(&config, pipeline.clone(), alert_feed, shutdown.subscribe())?;
 
     let limits = vigil_ingest::InputLimits {
         max_message_bytes: config.limits.max_message_bytes,

@@ -262,9 +262,16 @@ pub type Committed = Arc<Vec<Vec<u8>>>;
 
 /// Where the writer hands the alert events it committed (canonical bytes,
 /// seq included), for the alert engine. The writer never waits on it: a
-/// full queue drops the hand-over (counted in `vigil_alerts_dropped_total`);
-/// the alert events themselves are already in the ledger.
-pub type AlertSink = std::sync::mpsc::SyncSender<Vec<Vec<u8>>>;
+/// full queue drops the hand-over (counted in `vigil_alerts_dropped_total`)
+/// and raises `lost`, so that the engine reads what it missed back from the
+/// ledger, where the alert events already are.
+#[derive(Debug, Clone)]
+pub struct AlertSink {
+    /// The queue to the engine.
+    pub tx: std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+    /// Set when a hand-over was dropped.
+    pub lost: Arc<std::sync::atomic::AtomicBool>,
+}
 
 /// Shared pipeline state visible to the HTTP layer.
 pub struct PipelineHandle {
@@ -784,7 +791,8 @@ fn hand_over_alerts(sink: &AlertSink, alerts: &[Prepared], first: u64) {
         })
         .collect();
     let n = stored.len() as u64;
-    if let Err(e) = sink.try_send(stored) {
+    if let Err(e) = sink.tx.try_send(stored) {
+        sink.lost.store(true, Ordering::Release);
         metrics::counter!("vigil_alerts_dropped_total").increment(n);
         if matches!(e, std::sync::mpsc::TrySendError::Full(_)) {
             tracing::error!(
