@@ -332,9 +332,14 @@ mod tests {
     #[test]
     fn a_dropped_hand_over_is_read_back_from_the_ledger() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::config::Config::default();
-        config.data_dir = dir.path().into();
-        config.alerts.enabled = Some(true);
+        let config = crate::config::Config {
+            data_dir: dir.path().into(),
+            alerts: vigil_alert::AlertsConfig {
+                enabled: Some(true),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
         let ledger =
             vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options()).unwrap();
         let mut w = EventWriter::new(ledger);
