@@ -222,8 +222,12 @@ fn describe_metrics() {
         "Alert sightings a suppression rule matched (still recorded)"
     );
     describe_counter!(
+        "vigil_alerts_throttled_total",
+        "Alert notifications a route's throttle held back, by route"
+    );
+    describe_counter!(
         "vigil_alerts_dropped_total",
-        "Committed alert events not handed to the alert engine (its queue was full)"
+        "Committed alert events not handed to the alert engine (its queue was full; read back from the ledger)"
     );
     describe_counter!(
         "vigil_deliveries_total",
