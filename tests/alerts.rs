@@ -280,6 +280,37 @@ fn matches_become_one_signed_notification_and_an_alert_to_ack() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 204);
+    // The CLI creates suppressions and shows alerts too.
+    let cli = |args: &[&str]| {
+        common::run_ok(common::vigil().arg("alerts").args(args).args([
+            "--server",
+            &server.url(""),
+            "--token",
+            TOKEN,
+        ]))
+    };
+    let out = cli(&[
+        "suppress",
+        "--field",
+        "user.name=svc-backup",
+        "--field",
+        "level=low",
+        "--reason",
+        "known job",
+        "--expires",
+        "1d",
+    ]);
+    assert!(out.starts_with("suppression "), "{out}");
+    let list = server.get_json("/api/v1/suppressions", &[]);
+    assert!(list["suppressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["fields"]["user.name"] == "svc-backup" && s["reason"] == "known job"));
+    let shown: Value = serde_json::from_str(&cli(&["show", &id])).unwrap();
+    assert_eq!(shown["alert"]["id"], id.as_str());
+    assert_eq!(shown["deliveries"][0]["state"], "delivered");
+
     // The suppressed alert was not sent.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(got.lock().unwrap().len(), 1);
