@@ -1,5 +1,6 @@
 //! Subcommands and their shared options.
 
+mod alerts;
 mod bench;
 mod bench_search;
 mod bench_sigma;
@@ -62,6 +63,8 @@ enum Command {
     Rules(rules::RulesArgs),
     /// Generate realistic, labelled security telemetry (demos, benchmarks, tests).
     Simulate(simulate::SimulateArgs),
+    /// List, acknowledge, close and suppress alerts (needs a server).
+    Alerts(alerts::AlertsArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -131,5 +134,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reindex(a) => reindex::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Alerts(a) => alerts::run(a),
     }
 }

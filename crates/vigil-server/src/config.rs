@@ -30,6 +30,8 @@ pub struct Config {
     pub detection: DetectionConfig,
     /// The built-in behavioural detectors (docs/DETECTIONS.md).
     pub detectors: vigil_detect::Config,
+    /// Alert tracking and notification (docs/ALERTS.md).
+    pub alerts: vigil_alert::AlertsConfig,
 }
 
 /// `[detection]`: Sigma rules evaluated on every event the decoders produce.
@@ -219,6 +221,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             detection: DetectionConfig::default(),
             detectors: vigil_detect::Config::default(),
+            alerts: vigil_alert::AlertsConfig::default(),
         }
     }
 }
@@ -387,6 +390,12 @@ impl Config {
 
     /// Checks values that TOML types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Err(e) = self.alerts.validate() {
+            return Err(ConfigError::Invalid {
+                key: "alerts",
+                message: format!("{}: {}", e.key, e.message),
+            });
+        }
         if let Err(e) = self.detectors.validate() {
             return Err(ConfigError::Invalid {
                 key: "detectors",

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerting;
 pub mod auth;
 pub mod checkpoints;
 pub mod config;
@@ -23,7 +24,7 @@ pub mod detection;
 pub mod http;
 pub mod indexer;
 pub mod meta;
-pub mod netguard;
+pub use vigil_alert::netguard;
 pub mod pipeline;
 pub mod sequence;
 pub mod witness;
@@ -216,6 +217,27 @@ fn describe_metrics() {
         "vigil_detector_late_total",
         "Events a built-in detector ignored as older than their key's window, by detector"
     );
+    describe_counter!("vigil_alerts_total", "Alerts opened (repeats are grouped)");
+    describe_counter!(
+        "vigil_alerts_suppressed_total",
+        "Alert sightings a suppression rule matched (still recorded)"
+    );
+    describe_counter!(
+        "vigil_alerts_throttled_total",
+        "Alert notifications a route's throttle held back, by route"
+    );
+    describe_counter!(
+        "vigil_alerts_dropped_total",
+        "Committed alert events not handed to the alert engine (its queue was full; read back from the ledger)"
+    );
+    describe_counter!(
+        "vigil_deliveries_total",
+        "Alert delivery attempts, by channel and state (delivered, failed, dead)"
+    );
+    describe_gauge!(
+        "vigil_deliveries_dead",
+        "Alert deliveries that gave up after their last attempt"
+    );
     describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
@@ -313,6 +335,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     let decoders = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 8);
+    let (alert_sink, alert_feed) = alerting::channel();
     let (pipeline, writer) = pipeline::start(
         ledger,
         checkpointer,
@@ -321,8 +344,11 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         decoders,
         detection.enabled().then(|| detection.clone()),
         Some(config.detectors.clone()),
+        config.alerts.is_enabled().then_some(alert_sink),
     )
     .context("starting the event pipeline")?;
+    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
+    let alerts = alerting::start(&config, pipeline.clone(), alert_feed, shutdown.subscribe())?;
 
     let indexer = start_indexer(&config, &pipeline)?;
 
@@ -352,9 +378,9 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         metrics,
         detection,
         indexer,
+        alerts,
     });
     let app = http::router(state);
-    let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let http_task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

@@ -260,6 +260,19 @@ enum DecoderMsg {
 /// Canonical bytes of committed events, fanned out to live tail subscribers.
 pub type Committed = Arc<Vec<Vec<u8>>>;
 
+/// Where the writer hands the alert events it committed (canonical bytes,
+/// seq included), for the alert engine. The writer never waits on it: a
+/// full queue drops the hand-over (counted in `vigil_alerts_dropped_total`)
+/// and raises `lost`, so that the engine reads what it missed back from the
+/// ledger, where the alert events already are.
+#[derive(Debug, Clone)]
+pub struct AlertSink {
+    /// The queue to the engine.
+    pub tx: std::sync::mpsc::SyncSender<Vec<Vec<u8>>>,
+    /// Set when a hand-over was dropped.
+    pub lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// Shared pipeline state visible to the HTTP layer.
 pub struct PipelineHandle {
     writer_tx: mpsc::Sender<WriterMsg>,
@@ -387,6 +400,8 @@ pub fn decode_batch(
 }
 
 /// Starts decoder threads and the writer thread over an open ledger.
+// Each argument is a separate concern of the writer; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     ledger: Ledger,
     checkpointer: crate::checkpoints::Checkpointer,
@@ -395,6 +410,7 @@ pub fn start(
     decoder_threads: usize,
     detection: Option<Arc<crate::detection::Detection>>,
     detectors: Option<vigil_detect::Config>,
+    alert_sink: Option<AlertSink>,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
     let detectors = detectors.filter(|c| c.enabled).map(Arc::new);
     // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
@@ -471,6 +487,7 @@ pub fn start(
                     detectors: detectors.map(|c| {
                         BuiltinDetectors::new(vigil_detect::Detectors::new((*c).clone()), &data_dir)
                     }),
+                    alert_sink,
                 },
                 checkpointer,
             )
@@ -492,6 +509,7 @@ struct WriterStores {
     meta: rusqlite::Connection,
     detection: Option<Arc<crate::detection::Detection>>,
     detectors: Option<BuiltinDetectors>,
+    alert_sink: Option<AlertSink>,
 }
 
 /// The built-in detectors, owned by the writer (which feeds them in seq
@@ -663,6 +681,7 @@ fn writer_loop(
         meta,
         detection,
         mut detectors,
+        alert_sink,
     } = stores;
     let mut sources: HashMap<(String, &'static str), u64> = HashMap::new();
     let mut gaps = crate::sequence::GapTracker::default();
@@ -778,6 +797,7 @@ fn writer_loop(
                 det.report();
             }
         }
+        let alerts_first = writer.ledger().next_seq();
         if !alerts.is_empty() {
             result = writer.append(&alerts, &mut keep_for_tail);
         }
@@ -824,6 +844,9 @@ fn writer_loop(
                 if has_tail && !committed.is_empty() {
                     let _ = tail.send(Arc::new(committed));
                 }
+                if let (Some(sink), false) = (&alert_sink, alerts.is_empty()) {
+                    hand_over_alerts(sink, &alerts, alerts_first);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "ledger write failed; the batch was not stored");
@@ -869,6 +892,30 @@ fn writer_loop(
     }
     if let Some(done) = stop {
         let _ = done.send(());
+    }
+}
+
+/// Sends committed alert events (seqs from `first`) to the alert engine.
+fn hand_over_alerts(sink: &AlertSink, alerts: &[Prepared], first: u64) {
+    let stored: Vec<Vec<u8>> = alerts
+        .iter()
+        .zip(first..)
+        .map(|(p, seq)| {
+            let mut buf = Vec::new();
+            p.template.fill(seq, &mut buf);
+            buf
+        })
+        .collect();
+    let n = stored.len() as u64;
+    if let Err(e) = sink.tx.try_send(stored) {
+        sink.lost.store(true, Ordering::Release);
+        metrics::counter!("vigil_alerts_dropped_total").increment(n);
+        if matches!(e, std::sync::mpsc::TrySendError::Full(_)) {
+            tracing::error!(
+                alerts = n,
+                "the alert engine is behind; alert events not tracked"
+            );
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! authentication layer sits on the whole API router so a route added later
 //! cannot forget it.
 
+mod alerts;
 mod events;
 mod integrity;
 mod ops;
@@ -19,7 +20,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub tail_streams: Arc<tokio::sync::Semaphore>,
     /// The search index, unless `search.index` is off.
     pub indexer: Option<Arc<crate::indexer::Indexer>>,
+    /// The alert engine, when `[alerts]` is on.
+    pub alerts: Option<crate::alerting::Alerting>,
 }
 
 /// Builds the router.
@@ -60,6 +63,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/verify", post(integrity::verify_route))
         .route("/api/v1/proof/consistency", get(integrity::consistency))
         .route("/api/v1/proof/{seq}", get(integrity::inclusion))
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::show))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route("/api/v1/alerts/{id}/close", post(alerts::close))
+        .route(
+            "/api/v1/suppressions",
+            get(alerts::suppressions).post(alerts::add_suppression),
+        )
+        .route(
+            "/api/v1/suppressions/{id}",
+            delete(alerts::delete_suppression),
+        )
+        .route("/api/v1/deliveries", get(alerts::deliveries))
         .route("/metrics", get(ops::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

@@ -1,12 +1,14 @@
 //! Outbound connection policy: which addresses the server may connect to.
 //!
-//! Vigil connects out only to push checkpoints to witnesses (see
-//! [`crate::witness`]). Those destinations come from configuration, and a
-//! host name in it can resolve to anything, so every outbound address is
+//! Vigil connects out to push checkpoints to witnesses and to deliver alert
+//! notifications (webhooks, chat, PagerDuty, syslog). Those destinations come
+//! from configuration, and a host name in it can resolve to anything, so
+//! every outbound address is
 //! checked by an [`OutboundPolicy`]: loopback, private, link-local (including
 //! the cloud metadata service), shared-address (CGNAT), unspecified,
 //! multicast, broadcast and reserved addresses are refused unless an entry of
-//! `[ledger] witness_allow` covers them. IPv4-mapped (`::ffff:a.b.c.d`) and
+//! the policy's allowlist (`[ledger] witness_allow`, `[alerts] outbound_allow`)
+//! covers them. IPv4-mapped (`::ffff:a.b.c.d`) and
 //! NAT64 (`64:ff9b::a.b.c.d`) IPv6 addresses are judged as the IPv4 address
 //! inside them.
 //!
@@ -140,7 +142,7 @@ impl<'de> serde::Deserialize<'de> for Cidr {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// The address is in a refused range.
-    #[error("address {ip} is {range} and not in [ledger] witness_allow")]
+    #[error("address {ip} is {range} and not allowlisted ([ledger] witness_allow, [alerts] outbound_allow)")]
     Address {
         /// The refused address.
         ip: IpAddr,
