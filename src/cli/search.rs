@@ -24,7 +24,8 @@ pub struct SearchArgs {
     /// Only events before this time.
     #[arg(long)]
     until: Option<String>,
-    /// Most events to show (the newest).
+    /// Most events to show: the newest for a plain filter, the first ones
+    /// out of the pipes otherwise (tables are not cut by this).
     #[arg(long, default_value_t = 100)]
     limit: usize,
     /// One JSON object per line (NDJSON): events, or one object per table row.
