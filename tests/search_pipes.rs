@@ -199,6 +199,22 @@ fn piped_searches_from_the_cli() {
         "host.name           total\n=cmd|' /C calc'!A0    550\na                     950\nb                     250\nc\n"
     );
 
+    // Events cut down by `fields` are shown in those columns, in CSV too.
+    let table = run_ok(&mut remote(
+        "* | where bytes >= 300 | fields user.name, bytes",
+        "",
+    ));
+    assert_eq!(
+        table,
+        "user.name  bytes\nroot         300\nbob          400\n             550\n"
+    );
+    // The chosen columns stay in their order even when the first event lacks one.
+    let csv = run_ok(&mut remote(
+        "* | where bytes >= 400 | sort -bytes | fields user.name, bytes",
+        "--csv",
+    ));
+    assert_eq!(csv, "user.name,bytes\r\n,550\r\nbob,400\r\n");
+
     // The local ledger answers the same as the server.
     let data = server.data_dir.clone();
     let rows = ndjson(

@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::Value;
 use vigil_event::{sanitize, Event};
+use vigil_query::Pipe;
 
 use super::client::Client;
 use super::{output, DataArgs, ServerArgs};
@@ -24,7 +25,8 @@ pub struct SearchArgs {
     /// Only events before this time.
     #[arg(long)]
     until: Option<String>,
-    /// Most events to show (the newest).
+    /// Most events to show: the newest for a plain filter, the first ones
+    /// out of the pipes otherwise (tables are not cut by this).
     #[arg(long, default_value_t = 100)]
     limit: usize,
     /// One JSON object per line (NDJSON): events, or one object per table row.
@@ -65,13 +67,26 @@ struct Answer {
 pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
     // Checked here too, not only by the server, so that the caret lines
     // reach the terminal as lines rather than inside one escaped message.
-    if let Err(e) = vigil_query::parse_search(&a.query) {
-        eprintln!("vigil: error: the search cannot be parsed:");
-        for line in e.render(&a.query).lines() {
-            eprintln!("{}", sanitize::display(line));
+    let search = match vigil_query::parse_search(&a.query) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("vigil: error: the search cannot be parsed:");
+            for line in e.render(&a.query).lines() {
+                eprintln!("{}", sanitize::display(line));
+            }
+            return Ok(ExitCode::from(1));
         }
-        return Ok(ExitCode::from(1));
-    }
+    };
+    // Events cut down by `| fields a, b` are shown in exactly those columns.
+    let chosen = search
+        .pipeline
+        .pipes
+        .iter()
+        .rev()
+        .find_map(|p| match &p.node {
+            Pipe::Fields(fs) => Some(fs.clone()),
+            _ => None,
+        });
     let answer = match Client::from_args(&a.server, Some(std::time::Duration::from_secs(120)))? {
         Some(client) => remote(&client, &a)?,
         None => local(&a)?,
@@ -110,9 +125,23 @@ pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
                 out.write_all(b"\n")?;
             }
         }
-        (None, false, true) => events_csv(&mut out, &answer.hits)?,
+        (None, false, true) => events_csv(&mut out, &answer.hits, chosen.as_deref())?,
         (None, false, false) => {
-            output::table(&mut out, &answer.hits, output::terminal_width())?;
+            match &chosen {
+                Some(cols) => {
+                    let rows: Vec<Vec<Value>> = answer
+                        .hits
+                        .iter()
+                        .map(|ev| {
+                            cols.iter()
+                                .map(|c| ev.get(c).cloned().unwrap_or(Value::Null))
+                                .collect()
+                        })
+                        .collect();
+                    output::rows_table(&mut out, cols, &rows)?;
+                }
+                None => output::table(&mut out, &answer.hits, output::terminal_width())?,
+            }
             out.flush()?;
             let shown = answer.hits.len();
             eprintln!(
@@ -204,11 +233,15 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
     })
 }
 
-/// Events as CSV: one column per field path any of them holds, in the order
-/// first seen (a `| fields a, b` before keeps this to the fields wanted).
-fn events_csv(out: &mut impl Write, hits: &[Event]) -> std::io::Result<()> {
-    let mut cols: Vec<String> = Vec::new();
-    for ev in hits {
+/// Events as CSV: the `fields` columns when the search chose some, else one
+/// column per field path any of the events holds, in the order first seen.
+fn events_csv(
+    out: &mut impl Write,
+    hits: &[Event],
+    chosen: Option<&[String]>,
+) -> std::io::Result<()> {
+    let mut cols: Vec<String> = chosen.map(<[String]>::to_vec).unwrap_or_default();
+    for ev in hits.iter().filter(|_| chosen.is_none()) {
         ev.for_each_leaf(|path, _| {
             if !cols.iter().any(|c| c == path) {
                 cols.push(path.to_string());

@@ -206,7 +206,8 @@ pub(crate) struct Group {
 #[derive(Debug)]
 pub(crate) struct Groups {
     pub aggs: Vec<Agg>,
-    pub map: HashMap<Vec<String>, Group>,
+    /// Keyed by [`group_key`] of the `by` values.
+    pub map: HashMap<String, Group>,
     cap: usize,
 }
 
@@ -230,11 +231,17 @@ impl Groups {
         get: &dyn Fn(&str) -> Option<&'v Value>,
         budget: &mut Budget,
     ) {
+        if keys.iter().any(Vec::is_empty) {
+            return;
+        }
+        // The common case, every `by` value a scalar, needs no fan-out.
+        if keys.iter().all(|k| k.len() == 1) {
+            let combo: Vec<&Value> = keys.iter().map(|k| k[0]).collect();
+            self.add_one(&combo, get, budget);
+            return;
+        }
         let mut combos: Vec<Vec<&Value>> = vec![Vec::new()];
         for values in keys {
-            if values.is_empty() {
-                return;
-            }
             let mut next = Vec::new();
             for c in &combos {
                 for v in values {
@@ -249,29 +256,38 @@ impl Groups {
             combos = next;
         }
         for combo in combos {
-            let text: Vec<String> = combo.iter().map(|v| key_text(v)).collect();
-            let group = match self.map.get_mut(&text) {
-                Some(g) => g,
-                None => {
-                    if self.map.len() >= self.cap {
-                        budget.flag(format!(
-                            "more than {} groups; events of further groups were left out",
-                            self.cap
-                        ));
-                        continue;
-                    }
-                    self.map.entry(text).or_insert_with(|| Group {
-                        key: combo.iter().map(|v| (*v).clone()).collect(),
-                        events: 0,
-                        states: self.aggs.iter().map(|a| State::new(a.func)).collect(),
-                    })
+            self.add_one(&combo, get, budget);
+        }
+    }
+
+    fn add_one<'v>(
+        &mut self,
+        combo: &[&Value],
+        get: &dyn Fn(&str) -> Option<&'v Value>,
+        budget: &mut Budget,
+    ) {
+        let text = group_key(combo);
+        let group = match self.map.get_mut(&text) {
+            Some(g) => g,
+            None => {
+                if self.map.len() >= self.cap {
+                    budget.flag(format!(
+                        "more than {} groups; events of further groups were left out",
+                        self.cap
+                    ));
+                    return;
                 }
-            };
-            group.events += 1;
-            for (state, agg) in group.states.iter_mut().zip(&self.aggs) {
-                let v = agg.field.as_deref().and_then(get);
-                state.add(agg, v, budget);
+                self.map.entry(text).or_insert_with(|| Group {
+                    key: combo.iter().map(|v| (*v).clone()).collect(),
+                    events: 0,
+                    states: self.aggs.iter().map(|a| State::new(a.func)).collect(),
+                })
             }
+        };
+        group.events += 1;
+        for (state, agg) in group.states.iter_mut().zip(&self.aggs) {
+            let v = agg.field.as_deref().and_then(get);
+            state.add(agg, v, budget);
         }
     }
 
@@ -290,6 +306,22 @@ impl Groups {
     }
 }
 
+/// One string for a combination of `by` values: each value's text with its
+/// length in front, so that no two combinations can run together.
+fn group_key(combo: &[&Value]) -> String {
+    let mut key = String::new();
+    for v in combo {
+        let text = match v {
+            Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        };
+        key.push_str(&text.len().to_string());
+        key.push(':');
+        key.push_str(&text);
+    }
+    key
+}
+
 /// The values of `v` that a `by` field groups under (none when absent).
 pub(crate) fn by_values(v: Option<&Value>) -> Vec<&Value> {
     let mut out = Vec::new();
@@ -306,6 +338,22 @@ pub(crate) fn by_values(v: Option<&Value>) -> Vec<&Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_keys_never_run_together() {
+        let (a, b, c, d) = (
+            Value::from("a"),
+            Value::from("1:b"),
+            Value::from("a1:"),
+            Value::from("b"),
+        );
+        assert_ne!(group_key(&[&a, &b]), group_key(&[&c, &d]));
+        // A number and its text are one group, as numbers are read from text.
+        assert_eq!(
+            group_key(&[&Value::from(22)]),
+            group_key(&[&Value::from("22")])
+        );
+    }
 
     #[test]
     fn percentile_nearest_rank() {

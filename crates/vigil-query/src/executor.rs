@@ -583,7 +583,7 @@ fn stats_rows(groups: Groups, schema: &Schema) -> Vec<Rec<'static>> {
         _ => Arc::from(Vec::new()),
     };
     let funcs: Vec<AggFn> = groups.aggs.iter().map(|a| a.func).collect();
-    let by_is_empty = groups.map.is_empty() || groups.map.keys().all(Vec::is_empty);
+    let by_is_empty = groups.map.values().all(|g| g.key.is_empty());
     let mut sorted = groups.sorted();
     // `stats count()` without `by` over no events still answers one row of zeros.
     if sorted.is_empty() && by_is_empty && cols.len() == funcs.len() {
@@ -609,9 +609,9 @@ fn timechart_rows(tc: &Timechart, groups: Groups) -> Vec<Rec<'static>> {
     // (bucket, series) → states; rank series by how many events they hold.
     let mut series_events: BTreeMap<String, u64> = BTreeMap::new();
     let mut cells: Vec<(i64, String, Group)> = Vec::new();
-    for (key, g) in groups.map {
-        let bucket = key.first().and_then(|b| b.parse::<i64>().ok()).unwrap_or(0);
-        let series = key.get(1).cloned().unwrap_or_default();
+    for g in groups.map.into_values() {
+        let bucket = g.key.first().and_then(Value::as_i64).unwrap_or(0);
+        let series = g.key.get(1).map(key_text).unwrap_or_default();
         *series_events.entry(series.clone()).or_default() += g.events;
         cells.push((bucket, series, g));
     }

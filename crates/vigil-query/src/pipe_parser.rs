@@ -159,7 +159,10 @@ fn tokenize(input: &str, from: usize) -> Result<Vec<Tok>, QueryError> {
                 };
                 return Err(QueryError::new(
                     start,
-                    format!("unexpected character '{shown}' in a pipe"),
+                    format!(
+                        "unexpected character '{shown}' in a pipe: expected a field name, a \
+                         number, a \"quoted\" value, ',', '(', ')', '|' or a comparison"
+                    ),
                 ));
             }
         };

@@ -334,7 +334,7 @@ fn error_messages() {
         ),
         (
             "a | where x = 1;",
-            "a | where x = 1;\n               ^\nunexpected character ';' in a pipe",
+            "a | where x = 1;\n               ^\nunexpected character ';' in a pipe: expected a field name, a number, a \"quoted\" value, ',', '(', ')', '|' or a comparison",
         ),
         (
             "user.name: | head",
