@@ -216,6 +216,10 @@ fn describe_metrics() {
         "Events a built-in detector ignored as older than their key's window, by detector"
     );
     describe_counter!(
+        "vigil_redactions_total",
+        "Secrets and personal data redacted before storage, by kind"
+    );
+    describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
     );
@@ -296,6 +300,11 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         decoders,
         detection.enabled().then(|| detection.clone()),
         Some(config.detectors.clone()),
+        config
+            .redaction
+            .redactor(&config.data_dir)
+            .context("setting up [redaction]")?
+            .map(Arc::new),
     )
     .context("starting the event pipeline")?;
 
