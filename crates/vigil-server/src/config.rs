@@ -67,6 +67,13 @@ pub struct HttpConfig {
     pub max_batch_lines: usize,
     /// Most `GET /api/v1/tail` streams open at once; more get 503.
     pub max_tail_streams: usize,
+    /// PEM certificate: when set, the API is served over TLS only (a
+    /// self-signed pair is generated here on first start if missing).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA: when set, clients must present a certificate it signed (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// `[syslog]`
@@ -85,6 +92,16 @@ pub struct SyslogConfig {
     pub timezone: String,
     /// Idle TCP connections are closed after this many seconds.
     pub idle_timeout_secs: u64,
+    /// Listen address for syslog over TLS (RFC 5425; usually port 6514).
+    /// Unset: no TLS listener.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate for `tls_listen`; default `[http] tls_cert`, else
+    /// `DATA_DIR/tls/cert.pem` (generated self-signed when missing).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA: when set, senders must present a certificate it signed.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// `[limits]`
@@ -227,6 +244,9 @@ impl Default for HttpConfig {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_lines: 100_000,
             max_tail_streams: 64,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -240,6 +260,10 @@ impl Default for SyslogConfig {
             max_connections: 1024,
             timezone: "UTC".into(),
             idle_timeout_secs: 600,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -650,6 +674,7 @@ impl Config {
             }
         }
         self.redaction.validate()?;
+        self.validate_tls()?;
         if self
             .detection
             .rules_dirs
@@ -662,6 +687,79 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        for (key, cert, k, ca) in [
+            (
+                "http.tls_cert",
+                &self.http.tls_cert,
+                &self.http.tls_key,
+                &self.http.tls_client_ca,
+            ),
+            (
+                "syslog.tls_cert",
+                &self.syslog.tls_cert,
+                &self.syslog.tls_key,
+                &self.syslog.tls_client_ca,
+            ),
+        ] {
+            if cert.is_some() != k.is_some() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "tls_cert and tls_key must be set together".into(),
+                });
+            }
+            if key == "http.tls_cert" && ca.is_some() && cert.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "http.tls_client_ca",
+                    message: "needs tls_cert and tls_key (client certificates are a TLS feature)"
+                        .into(),
+                });
+            }
+        }
+        if self.syslog.tls_listen.is_none()
+            && (self.syslog.tls_cert.is_some() || self.syslog.tls_client_ca.is_some())
+        {
+            return Err(ConfigError::Invalid {
+                key: "syslog.tls_listen",
+                message: "syslog TLS files are set but tls_listen is not (e.g. \"0.0.0.0:6514\")"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The HTTP API's TLS files, when it is served over TLS.
+    pub fn http_tls(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.http.tls_cert.clone()?,
+            key: self.http.tls_key.clone()?,
+            client_ca: self.http.tls_client_ca.clone(),
+        })
+    }
+
+    /// The syslog TLS listener's address and files, when it is on.
+    pub fn syslog_tls(&self) -> Option<(SocketAddr, crate::tls::TlsFiles)> {
+        let addr = self.syslog.tls_listen?;
+        let (cert, key) = match (&self.syslog.tls_cert, &self.syslog.tls_key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => match (&self.http.tls_cert, &self.http.tls_key) {
+                (Some(c), Some(k)) => (c.clone(), k.clone()),
+                _ => (
+                    self.data_dir.join("tls").join("cert.pem"),
+                    self.data_dir.join("tls").join("key.pem"),
+                ),
+            },
+        };
+        Some((
+            addr,
+            crate::tls::TlsFiles {
+                cert,
+                key,
+                client_ca: self.syslog.tls_client_ca.clone(),
+            },
+        ))
     }
 
     /// The retention policy of `[ledger]`.
@@ -813,6 +911,41 @@ mod tests {
         }
         let off = Config::from_toml("[redaction]\nenabled = false\n").unwrap();
         assert!(off.redaction.redactor(dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn tls_settings() {
+        let c = Config::from_toml("data_dir = \"/d\"\n[syslog]\ntls_listen = \"127.0.0.1:6514\"\n")
+            .unwrap();
+        c.validate().unwrap();
+        assert!(c.http_tls().is_none());
+        let (addr, files) = c.syslog_tls().unwrap();
+        assert_eq!(addr.port(), 6514);
+        assert_eq!(files.cert, PathBuf::from("/d/tls/cert.pem"));
+        let c = Config::from_toml(
+            "[http]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\ntls_client_ca = \"/ca.pem\"\n[syslog]\ntls_listen = \"127.0.0.1:6514\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.http_tls().unwrap().client_ca, Some("/ca.pem".into()));
+        // syslog reuses the API's certificate, not its client CA.
+        let (_, files) = c.syslog_tls().unwrap();
+        assert_eq!(files.cert, PathBuf::from("/c.pem"));
+        assert_eq!(files.client_ca, None);
+        for (bad, key) in [
+            ("[http]\ntls_cert = \"/c.pem\"\n", "http.tls_cert"),
+            (
+                "[http]\ntls_client_ca = \"/ca.pem\"\n",
+                "http.tls_client_ca",
+            ),
+            (
+                "[syslog]\ntls_cert = \"/c\"\ntls_key = \"/k\"\n",
+                "syslog.tls_listen",
+            ),
+        ] {
+            let e = Config::from_toml(bad).unwrap().validate().unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]
