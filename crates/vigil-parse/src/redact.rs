@@ -666,7 +666,7 @@ fn find(kind: Kind, s: &str, out: &mut Vec<(usize, usize)>) {
             }
         }
         Kind::Jwt => {
-            if memmem::find(b, b"eyJ").is_some() {
+            if EYJ.find(b).is_some() {
                 out.extend(
                     JWT.find_iter(s)
                         .filter(|m| !b[..m.start()].last().is_some_and(|c| is_b64url(*c)))
@@ -675,7 +675,7 @@ fn find(kind: Kind, s: &str, out: &mut Vec<(usize, usize)>) {
             }
         }
         Kind::Bearer => {
-            if memmem::find(b, b"earer").is_some() || memmem::find(b, b"EARER").is_some() {
+            if EARER.find(b).is_some() || EARER_UPPER.find(b).is_some() {
                 out.extend(
                     BEARER
                         .captures_iter(s)
@@ -690,7 +690,7 @@ fn find(kind: Kind, s: &str, out: &mut Vec<(usize, usize)>) {
             }
         }
         Kind::UrlPassword => {
-            if memmem::find(b, b"://").is_some() && memchr::memchr(b'@', b).is_some() {
+            if memchr::memchr(b'@', b).is_some() && SCHEME_SEP.find(b).is_some() {
                 out.extend(
                     URL_PASSWORD
                         .captures_iter(s)
@@ -700,26 +700,8 @@ fn find(kind: Kind, s: &str, out: &mut Vec<(usize, usize)>) {
             }
         }
         Kind::SecretPair => {
-            if memchr::memchr2(b'=', b':', b).is_some() && SECRET_WORDS.is_match(b) {
-                for c in SECRET_PAIR.captures_iter(s) {
-                    let (Some(key), Some(val)) =
-                        (c.get(1).or_else(|| c.get(3)), c.get(2).or_else(|| c.get(4)))
-                    else {
-                        continue;
-                    };
-                    if !is_secret_key(key.as_str()) {
-                        continue;
-                    }
-                    let (mut a, mut z) = (val.start(), val.end());
-                    // Keep the quotes of a quoted value: only its content is secret.
-                    if z - a >= 2 && matches!(b[a], b'"' | b'\'') && b[z - 1] == b[a] {
-                        a += 1;
-                        z -= 1;
-                    }
-                    if z > a {
-                        out.push((a, z));
-                    }
-                }
+            if memchr::memchr2(b'=', b':', b).is_some() {
+                find_secret_pairs(s, out);
             }
         }
     }
@@ -792,25 +774,98 @@ static API_KEY: LazyLock<Regex> = LazyLock::new(|| {
 static URL_PASSWORD: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s:/@?#]{0,256}:([^\s/@?#]{1,256})@"));
 
+// Finders built once: `memmem::find` would rebuild its searcher per call.
+static EYJ: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("eyJ"));
+static EARER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("earer"));
+static EARER_UPPER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new("EARER"));
+static SCHEME_SEP: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("://"));
+
+/// The words a secret key ends with (see [`SECRET_SUFFIXES`]), found in
+/// one pass; the key around each hit is then checked by hand, which is
+/// far cheaper than a case-insensitive regex with a free-form key prefix.
 static SECRET_WORDS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     aho_corasick::AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
-        .build(["passw", "pwd", "secret", "token", "key", "credential"])
+        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+        .build(SECRET_SUFFIXES.iter().copied().chain(["pwd"]))
         .expect("fixed word list builds")
 });
 
-/// `"key": "value"` (groups 1, 2) or `key=value` (groups 3, 4), the key
-/// ending in a secret word; [`is_secret_key`] then checks the key exactly.
-static SECRET_PAIR: LazyLock<Regex> = LazyLock::new(|| {
-    let words = r"(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)";
-    re(&format!(
-        concat!(
-            r#"(?i)"([a-z0-9_.-]{{0,64}}{w})"\s*:\s*("(?:[^"\\]|\\.){{1,1024}}")"#,
-            r#"|\b([a-z0-9_.-]{{0,64}}{w})\s*=\s*("(?:[^"\\]|\\.){{0,1024}}"|'[^']{{0,1024}}'|[^\s&,;"']{{1,1024}})"#,
-        ),
-        w = words
-    ))
-});
+/// Longest key prefix and value looked at, in bytes.
+const MAX_KEY: usize = 64;
+const MAX_VALUE: usize = 1024;
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// `key=value`, `key = "value"`, `key='value'` and `"key": "value"` where
+/// the key ends in a secret word; appends the value's span (inside quotes).
+fn find_secret_pairs(s: &str, out: &mut Vec<(usize, usize)>) {
+    let b = s.as_bytes();
+    let skip_blanks = |mut p: usize| {
+        while p < b.len() && matches!(b[p], b' ' | b'\t') {
+            p += 1;
+        }
+        p
+    };
+    let mut last_end = 0;
+    for m in SECRET_WORDS.find_iter(b) {
+        let end = m.end();
+        if m.start() < last_end || b.get(end).is_some_and(|&c| is_key_byte(c)) {
+            continue;
+        }
+        let mut start = m.start();
+        while start > 0 && is_key_byte(b[start - 1]) && m.start() - start < MAX_KEY {
+            start -= 1;
+        }
+        if start > 0 && is_key_byte(b[start - 1]) {
+            continue;
+        }
+        if !is_secret_key(&s[start..end]) {
+            continue;
+        }
+        let quoted_key = start > 0 && b[start - 1] == b'"' && b.get(end) == Some(&b'"');
+        let mut p = skip_blanks(if quoted_key { end + 1 } else { end });
+        match b.get(p) {
+            Some(b'=') => {}
+            // `"key": …` only for a quoted key: `Password: changed` is prose.
+            Some(b':') if quoted_key => {}
+            _ => continue,
+        }
+        p = skip_blanks(p + 1);
+        let span = match b.get(p) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let mut z = p + 1;
+                while z < b.len() && b[z] != q && z - p <= MAX_VALUE {
+                    z += if b[z] == b'\\' && q == b'"' { 2 } else { 1 };
+                }
+                (z < b.len() && b[z] == q).then_some((p + 1, z))
+            }
+            Some(_) if !quoted_key => {
+                let mut z = p;
+                while z < b.len()
+                    && !b[z].is_ascii_whitespace()
+                    && !matches!(b[z], b'&' | b',' | b';' | b'"' | b'\'')
+                    && z - p < MAX_VALUE
+                {
+                    z += 1;
+                }
+                Some((p, z))
+            }
+            _ => None,
+        };
+        if let Some((a, z)) = span.filter(|(a, z)| z > a) {
+            // A value cut at the length limit ends at a char boundary.
+            let z = (z..=b.len())
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(b.len());
+            out.push((a, z));
+            last_end = z;
+        }
+    }
+}
 
 /// Card-number candidates: digit groups joined by one consistent
 /// separator (space or dash), not glued to letters, dots or more digits.
