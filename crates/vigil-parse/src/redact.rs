@@ -44,7 +44,6 @@ use std::sync::LazyLock;
 
 use aho_corasick::AhoCorasick;
 use hmac::{Hmac, Mac};
-use memchr::memmem;
 use regex::Regex;
 use serde_json::Value;
 use sha2::Sha256;
@@ -120,6 +119,20 @@ impl Kind {
             Kind::UrlPassword => "url_password",
             Kind::SecretPair => "secret_pair",
         }
+    }
+}
+
+impl Kind {
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    /// Whether [`triggers`] decides if this detector runs.
+    fn has_trigger(self) -> bool {
+        matches!(
+            self,
+            Kind::UrlPassword | Kind::SecretPair | Kind::Bearer | Kind::Jwt | Kind::ApiKey
+        )
     }
 }
 
@@ -556,10 +569,19 @@ impl Redactor {
     fn text(&self, text: &str, counts: &mut [u64]) -> Outcome {
         let mut cur: Option<String> = None;
         let mut spans = Vec::new();
+        // One scan tells which credential detectors can match at all;
+        // replacements never add a trigger, so it holds for the whole loop.
+        let mut triggered: Option<u16> = None;
         for (i, rule) in self.rules.iter().enumerate() {
             let s = cur.as_deref().unwrap_or(text);
             spans.clear();
             match &rule.detector {
+                Detector::Builtin(k) if k.has_trigger() => {
+                    let mask = *triggered.get_or_insert_with(|| triggers(text.as_bytes()));
+                    if mask & k.bit() != 0 {
+                        find(*k, s, &mut spans);
+                    }
+                }
                 Detector::Builtin(k) => find(*k, s, &mut spans),
                 Detector::Custom(re) => spans.extend(
                     re.find_iter(s)
@@ -666,31 +688,25 @@ fn find(kind: Kind, s: &str, out: &mut Vec<(usize, usize)>) {
             }
         }
         Kind::Jwt => {
-            if EYJ.find(b).is_some() {
-                out.extend(
-                    JWT.find_iter(s)
-                        .filter(|m| !b[..m.start()].last().is_some_and(|c| is_b64url(*c)))
-                        .map(|m| (m.start(), m.end())),
-                );
-            }
+            out.extend(
+                JWT.find_iter(s)
+                    .filter(|m| !b[..m.start()].last().is_some_and(|c| is_b64url(*c)))
+                    .map(|m| (m.start(), m.end())),
+            );
         }
         Kind::Bearer => {
-            if EARER.find(b).is_some() || EARER_UPPER.find(b).is_some() {
-                out.extend(
-                    BEARER
-                        .captures_iter(s)
-                        .filter_map(|c| c.get(1))
-                        .map(|m| (m.start(), m.end())),
-                );
-            }
+            out.extend(
+                BEARER
+                    .captures_iter(s)
+                    .filter_map(|c| c.get(1))
+                    .map(|m| (m.start(), m.end())),
+            );
         }
         Kind::ApiKey => {
-            if API_KEY_PREFIXES.is_match(b) {
-                out.extend(API_KEY.find_iter(s).map(|m| (m.start(), m.end())));
-            }
+            out.extend(API_KEY.find_iter(s).map(|m| (m.start(), m.end())));
         }
         Kind::UrlPassword => {
-            if memchr::memchr(b'@', b).is_some() && SCHEME_SEP.find(b).is_some() {
+            if memchr::memchr(b'@', b).is_some() {
                 out.extend(
                     URL_PASSWORD
                         .captures_iter(s)
@@ -738,10 +754,19 @@ static JWT: LazyLock<Regex> =
 static BEARER: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)\bbearer[ \t]+([A-Za-z0-9\-._~+/]{8,}=*)"));
 
-static API_KEY_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::new([
-        "AKIA",
-        "ASIA",
+/// What makes the credential detectors worth running: `://` (URL
+/// passwords), the secret key words, `bearer`, `eyJ` (JWT) and the API key
+/// prefixes, all found in one case-insensitive pass per text.
+static TRIGGERS: LazyLock<(AhoCorasick, Vec<Kind>)> = LazyLock::new(|| {
+    let mut pats: Vec<&str> = vec!["://", "bearer", "eyj"];
+    let mut kinds = vec![Kind::UrlPassword, Kind::Bearer, Kind::Jwt];
+    for w in SECRET_SUFFIXES.iter().copied().chain(["pwd"]) {
+        pats.push(w);
+        kinds.push(Kind::SecretPair);
+    }
+    for p in [
+        "akia",
+        "asia",
         "ghp_",
         "gho_",
         "ghu_",
@@ -752,11 +777,30 @@ static API_KEY_PREFIXES: LazyLock<AhoCorasick> = LazyLock::new(|| {
         "sk_live_",
         "rk_live_",
         "glpat-",
-        "AIza",
+        "aiza",
         "vgl_",
-    ])
-    .expect("fixed prefix list builds")
+    ] {
+        pats.push(p);
+        kinds.push(Kind::ApiKey);
+    }
+    // A full DFA: a few KiB for these short words, and the fastest scan.
+    let ac = aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(pats)
+        .expect("fixed trigger list builds");
+    (ac, kinds)
 });
+
+/// Bits ([`Kind::bit`]) of the credential detectors whose triggers occur in `b`.
+fn triggers(b: &[u8]) -> u16 {
+    let (ac, kinds) = &*TRIGGERS;
+    let mut mask = 0;
+    for m in ac.find_overlapping_iter(b) {
+        mask |= kinds[m.pattern().as_usize()].bit();
+    }
+    mask
+}
 
 static API_KEY: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
@@ -773,13 +817,6 @@ static API_KEY: LazyLock<Regex> = LazyLock::new(|| {
 
 static URL_PASSWORD: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s:/@?#]{0,256}:([^\s/@?#]{1,256})@"));
-
-// Finders built once: `memmem::find` would rebuild its searcher per call.
-static EYJ: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("eyJ"));
-static EARER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("earer"));
-static EARER_UPPER: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new("EARER"));
-static SCHEME_SEP: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new("://"));
 
 /// The words a secret key ends with (see [`SECRET_SUFFIXES`]), found in
 /// one pass; the key around each hit is then checked by hand, which is
