@@ -353,7 +353,7 @@ impl Redactor {
             });
         }
         if rules.iter().any(|r| r.mode == Mode::Hash)
-            && cfg.hash_key.as_ref().map_or(true, |k| k.len() < 16)
+            && cfg.hash_key.as_ref().is_none_or(|k| k.len() < 16)
         {
             return Err(RedactError::MissingKey);
         }
@@ -927,7 +927,7 @@ fn find_cards(b: &[u8], out: &mut Vec<(usize, usize)>) {
             let joins = j + 1 < b.len()
                 && matches!(b[j], b' ' | b'-')
                 && b[j + 1].is_ascii_digit()
-                && sep.map_or(true, |c| c == b[j]);
+                && sep.is_none_or(|c| c == b[j]);
             if !joins || groups.len() >= 19 {
                 break;
             }
@@ -1004,7 +1004,7 @@ fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn iban_valid(s: &str) -> bool {

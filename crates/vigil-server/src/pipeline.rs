@@ -412,6 +412,8 @@ pub fn decode_batch(
 }
 
 /// Starts decoder threads and the writer thread over an open ledger.
+// Each argument is a separate subsystem handed over once, at start.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     ledger: Ledger,
     checkpointer: crate::checkpoints::Checkpointer,
