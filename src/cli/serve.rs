@@ -65,12 +65,20 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         println!("vigil {} serving", env!("CARGO_PKG_VERSION"));
         println!("  data dir      {}", data_dir.display());
-        println!("  HTTP API      http://{}", server.http_addr);
+        let scheme = if server.http_tls { "https" } else { "http" };
+        println!("  HTTP API      {scheme}://{}", server.http_addr);
         if let Some(a) = server.syslog_udp_addr {
             println!("  syslog UDP    udp://{a}");
         }
         if let Some(a) = server.syslog_tcp_addr {
             println!("  syslog TCP    tcp://{a}");
+        }
+        if let Some(a) = server.syslog_tls_addr {
+            println!("  syslog TLS    tls://{a}");
+        }
+        for (what, fp, generated) in &server.tls_fingerprints {
+            let note = if *generated { " (self-signed, generated now)" } else { "" };
+            println!("  TLS {what:<9} sha256 {fp}{note}");
         }
         println!("  ledger        {} events stored", server.recovered_seq);
         println!("  verifier key  {}", server.verifier_key);
@@ -106,6 +114,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<ExitCode> {
 pub struct InitArgs {
     #[command(flatten)]
     data: super::DataArgs,
+    /// Also generate a self-signed TLS certificate and key (key mode 0600)
+    /// at `[http] tls_cert`/`tls_key`, or DATA_DIR/tls/cert.pem and key.pem,
+    /// and print its SHA-256 fingerprint.
+    #[arg(long)]
+    self_signed: bool,
 }
 
 /// Creates the data dir, the ledger keys and (unless one exists or
@@ -135,6 +148,25 @@ pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
         println!();
         println!("admin token (shown once; only its hash is stored):");
         println!("  {t}");
+    }
+    if a.self_signed {
+        let files = config
+            .http_tls()
+            .unwrap_or_else(|| vigil_server::tls::TlsFiles {
+                cert: config.data_dir.join("tls").join("cert.pem"),
+                key: config.data_dir.join("tls").join("key.pem"),
+                client_ca: None,
+            });
+        let generated = vigil_server::tls::ensure_certificate(&files)?;
+        let fp = vigil_server::tls::file_fingerprint(&files.cert)?;
+        println!();
+        match generated {
+            Some(_) => println!("TLS certificate (self-signed, generated now)"),
+            None => println!("TLS certificate (already present, kept)"),
+        }
+        println!("  cert         {}", files.cert.display());
+        println!("  key          {}", files.key.display());
+        println!("  sha256       {fp}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,5 @@
-//! Vigil inputs: the network listeners that receive raw log messages.
+//! Vigil inputs: the network listeners that receive raw log messages
+//! (syslog over UDP, TCP and TLS).
 //!
 //! An input accepts bytes from the network, cuts them into messages (a
 //! [`framing::Framer`] per TCP connection, one datagram per message for UDP),
@@ -20,11 +21,13 @@
 
 pub mod framing;
 mod syslog_listener;
+pub mod tls_listener;
 
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
 pub use syslog_listener::{bind_syslog, SyslogListeners};
+pub use tls_listener::{bind_syslog_tls, SyslogTlsListener};
 
 /// Which input received a message; becomes `vigil.input`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +36,8 @@ pub enum InputKind {
     SyslogUdp,
     /// Syslog over TCP (octet-counting or newline framing).
     SyslogTcp,
+    /// Syslog over TLS (RFC 5425), framed like TCP.
+    SyslogTls,
     /// The HTTP event API.
     Http,
     /// `vigil ingest` reading a file.
@@ -47,6 +52,7 @@ impl InputKind {
         match self {
             InputKind::SyslogUdp => "syslog-udp",
             InputKind::SyslogTcp => "syslog-tcp",
+            InputKind::SyslogTls => "syslog-tls",
             InputKind::Http => "http",
             InputKind::File => "file",
             InputKind::Internal => "internal",

@@ -1,10 +1,11 @@
-//! Syslog listeners over UDP and TCP.
+//! Syslog listeners over UDP and TCP (TLS connections share the TCP
+//! connection handler, see [`crate::tls_listener`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 
@@ -155,23 +156,45 @@ async fn serve_tcp<S: MessageSink>(listener: TcpListener, sink: Arc<S>, limits: 
         tokio::spawn(async move {
             let _permit = permit;
             metrics::gauge!("vigil_input_connections", "input" => "syslog-tcp").increment(1.0);
-            handle_tcp(stream, peer, sink, limits).await;
+            handle_tcp(stream, peer, sink, limits, InputKind::SyslogTcp).await;
             metrics::gauge!("vigil_input_connections", "input" => "syslog-tcp").decrement(1.0);
         });
     }
 }
 
-async fn handle_tcp<S: MessageSink>(
-    mut stream: tokio::net::TcpStream,
+/// Reads what is already buffered without waiting: `WouldBlock` when a
+/// read would have to wait for the peer. Works for plain TCP and TLS alike.
+async fn read_ready<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    let mut rb = ReadBuf::new(buf);
+    std::future::poll_fn(
+        |cx| match std::pin::Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+            std::task::Poll::Ready(r) => std::task::Poll::Ready(r.map(|_| ())),
+            std::task::Poll::Pending => {
+                std::task::Poll::Ready(Err(std::io::ErrorKind::WouldBlock.into()))
+            }
+        },
+    )
+    .await?;
+    Ok(rb.filled().len())
+}
+
+/// Reads one stream connection (TCP or TLS) until it ends, fails framing,
+/// or stays idle past the limit.
+pub(crate) async fn handle_tcp<S: MessageSink, R: AsyncRead + Unpin>(
+    mut stream: R,
     peer: SocketAddr,
     sink: Arc<S>,
     limits: InputLimits,
+    input: InputKind,
 ) {
     let mut out = OrderedDelivery::new(sink);
     let mut framer = Framer::new(limits.max_message_bytes);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let read = match stream.try_read(&mut buf) {
+        let read = match read_ready(&mut stream, &mut buf).await {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // Nothing buffered: finish the in-flight batch first so a
                 // quiet connection's last messages are not held back.
@@ -185,11 +208,11 @@ async fn handle_tcp<S: MessageSink>(
         let n = match read {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "syslog TCP read failed");
+                tracing::debug!(%peer, error = %e, input = input.as_str(), "syslog stream read failed");
                 0
             }
             Err(_) => {
-                tracing::info!(%peer, "syslog TCP connection idle, closing");
+                tracing::info!(%peer, input = input.as_str(), "syslog stream connection idle, closing");
                 0
             }
         };
@@ -197,15 +220,15 @@ async fn handle_tcp<S: MessageSink>(
         let mut failed = false;
         if n == 0 {
             if let Some(ev) = framer.finish() {
-                failed |= take(ev, &mut batch, peer);
+                failed |= take(ev, &mut batch, peer, input);
             }
         } else {
             framer.push(&buf[..n]);
             while let Some(ev) = framer.next_event() {
-                failed |= take(ev, &mut batch, peer);
+                failed |= take(ev, &mut batch, peer, input);
                 if batch.len() >= limits.max_batch {
                     let full = std::mem::take(&mut batch);
-                    metrics::counter!("vigil_input_received_total", "input" => "syslog-tcp")
+                    metrics::counter!("vigil_input_received_total", "input" => input.as_str())
                         .increment(full.len() as u64);
                     if out.push(full).await.is_err() {
                         return;
@@ -214,7 +237,7 @@ async fn handle_tcp<S: MessageSink>(
             }
         }
         if !batch.is_empty() {
-            metrics::counter!("vigil_input_received_total", "input" => "syslog-tcp")
+            metrics::counter!("vigil_input_received_total", "input" => input.as_str())
                 .increment(batch.len() as u64);
             if out.push(batch).await.is_err() {
                 return;
@@ -228,22 +251,22 @@ async fn handle_tcp<S: MessageSink>(
 }
 
 /// Adds a frame to the batch; returns true when the stream failed.
-fn take(ev: FrameEvent, batch: &mut Vec<RawMessage>, peer: SocketAddr) -> bool {
+fn take(ev: FrameEvent, batch: &mut Vec<RawMessage>, peer: SocketAddr, input: InputKind) -> bool {
     match ev {
         FrameEvent::Frame(f) => {
             batch.push(RawMessage {
                 bytes: f.bytes,
                 truncated: f.truncated,
-                input: InputKind::SyslogTcp,
+                input,
                 peer: Some(peer),
                 received_at: SystemTime::now(),
             });
             false
         }
         FrameEvent::Error { offset, reason } => {
-            metrics::counter!("vigil_input_framing_errors_total", "input" => "syslog-tcp")
+            metrics::counter!("vigil_input_framing_errors_total", "input" => input.as_str())
                 .increment(1);
-            tracing::warn!(%peer, offset, %reason, "syslog TCP framing error; closing the connection");
+            tracing::warn!(%peer, offset, %reason, input = input.as_str(), "syslog framing error; closing the connection");
             true
         }
     }

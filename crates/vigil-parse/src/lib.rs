@@ -17,6 +17,7 @@
 
 pub mod decoders;
 pub mod formats;
+pub mod redact;
 pub mod syslog;
 
 mod detect;

@@ -32,6 +32,8 @@ pub struct Config {
     pub detectors: vigil_detect::Config,
     /// Alert tracking and notification (docs/ALERTS.md).
     pub alerts: vigil_alert::AlertsConfig,
+    /// Secrets and personal data removed before storage.
+    pub redaction: RedactionConfig,
 }
 
 /// `[detection]`: Sigma rules evaluated on every event the decoders produce.
@@ -67,6 +69,13 @@ pub struct HttpConfig {
     pub max_batch_lines: usize,
     /// Most `GET /api/v1/tail` streams open at once; more get 503.
     pub max_tail_streams: usize,
+    /// PEM certificate: when set, the API is served over TLS only (a
+    /// self-signed pair is generated here on first start if missing).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA: when set, clients must present a certificate it signed (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// `[syslog]`
@@ -85,6 +94,16 @@ pub struct SyslogConfig {
     pub timezone: String,
     /// Idle TCP connections are closed after this many seconds.
     pub idle_timeout_secs: u64,
+    /// Listen address for syslog over TLS (RFC 5425; usually port 6514).
+    /// Unset: no TLS listener.
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate for `tls_listen`; default `[http] tls_cert`, else
+    /// `DATA_DIR/tls/cert.pem` (generated self-signed when missing).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA: when set, senders must present a certificate it signed.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// `[limits]`
@@ -222,6 +241,7 @@ impl Default for Config {
             detection: DetectionConfig::default(),
             detectors: vigil_detect::Config::default(),
             alerts: vigil_alert::AlertsConfig::default(),
+            redaction: RedactionConfig::default(),
         }
     }
 }
@@ -246,6 +266,9 @@ impl Default for HttpConfig {
             max_body_bytes: 32 * 1024 * 1024,
             max_batch_lines: 100_000,
             max_tail_streams: 64,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -259,6 +282,10 @@ impl Default for SyslogConfig {
             max_connections: 1024,
             timezone: "UTC".into(),
             idle_timeout_secs: 600,
+            tls_listen: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -302,6 +329,208 @@ impl Default for SearchConfig {
             index_blocks_per_file: 16,
             index_interval_secs: 2,
         }
+    }
+}
+
+/// `[redaction]`: secrets and personal data removed from events before
+/// they are stored (docs/OPERATIONS.md, "Redaction"). On by default for
+/// credentials only; personal data is opt-in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// Run redaction at all (default true).
+    pub enabled: bool,
+    /// Built-in detectors (`vigil_parse::redact::Kind` names). Default:
+    /// `url_password`, `secret_pair`, `bearer`, `jwt`, `api_key`.
+    pub kinds: Vec<String>,
+    /// `mask`, `hash` or `drop` for every kind not in `modes`.
+    pub mode: String,
+    /// Per-kind modes, e.g. `email = "hash"`.
+    pub modes: std::collections::BTreeMap<String, String>,
+    /// Dotted field paths searched (and everything below them); `["*"]`
+    /// means every field. `event.original` is always searched.
+    pub fields: Vec<String>,
+    /// Only events whose `vigil.source` or `vigil.input` is listed; empty: all.
+    pub sources: Vec<String>,
+    /// HMAC key for `hash` mode; default `DATA_DIR/keys/redaction.key`,
+    /// created (32 random bytes, mode 0600) when missing.
+    pub hash_key_file: Option<PathBuf>,
+    /// `[[redaction.custom]]`: extra detectors given as regexes.
+    pub custom: Vec<CustomRedaction>,
+}
+
+/// One `[[redaction.custom]]` detector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomRedaction {
+    /// Kind name in masks and metrics (`[a-z0-9_]{1,32}`).
+    pub name: String,
+    /// Regex; the whole match is redacted.
+    pub pattern: String,
+    /// `mask`, `hash` or `drop`; default: `[redaction] mode`.
+    pub mode: Option<String>,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            kinds: vigil_parse::redact::Kind::DEFAULT
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
+            mode: "mask".into(),
+            modes: Default::default(),
+            fields: vec!["*".into()],
+            sources: Vec::new(),
+            hash_key_file: None,
+            custom: Vec::new(),
+        }
+    }
+}
+
+impl RedactionConfig {
+    fn invalid(e: impl std::fmt::Display) -> ConfigError {
+        ConfigError::Invalid {
+            key: "redaction",
+            message: e.to_string(),
+        }
+    }
+
+    /// The redaction settings, with `hash_key` as the HMAC key.
+    pub fn redact_config(
+        &self,
+        hash_key: Option<Vec<u8>>,
+    ) -> Result<vigil_parse::redact::RedactConfig, ConfigError> {
+        use vigil_parse::redact::{CustomPattern, FieldScope, Kind, Mode, RedactConfig};
+        let kinds = self
+            .kinds
+            .iter()
+            .map(|k| k.parse::<Kind>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Self::invalid)?;
+        let kind_modes = self
+            .modes
+            .iter()
+            .map(|(k, m)| Ok((k.parse::<Kind>()?, m.parse::<Mode>()?)))
+            .collect::<Result<Vec<_>, vigil_parse::redact::RedactError>>()
+            .map_err(Self::invalid)?;
+        let custom = self
+            .custom
+            .iter()
+            .map(|c| {
+                Ok(CustomPattern {
+                    name: c.name.clone(),
+                    pattern: c.pattern.clone(),
+                    mode: c.mode.as_deref().map(str::parse).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, vigil_parse::redact::RedactError>>()
+            .map_err(Self::invalid)?;
+        if self.fields.is_empty() || self.fields.iter().any(|f| f.is_empty()) {
+            return Err(ConfigError::Invalid {
+                key: "redaction.fields",
+                message: "list dotted field paths, or [\"*\"] for every field".into(),
+            });
+        }
+        Ok(RedactConfig {
+            kinds,
+            mode: self.mode.parse().map_err(Self::invalid)?,
+            kind_modes,
+            custom,
+            fields: if self.fields.iter().any(|f| f == "*") {
+                FieldScope::All
+            } else {
+                FieldScope::Paths(self.fields.clone())
+            },
+            sources: self.sources.clone(),
+            hash_key,
+        })
+    }
+
+    /// Whether any detector hashes (and so a key file is needed).
+    pub fn uses_hash(&self) -> bool {
+        self.mode == "hash"
+            || self.modes.values().any(|m| m == "hash")
+            || self
+                .custom
+                .iter()
+                .any(|c| c.mode.as_deref().unwrap_or(&self.mode) == "hash")
+    }
+
+    /// Checks kinds, modes and custom patterns without reading the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        vigil_parse::redact::Redactor::new(self.redact_config(Some(vec![0; 32]))?)
+            .map(|_| ())
+            .map_err(Self::invalid)
+    }
+
+    /// The redactor to run on ingest, `None` when disabled or empty.
+    /// Reads (or creates) the HMAC key file when a detector hashes.
+    pub fn redactor(
+        &self,
+        data_dir: &Path,
+    ) -> anyhow::Result<Option<vigil_parse::redact::Redactor>> {
+        use anyhow::Context;
+        if !self.enabled || (self.kinds.is_empty() && self.custom.is_empty()) {
+            return Ok(None);
+        }
+        let key = if self.uses_hash() {
+            let path = self
+                .hash_key_file
+                .clone()
+                .unwrap_or_else(|| data_dir.join("keys").join("redaction.key"));
+            Some(
+                load_or_create_key(&path)
+                    .with_context(|| format!("redaction hash key {}", path.display()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Some(vigil_parse::redact::Redactor::new(
+            self.redact_config(key)?,
+        )?))
+    }
+}
+
+/// Reads a secret key file, refusing one that others may read; creates
+/// it (32 random bytes, mode 0600) when missing.
+pub fn load_or_create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    match std::fs::read(path) {
+        Ok(key) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    anyhow::bail!(
+                        "the file is readable by others (mode {:o}); run chmod 600 on it",
+                        mode & 0o777
+                    );
+                }
+            }
+            if key.len() < 16 {
+                anyhow::bail!("the key must be at least 16 bytes, found {}", key.len());
+            }
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut key = vec![0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(path)?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -494,6 +723,8 @@ impl Config {
                 });
             }
         }
+        self.redaction.validate()?;
+        self.validate_tls()?;
         if self
             .detection
             .rules_dirs
@@ -506,6 +737,79 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        for (key, cert, k, ca) in [
+            (
+                "http.tls_cert",
+                &self.http.tls_cert,
+                &self.http.tls_key,
+                &self.http.tls_client_ca,
+            ),
+            (
+                "syslog.tls_cert",
+                &self.syslog.tls_cert,
+                &self.syslog.tls_key,
+                &self.syslog.tls_client_ca,
+            ),
+        ] {
+            if cert.is_some() != k.is_some() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "tls_cert and tls_key must be set together".into(),
+                });
+            }
+            if key == "http.tls_cert" && ca.is_some() && cert.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "http.tls_client_ca",
+                    message: "needs tls_cert and tls_key (client certificates are a TLS feature)"
+                        .into(),
+                });
+            }
+        }
+        if self.syslog.tls_listen.is_none()
+            && (self.syslog.tls_cert.is_some() || self.syslog.tls_client_ca.is_some())
+        {
+            return Err(ConfigError::Invalid {
+                key: "syslog.tls_listen",
+                message: "syslog TLS files are set but tls_listen is not (e.g. \"0.0.0.0:6514\")"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The HTTP API's TLS files, when it is served over TLS.
+    pub fn http_tls(&self) -> Option<crate::tls::TlsFiles> {
+        Some(crate::tls::TlsFiles {
+            cert: self.http.tls_cert.clone()?,
+            key: self.http.tls_key.clone()?,
+            client_ca: self.http.tls_client_ca.clone(),
+        })
+    }
+
+    /// The syslog TLS listener's address and files, when it is on.
+    pub fn syslog_tls(&self) -> Option<(SocketAddr, crate::tls::TlsFiles)> {
+        let addr = self.syslog.tls_listen?;
+        let (cert, key) = match (&self.syslog.tls_cert, &self.syslog.tls_key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => match (&self.http.tls_cert, &self.http.tls_key) {
+                (Some(c), Some(k)) => (c.clone(), k.clone()),
+                _ => (
+                    self.data_dir.join("tls").join("cert.pem"),
+                    self.data_dir.join("tls").join("key.pem"),
+                ),
+            },
+        };
+        Some((
+            addr,
+            crate::tls::TlsFiles {
+                cert,
+                key,
+                client_ca: self.syslog.tls_client_ca.clone(),
+            },
+        ))
     }
 
     /// The retention policy of `[ledger]`.
@@ -619,6 +923,79 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("reload_secs"));
+    }
+
+    #[test]
+    fn redaction_settings() {
+        let c = Config::default();
+        c.validate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let r = c.redaction.redactor(dir.path()).unwrap().unwrap();
+        assert!(r.kinds().any(|k| k == "secret_pair"));
+        assert!(!r.kinds().any(|k| k == "email"));
+        let c = Config::from_toml(
+            "[redaction]\nkinds = [\"email\"]\nmode = \"hash\"\n[redaction.modes]\nemail = \"mask\"\n[[redaction.custom]]\nname = \"emp\"\npattern = \"EMP-[0-9]+\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.redaction.uses_hash());
+        c.redaction.redactor(dir.path()).unwrap().unwrap();
+        let key = dir.path().join("keys/redaction.key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = c.redaction.redactor(dir.path()).unwrap_err();
+            assert!(format!("{e:#}").contains("chmod 600"), "{e:#}");
+        }
+        for bad in [
+            "[redaction]\nkinds = [\"emails\"]\n",
+            "[redaction]\nmode = \"erase\"\n",
+            "[redaction]\nfields = []\n",
+            "[[redaction.custom]]\nname = \"x\"\npattern = \"(\"\n",
+        ] {
+            let e = Config::from_toml(bad).unwrap().validate().unwrap_err();
+            assert!(e.to_string().contains("redaction"), "{e}");
+        }
+        let off = Config::from_toml("[redaction]\nenabled = false\n").unwrap();
+        assert!(off.redaction.redactor(dir.path()).unwrap().is_none());
+    }
+
+    #[test]
+    fn tls_settings() {
+        let c = Config::from_toml("data_dir = \"/d\"\n[syslog]\ntls_listen = \"127.0.0.1:6514\"\n")
+            .unwrap();
+        c.validate().unwrap();
+        assert!(c.http_tls().is_none());
+        let (addr, files) = c.syslog_tls().unwrap();
+        assert_eq!(addr.port(), 6514);
+        assert_eq!(files.cert, PathBuf::from("/d/tls/cert.pem"));
+        let c = Config::from_toml(
+            "[http]\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\ntls_client_ca = \"/ca.pem\"\n[syslog]\ntls_listen = \"127.0.0.1:6514\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.http_tls().unwrap().client_ca, Some("/ca.pem".into()));
+        // syslog reuses the API's certificate, not its client CA.
+        let (_, files) = c.syslog_tls().unwrap();
+        assert_eq!(files.cert, PathBuf::from("/c.pem"));
+        assert_eq!(files.client_ca, None);
+        for (bad, key) in [
+            ("[http]\ntls_cert = \"/c.pem\"\n", "http.tls_cert"),
+            (
+                "[http]\ntls_client_ca = \"/ca.pem\"\n",
+                "http.tls_client_ca",
+            ),
+            (
+                "[syslog]\ntls_cert = \"/c\"\ntls_key = \"/k\"\n",
+                "syslog.tls_listen",
+            ),
+        ] {
+            let e = Config::from_toml(bad).unwrap().validate().unwrap_err();
+            assert!(e.to_string().contains(key), "{e}");
+        }
     }
 
     #[test]

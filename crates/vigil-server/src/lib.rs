@@ -27,6 +27,7 @@ pub mod meta;
 pub use vigil_alert::netguard;
 pub mod pipeline;
 pub mod sequence;
+pub mod tls;
 pub mod witness;
 
 use std::net::SocketAddr;
@@ -53,6 +54,13 @@ pub struct Running {
     pub syslog_udp_addr: Option<SocketAddr>,
     /// Bound syslog TCP address.
     pub syslog_tcp_addr: Option<SocketAddr>,
+    /// Bound syslog-over-TLS address.
+    pub syslog_tls_addr: Option<SocketAddr>,
+    /// Whether the HTTP API is served over TLS.
+    pub http_tls: bool,
+    /// SHA-256 fingerprints of the TLS certificates in use at start
+    /// (`(what, fingerprint)`), and whether this start generated them.
+    pub tls_fingerprints: Vec<(&'static str, String, bool)>,
     /// A freshly generated admin token, when this start created one.
     pub new_admin_token: Option<String>,
     /// The checkpoint verifier key (`name+hash+base64`).
@@ -67,6 +75,7 @@ pub struct Running {
     pub pipeline: Arc<PipelineHandle>,
     http_task: tokio::task::JoinHandle<std::io::Result<()>>,
     syslog_task: tokio::task::JoinHandle<()>,
+    syslog_tls_task: Option<tokio::task::JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
     writer: std::thread::JoinHandle<()>,
 }
@@ -84,6 +93,10 @@ impl Running {
         let _ = self.shutdown.send(true);
         self.syslog_task.abort();
         let _ = self.syslog_task.await;
+        if let Some(t) = self.syslog_tls_task {
+            t.abort();
+            let _ = t.await;
+        }
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.http_task).await;
         self.pipeline.shutdown().await;
         let writer = self.writer;
@@ -239,6 +252,18 @@ fn describe_metrics() {
         "Alert deliveries that gave up after their last attempt"
     );
     describe_counter!(
+        "vigil_tls_reloads_total",
+        "TLS certificate reloads after the PEM files changed, by result"
+    );
+    describe_counter!(
+        "vigil_input_tls_handshake_failures_total",
+        "TLS handshakes that failed or timed out, by input"
+    );
+    describe_counter!(
+        "vigil_redactions_total",
+        "Secrets and personal data redacted before storage, by kind"
+    );
+    describe_counter!(
         "vigil_http_unauthorized_total",
         "HTTP requests refused for a missing or bad token"
     );
@@ -294,11 +319,48 @@ pub fn open_notary(
     .context("opening the ledger signing keys")
 }
 
+/// The rustls configuration for `files`, generating a self-signed pair
+/// first when neither file exists; notes the fingerprint for the banner.
+fn tls_config(
+    files: &tls::TlsFiles,
+    alpn: &[&[u8]],
+    what: &'static str,
+    fingerprints: &mut Vec<(&'static str, String, bool)>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let generated = tls::ensure_certificate(files)
+        .with_context(|| format!("preparing the {what} TLS certificate"))?;
+    if let Some(fp) = &generated {
+        tracing::warn!(cert = %files.cert.display(), fingerprint = %fp, "generated a self-signed TLS certificate for {what}; clients must trust this fingerprint");
+    }
+    let cfg = tls::server_config(files, alpn)
+        .with_context(|| format!("loading the {what} TLS certificate"))?;
+    let fp = tls::file_fingerprint(&files.cert)?;
+    fingerprints.push((what, fp, generated.is_some()));
+    Ok(cfg)
+}
+
 /// Starts the server.
 pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running> {
     config.validate()?;
     prepare_data_dir(&config)?;
     let metrics = install_metrics();
+    let mut tls_fingerprints = Vec::new();
+    let http_tls = match config.http_tls() {
+        Some(files) => Some(tls_config(
+            &files,
+            &[b"http/1.1"],
+            "HTTP",
+            &mut tls_fingerprints,
+        )?),
+        None => None,
+    };
+    let syslog_tls = match config.syslog_tls() {
+        Some((addr, files)) => Some((
+            addr,
+            tls_config(&files, &[], "syslog", &mut tls_fingerprints)?,
+        )),
+        None => None,
+    };
 
     let ledger = vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options())
         .with_context(|| format!("opening the ledger in {}", config.ledger_dir().display()))?;
@@ -345,6 +407,11 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         detection.enabled().then(|| detection.clone()),
         Some(config.detectors.clone()),
         config.alerts.is_enabled().then_some(alert_sink),
+        config
+            .redaction
+            .redactor(&config.data_dir)
+            .context("setting up [redaction]")?
+            .map(Arc::new),
     )
     .context("starting the event pipeline")?;
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
@@ -364,7 +431,19 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
             .with_context(|| format!("binding syslog on {}", config.syslog.listen))?;
     let syslog_udp_addr = syslog.udp_addr();
     let syslog_tcp_addr = syslog.tcp_addr();
-    let syslog_task = tokio::spawn(syslog.serve(pipeline.clone(), limits));
+    let syslog_task = tokio::spawn(syslog.serve(pipeline.clone(), limits.clone()));
+    let (syslog_tls_addr, syslog_tls_task) = match syslog_tls {
+        Some((addr, cfg)) => {
+            let l = vigil_ingest::bind_syslog_tls(addr, cfg.into())
+                .await
+                .with_context(|| format!("binding syslog TLS on {addr}"))?;
+            (
+                Some(l.local_addr()?),
+                Some(tokio::spawn(l.serve(pipeline.clone(), limits))),
+            )
+        }
+        None => (None, None),
+    };
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -381,18 +460,34 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         alerts,
     });
     let app = http::router(state);
-    let http_task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.wait_for(|v| *v).await;
+    let serves_tls = http_tls.is_some();
+    let http_task = match http_tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown_rx.wait_for(|v| *v).await;
+                })
+                .await
+        }),
+        Some(cfg) => {
+            let listener = tls::TlsListener::new(listener, cfg)?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = shutdown_rx.wait_for(|v| *v).await;
+                    })
+                    .await
             })
-            .await
-    });
+        }
+    };
 
     Ok(Running {
         http_addr,
         syslog_udp_addr,
         syslog_tcp_addr,
+        syslog_tls_addr,
+        http_tls: serves_tls,
+        tls_fingerprints,
         new_admin_token,
         verifier_key,
         new_integrity_secrets,
@@ -401,6 +496,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         pipeline,
         http_task,
         syslog_task,
+        syslog_tls_task,
         shutdown,
         writer,
     })

@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use vigil_event::{fields, format_time, Event, SeqTemplate};
 use vigil_ingest::{InputKind, MessageSink, RawMessage, SinkClosed};
 use vigil_ledger::{Ledger, LedgerError};
+use vigil_parse::redact::{Redactor, Tally};
 use vigil_parse::ParseOptions;
 
 /// Events a batch may hold before the writer commits regardless of the queue.
@@ -281,6 +282,7 @@ pub struct PipelineHandle {
     tail: broadcast::Sender<Committed>,
     durable: Arc<AtomicU64>,
     queue_depth: Arc<AtomicI64>,
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl PipelineHandle {
@@ -333,6 +335,12 @@ impl PipelineHandle {
         }
     }
 
+    /// The `[redaction]` applied to decoded events before they are stored;
+    /// the HTTP ingest path applies the same one.
+    pub fn redactor(&self) -> Option<Arc<Redactor>> {
+        self.redactor.clone()
+    }
+
     /// Whether the writer thread is still running.
     pub fn is_alive(&self) -> bool {
         !self.writer_tx.is_closed()
@@ -363,21 +371,35 @@ impl MessageSink for PipelineHandle {
     }
 }
 
-/// Decodes a batch of received messages into a write batch, evaluating the
-/// Sigma rules of `detection` (when any are loaded) on each event.
+/// Adds what a redactor found to `vigil_redactions_total{kind}`.
+pub fn count_redactions(redactor: &Redactor, tally: &Tally) {
+    for (kind, n) in redactor.counts(tally) {
+        metrics::counter!("vigil_redactions_total", "kind" => kind.to_string()).increment(n);
+    }
+}
+
+/// Decodes a batch of received messages into a write batch, redacting each
+/// event (when `redactor` is given) and then evaluating the Sigma rules of
+/// `detection` (when any are loaded) on it: rules and alerts only ever see
+/// the redacted form.
 pub fn decode_batch(
     batch: &[RawMessage],
     opts: &ParseOptions,
     detection: Option<&crate::detection::Detection>,
     detectors: Option<&vigil_detect::Config>,
+    redactor: Option<&Redactor>,
 ) -> WriteBatch {
     let input = batch.first().map_or(InputKind::File, |m| m.input);
     let mut sources: Vec<(String, u64)> = Vec::new();
     let rules = detection.map(|d| d.current()).filter(|r| !r.is_empty());
+    let mut tally = redactor.map(Redactor::tally).unwrap_or_default();
     let events: Vec<Prepared> = batch
         .iter()
         .map(|m| {
-            let ev = decode_message(m, None, opts);
+            let mut ev = decode_message(m, None, opts);
+            if let Some(r) = redactor {
+                r.redact(&mut ev, &mut tally);
+            }
             let src = ev.get_str(fields::VIGIL_SOURCE).unwrap_or("-");
             match sources.iter_mut().find(|(s, _)| s == src) {
                 Some((_, n)) => *n += 1,
@@ -391,6 +413,9 @@ pub fn decode_batch(
         })
         .collect();
     count_decoded(input, &events);
+    if let Some(r) = redactor.filter(|_| !tally.is_empty()) {
+        count_redactions(r, &tally);
+    }
     WriteBatch {
         events,
         sources,
@@ -411,6 +436,7 @@ pub fn start(
     detection: Option<Arc<crate::detection::Detection>>,
     detectors: Option<vigil_detect::Config>,
     alert_sink: Option<AlertSink>,
+    redactor: Option<Arc<Redactor>>,
 ) -> std::io::Result<(Arc<PipelineHandle>, std::thread::JoinHandle<()>)> {
     let detectors = detectors.filter(|c| c.enabled).map(Arc::new);
     // Small queues: memory stays bounded and a slow disk pushes back on the sockets.
@@ -429,6 +455,7 @@ pub fn start(
         let depth = queue_depth.clone();
         let detection = detection.clone();
         let detectors = detectors.clone();
+        let redactor = redactor.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decoder-{i}"))
             .spawn(move || {
@@ -441,6 +468,7 @@ pub fn start(
                                 &opts,
                                 detection.as_deref(),
                                 detectors.as_deref(),
+                                redactor.as_deref(),
                             ));
                         }
                         DecoderMsg::Shutdown(done) => {
@@ -459,6 +487,7 @@ pub fn start(
         tail: tail.clone(),
         durable: durable.clone(),
         queue_depth: queue_depth.clone(),
+        redactor,
     });
     let weak = handle.writer_tx.downgrade();
     std::thread::Builder::new()

@@ -214,8 +214,16 @@ pub async fn ingest(
     let max_lines = state.config.http.max_batch_lines;
     let rules = Some(state.detection.current()).filter(|r| !r.is_empty());
     let detectors = state.config.detectors.clone();
+    let redactor = state.pipeline.redactor();
     let decoded = tokio::task::spawn_blocking(move || {
-        decode_body(&headers, &body, &source, &opts, max_lines).map(|d| {
+        decode_body(&headers, &body, &source, &opts, max_lines).map(|mut d| {
+            if let Some(r) = &redactor {
+                let mut tally = r.tally();
+                for ev in &mut d.events {
+                    r.redact(ev, &mut tally);
+                }
+                crate::pipeline::count_redactions(r, &tally);
+            }
             let events: Vec<Prepared> = d
                 .events
                 .iter()
