@@ -264,7 +264,12 @@ fn owasp(m: &Map<String, Value>, e: &str, time: i64) -> Option<Observation> {
         "authn_login_success" | "authn_login_successafterfail" => Outcome::Success,
         _ => return None,
     };
-    let user = arg.split(',').next().filter(|u| !u.is_empty());
+    // ECS producers (Vigil's own audit events) put the account in `user.name`.
+    let user = arg
+        .split(',')
+        .next()
+        .filter(|u| !u.is_empty())
+        .or_else(|| path_str(m, &["user", "name"]));
     let source = path_str(m, &["source", "ip"])
         .or_else(|| path_str(m, &["source_ip"]))
         .or_else(|| path_str(m, &["client", "ip"]));

@@ -16,15 +16,20 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod checkpoints;
 pub mod config;
 pub mod detection;
 pub mod http;
+pub mod lockout;
 pub mod meta;
 pub mod netguard;
 pub mod pipeline;
 pub mod sequence;
+pub mod sessions;
+pub mod users;
 pub mod witness;
 
 use std::net::SocketAddr;
@@ -217,7 +222,15 @@ fn describe_metrics() {
     );
     describe_counter!(
         "vigil_http_unauthorized_total",
-        "HTTP requests refused for a missing or bad token"
+        "HTTP requests refused for a missing or bad token or session"
+    );
+    describe_counter!(
+        "vigil_http_forbidden_total",
+        "HTTP requests refused by the authorization table or the CSRF check"
+    );
+    describe_counter!(
+        "vigil_audit_dropped_total",
+        "Self-audit events not stored (queue full or ledger write failed), by reason"
     );
 }
 
@@ -317,7 +330,24 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
+    let identity = Arc::new(auth::Identity {
+        sessions: sessions::SessionStore::new(
+            std::time::Duration::from_secs(config.auth.session_idle_secs),
+            std::time::Duration::from_secs(config.auth.session_absolute_secs),
+            config.auth.max_sessions,
+        ),
+        lockout: lockout::Lockout::new(config.auth.lockout_policy()),
+        audit: audit::Auditor::start(
+            pipeline.clone(),
+            detection.enabled().then(|| detection.clone()),
+            Some(config.detectors.clone()),
+            config.auth.audit_queue,
+            audit::load_name_key(&config.data_dir).context("reading the audit name key")?,
+        ),
+        config: config.auth.clone(),
+    });
     let state = Arc::new(http::AppState {
+        identity,
         tail_streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_tail_streams)),
         config,
         pipeline: pipeline.clone(),
@@ -328,11 +358,14 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     let app = http::router(state);
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let http_task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.wait_for(|v| *v).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = shutdown_rx.wait_for(|v| *v).await;
+        })
+        .await
     });
 
     Ok(Running {

@@ -94,6 +94,7 @@ async fn run(state: Arc<AppState>, req: SearchRequest) -> Response {
     let result = tokio::task::spawn_blocking(move || search(&dir, &query, &params)).await;
     match result {
         Ok(Ok(r)) => {
+            crate::audit::searched(&state.identity.audit, &req.q, r.total);
             let hits: Vec<serde_json::Value> = r.hits.into_iter().map(|e| e.into_json()).collect();
             let mut body = json!({
                 "hits": hits,
