@@ -14,6 +14,8 @@ mod rules;
 mod search;
 mod serve;
 mod simulate;
+mod token;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +60,10 @@ enum Command {
     Rules(rules::RulesArgs),
     /// Generate realistic, labelled security telemetry (demos, benchmarks, tests).
     Simulate(simulate::SimulateArgs),
+    /// Manage user accounts (offline on the data dir).
+    User(user::UserArgs),
+    /// Create, list and revoke API tokens (offline on the data dir).
+    Token(token::TokenArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -126,5 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retain(a) => retain::run(a),
         Command::Rules(a) => rules::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::User(a) => user::run(a),
+        Command::Token(a) => token::run(a),
     }
 }

@@ -361,6 +361,29 @@ mod tests {
     }
 
     #[test]
+    fn ten_failed_logins_make_a_brute_force_alert() {
+        let cfg = vigil_detect::Config::default();
+        let mut det = vigil_detect::Detectors::new(cfg.clone());
+        let mut alerts = Vec::new();
+        for seq in 0..10u64 {
+            let mut ev = Record::new("authn_login_fail", Category::Authentication, false)
+                .user("alice")
+                .source(Some("127.0.0.1".parse().unwrap()))
+                .to_event();
+            crate::pipeline::stamp(
+                &mut ev,
+                InputKind::Internal,
+                Some("vigil"),
+                SystemTime::now(),
+            );
+            let obs = crate::pipeline::observe(&ev, Some(&cfg)).expect("observed");
+            alerts.extend(det.feed(&obs, seq));
+        }
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].detector.id(), "vigil.brute_force");
+    }
+
+    #[test]
     fn unknown_names_are_hashed_with_a_stable_key() {
         let dir = tempfile::tempdir().unwrap();
         let k1 = load_name_key(dir.path()).unwrap();
