@@ -105,7 +105,7 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                 .context("listing tokens")?;
             if !json {
                 println!(
-                    "{:<16} {:<24} {:<8} {:<8} {:<26} LAST USED",
+                    "{:<16} {:<24} {:<8} {:<8} {:<31} LAST USED",
                     "ID", "NAME", "ROLE", "STATE", "EXPIRES"
                 );
             }
@@ -114,7 +114,7 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(&t)?);
                 } else {
                     println!(
-                        "{:<16} {:<24} {:<8} {:<8} {:<26} {}",
+                        "{:<16} {:<24} {:<8} {:<8} {:<31} {}",
                         t.id,
                         vigil_event::sanitize::display(&t.name),
                         t.role,

@@ -182,7 +182,7 @@ pub fn run(a: UserArgs) -> anyhow::Result<ExitCode> {
                 .context("listing users")?;
             if !json {
                 println!(
-                    "{:<24} {:<8} {:<9} {:<26} PASSWORD CHANGED",
+                    "{:<24} {:<8} {:<9} {:<31} PASSWORD CHANGED",
                     "NAME", "ROLE", "STATE", "CREATED"
                 );
             }
@@ -192,7 +192,7 @@ pub fn run(a: UserArgs) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(&info)?);
                 } else {
                     println!(
-                        "{:<24} {:<8} {:<9} {:<26} {}",
+                        "{:<24} {:<8} {:<9} {:<31} {}",
                         info.name,
                         info.role,
                         if info.disabled { "disabled" } else { "enabled" },

@@ -153,9 +153,9 @@ impl Record {
             ev.set(k, v.clone());
         }
         let mut msg = format!(
-            "{} {} by {}",
+            "{} ({}) by {}",
             self.action,
-            if self.success { "succeeded" } else { "failed" },
+            if self.success { "success" } else { "failure" },
             self.user.as_deref().unwrap_or("-")
         );
         if let Some(s) = self.source {
