@@ -71,6 +71,15 @@ impl SessionError {
     }
 }
 
+/// A refused cookie: why, and whose session it was when it had expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Why.
+    pub error: SessionError,
+    /// The user of an expired session (`None` for unknown cookies).
+    pub user: Option<String>,
+}
+
 /// The live sessions.
 pub struct SessionStore {
     sessions: Mutex<HashMap<[u8; 32], Session>>,
@@ -149,12 +158,15 @@ impl SessionStore {
 
     /// Looks a cookie up and marks the session used. An expired session is
     /// removed and reported with the user it belonged to.
-    pub fn check(&self, cookie: &str) -> Result<Session, (SessionError, Option<Session>)> {
+    pub fn check(&self, cookie: &str) -> Result<Session, Refused> {
         let now = Instant::now();
         let k = key(cookie);
         let mut map = self.lock();
         let Some(s) = map.get_mut(&k) else {
-            return Err((SessionError::Unknown, None));
+            return Err(Refused {
+                error: SessionError::Unknown,
+                user: None,
+            });
         };
         let err = if now.duration_since(s.created) >= self.absolute {
             Some(SessionError::AbsoluteTimeout)
@@ -163,9 +175,9 @@ impl SessionStore {
         } else {
             None
         };
-        if let Some(e) = err {
-            let old = map.remove(&k);
-            return Err((e, old));
+        if let Some(error) = err {
+            let user = map.remove(&k).map(|s| s.user);
+            return Err(Refused { error, user });
         }
         s.last_seen = now;
         Ok(s.clone())
@@ -223,20 +235,20 @@ mod tests {
         assert!(!csrf_matches(&got, None));
         assert!(s.check("other").is_err());
         assert_eq!(s.remove_user("ann"), 1);
-        assert_eq!(s.check(&n.cookie).unwrap_err().0, SessionError::Unknown);
+        assert_eq!(s.check(&n.cookie).unwrap_err().error, SessionError::Unknown);
     }
 
     #[test]
     fn timeouts() {
         let s = SessionStore::new(Duration::ZERO, Duration::from_secs(600), 10);
         let n = s.create("ann", Role::Viewer, "t0");
-        let (e, old) = s.check(&n.cookie).unwrap_err();
-        assert_eq!(e, SessionError::IdleTimeout);
-        assert_eq!(old.unwrap().user, "ann");
+        let r = s.check(&n.cookie).unwrap_err();
+        assert_eq!(r.error, SessionError::IdleTimeout);
+        assert_eq!(r.user.as_deref(), Some("ann"));
         let s = SessionStore::new(Duration::from_secs(600), Duration::ZERO, 10);
         let n = s.create("ann", Role::Viewer, "t0");
         assert_eq!(
-            s.check(&n.cookie).unwrap_err().0,
+            s.check(&n.cookie).unwrap_err().error,
             SessionError::AbsoluteTimeout
         );
     }

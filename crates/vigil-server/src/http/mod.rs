@@ -236,16 +236,16 @@ async fn check_session(
     let identity = &state.identity;
     let session = match identity.sessions.check(cookie) {
         Ok(s) => s,
-        Err((e, old)) => {
-            if let Some(old) = old {
+        Err(refused) => {
+            if let Some(user) = refused.user {
                 identity.audit.record(
                     Record::new("session_expired", Category::Authentication, true)
-                        .user(old.user)
+                        .user(user)
                         .source(source)
-                        .reason(e.reason()),
+                        .reason(refused.error.reason()),
                 );
             }
-            return Err(unauthorized(e.reason()));
+            return Err(unauthorized(refused.error.reason()));
         }
     };
     let tokens = state.tokens.clone();

@@ -15,12 +15,12 @@ use crate::audit::{self, Category, Record};
 use crate::auth::Principal;
 use crate::users::UserError;
 
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Response> {
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             &format!("invalid {what} body: {e}"),
-        )
+        ))
     })
 }
 
@@ -75,7 +75,7 @@ struct NewUser {
 pub async fn create(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let u: NewUser = match parse(&body, "user") {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (name, role) = (u.name.clone(), u.role.clone());
     match blocking(&state, move |c| {
@@ -117,7 +117,7 @@ pub async fn update(
 ) -> Response {
     let ch: UserChange = match parse(&body, "user change") {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if ch.role.is_none() && ch.disabled.is_none() && ch.password.is_none() {
         return error(
@@ -216,7 +216,7 @@ struct NewToken {
 pub async fn create_token(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let t: NewToken = match parse(&body, "token") {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if t.name.is_empty() || t.name.len() > 128 || t.name.chars().any(char::is_control) {
         return error(
