@@ -26,6 +26,9 @@ use vigil_ingest::InputKind;
 use crate::auth::Principal;
 use crate::pipeline::{PipelineHandle, Prepared};
 
+/// `event.action` of a search's audit event.
+pub const SEARCH_ACTION: &str = "data_search";
+
 /// Events one ledger write takes from the queue at most.
 const BATCH: usize = 256;
 
@@ -245,7 +248,7 @@ impl Auditor {
 pub fn searched(auditor: &Auditor, query: &str, results: u64) {
     let cut: String = query.chars().take(1024).collect();
     auditor.record(
-        Record::new("data_search", Category::Database, true)
+        Record::new(SEARCH_ACTION, Category::Database, true)
             .from_context(context().as_ref())
             .with("vigil.search.query", cut)
             .with("vigil.search.results", results),
@@ -271,7 +274,11 @@ async fn drain(
                 crate::pipeline::stamp(&mut ev, InputKind::Internal, Some("vigil"), now);
                 ev.set(fields::VIGIL_INPUT, "audit");
                 let mut p = Prepared::new(&ev);
-                if let Some(r) = &rules {
+                // A search event carries the analyst's query text: a keyword
+                // rule for "mimikatz" must not fire because someone searched
+                // for mimikatz.
+                let is_search = ev.get_str(fields::EVENT_ACTION) == Some(SEARCH_ACTION);
+                if let (Some(r), false) = (&rules, is_search) {
                     p.alerts = r.evaluate(&ev);
                 }
                 p.observation = crate::pipeline::observe(&ev, detectors.as_ref());
