@@ -198,6 +198,7 @@ pub fn context() -> Option<RequestContext> {
 pub struct Auditor {
     tx: mpsc::Sender<Event>,
     name_key: [u8; 32],
+    dropped: std::sync::atomic::AtomicU64,
 }
 
 impl Auditor {
@@ -212,7 +213,11 @@ impl Auditor {
     ) -> Arc<Auditor> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         tokio::spawn(drain(rx, pipeline, detection, detectors));
-        Arc::new(Auditor { tx, name_key })
+        Arc::new(Auditor {
+            tx,
+            name_key,
+            dropped: Default::default(),
+        })
     }
 
     /// Queues a record; never waits.
@@ -224,8 +229,15 @@ impl Auditor {
                 mpsc::error::TrySendError::Closed(_) => "writer stopped",
             };
             metrics::counter!("vigil_audit_dropped_total", "reason" => why).increment(1);
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(action = r.action, user = ?r.user, reason = why, "audit event dropped");
         }
+    }
+
+    /// Records refused at the queue since start (also in `vigil_audit_dropped_total`).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The name to store for a failed login: the name itself when it names
@@ -406,13 +418,20 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let (tx, _rx) = mpsc::channel(1);
-        let a = Auditor { tx, name_key: k1 };
+        let a = Auditor {
+            tx,
+            name_key: k1,
+            dropped: Default::default(),
+        };
         assert_eq!(a.login_name("admin", true), "admin");
         let h = a.login_name("hunter2hunter2", false);
         assert!(h.starts_with("unknown:") && !h.contains("hunter2"), "{h}");
         assert_eq!(h, a.login_name("hunter2hunter2", false));
         // A full queue drops and counts instead of blocking.
         a.record(Record::new("x", Category::Iam, true));
+        assert_eq!(a.dropped(), 0);
         a.record(Record::new("y", Category::Iam, true));
+        a.record(Record::new("z", Category::Iam, true));
+        assert_eq!(a.dropped(), 2);
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 /// What a principal may do, coarsely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
-    /// Everything, including users, tokens and metrics.
+    /// Everything, including users and tokens.
     Admin,
     /// Search, alerts, incidents, rules (read) and integrity checks.
     Analyst,
@@ -130,7 +130,8 @@ pub const TABLE: &[Rule] = &[
     row("POST", "/api/v1/verify", ANALYST),
     row("GET", "/api/v1/proof/consistency", READ),
     row("GET", "/api/v1/proof/{seq}", READ),
-    row("GET", "/metrics", ADMIN),
+    // Scrapers get a viewer token: metrics are operational, not events.
+    row("GET", "/metrics", READ),
     row("GET", "/api/v1/users", ADMIN),
     row("POST", "/api/v1/users", ADMIN),
     row("PATCH", "/api/v1/users/{name}", ADMIN),
@@ -212,7 +213,11 @@ mod tests {
         assert!(!lookup("GET", "/metrics")
             .unwrap()
             .access
-            .allows(Role::Viewer));
+            .allows(Role::Ingest));
+        assert!(!lookup("GET", "/api/v1/users")
+            .unwrap()
+            .access
+            .allows(Role::Analyst));
         assert!(lookup("POST", "/api/v1/events")
             .unwrap()
             .access
