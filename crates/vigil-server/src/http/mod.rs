@@ -143,7 +143,10 @@ async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: N
     };
     if !allowed {
         metrics::counter!("vigil_http_forbidden_total").increment(1);
-        let reason = format!("role {} may not {method} {path}", principal.role);
+        let reason = match rule {
+            Some(_) => format!("role {} may not {method} {path}", principal.role),
+            None => format!("{method} {path} has no authorization rule"),
+        };
         state.identity.audit.record(
             Record::new("authz_fail", Category::Iam, false)
                 .user(principal.user.clone())
