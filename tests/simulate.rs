@@ -268,7 +268,10 @@ fn sends_to_a_running_server_over_syslog_tcp_and_http() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("sent 2000 lines"), "{err}");
-    assert_eq!(wait_total(&server, "NOT event.kind:alert", 2000), 2000);
+    assert_eq!(
+        wait_total(&server, "NOT event.kind:alert NOT vigil.input:audit", 2000),
+        2000
+    );
     assert_eq!(server.search("vigil.parse_error:*", 1)["total"], 0);
     // The brute force arrived decoded, as many failures as labelled.
     let brute = parse_ndjson(&std::fs::read(&labels).unwrap())
@@ -301,7 +304,10 @@ fn sends_to_a_running_server_over_syslog_tcp_and_http() {
         "{:?}",
         t.elapsed()
     );
-    assert_eq!(wait_total(&server, "NOT event.kind:alert", 2500), 2500);
+    assert_eq!(
+        wait_total(&server, "NOT event.kind:alert NOT vigil.input:audit", 2500),
+        2500
+    );
     assert_eq!(
         server.search("vigil.source:simulate", 1)["total"],
         500,
@@ -322,7 +328,10 @@ fn sends_to_a_running_server_over_syslog_tcp_and_http() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(wait_total(&server, "NOT event.kind:alert", 2800), 2800);
+    assert_eq!(
+        wait_total(&server, "NOT event.kind:alert NOT vigil.input:audit", 2800),
+        2800
+    );
     assert_eq!(server.search("vigil.parse_error:*", 1)["total"], 0);
 }
 

@@ -17,6 +17,8 @@ mod rules;
 mod search;
 mod serve;
 mod simulate;
+mod token;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +67,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// List, acknowledge, close and suppress alerts (needs a server).
     Alerts(alerts::AlertsArgs),
+    /// Manage user accounts (offline on the data dir).
+    User(user::UserArgs),
+    /// Create, list and revoke API tokens (offline on the data dir).
+    Token(token::TokenArgs),
 }
 
 /// `--data-dir` and `--config` for commands that read or write stored data.
@@ -135,5 +141,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(a) => rules::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Alerts(a) => alerts::run(a),
+        Command::User(a) => user::run(a),
+        Command::Token(a) => token::run(a),
     }
 }

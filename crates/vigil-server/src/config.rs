@@ -34,6 +34,135 @@ pub struct Config {
     pub alerts: vigil_alert::AlertsConfig,
     /// Secrets and personal data removed before storage.
     pub redaction: RedactionConfig,
+    /// Sessions, login throttling and self-audit (docs/SECURITY.md).
+    pub auth: AuthConfig,
+}
+
+/// `[auth]`: browser sessions, login throttling and the self-audit queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Mark the session cookie `Secure` (set when the API is served over TLS).
+    pub cookie_secure: bool,
+    /// A session unused this long ends.
+    pub session_idle_secs: u64,
+    /// A session ends this long after login, used or not.
+    pub session_absolute_secs: u64,
+    /// Most live sessions; the least recently used gives way beyond it.
+    pub max_sessions: usize,
+    /// Failed logins of one account from one address before that pair is locked.
+    pub lock_after_failures: u32,
+    /// Failed logins from one address (any accounts) before the address is locked.
+    pub source_lock_after_failures: u32,
+    /// First lock time in seconds; doubles with each further failure.
+    pub lock_base_secs: u64,
+    /// Longest lock time in seconds.
+    pub lock_max_secs: u64,
+    /// Failed logins of one account (all addresses) before its logins are slowed.
+    pub account_delay_after_failures: u32,
+    /// Longest per-account delay in milliseconds.
+    pub account_delay_max_ms: u64,
+    /// Failure counts are forgotten after this many seconds without a failure.
+    pub failure_memory_secs: u64,
+    /// Audit events waiting for the ledger; more are dropped and counted.
+    pub audit_queue: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            cookie_secure: false,
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+            max_sessions: 10_000,
+            lock_after_failures: 5,
+            source_lock_after_failures: 50,
+            lock_base_secs: 30,
+            lock_max_secs: 15 * 60,
+            account_delay_after_failures: 10,
+            account_delay_max_ms: 2_000,
+            failure_memory_secs: 3600,
+            audit_queue: 4096,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let checks: [(&'static str, u64, u64, u64); 11] = [
+            (
+                "auth.session_idle_secs",
+                self.session_idle_secs,
+                1,
+                7 * 86_400,
+            ),
+            (
+                "auth.session_absolute_secs",
+                self.session_absolute_secs,
+                1,
+                30 * 86_400,
+            ),
+            ("auth.max_sessions", self.max_sessions as u64, 1, 1_000_000),
+            (
+                "auth.lock_after_failures",
+                self.lock_after_failures.into(),
+                1,
+                1000,
+            ),
+            (
+                "auth.source_lock_after_failures",
+                self.source_lock_after_failures.into(),
+                1,
+                100_000,
+            ),
+            ("auth.lock_base_secs", self.lock_base_secs, 1, 86_400),
+            ("auth.lock_max_secs", self.lock_max_secs, 1, 86_400),
+            (
+                "auth.account_delay_after_failures",
+                self.account_delay_after_failures.into(),
+                1,
+                100_000,
+            ),
+            (
+                "auth.account_delay_max_ms",
+                self.account_delay_max_ms,
+                0,
+                10_000,
+            ),
+            (
+                "auth.failure_memory_secs",
+                self.failure_memory_secs,
+                1,
+                7 * 86_400,
+            ),
+            ("auth.audit_queue", self.audit_queue as u64, 1, 1_000_000),
+        ];
+        for (key, v, lo, hi) in checks {
+            if !(lo..=hi).contains(&v) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("must be {lo}..={hi}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The login throttling policy.
+    pub fn lockout_policy(&self) -> crate::lockout::Policy {
+        use std::time::Duration;
+        crate::lockout::Policy {
+            lock_after: self.lock_after_failures,
+            source_lock_after: self.source_lock_after_failures,
+            lock_base: Duration::from_secs(self.lock_base_secs),
+            lock_max: Duration::from_secs(self.lock_max_secs.max(self.lock_base_secs)),
+            account_delay_after: self.account_delay_after_failures,
+            account_delay_max: Duration::from_millis(self.account_delay_max_ms),
+            forget_after: Duration::from_secs(self.failure_memory_secs),
+            max_keys: 100_000,
+        }
+    }
 }
 
 /// `[detection]`: Sigma rules evaluated on every event the decoders produce.
@@ -242,6 +371,7 @@ impl Default for Config {
             detectors: vigil_detect::Config::default(),
             alerts: vigil_alert::AlertsConfig::default(),
             redaction: RedactionConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -625,6 +755,7 @@ impl Config {
                 message: format!("{}: {}", e.key, e.message),
             });
         }
+        self.auth.validate()?;
         if let Err(e) = self.detectors.validate() {
             return Err(ConfigError::Invalid {
                 key: "detectors",

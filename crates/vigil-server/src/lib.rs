@@ -17,17 +17,22 @@
 //! ```
 
 pub mod alerting;
+pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod checkpoints;
 pub mod config;
 pub mod detection;
 pub mod http;
 pub mod indexer;
+pub mod lockout;
 pub mod meta;
 pub use vigil_alert::netguard;
 pub mod pipeline;
 pub mod sequence;
 pub mod tls;
+pub mod sessions;
+pub mod users;
 pub mod witness;
 
 use std::net::SocketAddr;
@@ -265,7 +270,15 @@ fn describe_metrics() {
     );
     describe_counter!(
         "vigil_http_unauthorized_total",
-        "HTTP requests refused for a missing or bad token"
+        "HTTP requests refused for a missing or bad token or session"
+    );
+    describe_counter!(
+        "vigil_http_forbidden_total",
+        "HTTP requests refused by the authorization table or the CSRF check"
+    );
+    describe_counter!(
+        "vigil_audit_dropped_total",
+        "Self-audit events not stored (queue full or ledger write failed), by reason"
     );
 }
 
@@ -449,7 +462,24 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         .await
         .with_context(|| format!("binding HTTP on {}", config.http.listen))?;
     let http_addr = listener.local_addr()?;
+    let identity = Arc::new(auth::Identity {
+        sessions: sessions::SessionStore::new(
+            std::time::Duration::from_secs(config.auth.session_idle_secs),
+            std::time::Duration::from_secs(config.auth.session_absolute_secs),
+            config.auth.max_sessions,
+        ),
+        lockout: lockout::Lockout::new(config.auth.lockout_policy()),
+        audit: audit::Auditor::start(
+            pipeline.clone(),
+            detection.enabled().then(|| detection.clone()),
+            Some(config.detectors.clone()),
+            config.auth.audit_queue,
+            audit::load_name_key(&config.data_dir).context("reading the audit name key")?,
+        ),
+        config: config.auth.clone(),
+    });
     let state = Arc::new(http::AppState {
+        identity,
         tail_streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_tail_streams)),
         config,
         pipeline: pipeline.clone(),
@@ -463,7 +493,10 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     let serves_tls = http_tls.is_some();
     let http_task = match http_tls {
         None => tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<http::ClientAddr>(),
+            )
                 .with_graceful_shutdown(async move {
                     let _ = shutdown_rx.wait_for(|v| *v).await;
                 })
@@ -472,7 +505,10 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         Some(cfg) => {
             let listener = tls::TlsListener::new(listener, cfg)?;
             tokio::spawn(async move {
-                axum::serve(listener, app)
+                axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<http::ClientAddr>(),
+            )
                     .with_graceful_shutdown(async move {
                         let _ = shutdown_rx.wait_for(|v| *v).await;
                     })

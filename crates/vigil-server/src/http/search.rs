@@ -109,6 +109,7 @@ async fn run(state: Arc<AppState>, req: SearchRequest) -> Response {
     .await;
     match result {
         Ok(Ok(r)) => {
+            crate::audit::searched(&state.identity.audit, &req.q, r.total);
             let hits: Vec<serde_json::Value> = r.hits.into_iter().map(|e| e.into_json()).collect();
             let mut body = json!({
                 "hits": hits,
