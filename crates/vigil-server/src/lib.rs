@@ -30,8 +30,8 @@ pub mod meta;
 pub use vigil_alert::netguard;
 pub mod pipeline;
 pub mod sequence;
-pub mod tls;
 pub mod sessions;
+pub mod tls;
 pub mod users;
 pub mod witness;
 
@@ -497,22 +497,22 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
                 listener,
                 app.into_make_service_with_connect_info::<http::ClientAddr>(),
             )
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_rx.wait_for(|v| *v).await;
-                })
-                .await
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.wait_for(|v| *v).await;
+            })
+            .await
         }),
         Some(cfg) => {
             let listener = tls::TlsListener::new(listener, cfg)?;
             tokio::spawn(async move {
                 axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<http::ClientAddr>(),
-            )
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown_rx.wait_for(|v| *v).await;
-                    })
-                    .await
+                    listener,
+                    app.into_make_service_with_connect_info::<http::ClientAddr>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown_rx.wait_for(|v| *v).await;
+                })
+                .await
             })
         }
     };

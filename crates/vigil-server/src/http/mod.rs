@@ -25,11 +25,11 @@ use std::sync::Arc;
 
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::serve::IncomingStream;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, MethodRouter};
+use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
