@@ -10,18 +10,21 @@ use std::time::{Duration, Instant};
 use common::{ndjson, vigil, Server};
 use serde_json::Value;
 
+/// Each query is limited to the ingested events: every search also stores
+/// an audit event (whose text holds the query), and those differ between
+/// the two servers compared.
 const QUERIES: &[&str] = &[
-    "user.name:mallory",
-    "203.0.113.77",
-    "source.ip:203.0.113.77",
-    "user.name:USER3",
-    "mallory OR user.name:user1",
-    "NOT user.name:user2",
-    "event.code:4625",
-    "source.port:>60000",
-    "Failed*user5",
-    "user.name:user* | stats count() by user.name | sort user.name",
-    "* | timechart span=1h count()",
+    "vigil.source:ix user.name:mallory",
+    "vigil.source:ix 203.0.113.77",
+    "vigil.source:ix source.ip:203.0.113.77",
+    "vigil.source:ix user.name:USER3",
+    "vigil.source:ix (mallory OR user.name:user1)",
+    "vigil.source:ix NOT user.name:user2",
+    "vigil.source:ix event.code:4625",
+    "vigil.source:ix source.port:>60000",
+    "vigil.source:ix Failed*user5",
+    "vigil.source:ix user.name:user* | stats count() by user.name | sort user.name",
+    "vigil.source:ix | timechart span=1h count()",
 ];
 
 fn events() -> String {
@@ -111,26 +114,29 @@ fn indexed_search_skips_blocks_and_answers_like_a_scan() {
     let mut server = Server::start_with(&data, Some(common::TOKEN), &["--config", &with_index]);
     let resp = server.post_ndjson("/api/v1/events?source=ix", events());
     assert_eq!(resp.status(), 200);
-    assert_eq!(server.wait_for("*", 400)["total"], 400);
+    assert_eq!(server.wait_for("vigil.source:ix", 400)["total"], 400);
     // Three files of 2 × 64 seqs are complete; seqs 385..=400 stay a tail.
     wait_indexed(&server, 384);
 
     let v = server.search("user.name:mallory", 10);
     assert_eq!(v["total"], 1, "{v:#}");
     assert_eq!(v["hits"][0]["source"]["ip"], "203.0.113.77");
-    // One block of 64 plus the unindexed tail of 16 are read, nothing else.
-    assert_eq!(v["scanned"], 80, "{v:#}");
-    assert_eq!(v["skipped"], 320, "{v:#}");
+    // One block of 64 plus the unindexed tail (the last events and the
+    // audit events of the searches so far) are read; five blocks are not.
+    let (scanned, skipped) = (
+        v["scanned"].as_u64().unwrap(),
+        v["skipped"].as_u64().unwrap(),
+    );
+    assert!(skipped >= 320, "{v:#}");
+    assert!(scanned <= 64 + 128, "{v:#}");
     let indexed = answers(&server);
     server.terminate();
 
     // The same data searched by a full scan gives the same answers.
     let mut server = Server::start_with(&data, Some(common::TOKEN), &["--config", &scan_only]);
     let v = server.search("user.name:mallory", 10);
-    assert_eq!(
-        (v["scanned"].as_u64(), v["skipped"].as_u64()),
-        (Some(400), Some(0))
-    );
+    assert_eq!(v["skipped"], 0, "{v:#}");
+    assert!(v["scanned"].as_u64().unwrap() > 400, "{v:#}");
     assert_eq!(answers(&server), indexed);
     server.terminate();
 
@@ -153,5 +159,6 @@ fn indexed_search_skips_blocks_and_answers_like_a_scan() {
     assert_eq!(answers(&server), indexed);
     wait_indexed(&server, 384);
     assert_eq!(answers(&server), indexed);
-    assert_eq!(server.search("user.name:mallory", 10)["scanned"], 80);
+    let v = server.search("user.name:mallory", 10);
+    assert!(v["skipped"].as_u64().unwrap() >= 320, "{v:#}");
 }

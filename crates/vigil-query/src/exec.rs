@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use vigil_event::Event;
 use vigil_ledger::{LedgerError, LedgerReader};
 
+use crate::rawfilter::RawFilter;
 use crate::{Bucket, Executor, Query, QueryError, Search, Table};
 
 /// Bounds of one search.
@@ -168,6 +169,10 @@ fn scan(
         ));
     }
     let match_all = query.is_match_all();
+    // Most events of a selective search fail this check on their bytes,
+    // which costs a fraction of decoding them.
+    let raw = RawFilter::of(query);
+    let mut scratch = Vec::new();
     let ranges = clip(params.ranges.as_deref(), first, last);
     result.skipped = (last - first + 1) - ranges.iter().map(|(lo, hi)| hi - lo + 1).sum::<u64>();
     'ranges: for (lo, hi) in ranges {
@@ -185,6 +190,12 @@ fn scan(
                         break 'ranges;
                     }
                 }
+            }
+            if raw
+                .as_ref()
+                .is_some_and(|f| !f.may_match(&rec.payload, &mut scratch))
+            {
+                continue;
             }
             let Ok(ev) = Event::from_canonical(&rec.payload) else {
                 continue;

@@ -97,6 +97,7 @@ mod matcher;
 mod parser;
 mod pipe_parser;
 mod pipeline;
+pub mod rawfilter;
 mod time;
 mod values;
 
