@@ -28,7 +28,7 @@ fn started() -> (tempfile::TempDir, Server) {
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().unwrap();
     assert_eq!(body["accepted"], 8, "{body:#}");
-    let all = server.wait_for("*", 8);
+    let all = server.wait_for("vigil.source:pipes", 8);
     assert_eq!(all["total"], 8, "{all:#}");
     (dir, server)
 }
@@ -38,7 +38,7 @@ fn piped_searches_over_the_api() {
     let (_dir, server) = started();
 
     let v = server.search(
-        "* | stats count(), sum(bytes), avg(bytes), max(bytes), p50(bytes), dc(source.ip)",
+        "vigil.source:pipes | stats count(), sum(bytes), avg(bytes), max(bytes), p50(bytes), dc(source.ip)",
         10,
     );
     assert_eq!(
@@ -60,21 +60,21 @@ fn piped_searches_over_the_api() {
     assert!(v["took_ms"].is_u64());
 
     let v = server.search(
-        "event.outcome:* | stats count() by user.name | where count > 1 | sort -count",
+        "vigil.source:pipes event.outcome:* | stats count() by user.name | where count > 1 | sort -count",
         10,
     );
     assert_eq!(v["columns"], json!(["user.name", "count"]));
     assert_eq!(v["rows"], json!([["root", 4], ["alice", 2]]));
     assert_eq!(v["total"], 7, "the filter matched 7 events");
 
-    let v = server.search("* | top 2 user.name", 10);
+    let v = server.search("vigil.source:pipes | top 2 user.name", 10);
     assert_eq!(v["columns"], json!(["user.name", "count", "percent"]));
     assert_eq!(v["rows"], json!([["root", 4, 50], ["alice", 2, 25]]));
 
-    let v = server.search("* | rare 1 user.name", 10);
+    let v = server.search("vigil.source:pipes | rare 1 user.name", 10);
     assert_eq!(v["rows"], json!([["bob", 1, 12.5]]));
 
-    let v = server.search("* | timechart span=1m count()", 10);
+    let v = server.search("vigil.source:pipes | timechart span=1m count()", 10);
     assert_eq!(v["columns"], json!(["_time", "count"]));
     let counts: Vec<(String, u64)> = v["buckets"]
         .as_array()
@@ -94,7 +94,10 @@ fn piped_searches_over_the_api() {
         .collect();
     assert_eq!(counts, want);
 
-    let v = server.search("* | timechart span=5m limit=1 count() by host.name", 10);
+    let v = server.search(
+        "vigil.source:pipes | timechart span=5m limit=1 count() by host.name",
+        10,
+    );
     assert_eq!(v["columns"], json!(["_time", "a", "other"]));
     assert_eq!(
         v["rows"],
@@ -105,7 +108,10 @@ fn piped_searches_over_the_api() {
     );
 
     // Event pipes answer hits, in ledger order.
-    let v = server.search("* | where bytes >= 300 | fields user.name, bytes", 10);
+    let v = server.search(
+        "vigil.source:pipes | where bytes >= 300 | fields user.name, bytes",
+        10,
+    );
     assert!(v.get("columns").is_none());
     assert_eq!(
         v["hits"],
@@ -115,7 +121,10 @@ fn piped_searches_over_the_api() {
             {"bytes": 550}
         ])
     );
-    let v = server.search("* | dedup user.name | head 2 | fields user.name", 10);
+    let v = server.search(
+        "vigil.source:pipes | dedup user.name | head 2 | fields user.name",
+        10,
+    );
     assert_eq!(
         v["hits"],
         json!([{"user": {"name": "root"}}, {"user": {"name": "alice"}}])
@@ -125,7 +134,7 @@ fn piped_searches_over_the_api() {
     let r = Server::client()
         .post(server.url("/api/v1/search"))
         .bearer_auth(TOKEN)
-        .json(&json!({"q": "* | stats count() by event.outcome"}))
+        .json(&json!({"q": "vigil.source:pipes | stats count() by event.outcome"}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -171,7 +180,10 @@ fn piped_searches_from_the_cli() {
     };
 
     // NDJSON: one object per row.
-    let rows = ndjson(&mut remote("* | stats count() by user.name", "--json"));
+    let rows = ndjson(&mut remote(
+        "vigil.source:pipes | stats count() by user.name",
+        "--json",
+    ));
     assert_eq!(
         rows,
         [
@@ -183,7 +195,7 @@ fn piped_searches_from_the_cli() {
 
     // CSV, with the formula-looking host name neutralised; ties in count
     // keep value order ('=' sorts before 'c').
-    let csv = run_ok(&mut remote("* | top 3 host.name", "--csv"));
+    let csv = run_ok(&mut remote("vigil.source:pipes | top 3 host.name", "--csv"));
     assert_eq!(
         csv,
         "host.name,count,percent\r\na,4,50\r\nb,2,25\r\n'=cmd|' /C calc'!A0,1,12.5\r\n"
@@ -191,7 +203,7 @@ fn piped_searches_from_the_cli() {
 
     // The aligned table on a terminal (here a pipe, same layout).
     let table = run_ok(&mut remote(
-        "* | stats sum(bytes) as total by host.name",
+        "vigil.source:pipes | stats sum(bytes) as total by host.name",
         "",
     ));
     assert_eq!(
@@ -201,7 +213,7 @@ fn piped_searches_from_the_cli() {
 
     // Events cut down by `fields` are shown in those columns, in CSV too.
     let table = run_ok(&mut remote(
-        "* | where bytes >= 300 | fields user.name, bytes",
+        "vigil.source:pipes | where bytes >= 300 | fields user.name, bytes",
         "",
     ));
     assert_eq!(
@@ -210,7 +222,7 @@ fn piped_searches_from_the_cli() {
     );
     // The chosen columns stay in their order even when the first event lacks one.
     let csv = run_ok(&mut remote(
-        "* | where bytes >= 400 | sort -bytes | fields user.name, bytes",
+        "vigil.source:pipes | where bytes >= 400 | sort -bytes | fields user.name, bytes",
         "--csv",
     ));
     assert_eq!(csv, "user.name,bytes\r\n,550\r\nbob,400\r\n");
@@ -219,7 +231,12 @@ fn piped_searches_from_the_cli() {
     let data = server.data_dir.clone();
     let rows = ndjson(
         vigil()
-            .args(["search", "* | top 2 user.name", "--json", "--data-dir"])
+            .args([
+                "search",
+                "vigil.source:pipes | top 2 user.name",
+                "--json",
+                "--data-dir",
+            ])
             .arg(&data),
     );
     assert_eq!(
@@ -234,7 +251,7 @@ fn piped_searches_from_the_cli() {
         vigil()
             .args([
                 "search",
-                "* | timechart span=2m count() by event.outcome",
+                "vigil.source:pipes | timechart span=2m count() by event.outcome",
                 "--csv",
                 "--data-dir",
             ])

@@ -314,10 +314,12 @@ fn sends_to_a_running_server_over_syslog_tcp_and_http() {
         "HTTP lines carry source=simulate"
     );
 
-    // UDP on loopback, slow enough that no datagram is dropped.
+    // UDP on loopback, paced. UDP may still drop datagrams when the
+    // receiving thread is starved (tests run in parallel on a small
+    // machine), so up to 5% loss is tolerated; the other inputs are exact.
     let out = common::vigil()
         .args([
-            "simulate", "--seed", "8", "--events", "300", "--rate", "3000",
+            "simulate", "--seed", "8", "--events", "300", "--rate", "1000",
         ])
         .arg("--send")
         .arg(format!("syslog-udp://{}", server.udp))
@@ -328,10 +330,8 @@ fn sends_to_a_running_server_over_syslog_tcp_and_http() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        wait_total(&server, "NOT event.kind:alert NOT vigil.input:audit", 2800),
-        2800
-    );
+    let total = wait_total(&server, "NOT event.kind:alert NOT vigil.input:audit", 2800);
+    assert!((2785..=2800).contains(&total), "{total} of 2800 stored");
     assert_eq!(server.search("vigil.parse_error:*", 1)["total"], 0);
 }
 

@@ -104,11 +104,17 @@ impl Glob {
 impl std::fmt::Display for Glob {
     /// Writes the pattern back in query syntax, escaping literal wildcards.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for t in &self.tokens {
+        for (i, t) in self.tokens.iter().enumerate() {
             match t {
                 GlobToken::Literal(s) => {
-                    for c in s.chars() {
-                        if matches!(c, '*' | '?' | '\\' | '"' | '(' | ')' | ':' | '<' | '>')
+                    for (j, c) in s.chars().enumerate() {
+                        // A leading `-` would read back as a negation, a `|`
+                        // as the start of a pipe.
+                        let first = i == 0 && j == 0;
+                        if matches!(
+                            c,
+                            '*' | '?' | '\\' | '"' | '(' | ')' | ':' | '<' | '>' | '|'
+                        ) || (first && c == '-')
                             || c.is_whitespace()
                         {
                             f.write_str("\\")?;
