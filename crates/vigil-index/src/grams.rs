@@ -114,12 +114,19 @@ pub fn event_keys(json: &[u8], f: &mut impl FnMut(u64)) -> EventKeys {
         match vigil_event::Event::from_canonical(json) {
             Ok(ev) => {
                 out.time_ms = ev.timestamp().map(|t| t.timestamp_millis());
-                ev.for_each_leaf(|path, v| value_leaf(path, v, f));
+                decoded_event_keys(&ev, f);
             }
             Err(_) => out.undecodable = true,
         }
     }
     out
+}
+
+/// The keys of a decoded event: what [`event_keys`] gives for its stored
+/// bytes, computed from the JSON tree instead (the path for bytes the
+/// walker does not take, and a reference for testing the walker).
+pub fn decoded_event_keys(ev: &vigil_event::Event, f: &mut impl FnMut(u64)) {
+    ev.for_each_leaf(|path, v| value_leaf(path, v, f));
 }
 
 fn value_leaf(path: &str, v: &serde_json::Value, f: &mut impl FnMut(u64)) {
