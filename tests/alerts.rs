@@ -326,29 +326,7 @@ fn matches_become_one_signed_notification_and_an_alert_to_ack() {
 
 #[test]
 fn a_bad_alerts_section_stops_the_start_with_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("vigil.toml");
-    std::fs::write(
-        &cfg,
-        "[[alerts.route]]\nname = \"r\"\nchannels = [\"missing\"]\n",
-    )
-    .unwrap();
-    let out = common::vigil()
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .args(["--config", cfg.to_str().unwrap()])
-        .env("VIGIL_ADMIN_TOKEN", TOKEN)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused_config("[[alerts.route]]\nname = \"r\"\nchannels = [\"missing\"]\n");
     assert!(
         err.contains("route[0]") && err.contains("unknown channel"),
         "{err}"

@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,51 +34,22 @@ impl Drop for TlsServer {
 fn start(dir: &Path, config: &str) -> TlsServer {
     let cfg = dir.join("vigil.toml");
     std::fs::write(&cfg, config).unwrap();
-    let mut child = common::vigil()
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "127.0.0.1:0",
-            "--log",
-            "warn",
-            "--config",
-        ])
+    let mut child = common::serve_cmd(&dir.join("data"))
+        .arg("--config")
         .arg(&cfg)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
         .env("VIGIL_ADMIN_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let (mut https, mut syslog_tls) = (None, None);
-    let mut banner = Vec::new();
-    for _ in 0..200 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("vigil serve exited early: {banner:?}");
-        }
-        let l = line.trim().to_string();
-        if let Some(a) = l.split("https://").nth(1) {
-            https = Some(a.parse().unwrap());
-        }
-        if let Some(a) = l.split("tls://").nth(1) {
-            syslog_tls = Some(a.parse().unwrap());
-        }
-        let done = l.starts_with("ready");
-        banner.push(l);
-        if done {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in reader.lines() {});
+    let banner = common::read_banner(&mut child);
+    let addr = |scheme: &str| -> Option<SocketAddr> {
+        banner
+            .iter()
+            .find_map(|l| l.split(scheme).nth(1)?.parse().ok())
+    };
     TlsServer {
+        https: addr("https://").unwrap_or_else(|| panic!("no https:// in {banner:?}")),
+        syslog_tls: addr("tls://"),
         child,
-        https: https.unwrap_or_else(|| panic!("no https:// in {banner:?}")),
-        syslog_tls,
         banner,
     }
 }

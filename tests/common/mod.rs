@@ -29,61 +29,25 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, token: Option<&str>, extra: &[&str]) -> Server {
-        let mut cmd = vigil();
-        cmd.args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--syslog",
-            "127.0.0.1:0",
-            "--log",
-            "warn",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(extra)
-        .env_remove("VIGIL_CONFIG")
-        .current_dir(data_dir.parent().unwrap_or(data_dir))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        let mut cmd = serve_cmd(data_dir);
+        cmd.args(extra);
         match token {
             Some(t) => cmd.env("VIGIL_ADMIN_TOKEN", t),
             None => cmd.env_remove("VIGIL_ADMIN_TOKEN"),
         };
         let mut child = cmd.spawn().expect("spawn vigil serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = Vec::new();
-        let (mut http, mut udp, mut tcp) = (None, None, None);
-        let mut reader = BufReader::new(stdout);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap() == 0 {
-                panic!("vigil serve exited early; output so far: {lines:?}");
-            }
-            let l = line.trim().to_string();
-            if let Some(a) = l.split("http://").nth(1) {
-                http = Some(a.parse().unwrap());
-            }
-            if let Some(a) = l.split("udp://").nth(1) {
-                udp = Some(a.parse().unwrap());
-            }
-            if let Some(a) = l.split("tcp://").nth(1) {
-                tcp = Some(a.parse().unwrap());
-            }
-            let done = l.starts_with("ready");
-            lines.push(l);
-            if done {
-                break;
-            }
-        }
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in reader.lines() {});
+        let lines = read_banner(&mut child);
+        let addr = |scheme: &str| -> SocketAddr {
+            lines
+                .iter()
+                .find_map(|l| l.split(scheme).nth(1)?.parse().ok())
+                .unwrap_or_else(|| panic!("no {scheme} address in {lines:?}"))
+        };
         Server {
+            http: addr("http://"),
+            udp: addr("udp://"),
+            tcp: addr("tcp://"),
             child,
-            http: http.unwrap(),
-            udp: udp.unwrap(),
-            tcp: tcp.unwrap(),
             data_dir: data_dir.into(),
             stdout_lines: lines,
         }
@@ -189,6 +153,68 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `vigil serve` on ephemeral loopback ports with `data_dir`, printing its
+/// banner on stdout; add flags, environment and spawn.
+pub fn serve_cmd(data_dir: &Path) -> Command {
+    let mut cmd = vigil();
+    cmd.args([
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--syslog",
+        "127.0.0.1:0",
+        "--log",
+        "warn",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .env_remove("VIGIL_CONFIG")
+    .current_dir(data_dir.parent().unwrap_or(data_dir))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    cmd
+}
+
+/// The banner lines of a spawned `vigil serve`, up to and including
+/// `ready`; stdout keeps being drained afterwards so the child never blocks.
+pub fn read_banner(child: &mut Child) -> Vec<String> {
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("vigil serve exited early; output so far: {lines:?}");
+        }
+        let l = line.trim().to_string();
+        let done = l.starts_with("ready");
+        lines.push(l);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in reader.lines() {});
+    lines
+}
+
+/// Starts `vigil serve` with `config` as its config file, expects it to
+/// refuse to start, and returns what it printed on stderr.
+pub fn refused_config(config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let out = serve_cmd(&dir.path().join("data"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("VIGIL_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "vigil serve started with {config:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Runs a CLI command that must succeed; returns its standard output.
