@@ -204,22 +204,27 @@ fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
     Ok(n)
 }
 
-/// The least frequent dotted-quad in the raw file (ties: the first seen).
+/// The least frequent dotted-quad in the raw file (ties: the first seen),
+/// read line by line so a 10 M-event file is never held in memory.
 fn rare_ip(raw: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read(raw)?;
-    let mut counts: HashMap<&[u8], (u64, usize)> = HashMap::new();
+    use std::io::BufRead;
+    let file = std::fs::File::open(raw).with_context(|| format!("opening {}", raw.display()))?;
+    let mut counts: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
     let mut order = 0;
-    for tok in text.split(|b| !(b.is_ascii_digit() || *b == b'.')) {
-        let dots = tok.iter().filter(|b| **b == b'.').count();
-        if dots == 3 && tok.len() >= 7 && !tok.starts_with(b".") && !tok.ends_with(b".") {
-            let e = counts.entry(tok).or_insert((0, order));
-            e.0 += 1;
-            order += 1;
+    for line in std::io::BufReader::with_capacity(1 << 20, file).split(b'\n') {
+        let line = line?;
+        for tok in line.split(|b| !(b.is_ascii_digit() || *b == b'.')) {
+            let dots = tok.iter().filter(|b| **b == b'.').count();
+            if dots == 3 && tok.len() >= 7 && !tok.starts_with(b".") && !tok.ends_with(b".") {
+                let e = counts.entry(tok.to_vec()).or_insert((0, order));
+                e.0 += 1;
+                order += 1;
+            }
         }
     }
     counts
         .into_iter()
         .min_by_key(|(_, (n, first))| (*n, *first))
-        .map(|(ip, _)| String::from_utf8_lossy(ip).into_owned())
+        .map(|(ip, _)| String::from_utf8_lossy(&ip).into_owned())
         .context("no IPv4 address in the generated lines")
 }
