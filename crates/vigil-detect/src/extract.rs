@@ -177,8 +177,11 @@ pub fn observe(
     } else {
         (None, None)
     };
+    // Read once: the silence detector's origin falls back from it, and a new
+    // observation is keyed by it.
+    let host = host_of(m);
     let origin = if cfg.source_silent.enabled {
-        origin_of(m)
+        origin_of(m, host.as_deref())
     } else {
         None
     };
@@ -213,8 +216,7 @@ pub fn observe(
     }
     let o = obs.get_or_insert_with(|| Observation {
         time,
-        host: host_of(m)
-            .or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname")))),
+        host: host.or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname")))),
         ..Observation::default()
     });
     if matches!(account, Some(AccountChange::AddedToGroup { .. })) && o.user.is_none() {
@@ -306,8 +308,8 @@ fn windows_id(m: &Map<String, Value>) -> Option<u64> {
 
 /// Who sent the event: `host.name`, else `vigil.source` (not Vigil's own
 /// events), else the Windows `Computer`.
-fn origin_of(m: &Map<String, Value>) -> Option<Box<str>> {
-    host_of(m)
+fn origin_of(m: &Map<String, Value>, host: Option<&str>) -> Option<Box<str>> {
+    host.map(Box::from)
         .or_else(|| boxed(path_str(m, &["vigil", "source"]).filter(|s| *s != "vigil")))
         .or_else(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))))
 }
