@@ -72,11 +72,16 @@ fn eval(n: &Node, hay: &[u8]) -> bool {
     }
 }
 
-/// Bytes after which plain ASCII lowercasing may miss a match.
+/// Bytes after which plain ASCII lowercasing may miss a match: `İ`
+/// (C4 B0), the Kelvin sign (E2 84 AA) or a `\u` escape. One pass over the
+/// bytes for the three lead bytes, then a look at what follows each.
 fn hazard(b: &[u8]) -> bool {
-    memchr::memmem::find(b, "\u{130}".as_bytes()).is_some()
-        || memchr::memmem::find(b, "\u{212a}".as_bytes()).is_some()
-        || memchr::memmem::find(b, b"\\u").is_some()
+    memchr::memchr3_iter(b'\\', 0xc4, 0xe2, b).any(|i| {
+        let rest = &b[i..];
+        rest.starts_with(b"\\u")
+            || rest.starts_with("\u{130}".as_bytes())
+            || rest.starts_with("\u{212a}".as_bytes())
+    })
 }
 
 fn lit(text: &str) -> Option<Node> {
