@@ -245,6 +245,19 @@ pub struct LimitsConfig {
     pub max_json_depth: usize,
     /// Most fields taken from one structured message.
     pub max_fields: usize,
+    /// API requests per second per client address and per credential
+    /// (ingest has its own budget); 0 turns API rate limiting off.
+    pub api_requests_per_sec: u32,
+    /// API requests one client may make back to back after a pause.
+    pub api_burst: u32,
+    /// Events per second sent over HTTP per client address and per
+    /// credential; 0 turns ingest rate limiting off.
+    pub ingest_events_per_sec: u32,
+    /// Events one sender may send back to back after a pause (at least
+    /// `http.max_batch_lines`, so a full batch can pass).
+    pub ingest_burst_events: u32,
+    /// Most addresses and credentials tracked by each rate limiter.
+    pub rate_limit_max_keys: usize,
 }
 
 /// `[ledger]`
@@ -426,6 +439,11 @@ impl Default for LimitsConfig {
             max_message_bytes: 64 * 1024,
             max_json_depth: 32,
             max_fields: 1024,
+            api_requests_per_sec: 100,
+            api_burst: 1000,
+            ingest_events_per_sec: 200_000,
+            ingest_burst_events: 400_000,
+            rate_limit_max_keys: 100_000,
         }
     }
 }
@@ -775,6 +793,31 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "limits.max_message_bytes",
                 message: "must be between 256 and 16777216".into(),
+            });
+        }
+        if self.limits.api_requests_per_sec > 0 && !(1..=1_000_000).contains(&self.limits.api_burst)
+        {
+            return Err(ConfigError::Invalid {
+                key: "limits.api_burst",
+                message: "must be 1..=1000000".into(),
+            });
+        }
+        if self.limits.ingest_events_per_sec > 0
+            && !(self.http.max_batch_lines as u64..=100_000_000)
+                .contains(&u64::from(self.limits.ingest_burst_events))
+        {
+            return Err(ConfigError::Invalid {
+                key: "limits.ingest_burst_events",
+                message: format!(
+                    "must be at least http.max_batch_lines ({}) and at most 100000000",
+                    self.http.max_batch_lines
+                ),
+            });
+        }
+        if !(1..=10_000_000).contains(&self.limits.rate_limit_max_keys) {
+            return Err(ConfigError::Invalid {
+                key: "limits.rate_limit_max_keys",
+                message: "must be 1..=10000000".into(),
             });
         }
         if self.limits.max_json_depth == 0 || self.limits.max_json_depth > 512 {

@@ -29,6 +29,7 @@ pub mod lockout;
 pub mod meta;
 pub use vigil_alert::netguard;
 pub mod pipeline;
+pub mod ratelimit;
 pub mod sequence;
 pub mod sessions;
 pub mod tls;
@@ -480,6 +481,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     });
     let state = Arc::new(http::AppState {
         identity,
+        rate: Arc::new(ratelimit::RateLimits::from_config(&config.limits)),
         tail_streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_tail_streams)),
         config,
         pipeline: pipeline.clone(),

@@ -246,6 +246,11 @@ pub async fn ingest(
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let (events, rejected, source) = decoded;
+    let charged = (events.len() + rejected.len()) as u64;
+    let client = crate::audit::context().and_then(|c| c.source);
+    if let Err((scope, retry_after)) = state.rate.ingest(client, &principal.token_id, charged) {
+        return super::too_many(scope, "events", retry_after);
+    }
     let accepted = events.len();
     metrics::counter!("vigil_input_received_total", "input" => "http")
         .increment((accepted + rejected.len()) as u64);

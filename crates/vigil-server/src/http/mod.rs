@@ -61,6 +61,8 @@ pub struct AppState {
     pub alerts: Option<crate::alerting::Alerting>,
     /// Sessions, login throttling and the self-audit.
     pub identity: Arc<Identity>,
+    /// Request and ingest rate limits.
+    pub rate: Arc<crate::ratelimit::RateLimits>,
 }
 
 /// Every route: its pattern and handlers. Each (method, pattern) needs a
@@ -122,6 +124,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         app = app.route(path, handlers.route_layer(guard.clone()));
     }
     app.fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), limit_source))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.http.max_body_bytes,
         ))
@@ -150,6 +153,52 @@ pub fn client_ip(req: &Request) -> Option<IpAddr> {
     req.extensions()
         .get::<ConnectInfo<ClientAddr>>()
         .map(|c| c.0 .0.ip())
+}
+
+/// Paths outside the API request budget: health probes, and ingest, which
+/// is charged per event by its handler.
+fn unmetered(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/api/v1/events")
+}
+
+/// The per-address API budget. It runs before authentication so that
+/// floods of bad credentials and probes of unknown routes are slowed too.
+async fn limit_source(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let (Some(l), Some(ip)) = (&state.rate.api_source, client_ip(&req)) {
+        if !unmetered(req.uri().path()) {
+            let key = crate::ratelimit::address_key(ip);
+            if let crate::ratelimit::Decision::Refuse { retry_after } =
+                l.check(&key, std::time::Instant::now())
+            {
+                return too_many(crate::ratelimit::Scope::Source, "requests", retry_after);
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// 429 with `Retry-After`, counted by scope and class.
+pub fn too_many(
+    scope: crate::ratelimit::Scope,
+    class: &'static str,
+    retry_after: std::time::Duration,
+) -> Response {
+    metrics::counter!("vigil_rate_limited_total", "scope" => scope.as_str(), "class" => class)
+        .increment(1);
+    let secs = crate::ratelimit::retry_after_secs(retry_after);
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "too many {class} from this {}; retry after {secs} s",
+            match scope {
+                crate::ratelimit::Scope::Source => "address",
+                crate::ratelimit::Scope::Credential => "token or session",
+            }
+        ),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
 }
 
 /// Enforces the authorization table.
@@ -214,6 +263,15 @@ async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: N
                 StatusCode::FORBIDDEN,
                 "forbidden: a request made with a session cookie must send the X-CSRF-Token header returned at login",
             );
+        }
+    }
+    if let Some(l) = &state.rate.api_credential {
+        if !unmetered(&path) {
+            if let crate::ratelimit::Decision::Refuse { retry_after } =
+                l.check(&principal.token_id, std::time::Instant::now())
+            {
+                return too_many(crate::ratelimit::Scope::Credential, "requests", retry_after);
+            }
         }
     }
     req.extensions_mut().insert(principal.clone());
