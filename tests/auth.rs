@@ -631,3 +631,194 @@ fn audit_events_name_who_did_what_without_secrets() {
     }
     assert!(!all.contains(t["token"].as_str().unwrap()));
 }
+
+#[test]
+fn users_change_their_own_password_and_every_session_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "vic", "viewer", PASSWORD);
+    let server = Server::start(&data);
+    let first = login(&server, "vic", PASSWORD);
+    let second = login(&server, "vic", PASSWORD);
+    let change = |b: &Browser, current: &str, new: &str, csrf: bool| -> Response {
+        b.send(&server, Method::POST, "/api/v1/auth/password", csrf)
+            .json(&json!({ "current_password": current, "new_password": new }))
+            .send()
+            .unwrap()
+    };
+    const NEW: &str = "a different long passphrase";
+
+    // A state change: the CSRF token is needed like anywhere else.
+    assert_eq!(change(&first, PASSWORD, NEW, false).status(), 403);
+    // The current password must be right; the account is not changed.
+    let r = change(&first, "not the password at all", NEW, true);
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("current password is wrong"));
+    // The policy applies to the new password.
+    let r = change(&first, PASSWORD, "short", true);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("at least 12 characters"));
+    let r = change(&first, PASSWORD, PASSWORD, true);
+    assert_eq!(r.status(), 400);
+    // Unknown fields are refused rather than ignored.
+    let r = first
+        .send(&server, Method::POST, "/api/v1/auth/password", true)
+        .json(&json!({ "current_password": PASSWORD, "new_password": NEW, "user": "admin" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let r = change(&first, PASSWORD, NEW, true);
+    assert_eq!(r.status(), 200);
+    let cleared = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // Both sessions ended; the old password no longer logs in, the new one does.
+    for b in [&first, &second] {
+        let r = b
+            .send(&server, Method::GET, "/api/v1/auth/me", false)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    assert_eq!(login_raw(&server, "vic", PASSWORD).status(), 401);
+    login(&server, "vic", NEW);
+
+    // A service token has no password to change.
+    let r = admin(&server, Method::POST, "/api/v1/auth/password")
+        .json(&json!({ "current_password": PASSWORD, "new_password": NEW }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    // The change and the failed attempt are in the audit log, without secrets.
+    let v = server.wait_for(
+        "vigil.input:audit AND event.action:(authn_password_change OR authn_password_change_fail)",
+        2,
+    );
+    let actions: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"]["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"authn_password_change"), "{actions:?}");
+    assert!(
+        actions.contains(&"authn_password_change_fail"),
+        "{actions:?}"
+    );
+    let text = v.to_string();
+    assert!(!text.contains(NEW) && !text.contains(PASSWORD), "{text}");
+}
+
+#[test]
+fn token_scopes_narrow_the_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Offline: an analyst token that may only search.
+    let out = common::run_ok(
+        vigil()
+            .args([
+                "token",
+                "create",
+                "dash",
+                "--role",
+                "analyst",
+                "--scope",
+                "search",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .env_remove("VIGIL_CONFIG"),
+    );
+    assert!(out.contains("scopes   search"), "{out}");
+    let search_only = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("vgl_"))
+        .unwrap()
+        .to_string();
+    let bad = vigil()
+        .args([
+            "token",
+            "create",
+            "x",
+            "--role",
+            "viewer",
+            "--scope",
+            "read,write",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env_remove("VIGIL_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"write\""));
+    let server = Server::start(&data);
+
+    let with = |token: &str, method: Method, path: &str| -> Response {
+        client()
+            .request(method, server.url(path))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(
+        with(&search_only, Method::GET, "/api/v1/search?q=*").status(),
+        200
+    );
+    let r = with(&search_only, Method::GET, "/api/v1/alerts");
+    assert_eq!(r.status(), 403);
+    let msg = r.text().unwrap();
+    assert!(msg.contains("do not include read"), "{msg}");
+    // Scopes never widen a role: analysts cannot ingest whatever the scope.
+    assert_eq!(
+        with(&search_only, Method::POST, "/api/v1/events").status(),
+        403
+    );
+    // Who am I still works for any scope.
+    assert_eq!(
+        with(&search_only, Method::GET, "/api/v1/auth/me").status(),
+        200
+    );
+
+    // Through the API: an admin token narrowed to reading.
+    let r = admin(&server, Method::POST, "/api/v1/tokens")
+        .json(&json!({"name": "reader", "role": "admin", "scopes": ["read"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["scopes"], json!(["read"]));
+    let reader = v["token"].as_str().unwrap().to_string();
+    assert_eq!(with(&reader, Method::GET, "/api/v1/sources").status(), 200);
+    assert_eq!(with(&reader, Method::GET, "/api/v1/users").status(), 403);
+    assert_eq!(
+        with(&reader, Method::DELETE, "/api/v1/tokens/x").status(),
+        403
+    );
+    for bad in [json!(["read", "root"]), json!([]), json!(["read,admin"])] {
+        let r = admin(&server, Method::POST, "/api/v1/tokens")
+            .json(&json!({"name": "bad", "role": "viewer", "scopes": bad}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+    let listed: Value = admin(&server, Method::GET, "/api/v1/tokens")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let scopes: Vec<&str> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["scopes"].as_str())
+        .collect();
+    assert!(
+        scopes.contains(&"search") && scopes.contains(&"read"),
+        "{listed}"
+    );
+}

@@ -32,6 +32,10 @@ enum TokenCommand {
         /// Tie the token to a user: it stops working when the user is disabled.
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
+        /// Narrow the role to these scopes: ingest, search, read, respond,
+        /// admin, comma-separated (default: everything the role allows).
+        #[arg(long, value_name = "LIST")]
+        scope: Option<String>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -60,8 +64,13 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
             role,
             expires,
             user,
+            scope,
             data,
         } => {
+            let scopes = scope
+                .as_deref()
+                .map(vigil_server::authz::Scope::parse_list)
+                .transpose()?;
             if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
                 bail!("token name must be 1-128 characters without control characters");
             }
@@ -83,15 +92,19 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             let token = vigil_server::auth::generate_token();
-            let id = store.add_with(
+            let id = store.add_scoped(
                 &token,
                 &name,
                 role.as_str(),
                 user.as_deref(),
                 expires_at.clone(),
+                scopes.as_deref(),
             )?;
             println!("id       {id}");
             println!("role     {role}");
+            if let Some(s) = &scopes {
+                println!("scopes   {}", vigil_server::authz::Scope::join(s));
+            }
             if let Some(e) = expires_at {
                 println!("expires  {e}");
             }
@@ -105,8 +118,8 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                 .context("listing tokens")?;
             if !json {
                 println!(
-                    "{:<16} {:<24} {:<8} {:<8} {:<31} LAST USED",
-                    "ID", "NAME", "ROLE", "STATE", "EXPIRES"
+                    "{:<16} {:<24} {:<8} {:<8} {:<20} {:<31} LAST USED",
+                    "ID", "NAME", "ROLE", "STATE", "SCOPES", "EXPIRES"
                 );
             }
             for t in tokens {
@@ -114,11 +127,12 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string(&t)?);
                 } else {
                     println!(
-                        "{:<16} {:<24} {:<8} {:<8} {:<31} {}",
+                        "{:<16} {:<24} {:<8} {:<8} {:<20} {:<31} {}",
                         t.id,
                         vigil_event::sanitize::display(&t.name),
                         t.role,
                         if t.revoked { "revoked" } else { "active" },
+                        t.scopes.as_deref().unwrap_or("all"),
                         t.expires_at.as_deref().unwrap_or("never"),
                         t.last_used_at.as_deref().unwrap_or("-"),
                     );

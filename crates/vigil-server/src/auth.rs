@@ -48,6 +48,8 @@ pub struct Principal {
     pub role: Role,
     /// Token or session.
     pub via: Via,
+    /// The token's scopes; `None` for sessions and unscoped tokens.
+    pub scopes: Option<Vec<crate::authz::Scope>>,
 }
 
 /// Why authentication failed; the HTTP layer answers 401 for all of them.
@@ -121,6 +123,20 @@ impl TokenStore {
         user: Option<&str>,
         expires_at: Option<String>,
     ) -> Result<String, AuthError> {
+        self.add_scoped(token, name, role, user, expires_at, None)
+    }
+
+    /// [`TokenStore::add_with`] for a token narrowed to `scopes` (`None`:
+    /// everything the role allows).
+    pub fn add_scoped(
+        &self,
+        token: &str,
+        name: &str,
+        role: &str,
+        user: Option<&str>,
+        expires_at: Option<String>,
+        scopes: Option<&[crate::authz::Scope]>,
+    ) -> Result<String, AuthError> {
         let id = token_id(token);
         let row = meta::TokenRow {
             id: id.clone(),
@@ -129,6 +145,7 @@ impl TokenStore {
             hash: hash_secret(token),
             user_name: user.map(str::to_owned),
             expires_at,
+            scopes: scopes.map(crate::authz::Scope::join),
         };
         let conn = self.lock()?;
         meta::put_token(&conn, &row).map_err(|e| AuthError::Store(e.to_string()))?;
@@ -224,7 +241,14 @@ impl TokenStore {
             return Err(AuthError::Invalid);
         }
         let role = Role::parse(&row.role).map_err(|e| AuthError::Store(e.to_string()))?;
+        let scopes = match &row.scopes {
+            Some(s) => Some(
+                crate::authz::Scope::parse_list(s).map_err(|e| AuthError::Store(e.to_string()))?,
+            ),
+            None => None,
+        };
         let p = Principal {
+            scopes,
             token_id: row.id.clone(),
             user: row.user_name.clone().unwrap_or_else(|| row.name.clone()),
             name: row.name,

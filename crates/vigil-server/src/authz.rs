@@ -86,6 +86,121 @@ impl Access {
     }
 }
 
+/// What a token may be narrowed to, on top of its role. A token without
+/// scopes may do everything its role allows; a token with scopes may only
+/// call routes whose scope ([`scope_of`]) it holds. Sessions have no scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// `POST /api/v1/events`.
+    Ingest,
+    /// Search, export and tail.
+    Search,
+    /// Every other read (`GET`), and integrity checks.
+    Read,
+    /// Changes to alerts, suppressions, incidents, the blocklist, playbooks.
+    Respond,
+    /// Users, tokens, and any other change.
+    Admin,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 5] = [
+        Scope::Ingest,
+        Scope::Search,
+        Scope::Read,
+        Scope::Respond,
+        Scope::Admin,
+    ];
+
+    /// The name used in the database, the API and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Search => "search",
+            Scope::Read => "read",
+            Scope::Respond => "respond",
+            Scope::Admin => "admin",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(s: &str) -> Result<Scope, UnknownScope> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| UnknownScope(vigil_event::sanitize::display(s).into_owned()))
+    }
+
+    /// Parses a comma-separated list (as stored and as given to the CLI);
+    /// sorted, without duplicates, never empty.
+    pub fn parse_list(s: &str) -> Result<Vec<Scope>, UnknownScope> {
+        let mut out = s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(Scope::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort();
+        out.dedup();
+        if out.is_empty() {
+            return Err(UnknownScope(String::new()));
+        }
+        Ok(out)
+    }
+
+    /// The stored form of a list: names joined by commas.
+    pub fn join(list: &[Scope]) -> String {
+        list.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// A scope name that is not one of [`Scope::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown or empty scope {0:?} (use ingest, search, read, respond or admin, comma-separated)"
+)]
+pub struct UnknownScope(pub String);
+
+/// Route families whose changes are incident response, not administration.
+const RESPOND_PREFIXES: [&str; 5] = [
+    "/api/v1/alerts",
+    "/api/v1/suppressions",
+    "/api/v1/incidents",
+    "/api/v1/blocklist",
+    "/api/v1/playbooks",
+];
+
+/// The scope a route needs; `None` for routes any authenticated caller may
+/// use whatever its scopes (public routes and `/api/v1/auth/…`). Derived
+/// from the method and path so that a new route is covered at once; a
+/// change outside the known families needs `admin` (fail closed).
+pub fn scope_of(method: &str, path: &str) -> Option<Scope> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    if path.starts_with("/api/v1/auth/")
+        || lookup(method, path).is_some_and(|r| r.access == Access::Public)
+    {
+        return None;
+    }
+    let family = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    Some(if family("/api/v1/events") {
+        Scope::Ingest
+    } else if family("/api/v1/search") || family("/api/v1/export") || family("/api/v1/tail") {
+        Scope::Search
+    } else if family("/api/v1/users") || family("/api/v1/tokens") {
+        Scope::Admin
+    } else if method == "GET" || (method == "POST" && path == "/api/v1/verify") {
+        Scope::Read
+    } else if RESPOND_PREFIXES.iter().any(|p| family(p)) {
+        Scope::Respond
+    } else {
+        Scope::Admin
+    })
+}
+
 /// One row of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -121,6 +236,7 @@ pub const TABLE: &[Rule] = &[
     row("POST", "/api/v1/auth/login", Access::Public),
     row("POST", "/api/v1/auth/logout", Access::Authenticated),
     row("GET", "/api/v1/auth/me", Access::Authenticated),
+    row("POST", "/api/v1/auth/password", Access::Authenticated),
     row("POST", "/api/v1/events", SEND),
     row("GET", "/api/v1/search", READ),
     row("POST", "/api/v1/search", READ),
@@ -157,13 +273,14 @@ pub fn lookup(method: &str, path: &str) -> Option<&'static Rule> {
 
 /// The table as Markdown, as it appears in docs/SECURITY.md.
 pub fn markdown() -> String {
-    let mut out = String::from("| Method | Route | Access |\n|---|---|---|\n");
+    let mut out = String::from("| Method | Route | Access | Token scope |\n|---|---|---|---|\n");
     for r in TABLE {
         out.push_str(&format!(
-            "| {} | `{}` | {} |\n",
+            "| {} | `{}` | {} | {} |\n",
             r.method,
             r.path,
-            r.access.describe()
+            r.access.describe(),
+            scope_of(r.method, r.path).map_or("—", Scope::as_str)
         ));
     }
     out
@@ -172,6 +289,50 @@ pub fn markdown() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_follow_the_route_families() {
+        let cases = [
+            ("GET", "/healthz", None),
+            ("POST", "/api/v1/auth/login", None),
+            ("POST", "/api/v1/auth/password", None),
+            ("POST", "/api/v1/events", Some(Scope::Ingest)),
+            ("POST", "/api/v1/search", Some(Scope::Search)),
+            ("GET", "/api/v1/tail", Some(Scope::Search)),
+            ("GET", "/api/v1/alerts", Some(Scope::Read)),
+            ("HEAD", "/metrics", Some(Scope::Read)),
+            ("POST", "/api/v1/verify", Some(Scope::Read)),
+            ("POST", "/api/v1/alerts/{id}/ack", Some(Scope::Respond)),
+            ("DELETE", "/api/v1/suppressions/{id}", Some(Scope::Respond)),
+            ("GET", "/api/v1/users", Some(Scope::Admin)),
+            ("DELETE", "/api/v1/tokens/{id}", Some(Scope::Admin)),
+            // A change outside the known families needs admin.
+            ("POST", "/api/v1/rules", Some(Scope::Admin)),
+            ("POST", "/api/v1/alertsx", Some(Scope::Admin)),
+        ];
+        for (m, p, want) in cases {
+            assert_eq!(scope_of(m, p), want, "{m} {p}");
+        }
+        // Every non-public row outside /auth/ has a scope.
+        for r in TABLE {
+            let open = r.access == Access::Public || r.path.starts_with("/api/v1/auth/");
+            assert_eq!(scope_of(r.method, r.path).is_none(), open, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn scope_lists_parse_sorted_and_refuse_unknown_or_empty() {
+        assert_eq!(
+            Scope::parse_list("search, read,search").unwrap(),
+            vec![Scope::Search, Scope::Read]
+        );
+        assert_eq!(Scope::join(&[Scope::Search, Scope::Read]), "search,read");
+        assert!(Scope::parse_list("read,write")
+            .unwrap_err()
+            .to_string()
+            .contains("\"write\""));
+        assert!(Scope::parse_list(" , ").is_err());
+    }
 
     #[test]
     fn no_duplicate_rows() {

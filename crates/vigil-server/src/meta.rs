@@ -48,10 +48,11 @@ pub fn open(data_dir: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Columns the `tokens` table gained after its first version.
-const TOKEN_COLUMNS: [(&str, &str); 3] = [
+const TOKEN_COLUMNS: [(&str, &str); 4] = [
     ("user_name", "TEXT"),
     ("expires_at", "TEXT"),
     ("revoked_at", "TEXT"),
+    ("scopes", "TEXT"),
 ];
 
 /// Adds missing `tokens` columns; existing rows keep working (no expiry, no owner).
@@ -93,6 +94,8 @@ pub struct TokenRow {
     pub user_name: Option<String>,
     /// RFC 3339 time after which the token is refused; `None` never expires.
     pub expires_at: Option<String>,
+    /// Comma-separated scopes narrowing the role; `None` for the whole role.
+    pub scopes: Option<String>,
 }
 
 /// A token as listed to administrators: everything but the hash.
@@ -116,15 +119,18 @@ pub struct TokenInfo {
     pub revoked: bool,
     /// When it was revoked.
     pub revoked_at: Option<String>,
+    /// Comma-separated scopes; `None` for the whole role.
+    pub scopes: Option<String>,
 }
 
 /// Inserts or replaces a token.
 pub fn put_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO tokens (id, name, role, hash, created_at, user_name, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO tokens (id, name, role, hash, created_at, user_name, expires_at, scopes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET name = excluded.name, role = excluded.role, hash = excluded.hash,
-           user_name = excluded.user_name, expires_at = excluded.expires_at, revoked = 0, revoked_at = NULL",
-        params![row.id, row.name, row.role, row.hash, now(), row.user_name, row.expires_at],
+           user_name = excluded.user_name, expires_at = excluded.expires_at, scopes = excluded.scopes,
+           revoked = 0, revoked_at = NULL",
+        params![row.id, row.name, row.role, row.hash, now(), row.user_name, row.expires_at, row.scopes],
     )?;
     Ok(())
 }
@@ -132,7 +138,7 @@ pub fn put_token(conn: &Connection, row: &TokenRow) -> rusqlite::Result<()> {
 /// Looks a token up by id; revoked tokens are not returned (expiry is the caller's check).
 pub fn get_token(conn: &Connection, id: &str) -> rusqlite::Result<Option<TokenRow>> {
     conn.query_row(
-        "SELECT id, name, role, hash, user_name, expires_at FROM tokens WHERE id = ?1 AND revoked = 0",
+        "SELECT id, name, role, hash, user_name, expires_at, scopes FROM tokens WHERE id = ?1 AND revoked = 0",
         params![id],
         |r| {
             Ok(TokenRow {
@@ -142,6 +148,7 @@ pub fn get_token(conn: &Connection, id: &str) -> rusqlite::Result<Option<TokenRo
                 hash: r.get(3)?,
                 user_name: r.get(4)?,
                 expires_at: r.get(5)?,
+                scopes: r.get(6)?,
             })
         },
     )
@@ -151,7 +158,7 @@ pub fn get_token(conn: &Connection, id: &str) -> rusqlite::Result<Option<TokenRo
 /// All tokens, newest first.
 pub fn list_tokens(conn: &Connection) -> rusqlite::Result<Vec<TokenInfo>> {
     let mut st = conn.prepare(
-        "SELECT id, name, role, user_name, created_at, last_used_at, expires_at, revoked, revoked_at
+        "SELECT id, name, role, user_name, created_at, last_used_at, expires_at, revoked, revoked_at, scopes
          FROM tokens ORDER BY created_at DESC, id",
     )?;
     let rows = st.query_map([], |r| {
@@ -165,6 +172,7 @@ pub fn list_tokens(conn: &Connection) -> rusqlite::Result<Vec<TokenInfo>> {
             expires_at: r.get(6)?,
             revoked: r.get::<_, i64>(7)? != 0,
             revoked_at: r.get(8)?,
+            scopes: r.get(9)?,
         })
     })?;
     rows.collect()

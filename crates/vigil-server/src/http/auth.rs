@@ -214,6 +214,168 @@ pub async fn logout(
     r
 }
 
+/// The password change body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/auth/password` with `{"current_password", "new_password"}`:
+/// a user changes their own password. The current password is checked
+/// (and throttled like a login) so that a stolen session or token cannot
+/// take the account over; every session of the user ends, this one too.
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    Extension(principal): Extension<Principal>,
+    req: Request,
+) -> Response {
+    let source = client_ip(&req);
+    let (parts, body) = req.into_parts();
+    if !is_json(&parts.headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "password change needs Content-Type: application/json with {\"current_password\", \"new_password\"}",
+        );
+    }
+    let body: Bytes = match axum::body::to_bytes(body, 16 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "password change body is over 16 KiB",
+            )
+        }
+    };
+    let change: PasswordChange = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "invalid password change body (expected {{\"current_password\", \"new_password\"}}): {e}"
+                ),
+            )
+        }
+    };
+    if change.current_password.len() > crate::users::MAX_PASSWORD_LEN {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "current_password is over 1024 bytes",
+        );
+    }
+    let identity = state.identity.clone();
+    let name = principal.user.clone();
+    let tokens = state.tokens.clone();
+    let n = name.clone();
+    let row = match tokio::task::spawn_blocking(move || {
+        tokens.with_conn(|c| crate::meta::get_user(c, &n))
+    })
+    .await
+    {
+        Ok(Ok(Ok(u))) => u,
+        _ => return super::store_failed("reading the user for a password change"),
+    };
+    let Some(row) = row else {
+        return error(
+            StatusCode::CONFLICT,
+            "this credential has no user account with a password (service tokens cannot change one)",
+        );
+    };
+    let src_key = source.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
+    match identity.lockout.gate(&name, &src_key, Instant::now()) {
+        Gate::Locked { retry_after } => {
+            let secs = (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1);
+            identity.audit.record(
+                Record::new(
+                    "authn_password_change_fail",
+                    Category::Authentication,
+                    false,
+                )
+                .user(name.clone())
+                .source(source)
+                .reason(format!("locked for {secs}s more; password not checked")),
+            );
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("too many wrong passwords; try again in {secs} s"),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return r;
+        }
+        Gate::Open { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Gate::Open { .. } => {}
+    }
+    let current = change.current_password.clone();
+    let verified =
+        tokio::task::spawn_blocking(move || crate::users::verify_login(Some(row), &current))
+            .await
+            .ok()
+            .flatten();
+    if verified.is_none() {
+        let lock = identity.lockout.failure(&name, &src_key, Instant::now());
+        identity.audit.record(
+            Record::new(
+                "authn_password_change_fail",
+                Category::Authentication,
+                false,
+            )
+            .user(name.clone())
+            .source(source)
+            .reason("current password is wrong"),
+        );
+        if let Some(d) = lock {
+            identity.audit.record(
+                Record::new("authn_login_lock", Category::Authentication, false)
+                    .user(name.clone())
+                    .source(source)
+                    .reason(format!(
+                        "locked for {}s after repeated failures",
+                        d.as_secs()
+                    )),
+            );
+        }
+        return error(StatusCode::FORBIDDEN, "the current password is wrong");
+    }
+    identity.lockout.success(&name, &src_key);
+    if change.new_password == change.current_password {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the new password must differ from the current one",
+        );
+    }
+    let tokens = state.tokens.clone();
+    let (n, pw) = (name.clone(), change.new_password);
+    let set = tokio::task::spawn_blocking(move || {
+        tokens.with_conn(|c| crate::users::set_password(c, &n, &pw))
+    })
+    .await;
+    match set {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e @ crate::users::UserError::WeakPassword(_)))) => {
+            return error(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        _ => return super::store_failed("storing a new password"),
+    }
+    identity.sessions.remove_user(&name);
+    identity.audit.record(
+        Record::new("authn_password_change", Category::Authentication, true)
+            .user(name.clone())
+            .source(source)
+            .reason("changed by the user"),
+    );
+    let mut r = Json(json!({ "user": name, "sessions_ended": true })).into_response();
+    if principal.via == Via::Session {
+        r.headers_mut().insert(
+            header::SET_COOKIE,
+            set_cookie("", 0, state.identity.config.cookie_secure),
+        );
+    }
+    r
+}
+
 /// `GET /api/v1/auth/me`: who the caller is.
 pub async fn me(Extension(principal): Extension<Principal>) -> Response {
     Json(json!({

@@ -74,6 +74,7 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/api/v1/auth/login", post(auth::login)),
         ("/api/v1/auth/logout", post(auth::logout)),
         ("/api/v1/auth/me", get(auth::me)),
+        ("/api/v1/auth/password", post(auth::change_password)),
         ("/api/v1/events", post(events::ingest)),
         (
             "/api/v1/search",
@@ -243,6 +244,26 @@ async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: N
         );
         return error(StatusCode::FORBIDDEN, &format!("forbidden: {reason}"));
     }
+    let need = authz::scope_of(method.as_str(), &path);
+    if let (Some(have), Some(need)) = (&principal.scopes, need) {
+        if !have.contains(&need) {
+            metrics::counter!("vigil_http_forbidden_total").increment(1);
+            let reason = format!(
+                "token scopes {} do not include {} (needed for {method} {path})",
+                authz::Scope::join(have),
+                need.as_str()
+            );
+            state.identity.audit.record(
+                Record::new("authz_fail", Category::Iam, false)
+                    .user(principal.user.clone())
+                    .source(source)
+                    .reason(reason.clone())
+                    .with("http.request.method", method.as_str())
+                    .with("url.path", path),
+            );
+            return error(StatusCode::FORBIDDEN, &format!("forbidden: {reason}"));
+        }
+    }
     if principal.via == Via::Session && !safe_method(&method) {
         let presented = req
             .headers()
@@ -373,6 +394,7 @@ async fn check_session(
             user: session.user,
             role,
             via: Via::Session,
+            scopes: None,
         }),
         (why, _) => {
             let why = why.unwrap_or("user has an unknown role");

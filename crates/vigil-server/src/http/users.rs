@@ -209,9 +209,11 @@ struct NewToken {
     expires: Option<String>,
     /// The user the token acts for.
     user: Option<String>,
+    /// Scopes narrowing the role (docs/SECURITY.md); absent for the whole role.
+    scopes: Option<Vec<String>>,
 }
 
-/// `POST /api/v1/tokens` with `{"name", "role", "expires"?, "user"?}`; the
+/// `POST /api/v1/tokens` with `{"name", "role", "expires"?, "user"?, "scopes"?}`; the
 /// token is in the answer, once.
 pub async fn create_token(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let t: NewToken = match parse(&body, "token") {
@@ -227,6 +229,19 @@ pub async fn create_token(State(state): State<Arc<AppState>>, body: Bytes) -> Re
     let role = match crate::authz::Role::parse(&t.role) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let scopes = match &t.scopes {
+        Some(list) => match crate::authz::Scope::parse_list(&list.join(",")) {
+            Ok(s) if list.iter().all(|x| !x.contains(',')) => Some(s),
+            Ok(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "scopes: give each scope as its own string",
+                )
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("scopes: {e}")),
+        },
+        None => None,
     };
     let expires_at = match t.expires.as_deref().map(crate::auth::parse_lifetime) {
         Some(Ok(d)) => Some(crate::auth::expiry_from_now(d)),
@@ -245,14 +260,22 @@ pub async fn create_token(State(state): State<Arc<AppState>>, body: Bytes) -> Re
     }
     let token = crate::auth::generate_token();
     let tokens = state.tokens.clone();
-    let (tk, name, user, exp) = (
+    let (tk, name, user, exp, sc) = (
         token.clone(),
         t.name.clone(),
         t.user.clone(),
         expires_at.clone(),
+        scopes.clone(),
     );
     let id = tokio::task::spawn_blocking(move || {
-        tokens.add_with(&tk, &name, role.as_str(), user.as_deref(), exp)
+        tokens.add_scoped(
+            &tk,
+            &name,
+            role.as_str(),
+            user.as_deref(),
+            exp,
+            sc.as_deref(),
+        )
     })
     .await;
     let id = match id {
@@ -264,7 +287,13 @@ pub async fn create_token(State(state): State<Arc<AppState>>, body: Bytes) -> Re
         record("authn_token_created", Category::Iam)
             .with("vigil.token.id", id.clone())
             .with("vigil.token.name", t.name.clone())
-            .with("vigil.token.role", role.as_str()),
+            .with("vigil.token.role", role.as_str())
+            .with(
+                "vigil.token.scopes",
+                scopes
+                    .as_deref()
+                    .map_or_else(|| "all".to_owned(), crate::authz::Scope::join),
+            ),
     );
     (
         StatusCode::CREATED,
@@ -274,6 +303,7 @@ pub async fn create_token(State(state): State<Arc<AppState>>, body: Bytes) -> Re
             "role": role.as_str(),
             "user": t.user,
             "expires_at": expires_at,
+            "scopes": scopes.as_deref().map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>()),
             "token": token,
         })),
     )
