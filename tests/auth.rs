@@ -822,3 +822,58 @@ fn token_scopes_narrow_the_role() {
         "{listed}"
     );
 }
+
+#[test]
+fn offline_user_and_token_changes_reach_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // Before the server runs: spooled, taken in at start.
+    add_user(&data, "olga", "viewer", PASSWORD);
+    let (token_id, _) = create_token(&data, "olga-cli", "viewer");
+    let spool = data.join("audit-spool");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 2);
+    let server = Server::start(&data);
+    let q = "vigil.input:audit AND vigil.audit.origin:cli";
+    let v = server.wait_for(q, 2);
+    let actions: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"]["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"user_created"), "{v:#}");
+    assert!(actions.contains(&"authn_token_created"), "{v:#}");
+    let created = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["event"]["action"] == "authn_token_created")
+        .unwrap();
+    assert_eq!(created["vigil"]["token"]["id"], token_id.as_str());
+    assert!(created["user"]["name"].as_str().unwrap().starts_with("os:"));
+
+    // While it runs: a change shows up within a few seconds.
+    common::run_ok(
+        vigil()
+            .args(["user", "role", "olga", "analyst", "--data-dir"])
+            .arg(&data)
+            .env_remove("VIGIL_CONFIG"),
+    );
+    let v = server.wait_for(
+        "vigil.audit.origin:cli AND event.action:privilege_permissions_changed",
+        1,
+    );
+    assert_eq!(v["total"], 1, "{v:#}");
+    let hit = &v["hits"][0];
+    assert_eq!(hit["user"]["target"]["name"], "olga");
+    assert_eq!(hit["vigil"]["user"]["role"], "analyst");
+    assert_eq!(hit["vigil"]["user"]["previous_role"], "viewer");
+    // Taken files are gone; nothing was refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&spool).unwrap().count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left: Vec<_> = std::fs::read_dir(&spool).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

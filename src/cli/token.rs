@@ -100,6 +100,20 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                 expires_at.clone(),
                 scopes.as_deref(),
             )?;
+            let mut record = super::user::rec("authn_token_created")
+                .with("vigil.token.id", id.clone())
+                .with("vigil.token.name", name.clone())
+                .with("vigil.token.role", role.as_str())
+                .with(
+                    "vigil.token.scopes",
+                    scopes
+                        .as_deref()
+                        .map_or_else(|| "all".to_owned(), vigil_server::authz::Scope::join),
+                );
+            if let Some(u) = &user {
+                record = record.target(u.clone());
+            }
+            super::user::audit(&data, record)?;
             println!("id       {id}");
             println!("role     {role}");
             if let Some(s) = &scopes {
@@ -150,6 +164,10 @@ pub fn run(a: TokenArgs) -> anyhow::Result<ExitCode> {
                     vigil_event::sanitize::display(&id)
                 );
             }
+            super::user::audit(
+                &data,
+                super::user::rec("authn_token_revoked").with("vigil.token.id", id.clone()),
+            )?;
             println!("token {id} revoked");
         }
     }

@@ -173,6 +173,12 @@ pub fn run(a: UserArgs) -> anyhow::Result<ExitCode> {
             vigil_server::authz::Role::parse(&role)?;
             let pw = read_password(password_stdin)?;
             done(store.with_conn(|c| vigil_server::users::create(c, &name, &role, &pw)))?;
+            audit(
+                &data,
+                rec("user_created")
+                    .target(name.clone())
+                    .with("vigil.user.role", role.clone()),
+            )?;
             println!("user {name} created with role {role}");
         }
         UserCommand::List { json, data } => {
@@ -217,26 +223,61 @@ pub fn run(a: UserArgs) -> anyhow::Result<ExitCode> {
             }
             let pw = read_password(password_stdin)?;
             done(store.with_conn(|c| vigil_server::users::set_password(c, &name, &pw)))?;
+            audit(&data, rec("authn_password_change").target(name.clone()))?;
             println!("password of {name} changed; their sessions have ended");
         }
         UserCommand::Disable { name, data } => {
             let store = store(&data)?;
             done(store.with_conn(|c| vigil_server::users::set_disabled(c, &name, true)))?;
+            audit(&data, rec("user_disabled").target(name.clone()))?;
             println!("user {name} disabled");
         }
         UserCommand::Enable { name, data } => {
             let store = store(&data)?;
             done(store.with_conn(|c| vigil_server::users::set_disabled(c, &name, false)))?;
+            audit(
+                &data,
+                rec("user_updated").target(name.clone()).reason("enabled"),
+            )?;
             println!("user {name} enabled");
         }
         UserCommand::Role { name, role, data } => {
             let store = store(&data)?;
+            let previous = store
+                .with_conn(|c| vigil_server::meta::get_user(c, &name))?
+                .context("reading the user")?
+                .map(|u| u.role);
             let r = store.with_conn(|c| vigil_server::users::set_role(c, &name, &role))?;
             let r = r?;
+            let mut record = rec("privilege_permissions_changed")
+                .target(name.clone())
+                .with("vigil.user.role", r.as_str());
+            if let Some(p) = previous {
+                record = record.with("vigil.user.previous_role", p);
+            }
+            audit(&data, record)?;
             println!("user {name} now has role {r}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A successful identity change, for the audit spool.
+pub(crate) fn rec(action: &'static str) -> vigil_server::audit::Record {
+    vigil_server::audit::Record::new(action, vigil_server::audit::Category::Iam, true)
+}
+
+/// Spools an audit record for the server to store in the ledger (at once
+/// when it runs, else at its next start).
+pub(crate) fn audit(data: &DataArgs, record: vigil_server::audit::Record) -> anyhow::Result<()> {
+    let config = data.load()?;
+    vigil_server::audit_spool::write(&config.data_dir, record).with_context(|| {
+        format!(
+            "writing the audit record to {}",
+            vigil_server::audit_spool::dir(&config.data_dir).display()
+        )
+    })?;
+    Ok(())
 }
 
 fn vigil_server_display(s: &str) -> String {

@@ -18,6 +18,7 @@
 
 pub mod alerting;
 pub mod audit;
+pub mod audit_spool;
 pub mod auth;
 pub mod authz;
 pub mod checkpoints;
@@ -479,6 +480,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         ),
         config: config.auth.clone(),
     });
+    tokio::spawn(audit_spool::run(config.data_dir.clone(), pipeline.clone()));
     let state = Arc::new(http::AppState {
         identity,
         rate: Arc::new(ratelimit::RateLimits::from_config(&config.limits)),
