@@ -141,3 +141,55 @@ fn init_prints_secrets_once() {
     let stored = std::fs::read_to_string(data.join("keys/seal.key")).unwrap();
     assert!(!stored.contains(&initial));
 }
+
+#[test]
+fn offline_ingest_redacts_like_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, "[redaction]\nkinds = [\"email\", \"secret_pair\"]\n").unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(
+        &log,
+        "login ok for carol@example.org password=hunter2hunter2 marker=r1\n",
+    )
+    .unwrap();
+    let text = common::run_ok(
+        common::vigil()
+            .args(["ingest", "--config"])
+            .arg(&cfg)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg(&log),
+    );
+    assert!(text.contains("stored 1 events"), "{text}");
+    assert!(text.contains("redacted before storage"), "{text}");
+    let out = common::run_ok(
+        common::vigil()
+            .args(["search", "--json", "--data-dir"])
+            .arg(&data)
+            .arg("marker"),
+    );
+    assert!(out.contains("marker=r1"), "{out}");
+    assert!(!out.contains("carol@example.org"), "{out}");
+    assert!(!out.contains("hunter2hunter2"), "{out}");
+    // Nothing of the secrets is anywhere in the ledger files either.
+    for entry in walk(&data.join("ledger")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains("hunter2hunter2"), "{}", entry.display());
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

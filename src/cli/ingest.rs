@@ -42,6 +42,12 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
     }
     let mut writer = EventWriter::new(ledger);
     let opts = config.parse_options();
+    // Offline ingest stores exactly what the server would: redacted first.
+    let redactor = config
+        .redaction
+        .redactor(&config.data_dir)
+        .context("setting up [redaction]")?;
+    let mut redacted = redactor.as_ref().map(|r| r.tally()).unwrap_or_default();
     let stdin = a.file.as_os_str() == "-";
     let source = a.source.clone().unwrap_or_else(|| {
         if stdin {
@@ -101,7 +107,11 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
             peer: None,
             received_at: SystemTime::now(),
         };
-        batch.push(Prepared::new(&decode_message(&msg, Some(&source), &opts)));
+        let mut ev = decode_message(&msg, Some(&source), &opts);
+        if let Some(r) = &redactor {
+            r.redact(&mut ev, &mut redacted);
+        }
+        batch.push(Prepared::new(&ev));
         line = msg.bytes;
         if batch.len() >= BATCH {
             tally.flush(&mut writer, &mut batch)?;
@@ -120,6 +130,13 @@ pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
             notary
                 .checkpoint(size, root)
                 .context("signing the ledger checkpoint")?;
+        }
+    }
+    if let Some(r) = &redactor {
+        let counts = r.counts(&redacted);
+        if !counts.is_empty() {
+            let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            println!("redacted before storage: {}", parts.join(", "));
         }
     }
     if tally.stored == 0 {
