@@ -15,8 +15,18 @@ status=0
 run() {
     local t="$1"
     mkdir -p "corpus/$t" "seeds/$t"
+    local extra=()
+    if [ "$t" = evtx ]; then
+        # EVTX files are 64 KiB chunks: seed with real ones from the shared
+        # corpus (not committed) and allow inputs that large.
+        if [ -z "$(ls -A seeds/evtx)" ] && [ -d ../../shared/corpus/sigma/regression ]; then
+            find ../../shared/corpus/sigma/regression -name '*.evtx' -size -200k | sort | head -16 |
+                while read -r f; do cp "$f" "seeds/evtx/$(basename "$f")"; done
+        fi
+        extra+=(-max_len=200000)
+    fi
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 \
+        -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 "${extra[@]}" \
         > "corpus/$t.log" 2>&1 || { echo "$t: FOUND A CRASH (see corpus/$t.log and artifacts/$t/)"; return 1; }
     echo "$t: $(grep -E '^stat::number_of_executed_units' "corpus/$t.log" | awk '{print $2}') runs in ${secs} s, no crash"
 }

@@ -26,6 +26,7 @@ pub mod config;
 pub mod detection;
 pub mod http;
 pub mod indexer;
+pub mod limits;
 pub mod lockout;
 pub mod meta;
 pub use vigil_alert::netguard;

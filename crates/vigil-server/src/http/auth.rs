@@ -55,7 +55,7 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request) -> Response
             "login needs Content-Type: application/json with {\"username\", \"password\"}",
         );
     }
-    let body: Bytes = match axum::body::to_bytes(body, 16 * 1024).await {
+    let body: Bytes = match axum::body::to_bytes(body, crate::limits::AUTH_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "login body is over 16 KiB"),
     };
@@ -68,8 +68,14 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request) -> Response
             )
         }
     };
-    if login.username.is_empty() || login.username.len() > 256 {
-        return error(StatusCode::BAD_REQUEST, "username must be 1-256 bytes");
+    if login.username.is_empty() || login.username.len() > crate::limits::LOGIN_NAME_BYTES {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "username must be 1-{} bytes",
+                crate::limits::LOGIN_NAME_BYTES
+            ),
+        );
     }
     if login.password.len() > crate::users::MAX_PASSWORD_LEN {
         return error(StatusCode::BAD_REQUEST, "password is over 1024 bytes");
@@ -239,7 +245,7 @@ pub async fn change_password(
             "password change needs Content-Type: application/json with {\"current_password\", \"new_password\"}",
         );
     }
-    let body: Bytes = match axum::body::to_bytes(body, 16 * 1024).await {
+    let body: Bytes = match axum::body::to_bytes(body, crate::limits::AUTH_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
             return error(

@@ -126,9 +126,11 @@ pub fn decode_body(
                     return Err(too_many(i + 1));
                 }
                 if kind == BodyKind::Text {
+                    // Like a syslog message: cut at the limit and flagged.
+                    let cut = line.len() > opts.max_message_bytes;
                     let msg = RawMessage {
-                        bytes: line.to_vec(),
-                        truncated: false,
+                        bytes: line[..line.len().min(opts.max_message_bytes)].to_vec(),
+                        truncated: cut,
                         input: InputKind::Http,
                         peer: None,
                         received_at: now,
@@ -200,10 +202,17 @@ pub async fn ingest(
     body: Bytes,
 ) -> Response {
     let source = match params.source {
-        Some(s) if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) => {
+        Some(s)
+            if s.is_empty()
+                || s.len() > crate::limits::SOURCE_NAME_BYTES
+                || s.chars().any(char::is_control) =>
+        {
             return error(
                 StatusCode::BAD_REQUEST,
-                "source must be 1-256 characters without control characters",
+                &format!(
+                    "source must be 1-{} bytes without control characters",
+                    crate::limits::SOURCE_NAME_BYTES
+                ),
             );
         }
         Some(s) => s,
