@@ -57,3 +57,5 @@ pub use executor::Responder;
 
 #[cfg(test)]
 mod tests_load;
+#[cfg(test)]
+mod tests_executor;
