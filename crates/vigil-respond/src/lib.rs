@@ -52,6 +52,7 @@ pub mod playbook;
 pub mod template;
 
 pub use blocklist::Blocklist;
+pub use ipnet;
 pub use config::ResponseConfig;
 pub use executor::Responder;
 

@@ -29,6 +29,7 @@ pub mod lockout;
 pub mod meta;
 pub use vigil_alert::netguard;
 pub mod pipeline;
+pub mod playbooks;
 pub mod sequence;
 pub mod sessions;
 pub mod tls;
@@ -428,9 +429,23 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     )
     .context("starting the event pipeline")?;
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
-    let alerts = alerting::start(&config, pipeline.clone(), alert_feed, shutdown.subscribe())?;
+    let (trigger, playbook_feed) = playbooks::channel();
+    let alerts = alerting::start(
+        &config,
+        pipeline.clone(),
+        alert_feed,
+        shutdown.subscribe(),
+        Some(trigger),
+    )?;
 
     let indexer = start_indexer(&config, &pipeline)?;
+    let playbooks = playbooks::start(
+        &config,
+        pipeline.clone(),
+        alerts.clone(),
+        indexer.clone(),
+        playbook_feed,
+    )?;
 
     let limits = vigil_ingest::InputLimits {
         max_message_bytes: config.limits.max_message_bytes,
@@ -488,6 +503,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         detection,
         indexer,
         alerts,
+        playbooks,
     });
     let app = http::router(state);
     let serves_tls = http_tls.is_some();
