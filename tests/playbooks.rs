@@ -101,7 +101,11 @@ fn a_brute_force_alert_blocks_its_source_and_every_action_is_in_the_ledger() {
         .to_string();
     let server = start(
         dir.path(),
-        &[("block.yml", block), ("dry.yaml", dry), ("other.yml", other)],
+        &[
+            ("block.yml", block),
+            ("dry.yaml", dry),
+            ("other.yml", other),
+        ],
     );
 
     brute_force(&server, "203.0.113.9");
@@ -219,20 +223,25 @@ fn a_brute_force_alert_blocks_its_source_and_every_action_is_in_the_ledger() {
     );
 
     // The CLI lists the block.
-    let out = common::run_ok(
-        common::vigil()
-            .args(["blocklist", "list", "--server", &server.url(""), "--token", TOKEN]),
+    let out = common::run_ok(common::vigil().args([
+        "blocklist",
+        "list",
+        "--server",
+        &server.url(""),
+        "--token",
+        TOKEN,
+    ]));
+    assert!(
+        out.contains("203.0.113.9") && out.contains("playbook:ssh-block"),
+        "{out}"
     );
-    assert!(out.contains("203.0.113.9") && out.contains("playbook:ssh-block"), "{out}");
 }
 
 #[test]
 fn manual_blocks_are_guarded_expire_and_can_be_removed() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[]);
-    let add = |body: Value| {
-        server.post("/api/v1/blocklist", "application/json", body.to_string())
-    };
+    let add = |body: Value| server.post("/api/v1/blocklist", "application/json", body.to_string());
 
     // The never-block allowlist holds for people too.
     for refused in ["127.0.0.1", "10.1.2.3", "192.0.2.10", "0.0.0.0/0"] {
@@ -242,10 +251,22 @@ fn manual_blocks_are_guarded_expire_and_can_be_removed() {
         assert!(v["error"].as_str().unwrap().starts_with("refused: "), "{v}");
     }
     for (bad, why) in [
-        (json!({"address": "203.0.113.9/24", "ttl": "1h"}), "bits set past"),
-        (json!({"address": "203.0.113.9; rm -rf /", "ttl": "1h"}), "is not an IP address"),
-        (json!({"address": "203.0.113.9", "ttl": "400d"}), "out of range"),
-        (json!({"address": "203.0.113.9", "ttl": "1h", "extra": 1}), "unknown field"),
+        (
+            json!({"address": "203.0.113.9/24", "ttl": "1h"}),
+            "bits set past",
+        ),
+        (
+            json!({"address": "203.0.113.9; rm -rf /", "ttl": "1h"}),
+            "is not an IP address",
+        ),
+        (
+            json!({"address": "203.0.113.9", "ttl": "400d"}),
+            "out of range",
+        ),
+        (
+            json!({"address": "203.0.113.9", "ttl": "1h", "extra": 1}),
+            "unknown field",
+        ),
     ] {
         let r = add(bad.clone());
         assert_eq!(r.status(), 400, "{bad}");
@@ -299,8 +320,16 @@ fn manual_blocks_are_guarded_expire_and_can_be_removed() {
         .iter()
         .map(|h| h["event"]["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions.iter().filter(|a| **a == "ip_blocked").count(), 2, "{actions:?}");
-    assert_eq!(actions.iter().filter(|a| **a == "ip_unblocked").count(), 1, "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "ip_blocked").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "ip_unblocked").count(),
+        1,
+        "{actions:?}"
+    );
 }
 
 #[test]
@@ -335,7 +364,10 @@ fn a_playbook_with_shell_metacharacters_keeps_the_server_from_starting() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("playbook bad: actions[0] (command)"), "{stderr}");
+    assert!(
+        stderr.contains("playbook bad: actions[0] (command)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("1 of 1 playbook files refused"), "{stderr}");
 
     std::fs::write(

@@ -66,7 +66,12 @@ fn client(s: &ServerArgs) -> anyhow::Result<Client> {
 }
 
 /// Sends a request with a JSON body (or none); returns the JSON answer.
-fn send(s: &ServerArgs, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+fn send(
+    s: &ServerArgs,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
     // Validates --server/--token the same way GET does.
     client(s)?;
     let base = s
@@ -147,7 +152,11 @@ pub fn run(a: BlocklistArgs) -> anyhow::Result<ExitCode> {
         BlocklistCommand::Remove(r) => {
             let path = format!("/api/v1/blocklist/{}", encode(r.address.trim()));
             let v = send(&r.server, reqwest::Method::DELETE, &path, None)?;
-            writeln!(out, "unblocked {}", display(v["removed"].as_str().unwrap_or("")))?;
+            writeln!(
+                out,
+                "unblocked {}",
+                display(v["removed"].as_str().unwrap_or(""))
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

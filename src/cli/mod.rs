@@ -2,9 +2,9 @@
 
 mod alerts;
 mod bench;
-mod blocklist;
 mod bench_search;
 mod bench_sigma;
+mod blocklist;
 mod client;
 mod hunt;
 mod hunt_input;

@@ -120,7 +120,11 @@ fn list(l: ListArgs) -> anyhow::Result<ExitCode> {
                 out,
                 "{:<24} {:<8} {}  [{}]",
                 display(p["id"].as_str().unwrap_or("")),
-                if p["enabled"] == true { "enabled" } else { "disabled" },
+                if p["enabled"] == true {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
                 display(p["name"].as_str().unwrap_or("")),
                 actions.join(", ")
             )?;

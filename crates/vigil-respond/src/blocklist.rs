@@ -227,9 +227,10 @@ impl Blocklist {
     /// Whether `ip` is covered by a live entry.
     pub fn covers(&self, ip: std::net::IpAddr, now: Millis) -> Result<bool, BlocklistError> {
         let ip = crate::guard::canonical_ip(ip);
-        Ok(self.list(now)?.iter().any(|e| {
-            crate::guard::parse_net(&e.address).is_ok_and(|n| n.contains(&ip))
-        }))
+        Ok(self
+            .list(now)?
+            .iter()
+            .any(|e| crate::guard::parse_net(&e.address).is_ok_and(|n| n.contains(&ip))))
     }
 }
 
@@ -246,10 +247,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Blocklist::open(&dir.path().join("response.db"), 10).unwrap();
         let t0 = 1_700_000_000_000;
-        b.add(&net("203.0.113.9"), "brute force", "playbook:ssh", Duration::from_secs(60), t0)
-            .unwrap();
-        b.add(&net("198.51.100.0/24"), "scanner", "user:alice", Duration::from_secs(3600), t0)
-            .unwrap();
+        b.add(
+            &net("203.0.113.9"),
+            "brute force",
+            "playbook:ssh",
+            Duration::from_secs(60),
+            t0,
+        )
+        .unwrap();
+        b.add(
+            &net("198.51.100.0/24"),
+            "scanner",
+            "user:alice",
+            Duration::from_secs(3600),
+            t0,
+        )
+        .unwrap();
         let live = b.list(t0 + 1000).unwrap();
         assert_eq!(
             live.iter().map(|e| e.address.as_str()).collect::<Vec<_>>(),
@@ -279,20 +292,27 @@ mod tests {
         let b = Blocklist::open(&dir.path().join("response.db"), 2).unwrap();
         let t0 = 1_700_000_000_000;
         let a = net("203.0.113.9");
-        b.add(&a, "one", "playbook:p", Duration::from_secs(60), t0).unwrap();
-        let e = b.add(&a, "two", "playbook:p", Duration::from_secs(600), t0).unwrap();
+        b.add(&a, "one", "playbook:p", Duration::from_secs(60), t0)
+            .unwrap();
+        let e = b
+            .add(&a, "two", "playbook:p", Duration::from_secs(600), t0)
+            .unwrap();
         assert_eq!(e.hits, 2);
         assert_eq!(e.reason, "two");
         assert_eq!(e.expires_at, format_ms(t0 + 600_000));
         // A shorter TTL never shortens an existing block.
-        let e = b.add(&a, "three", "playbook:p", Duration::from_secs(1), t0).unwrap();
+        let e = b
+            .add(&a, "three", "playbook:p", Duration::from_secs(1), t0)
+            .unwrap();
         assert_eq!(e.expires_at, format_ms(t0 + 600_000));
-        b.add(&net("203.0.113.10"), "x", "p", Duration::from_secs(60), t0).unwrap();
+        b.add(&net("203.0.113.10"), "x", "p", Duration::from_secs(60), t0)
+            .unwrap();
         let full = b.add(&net("203.0.113.11"), "x", "p", Duration::from_secs(60), t0);
         assert!(matches!(full, Err(BlocklistError::Full(2))), "{full:?}");
         assert!(b.remove(&a, t0).unwrap());
         assert!(!b.remove(&a, t0).unwrap());
-        b.add(&net("203.0.113.11"), "x", "p", Duration::from_secs(60), t0).unwrap();
+        b.add(&net("203.0.113.11"), "x", "p", Duration::from_secs(60), t0)
+            .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

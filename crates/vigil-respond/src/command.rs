@@ -141,7 +141,12 @@ mod tests {
             return;
         }
         let started = Instant::now();
-        let out = run(Path::new("/bin/sleep"), &["30".into()], Duration::from_millis(300)).unwrap();
+        let out = run(
+            Path::new("/bin/sleep"),
+            &["30".into()],
+            Duration::from_millis(300),
+        )
+        .unwrap();
         assert!(out.timed_out, "{out:?}");
         assert_eq!(out.code, None, "killed by a signal, not exited");
         assert!(!out.success());
@@ -184,7 +189,12 @@ mod tests {
 
     #[test]
     fn a_missing_program_is_an_error() {
-        let e = run(Path::new("/nonexistent/vigil-tool"), &[], Duration::from_secs(1)).unwrap_err();
+        let e = run(
+            Path::new("/nonexistent/vigil-tool"),
+            &[],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
         assert!(e.contains("cannot start /nonexistent/vigil-tool"), "{e}");
     }
 }

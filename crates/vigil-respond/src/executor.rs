@@ -238,7 +238,11 @@ impl Responder {
             r.outcome = outcome;
             r.detail = vigil_event::sanitize::display(&detail).into_owned();
             r.incident_id = run.incident.clone();
-            if let (Some(id), false, false) = (&run.incident, dry_run, matches!(step.action, Action::Incident)) {
+            if let (Some(id), false, false) = (
+                &run.incident,
+                dry_run,
+                matches!(step.action, Action::Incident),
+            ) {
                 let text = format!(
                     "{} actions[{index}] {} {}: {}",
                     pb.id,
@@ -293,7 +297,10 @@ impl Responder {
             Action::SetSeverity { level } => {
                 let id = self.incident(run, "set_severity")?;
                 if run.dry {
-                    return Ok(format!("would set the incident's severity to {}", level.as_str()));
+                    return Ok(format!(
+                        "would set the incident's severity to {}",
+                        level.as_str()
+                    ));
                 }
                 svc.incidents
                     .set_severity(&id, *level, &actor)
@@ -313,7 +320,8 @@ impl Responder {
             Action::EnrichGeoip { field } => {
                 if !self.geoip.available() {
                     return Err(Stop::Skip(
-                        "no GeoIP database configured ([response] geoip_city_db, geoip_asn_db)".into(),
+                        "no GeoIP database configured ([response] geoip_city_db, geoip_asn_db)"
+                            .into(),
                     ));
                 }
                 let ip = alert_ip(alert, field)?;
@@ -328,7 +336,11 @@ impl Responder {
                     None => Err(Stop::Skip(format!("{ip} is not in the GeoIP databases"))),
                 }
             }
-            Action::BlockIp { target, ttl, reason } => {
+            Action::BlockIp {
+                target,
+                ttl,
+                reason,
+            } => {
                 let net = match target {
                     BlockTarget::Literal(n) => *n,
                     BlockTarget::Field(f) => ipnet::IpNet::from(alert_ip(alert, f)?),
@@ -353,7 +365,10 @@ impl Responder {
                     .add(&net, &reason, &actor, *ttl, now_ms())
                     .map_err(|e| Stop::Fail(e.to_string()))?;
                 r.data = json!({"expires_at": e.expires_at, "hits": e.hits, "reason": e.reason});
-                Ok(format!("blocked {addr} for {ttl_text} (until {})", e.expires_at))
+                Ok(format!(
+                    "blocked {addr} for {ttl_text} (until {})",
+                    e.expires_at
+                ))
             }
             Action::Command { program, args } => {
                 let argv = fill_all(args, alert)?;
@@ -384,10 +399,16 @@ impl Responder {
                     )))
                 }
             }
-            Action::Webhook { url, fields, secret } => {
+            Action::Webhook {
+                url,
+                fields,
+                secret,
+            } => {
                 let mut filled = serde_json::Map::new();
                 for (k, t) in fields {
-                    let v = t.fill(alert).map_err(|m| Stop::Fail(format!("fields.{k}: {m}")))?;
+                    let v = t
+                        .fill(alert)
+                        .map_err(|m| Stop::Fail(format!("fields.{k}: {m}")))?;
                     filled.insert(k.clone(), v.into());
                 }
                 if run.dry {
@@ -403,7 +424,11 @@ impl Responder {
                 self.post(url, &body, secret.as_deref(), step.timeout)
                     .map_err(Stop::Fail)
             }
-            Action::Search { query, since, limit } => {
+            Action::Search {
+                query,
+                since,
+                limit,
+            } => {
                 let q = query.fill(alert).map_err(Stop::Fail)?;
                 if run.dry {
                     return Ok(format!("would search {q:?} since {since}"));
@@ -490,13 +515,19 @@ fn alert_ip(alert: &Alert, field: &str) -> Result<IpAddr, Stop> {
         .get(field)
         .ok_or_else(|| Stop::Skip(format!("the alert has no {field}")))?;
     crate::template::validate(field, raw)
-        .and_then(|s| s.parse().map_err(|_| format!("{field} is not an IP address")))
+        .and_then(|s| {
+            s.parse()
+                .map_err(|_| format!("{field} is not an IP address"))
+        })
         .map_err(Stop::Fail)
 }
 
 fn fill_all(args: &[Template], alert: &Alert) -> Result<Vec<String>, Stop> {
     args.iter()
         .enumerate()
-        .map(|(i, t)| t.fill(alert).map_err(|m| Stop::Fail(format!("args[{i}]: {m}"))))
+        .map(|(i, t)| {
+            t.fill(alert)
+                .map_err(|m| Stop::Fail(format!("args[{i}]: {m}")))
+        })
         .collect()
 }

@@ -71,7 +71,10 @@ impl NeverBlock {
         }
         for (n, why) in &self.nets {
             if n.contains(&net.network()) || net.contains(&n.network()) {
-                return Err(format!("{} overlaps {n} ({why}), which is never blocked", show(&net)));
+                return Err(format!(
+                    "{} overlaps {n} ({why}), which is never blocked",
+                    show(&net)
+                ));
             }
         }
         Ok(())

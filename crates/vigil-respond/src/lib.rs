@@ -52,11 +52,11 @@ pub mod playbook;
 pub mod template;
 
 pub use blocklist::Blocklist;
-pub use ipnet;
 pub use config::ResponseConfig;
 pub use executor::Responder;
+pub use ipnet;
 
 #[cfg(test)]
-mod tests_load;
-#[cfg(test)]
 mod tests_executor;
+#[cfg(test)]
+mod tests_load;

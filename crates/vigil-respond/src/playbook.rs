@@ -37,11 +37,54 @@ pub const MAX_SEARCH_HITS: usize = 100;
 /// Programs that run other programs or interpret text as code: a playbook
 /// that names one could do anything, so they are refused as `program`.
 pub const INTERPRETERS: &[&str] = &[
-    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "csh", "tcsh", "fish", "busybox", "env",
-    "xargs", "nohup", "timeout", "nice", "setsid", "sudo", "doas", "su", "runuser", "python",
-    "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "wish",
-    "awk", "gawk", "mawk", "expect", "pwsh", "powershell", "osascript", "eval", "exec",
-    "script", "ssh", "watch", "find", "flock", "chroot", "strace",
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "ash",
+    "csh",
+    "tcsh",
+    "fish",
+    "busybox",
+    "env",
+    "xargs",
+    "nohup",
+    "timeout",
+    "nice",
+    "setsid",
+    "sudo",
+    "doas",
+    "su",
+    "runuser",
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "php",
+    "lua",
+    "tclsh",
+    "wish",
+    "awk",
+    "gawk",
+    "mawk",
+    "expect",
+    "pwsh",
+    "powershell",
+    "osascript",
+    "eval",
+    "exec",
+    "script",
+    "ssh",
+    "watch",
+    "find",
+    "flock",
+    "chroot",
+    "strace",
 ];
 
 /// A playbook file as written.
@@ -86,8 +129,8 @@ impl Match {
     pub fn matches(&self, alert: &Alert) -> bool {
         self.rule_id
             .as_deref()
-            .map_or(true, |g| glob(g, &alert.rule_id))
-            && self.min_severity.map_or(true, |l| alert.level >= l)
+            .is_none_or(|g| glob(g, &alert.rule_id))
+            && self.min_severity.is_none_or(|l| alert.level >= l)
             && (self.tags.is_empty() || self.tags.iter().any(|t| alert.tags.contains(t)))
             && self
                 .entity
@@ -426,11 +469,7 @@ pub fn load_all(
         })?;
         let mut found: Vec<PathBuf> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.is_file()
-                    && p.extension()
-                        .is_some_and(|x| x == "yml" || x == "yaml")
-            })
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
             .collect();
         found.sort();
         paths.extend(found);
@@ -677,7 +716,9 @@ fn check_action(raw: RawAction, cx: &LoadContext) -> Result<Action, String> {
             }
             let reason = reason.unwrap_or_default();
             if reason.len() > 512 || reason.chars().any(char::is_control) {
-                return Err("reason must be at most 512 characters without control characters".into());
+                return Err(
+                    "reason must be at most 512 characters without control characters".into(),
+                );
             }
             Action::BlockIp {
                 target,

@@ -19,8 +19,8 @@ pub const PLACEHOLDERS: &[&str] = &["source.ip", "user.name", "host.name", "rule
 /// Characters a shell gives meaning to; refused in command programs and in
 /// the literal text of arguments.
 pub const SHELL_META: &[char] = &[
-    ';', '&', '|', '$', '`', '<', '>', '(', ')', '{', '}', '[', ']', '*', '?', '!', '~', '#',
-    '\'', '"', '\\',
+    ';', '&', '|', '$', '`', '<', '>', '(', ')', '{', '}', '[', ']', '*', '?', '!', '~', '#', '\'',
+    '"', '\\',
 ];
 
 /// Longest value a placeholder may be filled with.
@@ -55,15 +55,12 @@ impl Template {
                 .find("}}")
                 .ok_or_else(|| format!("unclosed placeholder in {text:?}"))?;
             let name = after[..end].trim();
-            let known = PLACEHOLDERS
-                .iter()
-                .find(|p| **p == name)
-                .ok_or_else(|| {
-                    format!(
-                        "unknown placeholder {{{{{name}}}}} (known: {})",
-                        PLACEHOLDERS.join(", ")
-                    )
-                })?;
+            let known = PLACEHOLDERS.iter().find(|p| **p == name).ok_or_else(|| {
+                format!(
+                    "unknown placeholder {{{{{name}}}}} (known: {})",
+                    PLACEHOLDERS.join(", ")
+                )
+            })?;
             parts.push(Part::Var(known));
             rest = &after[end + 2..];
         }
@@ -145,8 +142,7 @@ pub fn validate(name: &str, raw: &str) -> Result<String, String> {
 
 /// The first shell metacharacter or control character in `s`, if any.
 pub fn first_meta(s: &str) -> Option<char> {
-    s.chars()
-        .find(|c| SHELL_META.contains(c) || c.is_control())
+    s.chars().find(|c| SHELL_META.contains(c) || c.is_control())
 }
 
 #[cfg(test)]
@@ -181,9 +177,15 @@ mod tests {
     #[test]
     fn fills_validated_values() {
         let t = Template::parse("--ip={{source.ip}}").unwrap();
-        assert_eq!(t.fill(&alert("203.0.113.9", "root")).unwrap(), "--ip=203.0.113.9");
+        assert_eq!(
+            t.fill(&alert("203.0.113.9", "root")).unwrap(),
+            "--ip=203.0.113.9"
+        );
         let t = Template::parse("{{ user.name }}").unwrap();
-        assert_eq!(t.fill(&alert("203.0.113.9", "j.doe@corp")).unwrap(), "j.doe@corp");
+        assert_eq!(
+            t.fill(&alert("203.0.113.9", "j.doe@corp")).unwrap(),
+            "j.doe@corp"
+        );
         assert_eq!(
             Template::parse("{{source.ip}}")
                 .unwrap()

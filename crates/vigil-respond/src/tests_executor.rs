@@ -24,7 +24,8 @@ struct Recorder {
 
 impl IncidentActions for Recorder {
     fn open_or_attach(&mut self, alert: &Alert, actor: &str) -> Result<String, String> {
-        self.calls.push(format!("open_or_attach {} {actor}", alert.id));
+        self.calls
+            .push(format!("open_or_attach {} {actor}", alert.id));
         Ok("inc-1".into())
     }
     fn set_severity(&mut self, id: &str, level: Level, actor: &str) -> Result<(), String> {
@@ -43,7 +44,13 @@ impl IncidentActions for Recorder {
 }
 
 impl SearchActions for Recorder {
-    fn search(&mut self, q: &str, since: &str, limit: usize, _: Duration) -> Result<SearchHits, String> {
+    fn search(
+        &mut self,
+        q: &str,
+        since: &str,
+        limit: usize,
+        _: Duration,
+    ) -> Result<SearchHits, String> {
         self.calls.push(format!("search {q} {since} {limit}"));
         Ok(SearchHits {
             total: 42,
@@ -109,7 +116,11 @@ fn responder(dir: &Path, yaml: &[&str]) -> Responder {
 }
 
 fn run(r: &Responder, a: &Alert, rec: &mut Recorder) -> Vec<crate::executor::ActionResult> {
-    let (mut i, mut s, mut n) = (Recorder::default(), Recorder::default(), Recorder::default());
+    let (mut i, mut s, mut n) = (
+        Recorder::default(),
+        Recorder::default(),
+        Recorder::default(),
+    );
     let out = r.respond(
         a,
         &mut Services {
@@ -163,7 +174,9 @@ fn actions_run_in_order_and_each_has_a_result() {
     );
     assert_eq!(out[4].address.as_deref(), Some("203.0.113.9"));
     assert_eq!(out[5].data["total"], 42);
-    assert!(out.iter().all(|r| r.incident_id.as_deref() == Some("inc-1")));
+    assert!(out
+        .iter()
+        .all(|r| r.incident_id.as_deref() == Some("inc-1")));
     let live = r.blocklist().list(now_ms()).unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].address, "203.0.113.9");
@@ -172,11 +185,19 @@ fn actions_run_in_order_and_each_has_a_result() {
     let a = "a1".repeat(16);
     assert_eq!(rec.calls[0], format!("open_or_attach {a} playbook:contain"));
     assert_eq!(rec.calls[1], "set_severity inc-1 critical playbook:contain");
-    assert!(rec.calls.contains(&"set_assignee inc-1 alice playbook:contain".to_owned()));
-    assert!(rec.calls.contains(&"search source.ip:203.0.113.9 1h 3".to_owned()));
+    assert!(rec
+        .calls
+        .contains(&"set_assignee inc-1 alice playbook:contain".to_owned()));
+    assert!(rec
+        .calls
+        .contains(&"search source.ip:203.0.113.9 1h 3".to_owned()));
     assert!(rec.calls.contains(&format!("notify {a} soc")));
     // Every action after the incident is on its timeline.
-    let timeline = rec.calls.iter().filter(|c| c.starts_with("timeline inc-1")).count();
+    let timeline = rec
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("timeline inc-1"))
+        .count();
     assert_eq!(timeline, 6, "{:?}", rec.calls);
 }
 
@@ -193,7 +214,10 @@ fn a_dry_run_does_nothing() {
     assert!(r.blocklist().list(now_ms()).unwrap().is_empty());
     assert_eq!(out[4].detail, "would block 203.0.113.9 for 1h");
     assert_eq!(out[4].outcome, Outcome::Ok);
-    assert_eq!(out[5].detail, "would search \"source.ip:203.0.113.9\" since 1h");
+    assert_eq!(
+        out[5].detail,
+        "would search \"source.ip:203.0.113.9\" since 1h"
+    );
 }
 
 #[test]
@@ -201,7 +225,13 @@ fn the_runtime_guard_refuses_never_block_addresses_from_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = "id: b\nname: B\nactions:\n  - block_ip: {field: source.ip, ttl: 1h}\n";
     let r = responder(dir.path(), &[yaml]);
-    for ip in ["127.0.0.1", "::1", "10.0.0.5", "192.0.2.44", "::ffff:127.0.0.1"] {
+    for ip in [
+        "127.0.0.1",
+        "::1",
+        "10.0.0.5",
+        "192.0.2.44",
+        "::ffff:127.0.0.1",
+    ] {
         let mut rec = Recorder::default();
         let out = run(&r, &alert(ip), &mut rec);
         assert_eq!(out[0].outcome, Outcome::Failed, "{ip}");
@@ -210,7 +240,11 @@ fn the_runtime_guard_refuses_never_block_addresses_from_alerts() {
     }
     assert!(r.blocklist().list(now_ms()).unwrap().is_empty());
     // A value that is not an IP fails validation instead.
-    let out = run(&r, &alert("203.0.113.9; rm -rf /"), &mut Recorder::default());
+    let out = run(
+        &r,
+        &alert("203.0.113.9; rm -rf /"),
+        &mut Recorder::default(),
+    );
     assert_eq!(out[0].outcome, Outcome::Failed);
     assert_eq!(
         out[0].detail,
@@ -249,10 +283,19 @@ fn a_command_gets_validated_placeholders_as_single_arguments() {
     let out = run(&r, &alert("203.0.113.9"), &mut Recorder::default());
     assert_eq!(out[0].outcome, Outcome::Ok, "{}", out[0].detail);
     assert_eq!(out[0].data["stdout"], "block 203.0.113.9 root\\n");
-    for bad in ["$(reboot)", "`reboot`", "1.2.3.4\nreboot", "1.2.3.4 5.6.7.8"] {
+    for bad in [
+        "$(reboot)",
+        "`reboot`",
+        "1.2.3.4\nreboot",
+        "1.2.3.4 5.6.7.8",
+    ] {
         let out = run(&r, &alert(bad), &mut Recorder::default());
         assert_eq!(out[0].outcome, Outcome::Failed, "{bad:?}");
-        assert!(out[0].detail.starts_with("args[1]: source.ip "), "{}", out[0].detail);
+        assert!(
+            out[0].detail.starts_with("args[1]: source.ip "),
+            "{}",
+            out[0].detail
+        );
         assert!(out[0].data.is_null(), "the program did not run");
     }
 }
@@ -331,6 +374,11 @@ fn a_webhook_posts_signed_json_through_the_outbound_policy() {
     // Without the allowlist entry the same URL is refused at load.
     let mut strict = cx();
     strict.outbound = Default::default();
-    let e = parse(&yaml, Path::new("w.yml"), &strict).unwrap_err().to_string();
-    assert!(e.contains("(webhook): url") && e.contains("loopback"), "{e}");
+    let e = parse(&yaml, Path::new("w.yml"), &strict)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("(webhook): url") && e.contains("loopback"),
+        "{e}"
+    );
 }

@@ -73,7 +73,10 @@ actions:
     assert_eq!(pb.steps[4].timeout, Duration::from_secs(5));
     match &pb.steps[5].action {
         Action::BlockIp { target, ttl, .. } => {
-            assert_eq!(*target, BlockTarget::Literal(parse_net("203.0.113.0/24").unwrap()));
+            assert_eq!(
+                *target,
+                BlockTarget::Literal(parse_net("203.0.113.0/24").unwrap())
+            );
             assert_eq!(*ttl, Duration::from_secs(600));
         }
         other => panic!("{other:?}"),
@@ -149,10 +152,14 @@ fn refuses_sh_dash_c() {
         refused("  - command: {program: /bin/sh, args: [-c, \"iptables -A INPUT\"]}\n"),
         "/etc/vigil/playbooks/pb.yml: playbook pb-1: actions[0] (command): program \"/bin/sh\" is a shell or interpreter (sh -c style invocations are refused); run the tool itself"
     );
-    assert!(refused("  - command: {program: /usr/bin/python3.12, args: [x]}\n")
-        .contains("is a shell or interpreter"));
-    assert!(refused("  - command: {program: /usr/bin/env, args: [bash]}\n")
-        .contains("is a shell or interpreter"));
+    assert!(
+        refused("  - command: {program: /usr/bin/python3.12, args: [x]}\n")
+            .contains("is a shell or interpreter")
+    );
+    assert!(
+        refused("  - command: {program: /usr/bin/env, args: [bash]}\n")
+            .contains("is a shell or interpreter")
+    );
 }
 
 #[test]

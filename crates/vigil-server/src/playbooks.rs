@@ -187,7 +187,10 @@ pub fn start(
             let b = b.clone();
             match tokio::task::spawn_blocking(move || b.purge(now_ms())).await {
                 Ok(Ok(gone)) if !gone.is_empty() => {
-                    let evs = gone.iter().map(|e| Prepared::new(&expired_event(e))).collect();
+                    let evs = gone
+                        .iter()
+                        .map(|e| Prepared::new(&expired_event(e)))
+                        .collect();
                     if let Err(e) = p.write_durable(evs, Vec::new(), InputKind::Internal).await {
                         tracing::error!(error = %e, "recording expired blocks failed");
                     }
@@ -274,7 +277,12 @@ fn record(
 }
 
 fn stamp(mut ev: Event) -> Event {
-    crate::pipeline::stamp(&mut ev, InputKind::Internal, Some("vigil"), SystemTime::now());
+    crate::pipeline::stamp(
+        &mut ev,
+        InputKind::Internal,
+        Some("vigil"),
+        SystemTime::now(),
+    );
     ev
 }
 
@@ -361,7 +369,10 @@ fn expired_event(e: &Entry) -> Event {
     ev.set(fields::USER_NAME, "vigil");
     ev.set(
         fields::MESSAGE,
-        format!("{} block expired at {} (blocked by {})", e.address, e.expires_at, e.source),
+        format!(
+            "{} block expired at {} (blocked by {})",
+            e.address, e.expires_at, e.source
+        ),
     );
     stamp(ev)
 }
@@ -434,7 +445,12 @@ struct ServerNotify {
 }
 
 impl NotifyActions for ServerNotify {
-    fn notify(&mut self, alert: &Alert, channel: &str, timeout: Duration) -> Result<String, String> {
+    fn notify(
+        &mut self,
+        alert: &Alert,
+        channel: &str,
+        timeout: Duration,
+    ) -> Result<String, String> {
         let Some(n) = &self.notifiers else {
             return Err("alerts are off ([alerts])".into());
         };
@@ -453,10 +469,11 @@ impl NotifyActions for ServerNotify {
             payload: serde_json::to_value(alert).unwrap_or_default(),
         };
         let n = n.clone();
-        match self
-            .handle
-            .block_on(async move { tokio::time::timeout(timeout, n.send(&d)).await.map(|r| (r, d.id)) })
-        {
+        match self.handle.block_on(async move {
+            tokio::time::timeout(timeout, n.send(&d))
+                .await
+                .map(|r| (r, d.id))
+        }) {
             Ok((Ok(()), id)) => Ok(format!("delivered to {channel} (delivery {id})")),
             Ok((Err(e), _)) => Err(format!("channel {channel}: {e}")),
             Err(_) => Err(format!("channel {channel}: no answer in time")),

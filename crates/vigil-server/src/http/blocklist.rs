@@ -54,21 +54,19 @@ fn failed(e: BlocklistError) -> Response {
         BlocklistError::Full(_) => error(StatusCode::INSUFFICIENT_STORAGE, &e.to_string()),
         BlocklistError::Sql { .. } => {
             tracing::error!(error = %e, "blocklist store failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "the blocklist store failed")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the blocklist store failed",
+            )
         }
     }
 }
 
-fn wants_json(q: &ListQuery, headers: &HeaderMap) -> Result<bool, Response> {
+fn wants_json(q: &ListQuery, headers: &HeaderMap) -> Result<bool, String> {
     match q.format.as_deref() {
         Some("json") => return Ok(true),
         Some("text") => return Ok(false),
-        Some(other) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                &format!("format {other:?} is not text or json"),
-            ))
-        }
+        Some(other) => return Err(format!("format {other:?} is not text or json")),
         None => {}
     }
     let accept = headers
@@ -86,13 +84,18 @@ pub async fn list(
 ) -> Response {
     let json = match wants_json(&q, &headers) {
         Ok(j) => j,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
     };
     let b = state.playbooks.blocklist().clone();
     let entries = match tokio::task::spawn_blocking(move || b.list(now_ms())).await {
         Ok(Ok(e)) => e,
         Ok(Err(e)) => return failed(e),
-        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "the blocklist store failed"),
+        Err(_) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the blocklist store failed",
+            )
+        }
     };
     if json {
         return Json(json!({"total": entries.len(), "entries": entries})).into_response();
@@ -113,7 +116,12 @@ pub async fn add(
 ) -> Response {
     let req: AddRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid blocklist request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid blocklist request body: {e}"),
+            )
+        }
     };
     let net = match parse_net(&req.address) {
         Ok(n) => n,
@@ -147,10 +155,17 @@ pub async fn add(
     let b = state.playbooks.blocklist().clone();
     let (reason, source) = (req.reason.clone(), who.clone());
     let entry =
-        match tokio::task::spawn_blocking(move || b.add(&net, &reason, &source, ttl, now_ms())).await {
+        match tokio::task::spawn_blocking(move || b.add(&net, &reason, &source, ttl, now_ms()))
+            .await
+        {
             Ok(Ok(e)) => e,
             Ok(Err(e)) => return failed(e),
-            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "the blocklist store failed"),
+            Err(_) => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the blocklist store failed",
+                )
+            }
         };
     let detail = format!(
         "until {}{}",
@@ -188,14 +203,23 @@ pub async fn remove(
         Ok(Ok(false)) => {
             return error(
                 StatusCode::NOT_FOUND,
-                &format!("{} is not on the blocklist", vigil_respond::guard::show(&net)),
+                &format!(
+                    "{} is not on the blocklist",
+                    vigil_respond::guard::show(&net)
+                ),
             )
         }
         Ok(Err(e)) => return failed(e),
-        Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "the blocklist store failed"),
+        Err(_) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the blocklist store failed",
+            )
+        }
     }
     let shown = vigil_respond::guard::show(&net);
-    let ev = crate::playbooks::manual_event("ip_unblocked", &shown, &principal.name, "removed by hand");
+    let ev =
+        crate::playbooks::manual_event("ip_unblocked", &shown, &principal.name, "removed by hand");
     if let Err(e) = state
         .pipeline
         .write_durable(vec![Prepared::new(&ev)], Vec::new(), InputKind::Internal)

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vigil_respond::executor::{IncidentActions, NotifyActions, SearchActions, SearchHits, Services};
+use vigil_respond::executor::{
+    IncidentActions, NotifyActions, SearchActions, SearchHits, Services,
+};
 
 use super::{error, AppState};
 
@@ -55,7 +57,12 @@ impl IncidentActions for Unreachable {
     fn open_or_attach(&mut self, _: &vigil_alert::model::Alert, _: &str) -> Result<String, String> {
         Err(DRY.into())
     }
-    fn set_severity(&mut self, _: &str, _: vigil_alert::model::Level, _: &str) -> Result<(), String> {
+    fn set_severity(
+        &mut self,
+        _: &str,
+        _: vigil_alert::model::Level,
+        _: &str,
+    ) -> Result<(), String> {
         Err(DRY.into())
     }
     fn set_assignee(&mut self, _: &str, _: &str, _: &str) -> Result<(), String> {
@@ -67,7 +74,13 @@ impl IncidentActions for Unreachable {
 }
 
 impl SearchActions for Unreachable {
-    fn search(&mut self, _: &str, _: &str, _: usize, _: std::time::Duration) -> Result<SearchHits, String> {
+    fn search(
+        &mut self,
+        _: &str,
+        _: &str,
+        _: usize,
+        _: std::time::Duration,
+    ) -> Result<SearchHits, String> {
         Err(DRY.into())
     }
 }
@@ -91,7 +104,12 @@ pub async fn dry_run(
 ) -> Response {
     let req: DryRunRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid dry-run request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("invalid dry-run request body: {e}"),
+            )
+        }
     };
     let Some(alerts) = state.alerts.clone() else {
         return error(
@@ -99,7 +117,13 @@ pub async fn dry_run(
             "alert tracking is off (configure [alerts] with a channel, or set enabled = true)",
         );
     };
-    if !state.playbooks.responder.playbooks().iter().any(|p| p.id == id) {
+    if !state
+        .playbooks
+        .responder
+        .playbooks()
+        .iter()
+        .any(|p| p.id == id)
+    {
         return error(StatusCode::NOT_FOUND, &format!("no playbook {id:?}"));
     }
     let responder = state.playbooks.responder.clone();
