@@ -36,9 +36,16 @@ impl CommandOutput {
     }
 }
 
+/// How long captured output may keep flowing after the child ended: a
+/// grandchild that left the process group could hold the pipes open forever.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+type Captured = std::sync::mpsc::Receiver<(Vec<u8>, bool)>;
+
 /// Reads `r` to the end, keeping the first [`OUTPUT_CAP`] bytes; draining
 /// the rest keeps the child from blocking on a full pipe.
-fn capture(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<(Vec<u8>, bool)> {
+fn capture(mut r: impl Read + Send + 'static) -> Captured {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
         let mut kept = Vec::new();
         let mut buf = [0u8; 4096];
@@ -53,8 +60,9 @@ fn capture(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<(Vec<u8
                 }
             }
         }
-        (kept, truncated)
-    })
+        let _ = tx.send((kept, truncated));
+    });
+    rx
 }
 
 /// Runs `program` with `args` (each one argv element), killing it and its
@@ -93,9 +101,15 @@ pub fn run(program: &Path, args: &[String], timeout: Duration) -> Result<Command
             }
         }
     };
-    // The group is gone or finished, so the pipes close and these end.
-    let join = |h: Option<std::thread::JoinHandle<(Vec<u8>, bool)>>| {
-        h.and_then(|h| h.join().ok()).unwrap_or_default()
+    // The group is gone or finished, so the pipes normally close at once;
+    // output still held open after the grace period is given up on.
+    let grace = Instant::now() + DRAIN_GRACE;
+    let join = |rx: Option<Captured>| {
+        rx.and_then(|rx| {
+            rx.recv_timeout(grace.saturating_duration_since(Instant::now()))
+                .ok()
+        })
+        .unwrap_or_default()
     };
     let (o, ot) = join(out);
     let (e, et) = join(err);

@@ -250,3 +250,29 @@ fn refuses_duplicate_ids_across_files() {
         )
     );
 }
+
+#[test]
+fn the_examples_in_the_docs_load() {
+    let doc = include_str!("../../../docs/PLAYBOOKS.md");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("hook.secret");
+    std::fs::write(&secret, "a-secret-for-the-doc-example\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let mut cx = cx();
+    cx.channels = None;
+    cx.max_ttl = Duration::from_secs(30 * 86_400);
+    let mut loaded = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let yaml = block.split("```").next().unwrap();
+        let yaml = yaml.replace("/etc/vigil/idp-hook.secret", &secret.display().to_string());
+        let pb =
+            parse(&yaml, Path::new("PLAYBOOKS.md"), &cx).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert!(!pb.steps.is_empty());
+        loaded += 1;
+    }
+    assert_eq!(loaded, 4);
+}

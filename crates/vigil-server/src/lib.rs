@@ -445,6 +445,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         alerts.clone(),
         indexer.clone(),
         playbook_feed,
+        shutdown.subscribe(),
     )?;
 
     let limits = vigil_ingest::InputLimits {

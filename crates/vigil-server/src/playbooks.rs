@@ -147,6 +147,7 @@ pub fn start(
     alerts: Option<crate::alerting::Alerting>,
     indexer: Option<Arc<crate::indexer::Indexer>>,
     feed: Feed,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Playbooks>> {
     let playbooks = load(config)?;
     let path = config.data_dir.join("response.db");
@@ -182,8 +183,12 @@ pub fn start(
     let (b, p) = (blocklist.clone(), pipeline.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PURGE_EVERY);
-        loop {
-            tick.tick().await;
+        while !*shutdown.borrow() {
+            tokio::select! {
+                _ = tick.tick() => {}
+                // A dropped sender means the server is gone too.
+                r = shutdown.changed() => if r.is_err() { break } else { continue },
+            }
             let b = b.clone();
             match tokio::task::spawn_blocking(move || b.purge(now_ms())).await {
                 Ok(Ok(gone)) if !gone.is_empty() => {
