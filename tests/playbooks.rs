@@ -288,6 +288,38 @@ fn manual_blocks_are_guarded_expire_and_can_be_removed() {
             .send()
             .unwrap()
     };
+    // A bouncer's viewer token reads the list and may not change it.
+    let r = server.post(
+        "/api/v1/tokens",
+        "application/json",
+        json!({"name": "nft-bouncer", "role": "viewer"}).to_string(),
+    );
+    assert_eq!(r.status(), 201);
+    let viewer = r.json::<Value>().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = Server::client()
+        .get(server.url("/api/v1/blocklist"))
+        .bearer_auth(&viewer)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "198.51.100.0/24\n");
+    let r = Server::client()
+        .post(server.url("/api/v1/blocklist"))
+        .bearer_auth(&viewer)
+        .json(&json!({"address": "203.0.113.1", "ttl": "1h"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = Server::client()
+        .delete(server.url("/api/v1/blocklist/198.51.100.0%2F24"))
+        .bearer_auth(&viewer)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
     assert_eq!(del("198.51.100.0%2F24").status(), 200);
     assert_eq!(del("198.51.100.0%2F24").status(), 404);
     assert_eq!(blocklist_text(&server), "");
