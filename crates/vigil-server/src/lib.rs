@@ -258,6 +258,14 @@ fn describe_metrics() {
         "Alert deliveries that gave up after their last attempt"
     );
     describe_counter!(
+        "vigil_playbook_actions_total",
+        "Playbook actions run, by action and outcome (ok, skipped, failed)"
+    );
+    describe_counter!(
+        "vigil_playbook_alerts_dropped_total",
+        "Newly opened alerts not responded to because the playbook queue was full"
+    );
+    describe_counter!(
         "vigil_tls_reloads_total",
         "TLS certificate reloads after the PEM files changed, by result"
     );

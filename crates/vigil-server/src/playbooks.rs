@@ -162,6 +162,9 @@ pub fn start(
     .map_err(anyhow::Error::msg)?;
     if !playbooks.is_empty() {
         tracing::info!(playbooks = playbooks.len(), "playbooks loaded");
+        if alerts.is_none() {
+            tracing::warn!("playbooks run on newly opened alerts, and alert tracking is off ([alerts]); they will not run");
+        }
     }
     let responder = Arc::new(Responder::new(
         playbooks,
