@@ -382,3 +382,26 @@ fn a_webhook_posts_signed_json_through_the_outbound_policy() {
         "{e}"
     );
 }
+
+#[test]
+fn enrich_geoip_attaches_city_and_as_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let (city, asn) = crate::geoip::testdb::write(dir.path());
+    let yaml = "id: g\nname: G\nactions:\n  - enrich_geoip:\n";
+    let pb = parse(yaml, Path::new("g.yml"), &cx()).unwrap();
+    let r = Responder::new(
+        vec![pb],
+        Arc::new(Blocklist::open(&dir.path().join("response.db"), 10).unwrap()),
+        NeverBlock::new(&[], true),
+        GeoIp::open(Some(&city), Some(&asn)).unwrap(),
+        Default::default(),
+    );
+    let out = run(&r, &alert("203.0.113.9"), &mut Recorder::default());
+    assert_eq!(out[0].outcome, Outcome::Ok, "{}", out[0].detail);
+    assert_eq!(out[0].detail, "source.ip 203.0.113.9 enriched");
+    assert_eq!(out[0].data["geo.country_iso_code"], "AU");
+    assert_eq!(out[0].data["as.organization.name"], "Example Net");
+    let out = run(&r, &alert("198.51.100.1"), &mut Recorder::default());
+    assert_eq!(out[0].outcome, Outcome::Skipped);
+    assert_eq!(out[0].detail, "198.51.100.1 is not in the GeoIP databases");
+}
