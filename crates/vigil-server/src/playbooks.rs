@@ -488,3 +488,114 @@ impl NotifyActions for ServerNotify {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_respond::executor::Outcome;
+
+    fn result(
+        action: &'static str,
+        outcome: Outcome,
+        dry_run: bool,
+        refused: bool,
+    ) -> ActionResult {
+        ActionResult {
+            playbook: "pb".into(),
+            index: 0,
+            action,
+            outcome,
+            dry_run,
+            detail: "d".into(),
+            alert_id: "a".into(),
+            incident_id: None,
+            address: Some("203.0.113.9".into()),
+            refused,
+            data: serde_json::Value::Null,
+        }
+    }
+
+    fn alert() -> Alert {
+        Alert {
+            id: "a".into(),
+            rule_id: "vigil.brute_force".into(),
+            rule_name: "Brute force".into(),
+            level: Level::High,
+            tags: vec![],
+            entity: Default::default(),
+            message: String::new(),
+            group_key: String::new(),
+            first_seen: String::new(),
+            last_seen: String::new(),
+            count: 1,
+            evidence_seqs: vec![],
+            evidence_truncated: false,
+            status: vigil_alert::model::Status::Open,
+            suppressed: false,
+            suppression_id: None,
+        }
+    }
+
+    #[test]
+    fn action_events_name_blocks_refusals_and_outcomes() {
+        let a = alert();
+        let ev = |r: ActionResult| {
+            let e = action_event(&a, &r);
+            (
+                e.get_str(fields::EVENT_ACTION)
+                    .unwrap_or_default()
+                    .to_owned(),
+                e.get_str(fields::EVENT_OUTCOME)
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        };
+        let s = |a: &str, o: &str| (a.to_owned(), o.to_owned());
+        assert_eq!(
+            ev(result("block_ip", Outcome::Ok, false, false)),
+            s("ip_blocked", "success")
+        );
+        assert_eq!(
+            ev(result("block_ip", Outcome::Failed, false, true)),
+            s("ip_block_refused", "failure")
+        );
+        assert_eq!(
+            ev(result("block_ip", Outcome::Ok, true, false)),
+            s("playbook_action", "success")
+        );
+        assert_eq!(
+            ev(result("enrich_geoip", Outcome::Skipped, false, false)),
+            s("playbook_action", "unknown")
+        );
+        let e = action_event(&a, &result("block_ip", Outcome::Ok, false, false));
+        assert_eq!(e.get_str(fields::EVENT_DATASET), Some(DATASET));
+        assert_eq!(e.get_str(fields::SOURCE_IP), Some("203.0.113.9"));
+        assert_eq!(e.get_str(fields::USER_NAME), Some("playbook:pb"));
+        assert_eq!(e.get_str(fields::VIGIL_INPUT), Some("internal"));
+    }
+
+    #[test]
+    fn the_servers_own_addresses_are_never_blocked() {
+        let mut c = Config::default();
+        c.http.listen = "192.0.2.10:8514".parse().unwrap();
+        c.response.never_block_private = false;
+        let g = never_block(&c);
+        let net = |s: &str| vigil_respond::guard::parse_net(s).unwrap();
+        assert!(g.check(&net("192.0.2.10")).is_err());
+        assert!(g.check(&net("192.0.2.11")).is_ok());
+        assert!(g.check(&net("10.0.0.1")).is_ok());
+        assert!(g.check(&net("127.0.0.1")).is_err());
+    }
+
+    #[test]
+    fn response_settings_are_range_checked() {
+        let c = Config::from_toml("[response]\nmax_ttl_secs = 0\n").unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid setting response: response.max_ttl_secs must be 1..=31536000, got 0"
+        );
+        let e = Config::from_toml("[response]\nnever_block = [\"nope\"]\n").unwrap_err();
+        assert!(e.contains("never_block"), "{e}");
+    }
+}
