@@ -40,6 +40,10 @@ pub const QUEUE: usize = 1024;
 /// The `event.dataset` of response events.
 pub const DATASET: &str = "vigil.response";
 
+/// Largest attached data (search hits, command output) kept in a response
+/// event; larger data is dropped and flagged `vigil.response.data_truncated`.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+
 /// How often expired blocklist entries are purged.
 pub const PURGE_EVERY: Duration = Duration::from_secs(30);
 
@@ -321,7 +325,16 @@ pub fn action_event(alert: &Alert, r: &ActionResult) -> Event {
     ev.set("vigil.response.status", r.outcome.as_str());
     ev.set("vigil.response.dry_run", r.dry_run);
     if !r.data.is_null() {
-        ev.set("vigil.response.data", r.data.clone());
+        // Search hits can be large; the ledger keeps a bounded copy.
+        let size = serde_json::to_vec(&r.data).map_or(usize::MAX, |b| b.len());
+        if size <= MAX_DATA_BYTES {
+            ev.set("vigil.response.data", r.data.clone());
+        } else {
+            ev.set("vigil.response.data_truncated", true);
+            if let Some(total) = r.data.get("total") {
+                ev.set("vigil.response.data.total", total.clone());
+            }
+        }
     }
     if let Some(i) = &r.incident_id {
         ev.set("vigil.response.incident_id", i.as_str());
@@ -572,6 +585,19 @@ mod tests {
         assert_eq!(e.get_str(fields::SOURCE_IP), Some("203.0.113.9"));
         assert_eq!(e.get_str(fields::USER_NAME), Some("playbook:pb"));
         assert_eq!(e.get_str(fields::VIGIL_INPUT), Some("internal"));
+
+        let mut big = result("search", Outcome::Ok, false, false);
+        big.data = serde_json::json!({"total": 7, "hits": ["x".repeat(MAX_DATA_BYTES)]});
+        let e = action_event(&a, &big);
+        assert_eq!(
+            e.get("vigil.response.data_truncated"),
+            Some(&serde_json::json!(true))
+        );
+        assert_eq!(
+            e.get("vigil.response.data.total"),
+            Some(&serde_json::json!(7))
+        );
+        assert!(e.get("vigil.response.data.hits").is_none());
     }
 
     #[test]
