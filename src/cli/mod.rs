@@ -4,6 +4,7 @@ mod alerts;
 mod bench;
 mod bench_search;
 mod bench_sigma;
+mod blocklist;
 mod client;
 mod hunt;
 mod hunt_input;
@@ -11,6 +12,7 @@ mod ingest;
 mod integrity;
 mod lines;
 mod output;
+mod playbook;
 mod reindex;
 mod retain;
 mod rules;
@@ -67,6 +69,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// List, acknowledge, close and suppress alerts (needs a server).
     Alerts(alerts::AlertsArgs),
+    /// List, add and remove blocked addresses (needs a server).
+    Blocklist(blocklist::BlocklistArgs),
+    /// Check playbook files offline, or list playbooks.
+    Playbook(playbook::PlaybookArgs),
     /// Manage user accounts (offline on the data dir).
     User(user::UserArgs),
     /// Create, list and revoke API tokens (offline on the data dir).
@@ -141,6 +147,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(a) => rules::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Alerts(a) => alerts::run(a),
+        Command::Blocklist(a) => blocklist::run(a),
+        Command::Playbook(a) => playbook::run(a),
         Command::User(a) => user::run(a),
         Command::Token(a) => token::run(a),
     }

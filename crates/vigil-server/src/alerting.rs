@@ -242,6 +242,7 @@ pub fn start(
     pipeline: Arc<PipelineHandle>,
     feed: AlertFeed,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    playbooks: Option<crate::playbooks::Trigger>,
 ) -> anyhow::Result<Option<Alerting>> {
     if !config.alerts.is_enabled() {
         return Ok(None);
@@ -302,7 +303,12 @@ pub fn start(
                 &feed,
                 || pipeline.durable_seq(),
                 &ledger,
-                |c| queue(&tx, c),
+                |c| {
+                    if let Some(t) = &playbooks {
+                        t.created(&c);
+                    }
+                    queue(&tx, c)
+                },
             );
         })
         .context("starting the alert engine thread")?;

@@ -262,6 +262,12 @@ pub const TABLE: &[Rule] = &[
     row("POST", "/api/v1/suppressions", ANALYST),
     row("DELETE", "/api/v1/suppressions/{id}", ANALYST),
     row("GET", "/api/v1/deliveries", READ),
+    // Bouncers fetch the blocklist with a viewer token.
+    row("GET", "/api/v1/blocklist", READ),
+    row("POST", "/api/v1/blocklist", ANALYST),
+    row("DELETE", "/api/v1/blocklist/{addr}", ANALYST),
+    row("GET", "/api/v1/playbooks", READ),
+    row("POST", "/api/v1/playbooks/{id}/dry-run", ANALYST),
 ];
 
 /// The row for a method and route pattern; `None` means refuse.

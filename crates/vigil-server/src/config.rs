@@ -36,6 +36,8 @@ pub struct Config {
     pub redaction: RedactionConfig,
     /// Sessions, login throttling and self-audit (docs/SECURITY.md).
     pub auth: AuthConfig,
+    /// Playbooks and the IP blocklist (docs/PLAYBOOKS.md).
+    pub response: vigil_respond::ResponseConfig,
 }
 
 /// `[auth]`: browser sessions, login throttling and the self-audit queue.
@@ -385,6 +387,7 @@ impl Default for Config {
             alerts: vigil_alert::AlertsConfig::default(),
             redaction: RedactionConfig::default(),
             auth: AuthConfig::default(),
+            response: vigil_respond::ResponseConfig::default(),
         }
     }
 }
@@ -774,6 +777,12 @@ impl Config {
             });
         }
         self.auth.validate()?;
+        if let Err(message) = self.response.validate() {
+            return Err(ConfigError::Invalid {
+                key: "response",
+                message,
+            });
+        }
         if let Err(e) = self.detectors.validate() {
             return Err(ConfigError::Invalid {
                 key: "detectors",

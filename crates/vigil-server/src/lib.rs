@@ -31,6 +31,7 @@ pub mod lockout;
 pub mod meta;
 pub use vigil_alert::netguard;
 pub mod pipeline;
+pub mod playbooks;
 pub mod ratelimit;
 pub mod sequence;
 pub mod sessions;
@@ -260,6 +261,14 @@ fn describe_metrics() {
         "Alert deliveries that gave up after their last attempt"
     );
     describe_counter!(
+        "vigil_playbook_actions_total",
+        "Playbook actions run, by action and outcome (ok, skipped, failed)"
+    );
+    describe_counter!(
+        "vigil_playbook_alerts_dropped_total",
+        "Newly opened alerts not responded to because the playbook queue was full"
+    );
+    describe_counter!(
         "vigil_tls_reloads_total",
         "TLS certificate reloads after the PEM files changed, by result"
     );
@@ -431,9 +440,24 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     )
     .context("starting the event pipeline")?;
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
-    let alerts = alerting::start(&config, pipeline.clone(), alert_feed, shutdown.subscribe())?;
+    let (trigger, playbook_feed) = playbooks::channel();
+    let alerts = alerting::start(
+        &config,
+        pipeline.clone(),
+        alert_feed,
+        shutdown.subscribe(),
+        Some(trigger),
+    )?;
 
     let indexer = start_indexer(&config, &pipeline)?;
+    let playbooks = playbooks::start(
+        &config,
+        pipeline.clone(),
+        alerts.clone(),
+        indexer.clone(),
+        playbook_feed,
+        shutdown.subscribe(),
+    )?;
 
     let limits = vigil_ingest::InputLimits {
         max_message_bytes: config.limits.max_message_bytes,
@@ -493,6 +517,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         detection,
         indexer,
         alerts,
+        playbooks,
     });
     let app = http::router(state);
     let serves_tls = http_tls.is_some();

@@ -10,9 +10,11 @@
 
 mod alerts;
 mod auth;
+mod blocklist;
 mod events;
 mod integrity;
 mod ops;
+mod playbooks;
 mod rules;
 mod search;
 mod tail;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// Request and ingest rate limits.
     pub rate: Arc<crate::ratelimit::RateLimits>,
+    /// Playbooks and the blocklist.
+    pub playbooks: Arc<crate::playbooks::Playbooks>,
 }
 
 /// Every route: its pattern and handlers. Each (method, pattern) needs a
@@ -107,6 +111,13 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
             delete(alerts::delete_suppression),
         ),
         ("/api/v1/deliveries", get(alerts::deliveries)),
+        (
+            "/api/v1/blocklist",
+            get(blocklist::list).post(blocklist::add),
+        ),
+        ("/api/v1/blocklist/{addr}", delete(blocklist::remove)),
+        ("/api/v1/playbooks", get(playbooks::list)),
+        ("/api/v1/playbooks/{id}/dry-run", post(playbooks::dry_run)),
     ]
 }
 
