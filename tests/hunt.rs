@@ -73,3 +73,39 @@ fn text_logs_are_decoded_before_matching() {
     assert_eq!(matches[0]["level"], "high");
     assert_eq!(matches[0]["event"]["source"]["ip"], "192.0.2.1");
 }
+
+/// A damaged EVTX file found by the `evtx` fuzz target: the parser trips
+/// on it (a debug assertion inside the `evtx` crate). The hunt warns and
+/// goes on with the next file instead of crashing.
+#[test]
+fn a_damaged_evtx_file_is_skipped_with_a_warning() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/damaged-debug-assert.evtx");
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("auth.log");
+    std::fs::write(
+        &good,
+        "Mar  1 10:00:00 bastion sshd[4721]: Failed password for root from 203.0.113.9 port 52144 ssh2\n",
+    )
+    .unwrap();
+    let out = common::vigil()
+        .args(["hunt", "--builtin"])
+        .arg(&fixture)
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code().is_some_and(|c| c < 101),
+        "hunt crashed: {stderr}"
+    );
+    // The good file is still read.
+    assert!(stderr.contains("2 files"), "{stderr}");
+    // Release builds compile the parser's debug assertion out and read on.
+    if cfg!(debug_assertions) {
+        assert!(
+            stderr.contains("damaged-debug-assert.evtx: the EVTX parser failed after 0 records"),
+            "{stderr}"
+        );
+    }
+}

@@ -96,17 +96,36 @@ pub fn for_each_event(
         InputFormat::Evtx => {
             let mut parser = evtx::EvtxParser::from_path(path)
                 .with_context(|| format!("opening EVTX {}", path.display()))?;
-            for rec in parser.records_json_value() {
-                match rec {
-                    Ok(r) => {
-                        n += 1;
-                        f(r.data);
-                    }
-                    Err(e) => {
-                        bad += 1;
-                        warn(format!("{}: unreadable EVTX record: {e}", path.display()));
+            // The EVTX parser is third-party code reading hostile bytes, and
+            // it panics on some damaged files (a debug assertion found by the
+            // `evtx` fuzz target): a panic ends this file with a warning, not
+            // the hunt.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for rec in parser.records_json_value() {
+                    match rec {
+                        Ok(r) => {
+                            n += 1;
+                            f(r.data);
+                        }
+                        Err(e) => {
+                            bad += 1;
+                            warn(format!("{}: unreadable EVTX record: {e}", path.display()));
+                        }
                     }
                 }
+            }));
+            if let Err(panic) = outcome {
+                bad += 1;
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown failure");
+                warn(format!(
+                    "{}: the EVTX parser failed after {n} records and the rest of the file was skipped: {}",
+                    path.display(),
+                    vigil_event::sanitize::display(why)
+                ));
             }
         }
         InputFormat::Json => {
