@@ -31,6 +31,8 @@ enum BenchWhat {
     Sigma(super::bench_sigma::SigmaBench),
     /// Needle and aggregation searches: index, full scan and grep -F.
     Search(super::bench_search::SearchBench),
+    /// A flood far above capacity from every input: memory and answers.
+    Flood(super::bench_flood::FloodBench),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +59,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Ingest(b) => ingest(b),
         BenchWhat::Sigma(b) => super::bench_sigma::run(b),
         BenchWhat::Search(b) => super::bench_search::run(b),
+        BenchWhat::Flood(b) => super::bench_flood::run(b),
     }
 }
 
@@ -132,7 +135,7 @@ pub(super) fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Realistic sshd/sudo/nginx-like RFC 5424 messages, octet-counted.
-fn make_stream(n: u64, size: usize) -> Vec<u8> {
+pub(super) fn make_stream(n: u64, size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(n as usize * (size + 8));
     let apps = ["sshd", "sudo", "nginx", "cron", "kernel"];
     for i in 0..n {
@@ -180,7 +183,8 @@ pub(super) fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct KillOnDrop(Child);
+/// A child process killed when dropped.
+pub(super) struct KillOnDrop(pub(super) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -256,8 +260,32 @@ fn read_addresses(stdout: impl Read + Send + 'static) -> anyhow::Result<(SocketA
     bail!("vigil serve exited before printing its addresses")
 }
 
+/// The HTTP, syslog TCP and syslog UDP addresses from `vigil serve`'s banner.
+pub(super) fn read_addresses_udp(
+    stdout: impl Read + Send + 'static,
+) -> anyhow::Result<(SocketAddr, SocketAddr, SocketAddr)> {
+    let (mut http, mut tcp, mut udp) = (None, None, None);
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next() {
+        let line = line?;
+        for (scheme, slot) in [("http://", &mut http), ("tcp://", &mut tcp), ("udp://", &mut udp)] {
+            if let Some(a) = line.split(scheme).nth(1) {
+                *slot = Some(a.trim().parse()?);
+            }
+        }
+        if line.starts_with("ready") {
+            if let (Some(h), Some(t), Some(u)) = (http, tcp, udp) {
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok((h, t, u));
+            }
+            break;
+        }
+    }
+    bail!("vigil serve exited before printing its HTTP, TCP and UDP addresses")
+}
+
 /// Reads `durable_seq` from `/readyz` with a bare HTTP/1.1 request.
-fn durable_seq(http: SocketAddr) -> anyhow::Result<u64> {
+pub(super) fn durable_seq(http: SocketAddr) -> anyhow::Result<u64> {
     let mut s = TcpStream::connect(http)?;
     s.write_all(b"GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
     let mut resp = String::new();
