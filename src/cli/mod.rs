@@ -7,6 +7,7 @@ mod bench_sigma;
 mod client;
 mod hunt;
 mod hunt_input;
+mod incident;
 mod ingest;
 mod integrity;
 mod lines;
@@ -67,6 +68,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// List, acknowledge, close and suppress alerts (needs a server).
     Alerts(alerts::AlertsArgs),
+    /// Work incidents: list, show, open, move, assign, note, pin, export (needs a server).
+    Incident(incident::IncidentArgs),
     /// Manage user accounts (offline on the data dir).
     User(user::UserArgs),
     /// Create, list and revoke API tokens (offline on the data dir).
@@ -141,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rules(a) => rules::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Alerts(a) => alerts::run(a),
+        Command::Incident(a) => incident::run(a),
         Command::User(a) => user::run(a),
         Command::Token(a) => token::run(a),
     }

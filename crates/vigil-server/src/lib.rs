@@ -24,6 +24,7 @@ pub mod checkpoints;
 pub mod config;
 pub mod detection;
 pub mod http;
+pub mod incidents;
 pub mod indexer;
 pub mod lockout;
 pub mod meta;
@@ -256,6 +257,11 @@ fn describe_metrics() {
         "vigil_deliveries_dead",
         "Alert deliveries that gave up after their last attempt"
     );
+    describe_gauge!("vigil_incidents", "Incidents, by status");
+    describe_counter!(
+        "vigil_incident_handovers_dropped_total",
+        "Created or raised alerts not handed to incident grouping (its queue was full)"
+    );
     describe_counter!(
         "vigil_tls_reloads_total",
         "TLS certificate reloads after the PEM files changed, by result"
@@ -429,6 +435,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     .context("starting the event pipeline")?;
     let (shutdown, mut shutdown_rx) = tokio::sync::watch::channel(false);
     let alerts = alerting::start(&config, pipeline.clone(), alert_feed, shutdown.subscribe())?;
+    let incidents = incidents::start(&config, pipeline.clone(), alerts.as_ref())?;
 
     let indexer = start_indexer(&config, &pipeline)?;
 
@@ -488,6 +495,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         detection,
         indexer,
         alerts,
+        incidents,
     });
     let app = http::router(state);
     let serves_tls = http_tls.is_some();

@@ -11,6 +11,7 @@
 mod alerts;
 mod auth;
 mod events;
+mod incidents;
 mod integrity;
 mod ops;
 mod rules;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub indexer: Option<Arc<crate::indexer::Indexer>>,
     /// The alert engine, when `[alerts]` is on.
     pub alerts: Option<crate::alerting::Alerting>,
+    /// The incident store, when alert tracking and `[incidents]` are on.
+    pub incidents: Option<crate::incidents::Incidents>,
     /// Sessions, login throttling and the self-audit.
     pub identity: Arc<Identity>,
 }
@@ -104,6 +107,23 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
             delete(alerts::delete_suppression),
         ),
         ("/api/v1/deliveries", get(alerts::deliveries)),
+        (
+            "/api/v1/incidents",
+            get(incidents::list).post(incidents::create),
+        ),
+        ("/api/v1/incidents/metrics", get(incidents::metrics)),
+        (
+            "/api/v1/incidents/{id}",
+            get(incidents::show).patch(incidents::update),
+        ),
+        ("/api/v1/incidents/{id}/notes", post(incidents::add_note)),
+        ("/api/v1/incidents/{id}/pins", post(incidents::pin)),
+        ("/api/v1/incidents/{id}/alerts", post(incidents::attach)),
+        (
+            "/api/v1/incidents/{id}/alerts/{alert_id}",
+            delete(incidents::detach),
+        ),
+        ("/api/v1/incidents/{id}/export", get(incidents::export)),
     ]
 }
 
