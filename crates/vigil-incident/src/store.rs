@@ -300,6 +300,31 @@ impl Store {
         self.group(alert, evidence_at, "vigil", false)
     }
 
+    /// Refreshes the snapshot of a linked alert (count, last sighting);
+    /// false when the alert is not linked to any incident.
+    pub fn refresh_alert(&mut self, alert: &Alert) -> Result<bool> {
+        let (first, last) = alert_times(alert)?;
+        let now = self.now();
+        let tx = self.conn.transaction().ctx("starting a transaction")?;
+        let id: Option<String> = tx
+            .query_row(
+                "SELECT incident_id FROM incident_alerts WHERE alert_id = ?1",
+                params![alert.id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("looking up an alert's incident")?;
+        let Some(id) = id else { return Ok(false) };
+        tx.execute(
+            "UPDATE incident_alerts SET first_seen = ?2, last_seen = ?3, alert = ?4 WHERE alert_id = ?1",
+            params![alert.id, first, last, to_json(alert)],
+        )
+        .ctx("refreshing a linked alert")?;
+        refresh(&tx, &id, now, false)?;
+        tx.commit().ctx("refreshing a linked alert")?;
+        Ok(true)
+    }
+
     /// Puts `alert` into an incident whatever its level: the incident it is
     /// linked to already, else a matching open incident (grouping policy),
     /// else a new one. For automation (playbooks) that wants an incident.

@@ -265,8 +265,15 @@ fn run_grouping(incidents: &Incidents, alerting: &Alerting, rx: &Receiver<String
             incidents.pipeline.durable_seq(),
             &alert.evidence_seqs,
         );
-        if let Err(e) = incidents.with_store(|s| s.observe(&alert, ev)) {
-            tracing::error!(error = %e, alert = %id, "grouping an alert into incidents failed");
+        match incidents.with_store(|s| s.observe(&alert, ev)) {
+            Ok(found) => {
+                let result = if found.is_some() { "grouped" } else { "ignored" };
+                metrics::counter!("vigil_incident_alerts_observed_total", "result" => result)
+                    .increment(1);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, alert = %id, "grouping an alert into incidents failed")
+            }
         }
     }
 }

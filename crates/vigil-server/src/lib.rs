@@ -259,6 +259,10 @@ fn describe_metrics() {
     );
     describe_gauge!("vigil_incidents", "Incidents, by status");
     describe_counter!(
+        "vigil_incident_alerts_observed_total",
+        "Created or raised alerts the incident grouping policy saw, by result: grouped (into an incident) or ignored"
+    );
+    describe_counter!(
         "vigil_incident_handovers_dropped_total",
         "Created or raised alerts not handed to incident grouping (its queue was full)"
     );

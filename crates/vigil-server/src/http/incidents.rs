@@ -458,10 +458,33 @@ pub async fn export(
         "md" | "markdown" => true,
         f => return bad(&format!("format {f:?} is not md or json")),
     };
-    let detail = match inc.run(move |s| s.get(&id)).await {
+    let mut detail = match inc
+        .run({
+            let id = id.clone();
+            move |s| s.get(&id)
+        })
+        .await
+    {
         Ok(d) => d,
         Err(e) => return store_error(e),
     };
+    // Snapshots follow the alert engine's raises (counts 2, 4, 8, …); a
+    // report shows the alerts as they are now.
+    let ids: Vec<String> = detail.alerts.iter().map(|a| a.alert_id.clone()).collect();
+    if let Ok(alerts) = alerts_by_id(&state, ids).await {
+        match inc
+            .run(move |s| {
+                for a in &alerts {
+                    s.refresh_alert(a)?;
+                }
+                s.get(&id)
+            })
+            .await
+        {
+            Ok(d) => detail = d,
+            Err(e) => return store_error(e),
+        }
+    }
     let evidence = LedgerEvidence {
         incidents: inc.clone(),
     };
