@@ -426,9 +426,9 @@ fn incidents_are_opened_and_extended_by_hand() {
         .unwrap()
         .to_string();
     // The grouping policy saw it and left it alone.
-    assert!(poll(|| server
-        .metrics()
-        .contains("vigil_incident_alerts_observed_total{result=\"ignored\"} 1")));
+    assert!(poll(|| server.metrics().contains(
+        "vigil_incident_alerts_observed_total{result=\"ignored\"} 1"
+    )));
     assert_eq!(server.get_json("/api/v1/incidents", &[])["total"], 0);
 
     let out = cli(

@@ -267,7 +267,11 @@ fn run_grouping(incidents: &Incidents, alerting: &Alerting, rx: &Receiver<String
         );
         match incidents.with_store(|s| s.observe(&alert, ev)) {
             Ok(found) => {
-                let result = if found.is_some() { "grouped" } else { "ignored" };
+                let result = if found.is_some() {
+                    "grouped"
+                } else {
+                    "ignored"
+                };
                 metrics::counter!("vigil_incident_alerts_observed_total", "result" => result)
                     .increment(1);
             }

@@ -54,20 +54,17 @@ fn bad(m: &str) -> Response {
     error(StatusCode::BAD_REQUEST, m)
 }
 
-fn parse_status(s: &str) -> Result<Status, Response> {
+fn parse_status(s: &str) -> Result<Status, String> {
     Status::parse(s).ok_or_else(|| {
-        bad(&format!(
+        format!(
             "status {s:?} is not new, acknowledged, investigating, contained, resolved or false_positive"
-        ))
+        )
     })
 }
 
-fn parse_level(what: &str, s: &str) -> Result<Level, Response> {
-    Level::parse(s).ok_or_else(|| {
-        bad(&format!(
-            "{what} {s:?} is not informational, low, medium, high or critical"
-        ))
-    })
+fn parse_level(what: &str, s: &str) -> Result<Level, String> {
+    Level::parse(s)
+        .ok_or_else(|| format!("{what} {s:?} is not informational, low, medium, high or critical"))
 }
 
 async fn detail(inc: &Incidents, id: String) -> Response {
@@ -100,7 +97,7 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>
     };
     let status = match q.status.as_deref().map(parse_status).transpose() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return bad(&m),
     };
     let min_severity = match q
         .severity
@@ -109,7 +106,7 @@ pub async fn list(State(state): State<Arc<AppState>>, Query(q): Query<ListQuery>
         .transpose()
     {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return bad(&m),
     };
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_LIMIT {
@@ -241,7 +238,7 @@ pub async fn update(
     };
     let status = match body.status.as_deref().map(parse_status).transpose() {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return bad(&m),
     };
     let severity = match body
         .severity
@@ -250,7 +247,7 @@ pub async fn update(
         .transpose()
     {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(m) => return bad(&m),
     };
     if status.is_none() && severity.is_none() && body.assignee.is_none() && body.tags.is_none() {
         return bad("nothing to change: give status, assignee, severity or tags");
