@@ -84,7 +84,14 @@ CREATE TABLE IF NOT EXISTS incidents (
     alert_count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status, last_alert_at);
+CREATE INDEX IF NOT EXISTS incidents_last_alert ON incidents(last_alert_at);
 CREATE INDEX IF NOT EXISTS incidents_created ON incidents(created_at);
+CREATE TABLE IF NOT EXISTS incident_entity (
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    PRIMARY KEY (field, value, incident_id)
+);
 CREATE TABLE IF NOT EXISTS incident_alerts (
     alert_id TEXT PRIMARY KEY,
     incident_id TEXT NOT NULL,
@@ -374,7 +381,17 @@ impl Store {
                 stages: policy::stages(&alert.tags),
                 at: last,
             };
-            let open = candidates(&tx)?;
+            let reach = (self
+                .config
+                .group_window_secs
+                .max(self.config.chain_window_secs) as Millis)
+                .saturating_mul(1000);
+            let open = candidates(
+                &tx,
+                &alert.entity,
+                last.saturating_sub(reach),
+                last.saturating_add(reach),
+            )?;
             match policy::decide(&self.config, &facts, &open) {
                 Decision::Join(id, reason) => {
                     link(
@@ -1073,16 +1090,40 @@ fn refuse_linked(tx: &Transaction<'_>, alert_id: &str) -> Result<()> {
     }
 }
 
-/// Open incidents the policy may group into.
-fn candidates(tx: &Transaction<'_>) -> Result<Vec<Candidate>> {
+/// Open incidents the policy may group into: those sharing an entity
+/// value with the alert (both policies need one: the same entity, or the
+/// same host) whose alerts reach into `[from, to]`.
+fn candidates(
+    tx: &Transaction<'_>,
+    entity: &BTreeMap<String, String>,
+    from: Millis,
+    to: Millis,
+) -> Result<Vec<Candidate>> {
+    if entity.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args: Vec<rusqlite::types::Value> = vec![from.into(), to.into()];
+    let mut any = Vec::new();
+    for (k, v) in entity {
+        args.push(k.clone().into());
+        args.push(v.clone().into());
+        any.push(format!(
+            "(field = ?{} AND value = ?{})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
     let mut st = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id, entity, tactics, first_alert_at, last_alert_at FROM incidents \
-             WHERE status NOT IN ('resolved', 'false_positive')",
-        )
+             WHERE status NOT IN ('resolved', 'false_positive') \
+             AND last_alert_at >= ?1 AND first_alert_at <= ?2 \
+             AND id IN (SELECT incident_id FROM incident_entity WHERE {})",
+            any.join(" OR ")
+        ))
         .ctx("reading open incidents")?;
     let rows = st
-        .query_map([], |r| {
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
             let tactics: Vec<String> = json_of(&r.get::<_, String>(2)?);
             let tags: Vec<String> = tactics.iter().map(|t| format!("attack.{t}")).collect();
             Ok(Candidate {
@@ -1141,6 +1182,13 @@ fn create_in<'a>(
         ],
     )
     .ctx("opening an incident")?;
+    for (k, v) in &alert.entity {
+        tx.execute(
+            "INSERT OR IGNORE INTO incident_entity (field, value, incident_id) VALUES (?1, ?2, ?3)",
+            params![k, v, id],
+        )
+        .ctx("indexing an incident's entity")?;
+    }
     pending.push((
         id.clone(),
         plain(
