@@ -487,3 +487,47 @@ fn incidents_are_opened_and_extended_by_hand() {
     let (code, _) = patch(&server, &id, json!({"assignee": "x\u{1b}[31m"}));
     assert_eq!(code, 400);
 }
+
+#[test]
+fn alerts_recorded_while_incidents_were_off_are_grouped_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("root.yml"), RULE).unwrap();
+    let config = |on: bool| {
+        let cfg = dir.path().join(format!("vigil-{on}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[detection]\nrules_dirs = ['{}']\n\n[alerts]\nenabled = true\n\n[incidents]\nenabled = {on}\n",
+                rules.display()
+            ),
+        )
+        .unwrap();
+        cfg
+    };
+    let off = config(false);
+    let mut server = Server::start_with(&data, Some(TOKEN), &["--config", off.to_str().unwrap()]);
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(
+            b"<38>Mar  1 10:00:00 bastion sshd[470]: Failed password for root from 203.0.113.10 port 52140 ssh2",
+            server.udp,
+        )
+        .unwrap();
+    assert!(poll(|| server.get_json("/api/v1/alerts", &[])["total"] == 1));
+    let r = server.get("/api/v1/incidents", &[]);
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("incident tracking is off"));
+    server.terminate();
+
+    let on = config(true);
+    let server = Server::start_with(&data, Some(TOKEN), &["--config", on.to_str().unwrap()]);
+    assert!(poll(
+        || server.get_json("/api/v1/incidents", &[])["total"] == 1
+    ));
+    let inc = &server.get_json("/api/v1/incidents", &[])["incidents"][0];
+    assert_eq!(inc["alert_count"], 1);
+    assert_eq!(inc["entity"]["user.name"], "root");
+}

@@ -92,6 +92,11 @@ CREATE TABLE IF NOT EXISTS incident_entity (
     incident_id TEXT NOT NULL,
     PRIMARY KEY (field, value, incident_id)
 );
+CREATE TABLE IF NOT EXISTS incident_detached (
+    alert_id TEXT PRIMARY KEY,
+    incident_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS incident_alerts (
     alert_id TEXT PRIMARY KEY,
     incident_id TEXT NOT NULL,
@@ -294,14 +299,27 @@ impl Store {
     /// Runs the grouping policy for an alert the engine created or raised:
     /// updates it where it is linked already, else joins a matching open
     /// incident or opens one (only at or above `min_severity`). Suppressed
-    /// alerts are left alone. `evidence_at` is the event time of the
-    /// alert's earliest evidence, when known. Returns the incident, if any.
+    /// alerts, and alerts detached from an incident by hand, are left
+    /// alone. `evidence_at` is the event time of the alert's earliest
+    /// evidence, when known. Returns the incident, if any.
     pub fn observe(
         &mut self,
         alert: &Alert,
         evidence_at: Option<Millis>,
     ) -> Result<Option<IncidentId>> {
         if alert.suppressed {
+            return Ok(None);
+        }
+        let detached: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT incident_id FROM incident_detached WHERE alert_id = ?1",
+                params![alert.id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("looking up detached alerts")?;
+        if detached.is_some() {
             return Ok(None);
         }
         self.group(alert, evidence_at, "vigil", false)
@@ -545,6 +563,12 @@ impl Store {
                 id: alert_id.to_string(),
             });
         }
+        // A person took it out: the policy must not put it back.
+        tx.execute(
+            "INSERT OR REPLACE INTO incident_detached (alert_id, incident_id, at) VALUES (?1, ?2, ?3)",
+            params![alert_id, id, now],
+        )
+        .ctx("remembering a detached alert")?;
         refresh(&tx, id, now, true)?;
         let pending = vec![(
             id.to_string(),
@@ -1213,6 +1237,11 @@ fn link<'a>(
     pending: &mut Vec<(String, Entry<'a>)>,
 ) -> Result<()> {
     let (first, last) = alert_times(alert)?;
+    tx.execute(
+        "DELETE FROM incident_detached WHERE alert_id = ?1",
+        params![alert.id],
+    )
+    .ctx("linking an alert")?;
     tx.execute(
         "INSERT INTO incident_alerts (alert_id, incident_id, linked_at, linked_by, reason, \
          first_seen, last_seen, evidence_at, alert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

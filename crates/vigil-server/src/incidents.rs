@@ -9,8 +9,9 @@
 //! The alert engine's lifecycle queue calls [`on_alert_change`] for every
 //! change; newly created and raised alerts are handed to the incident
 //! thread without blocking (a full queue drops the hand-over and counts it
-//! in `vigil_incident_handovers_dropped_total`; the alert stays listed and
-//! can be attached by hand). The thread reads the alert from `alerts.db`,
+//! in `vigil_incident_handovers_dropped_total`, and the thread then sweeps
+//! the recent alerts no incident holds, as it does at start for alerts
+//! recorded while it was not running). The thread reads the alert from `alerts.db`,
 //! the time of its earliest evidence from the ledger, and runs the grouping
 //! policy. Every incident change becomes a ledger event
 //! (`event.dataset: vigil.incident`, `event.action: incident_<change>`),
@@ -18,9 +19,10 @@
 //! through the API is answered only once its event is durable.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use serde_json::Value;
@@ -47,6 +49,20 @@ const MAX_EVIDENCE_READ: usize = 8;
 /// Where created and raised alerts go; set by [`start`] (one server per process).
 static HANDOVER: Mutex<Option<SyncSender<String>>> = Mutex::new(None);
 
+/// Set when a hand-over was dropped: the thread then sweeps recent alerts.
+static DROPPED: AtomicBool = AtomicBool::new(false);
+
+/// How long the grouping thread waits for hand-overs before looking at
+/// [`DROPPED`].
+const SWEEP_CHECK: Duration = Duration::from_secs(5);
+
+/// Sweeps run at least this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Alerts read per page, and most pages, in a sweep.
+const SWEEP_PAGE: usize = 500;
+const SWEEP_PAGES: usize = 20;
+
 /// Hands a newly created or raised alert to the grouping policy, without
 /// blocking; other alert changes are ignored.
 pub fn on_alert_change(change: &vigil_alert::model::Change) {
@@ -57,6 +73,7 @@ pub fn on_alert_change(change: &vigil_alert::model::Change) {
     if let Some(tx) = guard.as_ref() {
         if tx.try_send(change.alert_id.clone()).is_err() {
             metrics::counter!("vigil_incident_handovers_dropped_total").increment(1);
+            DROPPED.store(true, Ordering::Release);
             tracing::warn!(alert = %change.alert_id, "incident queue full; the alert was not grouped");
         }
     }
@@ -249,35 +266,95 @@ fn evidence_time(ledger_dir: &std::path::Path, durable: u64, seqs: &[u64]) -> Op
         .min()
 }
 
-/// The grouping thread: reads each handed-over alert and runs the policy.
-fn run_grouping(incidents: &Incidents, alerting: &Alerting, rx: &Receiver<String>) {
-    // Ends when the sender is replaced or dropped.
-    while let Ok(id) = rx.recv() {
-        let alert = match alerting.engine.with_store(|s| s.get(&id)) {
-            Ok((a, _, _)) => a,
+/// Runs the grouping policy for one alert.
+fn group(incidents: &Incidents, alert: &vigil_alert::model::Alert) {
+    let ev = evidence_time(
+        &incidents.ledger_dir,
+        incidents.pipeline.durable_seq(),
+        &alert.evidence_seqs,
+    );
+    match incidents.with_store(|s| s.observe(alert, ev)) {
+        Ok(found) => {
+            let result = if found.is_some() {
+                "grouped"
+            } else {
+                "ignored"
+            };
+            metrics::counter!("vigil_incident_alerts_observed_total", "result" => result)
+                .increment(1);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, alert = %alert.id, "grouping an alert into incidents failed")
+        }
+    }
+}
+
+/// Groups the alerts seen within the longest grouping window that no
+/// incident holds yet: those recorded while the policy did not see them
+/// (read back from the ledger after a crash, a dropped hand-over, a run
+/// with incidents off). Linked alerts are only refreshed.
+fn sweep(incidents: &Incidents, alerting: &Alerting) {
+    let window = {
+        let s = incidents.store.lock().unwrap_or_else(|e| e.into_inner());
+        s.config()
+            .group_window_secs
+            .max(s.config().chain_window_secs)
+    };
+    let since =
+        vigil_alert::model::now_ms().saturating_sub((window as Millis).saturating_mul(1000));
+    for page in 0..SWEEP_PAGES {
+        let filter = vigil_alert::store::ListFilter {
+            since: Some(since),
+            limit: SWEEP_PAGE,
+            offset: page * SWEEP_PAGE,
+            ..Default::default()
+        };
+        let (alerts, total) = match alerting.engine.with_store(|s| s.list(&filter)) {
+            Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "an alert handed to incidents could not be read");
-                continue;
+                tracing::error!(error = %e, "reading recent alerts for incident grouping failed");
+                return;
             }
         };
-        let ev = evidence_time(
-            &incidents.ledger_dir,
-            incidents.pipeline.durable_seq(),
-            &alert.evidence_seqs,
-        );
-        match incidents.with_store(|s| s.observe(&alert, ev)) {
-            Ok(found) => {
-                let result = if found.is_some() {
-                    "grouped"
-                } else {
-                    "ignored"
-                };
-                metrics::counter!("vigil_incident_alerts_observed_total", "result" => result)
-                    .increment(1);
+        for a in alerts
+            .iter()
+            .filter(|a| a.status != vigil_alert::model::Status::Closed)
+        {
+            let linked = incidents.with_store(|s| s.incident_of(&a.id));
+            if matches!(linked, Ok(None)) {
+                group(incidents, a);
             }
-            Err(e) => {
-                tracing::error!(error = %e, alert = %id, "grouping an alert into incidents failed")
+        }
+        if ((page + 1) * SWEEP_PAGE) as u64 >= total {
+            break;
+        }
+    }
+}
+
+/// The grouping thread: sweeps recent alerts, then reads each handed-over
+/// alert and runs the policy; sweeps again after a dropped hand-over and
+/// every [`SWEEP_EVERY`] while idle.
+fn run_grouping(incidents: &Incidents, alerting: &Alerting, rx: &Receiver<String>) {
+    sweep(incidents, alerting);
+    let mut last_sweep = std::time::Instant::now();
+    loop {
+        let id = match rx.recv_timeout(SWEEP_CHECK) {
+            Ok(id) => id,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // Alerts read back from the ledger (the alert engine's
+                // catch-up) bypass the hand-over: a periodic sweep finds them.
+                if DROPPED.swap(false, Ordering::AcqRel) || last_sweep.elapsed() >= SWEEP_EVERY {
+                    sweep(incidents, alerting);
+                    last_sweep = std::time::Instant::now();
+                }
+                continue;
             }
+            // The sender was replaced or dropped.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        match alerting.engine.with_store(|s| s.get(&id)) {
+            Ok((a, _, _)) => group(incidents, &a),
+            Err(e) => tracing::warn!(error = %e, "an alert handed to incidents could not be read"),
         }
     }
 }

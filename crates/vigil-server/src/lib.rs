@@ -260,7 +260,7 @@ fn describe_metrics() {
     describe_gauge!("vigil_incidents", "Incidents, by status");
     describe_counter!(
         "vigil_incident_alerts_observed_total",
-        "Created or raised alerts the incident grouping policy saw, by result: grouped (into an incident) or ignored"
+        "Grouping policy runs on created, raised or swept alerts, by result: grouped (into an incident) or ignored"
     );
     describe_counter!(
         "vigil_incident_handovers_dropped_total",

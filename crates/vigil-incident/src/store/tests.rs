@@ -284,8 +284,15 @@ fn manual_create_attach_detach_and_limits() {
         s.detach(&id, "m2", "alice"),
         Err(IncidentError::NotFound { .. })
     ));
+    // The policy does not put a detached alert back, even when it is raised.
+    let mut raised = b.clone();
+    raised.level = Level::High;
+    raised.count = 2;
+    assert_eq!(s.observe(&raised, None).unwrap(), None);
+    assert_eq!(s.get(&id).unwrap().incident.alert_count, 1);
     s.attach(&id, &b, "alice").unwrap();
     assert_eq!(s.get(&id).unwrap().incident.alert_count, 2);
+    assert_eq!(s.observe(&raised, None).unwrap().as_deref(), Some(&*id));
     assert!(matches!(
         s.attach("nope", &b, "alice"),
         Err(IncidentError::NotFound { .. })
