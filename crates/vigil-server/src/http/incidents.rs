@@ -249,6 +249,12 @@ pub async fn update(
         Ok(s) => s,
         Err(m) => return bad(&m),
     };
+    if body.note.len() > vigil_incident::model::MAX_NOTE {
+        return bad(&format!(
+            "note is longer than {} bytes",
+            vigil_incident::model::MAX_NOTE
+        ));
+    }
     if status.is_none() && severity.is_none() && body.assignee.is_none() && body.tags.is_none() {
         return bad("nothing to change: give status, assignee, severity or tags");
     }
