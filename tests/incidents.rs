@@ -531,3 +531,67 @@ fn alerts_recorded_while_incidents_were_off_are_grouped_at_start() {
     assert_eq!(inc["alert_count"], 1);
     assert_eq!(inc["entity"]["user.name"], "root");
 }
+
+const SUDO_RULE: &str = "title: Root shell through sudo\nid: 6f1d2c3b-8a7e-4e5f-9b0c-1d2e3f4a5b6c\nstatus: test\nlevel: medium\ntags:\n  - attack.privilege_escalation\n  - attack.t1548.003\nlogsource:\n  product: linux\ndetection:\n  sel:\n    process.name: sudo\n    process.command_line: /bin/bash\n  condition: sel\n";
+
+#[test]
+fn a_tactic_chain_on_one_host_is_one_incident_whoever_acted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("root.yml"), RULE).unwrap();
+    std::fs::write(rules.join("sudo.yml"), SUDO_RULE).unwrap();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[detection]\nrules_dirs = ['{}']\n\n[alerts]\nenabled = true\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start_with(&data, Some(TOKEN), &["--config", cfg.to_str().unwrap()]);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        b"<38>Mar  1 10:00:00 bastion sshd[470]: Failed password for root from 203.0.113.10 port 52140 ssh2",
+        server.udp,
+    )
+    .unwrap();
+    assert!(poll(
+        || server.get_json("/api/v1/incidents", &[])["total"] == 1
+    ));
+    // Another user escalates on the same host: credential access, then
+    // privilege escalation.
+    udp.send_to(
+        b"<85>Mar  1 10:05:00 bastion sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/bin/bash",
+        server.udp,
+    )
+    .unwrap();
+    assert!(
+        poll(|| server.get_json("/api/v1/alerts", &[])["total"] == 2),
+        "{:#}",
+        server.search("NOT vigil.input:audit", 10)
+    );
+    assert!(poll(|| server.get_json("/api/v1/incidents", &[])
+        ["incidents"][0]["alert_count"]
+        == 2));
+    let list = server.get_json("/api/v1/incidents", &[]);
+    assert_eq!(list["total"], 1, "{list:#}");
+    let inc = &list["incidents"][0];
+    assert_eq!(
+        inc["tactics"],
+        json!(["credential_access", "privilege_escalation"])
+    );
+    let d = server.get_json(
+        &format!("/api/v1/incidents/{}", inc["id"].as_str().unwrap()),
+        &[],
+    );
+    let reasons: Vec<&str> = d["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["opened", "chain"], "{d:#}");
+}
