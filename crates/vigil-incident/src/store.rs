@@ -49,6 +49,9 @@ pub enum IncidentError {
     /// The request conflicts with the stored state (e.g. an alert linked elsewhere).
     #[error("{0}")]
     Conflict(String),
+    /// The store could not be reached (e.g. the task running it failed).
+    #[error("incident store unavailable: {0}")]
+    Unavailable(String),
 }
 
 type Result<T> = std::result::Result<T, IncidentError>;

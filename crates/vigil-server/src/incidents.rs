@@ -137,7 +137,7 @@ impl Incidents {
             (out, changes)
         })
         .await
-        .map_err(|e| IncidentError::Invalid(format!("the incident store task failed: {e}")))?;
+        .map_err(|e| IncidentError::Unavailable(format!("the incident store task failed: {e}")))?;
         if !changes.is_empty() {
             let events = changes
                 .iter()

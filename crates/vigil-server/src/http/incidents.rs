@@ -40,7 +40,7 @@ fn store_error(e: IncidentError) -> Response {
             error(StatusCode::CONFLICT, &e.to_string())
         }
         IncidentError::Invalid(_) => error(StatusCode::BAD_REQUEST, &e.to_string()),
-        IncidentError::Sqlite { .. } => {
+        IncidentError::Sqlite { .. } | IncidentError::Unavailable(_) => {
             tracing::error!(error = %e, "incident store failed");
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
