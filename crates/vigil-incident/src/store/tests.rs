@@ -557,3 +557,22 @@ fn the_store_survives_reopening() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+#[test]
+fn the_workflow_table_in_the_docs_is_the_one_in_code() {
+    let doc = include_str!("../../../../docs/INCIDENTS.md");
+    for from in STATUSES {
+        let row = doc
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{from}` |")))
+            .unwrap_or_else(|| panic!("docs/INCIDENTS.md has no workflow row for {from}"));
+        let cell = row.split('|').nth(2).unwrap();
+        for to in STATUSES {
+            assert_eq!(
+                cell.contains(&format!("`{to}`")),
+                from.can_become(to),
+                "docs/INCIDENTS.md row {row:?} disagrees with TRANSITIONS about {from} → {to}"
+            );
+        }
+    }
+}
