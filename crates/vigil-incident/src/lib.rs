@@ -10,7 +10,7 @@
 //! tag it, write notes and pin ledger events as evidence; every change is a
 //! history entry with actor and time, and a [`model::Change`] the server
 //! records in the ledger. [`Store::get`] merges alerts, pinned events and
-//! history into one timeline; [`metrics`] computes MTTD, MTTA and MTTR per
+//! history into one [`timeline`]; [`metrics`] computes MTTD, MTTA and MTTR per
 //! severity; [`export::Report`] renders JSON and Markdown reports with an
 //! inclusion proof for each pinned event.
 //!
@@ -52,6 +52,7 @@ pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod store;
+pub mod timeline;
 
 pub use model::{Change, Incident, IncidentDetail, IncidentId, Level, Status};
 pub use policy::IncidentsConfig;

@@ -228,7 +228,8 @@ fn short_text(field: &str, v: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn entity_text(e: &BTreeMap<String, String>) -> String {
+/// An entity as `field=value` pairs separated by spaces.
+pub(crate) fn entity_text(e: &BTreeMap<String, String>) -> String {
     e.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -954,7 +955,7 @@ impl Store {
             .ctx("reading history")?
             .collect::<std::result::Result<Vec<_>, _>>()
             .ctx("reading history")?;
-        let timeline = merge_timeline(&alerts, &pins, &rows);
+        let timeline = crate::timeline::merge(&alerts, &pins, &rows);
         Ok(IncidentDetail {
             incident,
             alerts,
@@ -1358,77 +1359,6 @@ fn refresh(tx: &Transaction<'_>, id: &str, now: Millis, changed: bool) -> Result
     )
     .ctx("updating an incident")?;
     Ok(())
-}
-
-/// Alerts (first and last sighting), pinned events (at their own time) and
-/// history, sorted by time; ties keep that order.
-fn merge_timeline(
-    alerts: &[LinkedAlert],
-    pins: &[Pin],
-    history: &[(Millis, HistoryEntry)],
-) -> Vec<TimelineItem> {
-    let ms = |s: &str| parse_time(s).unwrap_or_default();
-    let mut items: Vec<(Millis, TimelineItem)> = Vec::new();
-    for a in alerts {
-        let what = format!("[{}] {}", a.level.as_str(), a.rule_name);
-        items.push((
-            ms(&a.first_seen),
-            TimelineItem {
-                at: a.first_seen.clone(),
-                kind: "alert_first_seen".into(),
-                actor: String::new(),
-                text: format!("{what} first seen ({})", entity_text(&a.entity)),
-                alert_id: Some(a.alert_id.clone()),
-                seq: a.evidence_seqs.first().copied(),
-            },
-        ));
-        if a.last_seen != a.first_seen {
-            items.push((
-                ms(&a.last_seen),
-                TimelineItem {
-                    at: a.last_seen.clone(),
-                    kind: "alert_last_seen".into(),
-                    actor: String::new(),
-                    text: format!("{what} last seen (count {})", a.count),
-                    alert_id: Some(a.alert_id.clone()),
-                    seq: None,
-                },
-            ));
-        }
-    }
-    for p in pins {
-        let at = p.event_at.clone().unwrap_or_else(|| p.pinned_at.clone());
-        items.push((
-            ms(&at),
-            TimelineItem {
-                at,
-                kind: "event".into(),
-                actor: String::new(),
-                text: if p.note.is_empty() {
-                    format!("event {}", p.seq)
-                } else {
-                    format!("event {}: {}", p.seq, p.note)
-                },
-                alert_id: None,
-                seq: Some(p.seq),
-            },
-        ));
-    }
-    for (at, h) in history {
-        items.push((
-            *at,
-            TimelineItem {
-                at: h.at.clone(),
-                kind: h.kind.clone(),
-                actor: h.actor.clone(),
-                text: h.text.clone(),
-                alert_id: None,
-                seq: None,
-            },
-        ));
-    }
-    items.sort_by_key(|(t, _)| *t);
-    items.into_iter().map(|(_, i)| i).collect()
 }
 
 #[cfg(test)]
