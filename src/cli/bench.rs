@@ -268,7 +268,11 @@ pub(super) fn read_addresses_udp(
     let mut lines = BufReader::new(stdout).lines();
     while let Some(line) = lines.next() {
         let line = line?;
-        for (scheme, slot) in [("http://", &mut http), ("tcp://", &mut tcp), ("udp://", &mut udp)] {
+        for (scheme, slot) in [
+            ("http://", &mut http),
+            ("tcp://", &mut tcp),
+            ("udp://", &mut udp),
+        ] {
             if let Some(a) = line.split(scheme).nth(1) {
                 *slot = Some(a.trim().parse()?);
             }

@@ -72,7 +72,8 @@ pub fn run(b: FloodBench) -> anyhow::Result<ExitCode> {
     if b.secs == 0 || b.secs > 300 || b.capacity_secs == 0 || b.capacity_secs > 120 {
         bail!("--secs must be 1..=300 and --capacity-secs 1..=120");
     }
-    if b.tcp_connections > 512 || b.http_senders > 64 || b.http_batch == 0 || b.http_batch > 100_000 {
+    if b.tcp_connections > 512 || b.http_senders > 64 || b.http_batch == 0 || b.http_batch > 100_000
+    {
         bail!("--tcp-connections at most 512, --http-senders at most 64, --http-batch 1..=100000");
     }
     let dir = tempfile::tempdir()?;
@@ -103,7 +104,6 @@ pub fn run(b: FloodBench) -> anyhow::Result<ExitCode> {
 
     // Capacity: one connection, as fast as the server stores.
     let chunk = make_stream(20_000, 200);
-    let per_chunk = 20_000u64;
     let start = Instant::now();
     let cap_deadline = start + Duration::from_secs(b.capacity_secs);
     let mut s = TcpStream::connect(tcp)?;
@@ -166,7 +166,12 @@ pub fn run(b: FloodBench) -> anyhow::Result<ExitCode> {
     }
     let body: Arc<String> = Arc::new(
         (0..b.http_batch)
-            .map(|i| format!("{{\"message\":\"flood {i}\",\"source.ip\":\"198.51.100.{}\"}}\n", i % 250))
+            .map(|i| {
+                format!(
+                    "{{\"message\":\"flood {i}\",\"source.ip\":\"198.51.100.{}\"}}\n",
+                    i % 250
+                )
+            })
             .collect(),
     );
     for _ in 0..b.http_senders {
@@ -230,11 +235,20 @@ pub fn run(b: FloodBench) -> anyhow::Result<ExitCode> {
     println!(
         "| server RSS idle / peak during flood / 5 s after | {} / **{}** / {} MiB |",
         idle_rss / 1024,
-        peak.load(Ordering::Relaxed).max(super::bench::peak_rss_kib(pid)) / 1024,
+        peak.load(Ordering::Relaxed)
+            .max(super::bench::peak_rss_kib(pid))
+            / 1024,
         after_rss / 1024
     );
-    println!("| server answering after the flood | {} |", if alive { "yes" } else { "NO" });
-    Ok(if alive { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "| server answering after the flood | {} |",
+        if alive { "yes" } else { "NO" }
+    );
+    Ok(if alive {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// One NDJSON batch over a fresh connection; the HTTP status.

@@ -9,6 +9,7 @@ mod blocklist;
 mod client;
 mod hunt;
 mod hunt_input;
+mod incident;
 mod ingest;
 mod integrity;
 mod lines;
@@ -74,6 +75,8 @@ enum Command {
     Blocklist(blocklist::BlocklistArgs),
     /// Check playbook files offline, or list playbooks.
     Playbook(playbook::PlaybookArgs),
+    /// Work incidents: list, show, open, move, assign, note, pin, export (needs a server).
+    Incident(incident::IncidentArgs),
     /// Manage user accounts (offline on the data dir).
     User(user::UserArgs),
     /// Create, list and revoke API tokens (offline on the data dir).
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(a) => alerts::run(a),
         Command::Blocklist(a) => blocklist::run(a),
         Command::Playbook(a) => playbook::run(a),
+        Command::Incident(a) => incident::run(a),
         Command::User(a) => user::run(a),
         Command::Token(a) => token::run(a),
     }

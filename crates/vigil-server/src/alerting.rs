@@ -63,6 +63,7 @@ impl Alerting {
 }
 
 fn queue(tx: &tokio::sync::mpsc::Sender<Change>, change: Change) {
+    crate::incidents::on_alert_change(&change);
     if tx.try_send(change).is_err() {
         metrics::counter!("vigil_alert_changes_dropped_total").increment(1);
         tracing::error!("alert lifecycle queue full; a change was not written to the ledger");

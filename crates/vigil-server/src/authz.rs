@@ -268,6 +268,20 @@ pub const TABLE: &[Rule] = &[
     row("DELETE", "/api/v1/blocklist/{addr}", ANALYST),
     row("GET", "/api/v1/playbooks", READ),
     row("POST", "/api/v1/playbooks/{id}/dry-run", ANALYST),
+    row("GET", "/api/v1/incidents", READ),
+    row("POST", "/api/v1/incidents", ANALYST),
+    row("GET", "/api/v1/incidents/metrics", READ),
+    row("GET", "/api/v1/incidents/{id}", READ),
+    row("PATCH", "/api/v1/incidents/{id}", ANALYST),
+    row("POST", "/api/v1/incidents/{id}/notes", ANALYST),
+    row("POST", "/api/v1/incidents/{id}/pins", ANALYST),
+    row("POST", "/api/v1/incidents/{id}/alerts", ANALYST),
+    row(
+        "DELETE",
+        "/api/v1/incidents/{id}/alerts/{alert_id}",
+        ANALYST,
+    ),
+    row("GET", "/api/v1/incidents/{id}/export", READ),
 ];
 
 /// The row for a method and route pattern; `None` means refuse.

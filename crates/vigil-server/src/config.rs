@@ -32,6 +32,8 @@ pub struct Config {
     pub detectors: vigil_detect::Config,
     /// Alert tracking and notification (docs/ALERTS.md).
     pub alerts: vigil_alert::AlertsConfig,
+    /// Incident grouping (docs/INCIDENTS.md).
+    pub incidents: vigil_incident::IncidentsConfig,
     /// Secrets and personal data removed before storage.
     pub redaction: RedactionConfig,
     /// Sessions, login throttling and self-audit (docs/SECURITY.md).
@@ -385,6 +387,7 @@ impl Default for Config {
             detection: DetectionConfig::default(),
             detectors: vigil_detect::Config::default(),
             alerts: vigil_alert::AlertsConfig::default(),
+            incidents: vigil_incident::IncidentsConfig::default(),
             redaction: RedactionConfig::default(),
             auth: AuthConfig::default(),
             response: vigil_respond::ResponseConfig::default(),
@@ -774,6 +777,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "alerts",
                 message: format!("{}: {}", e.key, e.message),
+            });
+        }
+        if let Err(message) = self.incidents.validate() {
+            return Err(ConfigError::Invalid {
+                key: "incidents",
+                message,
             });
         }
         self.auth.validate()?;

@@ -25,6 +25,7 @@ pub mod checkpoints;
 pub mod config;
 pub mod detection;
 pub mod http;
+pub mod incidents;
 pub mod indexer;
 pub mod limits;
 pub mod lockout;
@@ -260,6 +261,15 @@ fn describe_metrics() {
         "vigil_deliveries_dead",
         "Alert deliveries that gave up after their last attempt"
     );
+    describe_gauge!("vigil_incidents", "Incidents, by status");
+    describe_counter!(
+        "vigil_incident_alerts_observed_total",
+        "Grouping policy runs on created, raised or swept alerts, by result: grouped (into an incident) or ignored"
+    );
+    describe_counter!(
+        "vigil_incident_handovers_dropped_total",
+        "Created or raised alerts not handed to incident grouping (its queue was full)"
+    );
     describe_counter!(
         "vigil_playbook_actions_total",
         "Playbook actions run, by action and outcome (ok, skipped, failed)"
@@ -448,6 +458,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         shutdown.subscribe(),
         Some(trigger),
     )?;
+    let incidents = incidents::start(&config, pipeline.clone(), alerts.as_ref())?;
 
     let indexer = start_indexer(&config, &pipeline)?;
     let playbooks = playbooks::start(
@@ -455,6 +466,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         pipeline.clone(),
         alerts.clone(),
         indexer.clone(),
+        incidents.clone(),
         playbook_feed,
         shutdown.subscribe(),
     )?;
@@ -518,6 +530,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         indexer,
         alerts,
         playbooks,
+        incidents,
     });
     let app = http::router(state);
     let serves_tls = http_tls.is_some();

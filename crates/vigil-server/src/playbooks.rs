@@ -150,6 +150,7 @@ pub fn start(
     pipeline: Arc<PipelineHandle>,
     alerts: Option<crate::alerting::Alerting>,
     indexer: Option<Arc<crate::indexer::Indexer>>,
+    incidents: Option<crate::incidents::Incidents>,
     feed: Feed,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Arc<Playbooks>> {
@@ -224,7 +225,7 @@ pub fn start(
         .name("vigil-playbooks".into())
         .spawn(move || {
             let mut services = (
-                NoIncidents,
+                ServerIncidents(incidents),
                 search,
                 ServerNotify {
                     notifiers,
@@ -398,23 +399,44 @@ fn expired_event(e: &Entry) -> Event {
     stamp(ev)
 }
 
-/// Incident actions until the incident store is wired in: each fails.
-struct NoIncidents;
+/// Incident actions on the server's incident store; every change it makes
+/// is also a ledger event (through [`crate::incidents::Incidents::with_store`]).
+/// Without the store (alert tracking or `[incidents]` off) each action fails
+/// with the reason, which the action result records.
+struct ServerIncidents(Option<crate::incidents::Incidents>);
 
-const NO_INCIDENTS: &str = "incidents not available";
+const NO_INCIDENTS: &str = "incidents are off ([incidents] enabled = false, or [alerts] off)";
 
-impl IncidentActions for NoIncidents {
-    fn open_or_attach(&mut self, _: &Alert, _: &str) -> Result<String, String> {
-        Err(NO_INCIDENTS.into())
+impl ServerIncidents {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut vigil_incident::Store) -> Result<T, vigil_incident::IncidentError>,
+    ) -> Result<T, String> {
+        match &self.0 {
+            Some(i) => i.with_store(f).map_err(|e| e.to_string()),
+            None => Err(NO_INCIDENTS.into()),
+        }
     }
-    fn set_severity(&mut self, _: &str, _: Level, _: &str) -> Result<(), String> {
-        Err(NO_INCIDENTS.into())
+}
+
+impl IncidentActions for ServerIncidents {
+    fn open_or_attach(&mut self, alert: &Alert, actor: &str) -> Result<String, String> {
+        self.with(|s| s.open_or_attach(alert, actor))
     }
-    fn set_assignee(&mut self, _: &str, _: &str, _: &str) -> Result<(), String> {
-        Err(NO_INCIDENTS.into())
+    fn set_severity(&mut self, id: &str, level: Level, actor: &str) -> Result<(), String> {
+        self.with(|s| s.set_severity(id, level, actor))
     }
-    fn add_timeline(&mut self, _: &str, _: &str, _: &str, _: &str) -> Result<(), String> {
-        Err(NO_INCIDENTS.into())
+    fn set_assignee(&mut self, id: &str, user: &str, actor: &str) -> Result<(), String> {
+        self.with(|s| s.set_assignee(id, user, actor))
+    }
+    fn add_timeline(
+        &mut self,
+        id: &str,
+        kind: &str,
+        text: &str,
+        actor: &str,
+    ) -> Result<(), String> {
+        self.with(|s| s.add_timeline(id, kind, text, actor))
     }
 }
 

@@ -12,6 +12,7 @@ mod alerts;
 mod auth;
 mod blocklist;
 mod events;
+mod incidents;
 mod integrity;
 mod ops;
 mod playbooks;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub indexer: Option<Arc<crate::indexer::Indexer>>,
     /// The alert engine, when `[alerts]` is on.
     pub alerts: Option<crate::alerting::Alerting>,
+    /// The incident store, when alert tracking and `[incidents]` are on.
+    pub incidents: Option<crate::incidents::Incidents>,
     /// Sessions, login throttling and the self-audit.
     pub identity: Arc<Identity>,
     /// Request and ingest rate limits.
@@ -118,6 +121,23 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
         ("/api/v1/blocklist/{addr}", delete(blocklist::remove)),
         ("/api/v1/playbooks", get(playbooks::list)),
         ("/api/v1/playbooks/{id}/dry-run", post(playbooks::dry_run)),
+        (
+            "/api/v1/incidents",
+            get(incidents::list).post(incidents::create),
+        ),
+        ("/api/v1/incidents/metrics", get(incidents::metrics)),
+        (
+            "/api/v1/incidents/{id}",
+            get(incidents::show).patch(incidents::update),
+        ),
+        ("/api/v1/incidents/{id}/notes", post(incidents::add_note)),
+        ("/api/v1/incidents/{id}/pins", post(incidents::pin)),
+        ("/api/v1/incidents/{id}/alerts", post(incidents::attach)),
+        (
+            "/api/v1/incidents/{id}/alerts/{alert_id}",
+            delete(incidents::detach),
+        ),
+        ("/api/v1/incidents/{id}/export", get(incidents::export)),
     ]
 }
 
