@@ -91,6 +91,8 @@ mod ast;
 mod error;
 pub mod exec;
 mod executor;
+pub mod export;
+pub mod extract;
 mod glob;
 mod lexer;
 mod matcher;
