@@ -161,7 +161,8 @@ impl ExportWriter {
         let reason = sanitize::display(reason);
         match self.format {
             ExportFormat::Ndjson => {
-                let v = json!({"vigil_export": {"complete": false, "reason": reason, "rows": rows}});
+                let v =
+                    json!({"vigil_export": {"complete": false, "reason": reason, "rows": rows}});
                 out.extend_from_slice(v.to_string().as_bytes());
                 out.push(b'\n');
             }
@@ -236,7 +237,13 @@ mod tests {
     fn csv_rows_quote_neutralise_and_escape() {
         let w = ExportWriter::new(
             ExportFormat::Csv,
-            Some(vec!["host.name".into(), "user.name".into(), "n".into(), "message".into(), "nope".into()]),
+            Some(vec![
+                "host.name".into(),
+                "user.name".into(),
+                "n".into(),
+                "message".into(),
+                "nope".into(),
+            ]),
         );
         let mut out = Vec::new();
         w.header(&mut out);
@@ -259,7 +266,10 @@ mod tests {
         w.event(&ev(), &mut out);
         w.cut("cancelled", 1, &mut out);
         let text = String::from_utf8(out).unwrap();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines[0], json!({"user": {"name": "a,b"}}));
         assert_eq!(lines[1]["vigil_export"]["complete"], false);
         assert_eq!(lines[1]["vigil_export"]["rows"], 1);
@@ -267,7 +277,9 @@ mod tests {
 
     #[test]
     fn bad_names_and_formats_are_refused() {
-        assert!(ExportFormat::parse("xml").unwrap_err().contains("ndjson or csv"));
+        assert!(ExportFormat::parse("xml")
+            .unwrap_err()
+            .contains("ndjson or csv"));
         assert_eq!(parse_fields("a, b.c ,").unwrap(), ["a", "b.c"]);
         assert!(parse_fields("a b").is_err());
         assert!(parse_fields(&"a,".repeat(65)).is_err());

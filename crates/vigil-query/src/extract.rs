@@ -348,7 +348,11 @@ mod tests {
                 "source.ip".into()
             ])
         );
-        assert_eq!(f("sshd | stats count()"), None, "free text reads everything");
+        assert_eq!(
+            f("sshd | stats count()"),
+            None,
+            "free text reads everything"
+        );
         assert_eq!(f("user.name:root | head 5"), None, "events are the output");
         assert_eq!(f("user.name:root"), None);
     }
@@ -399,7 +403,10 @@ mod tests {
                 .prop_map(|(t, kvs)| {
                     let mut root = Map::new();
                     let ts = chrono::DateTime::from_timestamp(1_772_000_000 + t, 0).unwrap();
-                    root.insert("@timestamp".into(), Value::from(vigil_event::format_time(ts)));
+                    root.insert(
+                        "@timestamp".into(),
+                        Value::from(vigil_event::format_time(ts)),
+                    );
                     for (k, sub, v) in kvs {
                         match sub {
                             Some(s) => {

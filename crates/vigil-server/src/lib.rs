@@ -481,6 +481,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
     let state = Arc::new(http::AppState {
         identity,
         tail_streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_tail_streams)),
+        searches: Arc::new(http::RunningSearches::new(config.search.max_concurrent)),
         config,
         pipeline: pipeline.clone(),
         tokens,
