@@ -24,9 +24,6 @@
 //! every value; pipes that output events need them whole) decode in full:
 //! see [`Fields::for_search`].
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use vigil_event::{fields, Event};
 
@@ -109,21 +106,25 @@ impl Fields {
     ///
     /// Canonical events have no dotted keys at the top level (they are
     /// expanded on the way in); bytes that do are refused, so the caller
-    /// falls back to [`Event::from_canonical`].
+    /// falls back to [`Event::from_canonical`], as it does for anything
+    /// that is not well-formed JSON.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, ExtractError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let mut path = String::new();
-        let top = Prune {
+        let mut p = Pruner {
+            b: bytes,
+            i: 0,
+            path: String::new(),
             fields: self,
-            path: &mut path,
-            top: true,
-        }
-        .deserialize(&mut de)
-        .map_err(|e| ExtractError(e.to_string()))?;
-        de.end().map_err(|e| ExtractError(e.to_string()))?;
-        let Some(Value::Object(map)) = top else {
-            return Err(ExtractError("not a JSON object".into()));
+            depth: 0,
         };
+        p.ws();
+        if p.peek() != Some(b'{') {
+            return Err(p.err("not a JSON object"));
+        }
+        let map = p.object()?;
+        p.ws();
+        if p.i != bytes.len() {
+            return Err(p.err("bytes after the event"));
+        }
         let mut ev = Event::new();
         for (k, v) in map {
             if k.contains('.') {
@@ -177,121 +178,225 @@ enum Relation {
     Skip,
 }
 
-/// Deserializes a value at `path` below a prefix of a needed field: an
-/// object or array with only its relevant members, or `None` (a scalar).
-struct Prune<'f, 'p> {
-    fields: &'f Fields,
-    path: &'p mut String,
-    top: bool,
+/// Deepest nesting walked; canonical events are limited far below this.
+const MAX_DEPTH: usize = 128;
+
+/// A walk over canonical JSON bytes that skips what no needed field can
+/// reach. Skipping a string is a search for its closing quote, so the
+/// bulk of an event (messages, the original line) costs a `memchr`.
+struct Pruner<'a> {
+    b: &'a [u8],
+    i: usize,
+    path: String,
+    fields: &'a Fields,
+    depth: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Prune<'_, '_> {
-    type Value = Option<Value>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Prune<'_, '_> {
-    type Value = Option<Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
+impl Pruner<'_> {
+    fn err(&self, what: &str) -> ExtractError {
+        ExtractError(format!("{what} at byte {}", self.i))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        if self.top {
-            return Err(de::Error::custom("an event must be a JSON object"));
+    fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            self.i += 1;
         }
-        let mut items = Vec::new();
-        while let Some(v) = seq.next_element_seed(Prune {
-            fields: self.fields,
-            path: &mut *self.path,
-            top: false,
-        })? {
-            if let Some(v) = v {
-                items.push(v);
-            }
-        }
-        Ok(Some(Value::Array(items)))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let base = self.path.len();
+    fn eat(&mut self, c: u8) -> Result<(), ExtractError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(&format!("expected '{}'", c as char)))
+        }
+    }
+
+    fn nest(&mut self) -> Result<(), ExtractError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err("nested too deep"));
+        }
+        Ok(())
+    }
+
+    /// At `{`: the object with only the members that matter.
+    fn object(&mut self) -> Result<Map<String, Value>, ExtractError> {
+        self.nest()?;
+        self.i += 1;
         let mut out = Map::new();
-        let mut key = String::new();
-        while map.next_key_seed(KeyInto(&mut key))?.is_some() {
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(out);
+        }
+        let base = self.path.len();
+        loop {
+            self.ws();
+            let key = self.key()?;
             if base > 0 {
                 self.path.push('.');
             }
             self.path.push_str(&key);
-            match self.fields.relation(self.path) {
+            self.eat(b':')?;
+            self.ws();
+            match self.fields.relation(&self.path) {
                 Relation::Keep => {
-                    let v: Value = map.next_value()?;
-                    out.insert(key.clone(), v);
+                    let lo = self.i;
+                    self.skip_value()?;
+                    let v: Value = serde_json::from_slice(&self.b[lo..self.i])
+                        .map_err(|e| ExtractError(e.to_string()))?;
+                    out.insert(key, v);
                 }
-                Relation::Descend => {
-                    let v = map.next_value_seed(Prune {
-                        fields: self.fields,
-                        path: &mut *self.path,
-                        top: false,
-                    })?;
-                    if let Some(v) = v {
-                        out.insert(key.clone(), v);
+                Relation::Descend => match self.peek() {
+                    Some(b'{') => {
+                        let m = self.object()?;
+                        out.insert(key, Value::Object(m));
                     }
-                }
-                Relation::Skip => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+                    Some(b'[') => {
+                        let a = self.array()?;
+                        out.insert(key, Value::Array(a));
+                    }
+                    _ => self.skip_value()?,
+                },
+                Relation::Skip => self.skip_value()?,
             }
             self.path.truncate(base);
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(out);
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
         }
-        Ok(Some(Value::Object(out)))
-    }
-}
-
-/// Reads a map key into a reused buffer, borrowed or unescaped.
-struct KeyInto<'a>(&'a mut String);
-
-impl<'de> DeserializeSeed<'de> for KeyInto<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for KeyInto<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        self.0.clear();
-        self.0.push_str(v);
-        Ok(())
+    /// At `[` on the way to a needed field: its objects and arrays, pruned.
+    fn array(&mut self) -> Result<Vec<Value>, ExtractError> {
+        self.nest()?;
+        self.i += 1;
+        let mut out = Vec::new();
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            self.depth -= 1;
+            return Ok(out);
+        }
+        loop {
+            self.ws();
+            match self.peek() {
+                Some(b'{') => {
+                    let m = self.object()?;
+                    out.push(Value::Object(m));
+                }
+                Some(b'[') => {
+                    let a = self.array()?;
+                    out.push(Value::Array(a));
+                }
+                _ => self.skip_value()?,
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    self.depth -= 1;
+                    return Ok(out);
+                }
+                _ => return Err(self.err("expected ',' or ']'")),
+            }
+        }
+    }
+
+    /// At a key's opening quote: the key, unescaped.
+    fn key(&mut self) -> Result<String, ExtractError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("expected a key"));
+        }
+        let lo = self.i;
+        let escaped = self.skip_string()?;
+        let raw = &self.b[lo..self.i];
+        if escaped {
+            serde_json::from_slice(raw).map_err(|e| ExtractError(e.to_string()))
+        } else {
+            std::str::from_utf8(&raw[1..raw.len() - 1])
+                .map(str::to_owned)
+                .map_err(|_| self.err("key is not UTF-8"))
+        }
+    }
+
+    /// At an opening quote: moves past the string; says whether it had escapes.
+    fn skip_string(&mut self) -> Result<bool, ExtractError> {
+        self.i += 1;
+        let mut escaped = false;
+        loop {
+            let Some(j) = memchr::memchr2(b'"', b'\\', &self.b[self.i..]) else {
+                return Err(self.err("unterminated string"));
+            };
+            self.i += j;
+            if self.b[self.i] == b'"' {
+                self.i += 1;
+                return Ok(escaped);
+            }
+            escaped = true;
+            self.i += 2;
+            if self.i > self.b.len() {
+                return Err(self.err("unterminated string"));
+            }
+        }
+    }
+
+    /// Moves past one value of any kind.
+    fn skip_value(&mut self) -> Result<(), ExtractError> {
+        match self.peek() {
+            Some(b'"') => self.skip_string().map(|_| ()),
+            Some(b'{' | b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match self.peek() {
+                        None => return Err(self.err("unterminated value")),
+                        Some(b'"') => {
+                            self.skip_string()?;
+                            continue;
+                        }
+                        Some(b'{' | b'[') => depth += 1,
+                        Some(b'}' | b']') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Ok(());
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+                let lo = self.i;
+                while matches!(
+                    self.peek(),
+                    Some(b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'E')
+                ) {
+                    self.i += 1;
+                }
+                if self.i == lo {
+                    return Err(self.err("expected a value"));
+                }
+                Ok(())
+            }
+            _ => Err(self.err("expected a value")),
+        }
     }
 }
 
@@ -372,8 +477,19 @@ mod tests {
 
         fn scalar() -> impl Strategy<Value = Value> {
             prop_oneof![
-                prop::sample::select(vec!["root", "alice", "Bob", "10.0.0.1", "::1", "22", ""])
-                    .prop_map(Value::from),
+                prop::sample::select(vec![
+                    "root",
+                    "alice",
+                    "Bob",
+                    "10.0.0.1",
+                    "::1",
+                    "22",
+                    "",
+                    "a\"b}]",
+                    "c\\d[{",
+                    "\u{e9}\n\u{1}",
+                ])
+                .prop_map(Value::from),
                 (-3i64..300).prop_map(Value::from),
                 Just(Value::from(2.5)),
                 Just(Value::Null),
@@ -445,6 +561,7 @@ mod tests {
                 "dedup user.name | stats count() by user",
                 "sort -bytes | head 5 | stats count() by user.name",
                 "stats count() by event.b.c, source.port",
+                "stats count() by message, process",
             ]);
             (filter, pipes).prop_map(|(f, p)| format!("{f} | {p}"))
         }
