@@ -112,7 +112,7 @@ impl Fields {
         let mut p = Pruner {
             b: bytes,
             i: 0,
-            path: String::new(),
+            path: Vec::new(),
             fields: self,
             depth: 0,
         };
@@ -135,13 +135,17 @@ impl Fields {
         Ok(ev)
     }
 
-    fn relation(&self, path: &str) -> Relation {
+    fn relation(&self, path: &[u8]) -> Relation {
         let mut r = Relation::Skip;
         for f in &self.paths {
-            if f == path {
+            let f = f.as_bytes();
+            if f.len() < path.len() || f[..path.len()] != *path {
+                continue;
+            }
+            if f.len() == path.len() {
                 return Relation::Keep;
             }
-            if f.len() > path.len() && f.starts_with(path) && f.as_bytes()[path.len()] == b'.' {
+            if f[path.len()] == b'.' {
                 r = Relation::Descend;
             }
         }
@@ -178,6 +182,12 @@ enum Relation {
     Skip,
 }
 
+/// An object key: a byte range of the input when it has no escapes.
+enum Key {
+    Raw(usize, usize),
+    Unescaped(String),
+}
+
 /// Deepest nesting walked; canonical events are limited far below this.
 const MAX_DEPTH: usize = 128;
 
@@ -187,7 +197,9 @@ const MAX_DEPTH: usize = 128;
 struct Pruner<'a> {
     b: &'a [u8],
     i: usize,
-    path: String,
+    /// The dotted path of the current value, as bytes: keys are compared
+    /// before they are checked as UTF-8, which only kept ones need.
+    path: Vec<u8>,
     fields: &'a Fields,
     depth: usize,
 }
@@ -241,9 +253,12 @@ impl Pruner<'_> {
             self.ws();
             let key = self.key()?;
             if base > 0 {
-                self.path.push('.');
+                self.path.push(b'.');
             }
-            self.path.push_str(&key);
+            match &key {
+                Key::Raw(lo, hi) => self.path.extend_from_slice(&self.b[*lo..*hi]),
+                Key::Unescaped(k) => self.path.extend_from_slice(k.as_bytes()),
+            }
             self.eat(b':')?;
             self.ws();
             match self.fields.relation(&self.path) {
@@ -252,16 +267,16 @@ impl Pruner<'_> {
                     self.skip_value()?;
                     let v: Value = serde_json::from_slice(&self.b[lo..self.i])
                         .map_err(|e| ExtractError(e.to_string()))?;
-                    out.insert(key, v);
+                    out.insert(self.key_text(key)?, v);
                 }
                 Relation::Descend => match self.peek() {
                     Some(b'{') => {
                         let m = self.object()?;
-                        out.insert(key, Value::Object(m));
+                        out.insert(self.key_text(key)?, Value::Object(m));
                     }
                     Some(b'[') => {
                         let a = self.array()?;
-                        out.insert(key, Value::Array(a));
+                        out.insert(self.key_text(key)?, Value::Array(a));
                     }
                     _ => self.skip_value()?,
                 },
@@ -318,20 +333,28 @@ impl Pruner<'_> {
         }
     }
 
-    /// At a key's opening quote: the key, unescaped.
-    fn key(&mut self) -> Result<String, ExtractError> {
+    /// At a key's opening quote: where the key is, or its unescaped text.
+    fn key(&mut self) -> Result<Key, ExtractError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected a key"));
         }
         let lo = self.i;
         let escaped = self.skip_string()?;
-        let raw = &self.b[lo..self.i];
         if escaped {
-            serde_json::from_slice(raw).map_err(|e| ExtractError(e.to_string()))
+            serde_json::from_slice(&self.b[lo..self.i])
+                .map(Key::Unescaped)
+                .map_err(|e| ExtractError(e.to_string()))
         } else {
-            std::str::from_utf8(&raw[1..raw.len() - 1])
+            Ok(Key::Raw(lo + 1, self.i - 1))
+        }
+    }
+
+    fn key_text(&self, key: Key) -> Result<String, ExtractError> {
+        match key {
+            Key::Raw(lo, hi) => std::str::from_utf8(&self.b[lo..hi])
                 .map(str::to_owned)
-                .map_err(|_| self.err("key is not UTF-8"))
+                .map_err(|_| self.err("key is not UTF-8")),
+            Key::Unescaped(k) => Ok(k),
         }
     }
 
