@@ -134,7 +134,7 @@ fn start(
         "export",
     ) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let id = ticket.id.clone();
     params.cancel = Some(ticket.cancel.clone());

@@ -175,7 +175,7 @@ async fn run(
         "search",
     ) {
         Ok(t) => t,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let id = ticket.id.clone();
     params.cancel = Some(ticket.cancel.clone());
@@ -314,7 +314,7 @@ impl Running {
         who: &Principal,
         query: &str,
         kind: &'static str,
-    ) -> Result<Ticket, Response> {
+    ) -> Result<Ticket, Box<Response>> {
         if let Some(id) = &id {
             let ok = !id.is_empty()
                 && id.len() <= MAX_ID_LEN
@@ -322,13 +322,13 @@ impl Running {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
             if !ok {
-                return Err(error(
+                return Err(Box::new(error(
                     StatusCode::BAD_REQUEST,
                     &format!(
                         "id (or X-Request-Id) {:?} must be 1 to {MAX_ID_LEN} letters, digits, '-', '_' or '.'",
                         vigil_event::sanitize::display(id)
                     ),
-                ));
+                )));
             }
         }
         let Ok(permit) = self.permits.clone().try_acquire_owned() else {
@@ -342,7 +342,7 @@ impl Running {
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return Err(r);
+            return Err(Box::new(r));
         };
         let id = id.unwrap_or_else(|| {
             use rand::RngCore;
@@ -354,10 +354,10 @@ impl Running {
         {
             let mut list = self.lock();
             if list.contains_key(&id) {
-                return Err(error(
+                return Err(Box::new(error(
                     StatusCode::CONFLICT,
                     &format!("a search with id {id:?} is already running"),
-                ));
+                )));
             }
             list.insert(
                 id.clone(),
