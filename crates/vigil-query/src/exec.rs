@@ -26,6 +26,10 @@ use crate::{Bucket, Executor, Query, QueryError, Search, Table};
 
 /// Events between two looks at the deadline and the cancel flag.
 const CHECK_EVERY: u64 = 512;
+/// Scans reading at least this many events read ahead on a second thread.
+const READ_AHEAD_MIN: u64 = 32_768;
+/// Events per hand-over from the reading thread.
+const READ_AHEAD_BATCH: usize = 256;
 
 /// A flag that stops a running scan at its next check; clones share it.
 #[derive(Debug, Clone, Default)]
@@ -246,43 +250,88 @@ fn scan(
             "only the newest {to_read} of {in_candidates} events to read were examined (search.max_scan_events)"
         ));
     }
-    'ranges: for (lo, hi) in ranges {
-        for rec in reader.iter_range(lo, hi) {
-            let rec = rec?;
-            result.scanned += 1;
-            if result.scanned == 1 || result.scanned.is_multiple_of(CHECK_EVERY) {
-                if let Some(reason) = stop_reason(params, result.scanned) {
-                    result.scanned -= 1;
-                    result.partial = true;
-                    result.partial_reason = Some(reason);
-                    break 'ranges;
-                }
-            }
-            if raw
-                .as_ref()
-                .is_some_and(|f| !f.may_match(&rec.payload, &mut scratch))
-            {
-                continue;
-            }
-            let decoded = match fields {
-                Some(f) => f
-                    .decode(&rec.payload)
-                    .or_else(|_| Event::from_canonical(&rec.payload)),
-                None => Event::from_canonical(&rec.payload),
-            };
-            let Ok(ev) = decoded else {
-                continue;
-            };
-            if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
-                continue;
-            }
-            result.total += 1;
-            if !keep(ev) {
-                break 'ranges;
+    // Handles one stored event; false stops the scan.
+    let mut handle = |payload: &[u8]| -> bool {
+        result.scanned += 1;
+        if result.scanned == 1 || result.scanned.is_multiple_of(CHECK_EVERY) {
+            if let Some(reason) = stop_reason(params, result.scanned) {
+                result.scanned -= 1;
+                result.partial = true;
+                result.partial_reason = Some(reason);
+                return false;
             }
         }
+        if raw
+            .as_ref()
+            .is_some_and(|f| !f.may_match(payload, &mut scratch))
+        {
+            return true;
+        }
+        let decoded = match fields {
+            Some(f) => f
+                .decode(payload)
+                .or_else(|_| Event::from_canonical(payload)),
+            None => Event::from_canonical(payload),
+        };
+        let Ok(ev) = decoded else {
+            return true;
+        };
+        if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
+            return true;
+        }
+        result.total += 1;
+        keep(ev)
+    };
+    if to_read < READ_AHEAD_MIN {
+        for (lo, hi) in ranges {
+            for rec in reader.iter_range(lo, hi) {
+                if !handle(&rec?.payload) {
+                    return Ok(());
+                }
+            }
+        }
+        return Ok(());
     }
-    Ok(())
+    // Long scans read and decompress on a second thread, in order, while
+    // this one decodes and aggregates.
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<u8>>, LedgerError>>(4);
+        let iters: Vec<_> = ranges
+            .iter()
+            .map(|&(lo, hi)| reader.iter_range(lo, hi))
+            .collect();
+        sc.spawn(move || {
+            let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
+            for rec in iters.into_iter().flatten() {
+                match rec {
+                    Ok(r) => batch.push(r.payload),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                if batch.len() == READ_AHEAD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
+                    // Fails once the scan stopped and dropped the receiver.
+                    if tx.send(Ok(full)).is_err() {
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch));
+            }
+        });
+        // Ends when the reader thread has sent everything and hung up.
+        for batch in rx {
+            for payload in batch? {
+                if !handle(&payload) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Why the scan must stop before reading its `n`-th event, if it must.
@@ -346,6 +395,80 @@ fn in_range(ev: &Event, p: &SearchParams) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Long enough to read ahead on a second thread: every event arrives,
+    /// in order, and stopping early (a `head`, a cancel) ends the reader.
+    #[test]
+    fn long_scans_read_ahead_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = READ_AHEAD_MIN + 1000;
+        let mut ledger =
+            vigil_ledger::Ledger::open(dir.path(), vigil_ledger::LedgerOptions::default()).unwrap();
+        for i in 0..n {
+            ledger
+                .append(format!(r#"{{"n":{i},"k":{}}}"#, i % 7).as_bytes())
+                .unwrap();
+        }
+        ledger.commit().unwrap();
+        let run_q = |q: &str, p: &SearchParams| {
+            run(dir.path(), &crate::parse_search(q).unwrap(), p).unwrap()
+        };
+        let p = SearchParams::default();
+
+        let r = run_q("* | stats count() by k", &p);
+        let counts: Vec<u64> = r
+            .table
+            .unwrap()
+            .rows
+            .iter()
+            .map(|row| row[1].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts.iter().sum::<u64>(), n);
+        assert_eq!(r.scanned, n);
+
+        let r = run_q("* | head 3", &p);
+        let ns: Vec<_> = r
+            .hits
+            .iter()
+            .map(|e| e.get("n").cloned().unwrap())
+            .collect();
+        assert_eq!(ns, [0, 1, 2]);
+        assert!(r.scanned < n);
+
+        let r = run_q(
+            "k:3",
+            &SearchParams {
+                limit: 2,
+                ..SearchParams::default()
+            },
+        );
+        let ns: Vec<_> = r
+            .hits
+            .iter()
+            .map(|e| e.get("n").and_then(|v| v.as_u64()).unwrap())
+            .collect();
+        let last3 = (0..n)
+            .rev()
+            .filter(|i| i % 7 == 3)
+            .take(2)
+            .collect::<Vec<_>>();
+        assert_eq!(ns, last3, "newest first");
+
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let r = run_q(
+            "* | stats count()",
+            &SearchParams {
+                cancel: Some(cancel),
+                ..SearchParams::default()
+            },
+        );
+        assert_eq!(r.scanned, 0);
+        assert_eq!(
+            r.partial_reason.as_deref(),
+            Some("the search was cancelled after 0 events")
+        );
+    }
 
     #[test]
     fn newest_keeps_the_end_of_the_ranges() {
