@@ -327,6 +327,32 @@ fn searches_beyond_the_concurrency_limit_get_429_with_retry_after(s: &Shared) {
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
     assert!(r.text().unwrap().contains("search.max_concurrent"));
+
+    // A viewer neither sees nor cancels the admin's searches.
+    let t: Value = Server::client()
+        .post(s.server.url("/api/v1/tokens"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "watcher", "role": "viewer"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let viewer = t["token"].as_str().unwrap();
+    let v: Value = Server::client()
+        .get(s.server.url("/api/v1/search/running"))
+        .bearer_auth(viewer)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v, json!({"searches": []}));
+    let r = Server::client()
+        .delete(s.server.url("/api/v1/search/hold-1"))
+        .bearer_auth(viewer)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(wait_running(&s.server, "hold-1", true), "still running");
     drop((a, b));
     assert!(!wait_running(&s.server, "hold-1", false));
     assert!(!wait_running(&s.server, "hold-2", false));
