@@ -7,6 +7,7 @@ mod bench_search;
 mod bench_sigma;
 mod blocklist;
 mod client;
+mod export;
 mod hunt;
 mod hunt_input;
 mod incident;
@@ -47,6 +48,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Search stored events (offline on a data dir, or on a server).
     Search(search::SearchArgs),
+    /// Export every event a filter matches as NDJSON or CSV, streamed to a file.
+    Export(export::ExportArgs),
     /// Follow newly stored events that match a query (needs a server).
     Tail(search::TailArgs),
     /// Run Sigma rules over EVTX, JSON or log files, offline.
@@ -139,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(a) => serve::init(a),
         Command::Ingest(a) => ingest::run(a),
         Command::Search(a) => search::run(a),
+        Command::Export(a) => export::run(a),
         Command::Tail(a) => search::tail(a),
         Command::Hunt(a) => hunt::run(a),
         Command::Bench(a) => bench::run(a),

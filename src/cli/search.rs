@@ -201,6 +201,7 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
         since: a.since.clone(),
         until: a.until.clone(),
         limit: Some(a.limit),
+        ..Default::default()
     };
     let (search, mut params) =
         vigil_server::http::prepare_search(&req, &config.search).map_err(anyhow::Error::msg)?;

@@ -3,19 +3,54 @@
 //!
 //! Events are read in sequence order, decoded, filtered by time and by the
 //! [`Query`], and the newest `limit` matches are kept. A scan is bounded by
-//! an event budget and a deadline; when either stops it early the result
-//! says so (`partial`) instead of the server hanging.
+//! an event budget, a deadline and a [`Cancel`] flag; when one of them stops
+//! it early the result says so (`partial`, `partial_reason`) instead of the
+//! server hanging.
+//!
+//! A search ending in an aggregation decodes only the fields its filter and
+//! pipes read ([`Fields`]), which costs a fraction of a full decode.
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use vigil_event::Event;
 use vigil_ledger::{LedgerError, LedgerReader};
 
+use crate::extract::Fields;
 use crate::rawfilter::RawFilter;
 use crate::{Bucket, Executor, Query, QueryError, Search, Table};
+
+/// Events between two looks at the deadline and the cancel flag.
+const CHECK_EVERY: u64 = 512;
+/// Scans reading at least this many events read ahead on a second thread.
+const READ_AHEAD_MIN: u64 = 32_768;
+/// Events per hand-over from the reading thread.
+const READ_AHEAD_BATCH: usize = 256;
+
+/// A flag that stops a running scan at its next check; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A flag not yet raised.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks every scan holding this flag to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// Bounds of one search.
 #[derive(Debug, Clone)]
@@ -26,7 +61,8 @@ pub struct SearchParams {
     pub until: Option<DateTime<Utc>>,
     /// Most hits returned (the newest ones).
     pub limit: usize,
-    /// Most events examined; the most recent ones are scanned first.
+    /// Most events examined: when the range to read holds more, only the
+    /// newest `max_scan` of them are read.
     pub max_scan: u64,
     /// Stop when this instant passes.
     pub deadline: Option<Instant>,
@@ -35,6 +71,11 @@ pub struct SearchParams {
     /// Read only these inclusive seq ranges (increasing, not overlapping),
     /// as a search index narrows them; `None` reads every seq.
     pub ranges: Option<Vec<(u64, u64)>>,
+    /// Raised to stop the scan (a client went away, or asked to cancel).
+    pub cancel: Option<Cancel>,
+    /// Decode only the fields an aggregating search reads (the default);
+    /// off decodes every event in full, as a reference to compare with.
+    pub partial_decode: bool,
 }
 
 impl Default for SearchParams {
@@ -47,6 +88,8 @@ impl Default for SearchParams {
             deadline: None,
             up_to_seq: None,
             ranges: None,
+            cancel: None,
+            partial_decode: true,
         }
     }
 }
@@ -92,7 +135,7 @@ pub fn search(
 ) -> Result<SearchResult, SearchError> {
     let mut result = SearchResult::default();
     let mut kept: VecDeque<Event> = VecDeque::with_capacity(params.limit.min(4096));
-    scan(ledger_dir, query, params, &mut result, |ev| {
+    scan(ledger_dir, query, None, params, &mut result, |ev| {
         if params.limit > 0 {
             if kept.len() == params.limit {
                 kept.pop_front();
@@ -105,12 +148,31 @@ pub fn search(
     Ok(result)
 }
 
+/// Hands every event matching `query` to `each`, oldest first, until the
+/// range ends, a bound of `params` is reached, or `each` returns false.
+///
+/// Nothing is kept: this is what an export streams from. `params.limit` is
+/// not used; the caller counts what it took. `total` in the result counts
+/// the events handed over.
+pub fn stream(
+    ledger_dir: &Path,
+    query: &Query,
+    params: &SearchParams,
+    each: impl FnMut(Event) -> bool,
+) -> Result<SearchResult, SearchError> {
+    let mut result = SearchResult::default();
+    scan(ledger_dir, query, None, params, &mut result, each)?;
+    Ok(result)
+}
+
 /// Runs a whole search, filter and pipes, over the ledger in `ledger_dir`.
 ///
 /// Without pipes this is [`search`] (newest hits first). With pipes the
 /// events that pass the filter go through the [`Executor`] oldest first, in
 /// ledger order; the scan stops early once the pipeline is
-/// [`done`](Executor::done) (a `head` has what it needs).
+/// [`done`](Executor::done) (a `head` has what it needs). A search ending in
+/// an aggregation decodes only the fields it reads (see [`Fields`]) unless
+/// `params.partial_decode` is off.
 pub fn run(
     ledger_dir: &Path,
     s: &Search,
@@ -120,11 +182,22 @@ pub fn run(
         return search(ledger_dir, &s.query, params);
     }
     let mut ex = Executor::new(&s.pipeline, params.limit)?;
+    let fields = params
+        .partial_decode
+        .then(|| Fields::for_search(s))
+        .flatten();
     let mut result = SearchResult::default();
-    scan(ledger_dir, &s.query, params, &mut result, |ev| {
-        ex.push(&ev);
-        !ex.done()
-    })?;
+    scan(
+        ledger_dir,
+        &s.query,
+        fields.as_ref(),
+        params,
+        &mut result,
+        |ev| {
+            ex.push(&ev);
+            !ex.done()
+        },
+    )?;
     let out = ex.finish();
     result.hits = out.hits;
     result.table = out.table;
@@ -140,10 +213,12 @@ pub fn run(
 }
 
 /// Reads events in ledger order, counting matches into `result` and
-/// handing each to `keep`, which returns false to stop the scan.
+/// handing each to `keep`, which returns false to stop the scan. With
+/// `fields`, events are decoded only as far as those fields need.
 fn scan(
     ledger_dir: &Path,
     query: &Query,
+    fields: Option<&Fields>,
     params: &SearchParams,
     result: &mut SearchResult,
     mut keep: impl FnMut(Event) -> bool,
@@ -159,57 +234,140 @@ fn scan(
     if last == 0 {
         return Ok(());
     }
-    let mut first = 1;
-    if params.max_scan < last {
-        first = last - params.max_scan + 1;
-        result.partial = true;
-        result.partial_reason = Some(format!(
-            "only the most recent {} events were scanned (search.max_scan_events)",
-            params.max_scan
-        ));
-    }
     let match_all = query.is_match_all();
     // Most events of a selective search fail this check on their bytes,
     // which costs a fraction of decoding them.
     let raw = RawFilter::of(query);
     let mut scratch = Vec::new();
-    let ranges = clip(params.ranges.as_deref(), first, last);
-    result.skipped = (last - first + 1) - ranges.iter().map(|(lo, hi)| hi - lo + 1).sum::<u64>();
-    'ranges: for (lo, hi) in ranges {
-        for rec in reader.iter_range(lo, hi) {
-            let rec = rec?;
-            result.scanned += 1;
-            if result.scanned.is_multiple_of(4096) {
-                if let Some(d) = params.deadline {
-                    if Instant::now() > d {
-                        result.partial = true;
-                        result.partial_reason = Some(format!(
-                            "the search timed out after scanning {} events",
-                            result.scanned
-                        ));
-                        break 'ranges;
+    let candidates = clip(params.ranges.as_deref(), 1, last);
+    let (ranges, cut) = newest(&candidates, params.max_scan);
+    let to_read: u64 = ranges.iter().map(|(lo, hi)| hi - lo + 1).sum();
+    let in_candidates: u64 = candidates.iter().map(|(lo, hi)| hi - lo + 1).sum();
+    result.skipped = last - in_candidates;
+    if cut {
+        result.partial = true;
+        result.partial_reason = Some(format!(
+            "only the newest {to_read} of {in_candidates} events to read were examined (search.max_scan_events)"
+        ));
+    }
+    // Handles one stored event; false stops the scan.
+    let mut handle = |payload: &[u8]| -> bool {
+        result.scanned += 1;
+        if result.scanned == 1 || result.scanned.is_multiple_of(CHECK_EVERY) {
+            if let Some(reason) = stop_reason(params, result.scanned) {
+                result.scanned -= 1;
+                result.partial = true;
+                result.partial_reason = Some(reason);
+                return false;
+            }
+        }
+        if raw
+            .as_ref()
+            .is_some_and(|f| !f.may_match(payload, &mut scratch))
+        {
+            return true;
+        }
+        let decoded = match fields {
+            Some(f) => f
+                .decode(payload)
+                .or_else(|_| Event::from_canonical(payload)),
+            None => Event::from_canonical(payload),
+        };
+        let Ok(ev) = decoded else {
+            return true;
+        };
+        if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
+            return true;
+        }
+        result.total += 1;
+        keep(ev)
+    };
+    if to_read < READ_AHEAD_MIN {
+        for (lo, hi) in ranges {
+            for rec in reader.iter_range(lo, hi) {
+                if !handle(&rec?.payload) {
+                    return Ok(());
+                }
+            }
+        }
+        return Ok(());
+    }
+    // Long scans read and decompress on a second thread, in order, while
+    // this one decodes and aggregates.
+    std::thread::scope(|sc| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<u8>>, LedgerError>>(4);
+        let iters: Vec<_> = ranges
+            .iter()
+            .map(|&(lo, hi)| reader.iter_range(lo, hi))
+            .collect();
+        sc.spawn(move || {
+            let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
+            for rec in iters.into_iter().flatten() {
+                match rec {
+                    Ok(r) => batch.push(r.payload),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                if batch.len() == READ_AHEAD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
+                    // Fails once the scan stopped and dropped the receiver.
+                    if tx.send(Ok(full)).is_err() {
+                        return;
                     }
                 }
             }
-            if raw
-                .as_ref()
-                .is_some_and(|f| !f.may_match(&rec.payload, &mut scratch))
-            {
-                continue;
+            if !batch.is_empty() {
+                let _ = tx.send(Ok(batch));
             }
-            let Ok(ev) = Event::from_canonical(&rec.payload) else {
-                continue;
-            };
-            if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
-                continue;
-            }
-            result.total += 1;
-            if !keep(ev) {
-                break 'ranges;
+        });
+        // Ends when the reader thread has sent everything and hung up.
+        for batch in rx {
+            for payload in batch? {
+                if !handle(&payload) {
+                    return Ok(());
+                }
             }
         }
+        Ok(())
+    })
+}
+
+/// Why the scan must stop before reading its `n`-th event, if it must.
+fn stop_reason(params: &SearchParams, n: u64) -> Option<String> {
+    let read = n - 1;
+    if params.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+        return Some(format!("the search was cancelled after {read} events"));
     }
-    Ok(())
+    match params.deadline {
+        Some(d) if Instant::now() >= d => Some(format!(
+            "the search timed out after examining {read} events (search.timeout_secs or timeout=)"
+        )),
+        _ => None,
+    }
+}
+
+/// The newest `max` seqs of `ranges`, and whether that cut anything off.
+fn newest(ranges: &[(u64, u64)], max: u64) -> (Vec<(u64, u64)>, bool) {
+    let mut left = max;
+    let mut out = Vec::new();
+    for &(lo, hi) in ranges.iter().rev() {
+        if left == 0 {
+            return (out.into_iter().rev().collect(), true);
+        }
+        let len = hi - lo + 1;
+        if len <= left {
+            out.push((lo, hi));
+            left -= len;
+        } else {
+            out.push((hi - left + 1, hi));
+            out.reverse();
+            return (out, true);
+        }
+    }
+    out.reverse();
+    (out, false)
 }
 
 /// The parts of `ranges` inside `first..=last` (all of it without ranges).
@@ -232,4 +390,95 @@ fn in_range(ev: &Event, p: &SearchParams) -> bool {
         return false;
     };
     p.since.is_none_or(|s| t >= s) && p.until.is_none_or(|u| t < u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Long enough to read ahead on a second thread: every event arrives,
+    /// in order, and stopping early (a `head`, a cancel) ends the reader.
+    #[test]
+    fn long_scans_read_ahead_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = READ_AHEAD_MIN + 1000;
+        let mut ledger =
+            vigil_ledger::Ledger::open(dir.path(), vigil_ledger::LedgerOptions::default()).unwrap();
+        for i in 0..n {
+            ledger
+                .append(format!(r#"{{"n":{i},"k":{}}}"#, i % 7).as_bytes())
+                .unwrap();
+        }
+        ledger.commit().unwrap();
+        let run_q = |q: &str, p: &SearchParams| {
+            run(dir.path(), &crate::parse_search(q).unwrap(), p).unwrap()
+        };
+        let p = SearchParams::default();
+
+        let r = run_q("* | stats count() by k", &p);
+        let counts: Vec<u64> = r
+            .table
+            .unwrap()
+            .rows
+            .iter()
+            .map(|row| row[1].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts.iter().sum::<u64>(), n);
+        assert_eq!(r.scanned, n);
+
+        let r = run_q("* | head 3", &p);
+        let ns: Vec<_> = r
+            .hits
+            .iter()
+            .map(|e| e.get("n").cloned().unwrap())
+            .collect();
+        assert_eq!(ns, [0, 1, 2]);
+        assert!(r.scanned < n);
+
+        let r = run_q(
+            "k:3",
+            &SearchParams {
+                limit: 2,
+                ..SearchParams::default()
+            },
+        );
+        let ns: Vec<_> = r
+            .hits
+            .iter()
+            .map(|e| e.get("n").and_then(|v| v.as_u64()).unwrap())
+            .collect();
+        let last3 = (0..n)
+            .rev()
+            .filter(|i| i % 7 == 3)
+            .take(2)
+            .collect::<Vec<_>>();
+        assert_eq!(ns, last3, "newest first");
+
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let r = run_q(
+            "* | stats count()",
+            &SearchParams {
+                cancel: Some(cancel),
+                ..SearchParams::default()
+            },
+        );
+        assert_eq!(r.scanned, 0);
+        assert_eq!(
+            r.partial_reason.as_deref(),
+            Some("the search was cancelled after 0 events")
+        );
+    }
+
+    #[test]
+    fn newest_keeps_the_end_of_the_ranges() {
+        let rs = [(1, 10), (21, 30), (41, 45)];
+        assert_eq!(newest(&rs, 100), (rs.to_vec(), false));
+        assert_eq!(newest(&rs, 25), (rs.to_vec(), false));
+        assert_eq!(newest(&rs, 24), (vec![(2, 10), (21, 30), (41, 45)], true));
+        assert_eq!(newest(&rs, 15), (vec![(21, 30), (41, 45)], true));
+        assert_eq!(newest(&rs, 7), (vec![(29, 30), (41, 45)], true));
+        assert_eq!(newest(&rs, 0), (vec![], true));
+        assert_eq!(newest(&[], 0), (vec![], false));
+    }
 }

@@ -85,12 +85,23 @@
 //! [`MAX_STORED_VALUES`], [`MAX_SORT`] and [`MAX_DEDUP`], and
 //! [`exec::run`] drives it from a ledger scan. `docs/QUERY.md` describes
 //! every pipe with examples.
+//!
+//! # Scans, exports and partial decoding
+//!
+//! [`exec`] reads the ledger: bounded by a deadline, an event budget and a
+//! [`exec::Cancel`] flag, each of which ends the scan early with a
+//! `partial_reason`. A search ending in an aggregation decodes only the
+//! fields it reads ([`extract::Fields`]), skipping the rest of each stored
+//! event's bytes. [`exec::stream`] hands matches one by one to an export,
+//! which [`export::ExportWriter`] formats as NDJSON or CSV.
 
 mod aggregate;
 mod ast;
 mod error;
 pub mod exec;
 mod executor;
+pub mod export;
+pub mod extract;
 mod glob;
 mod lexer;
 mod matcher;

@@ -267,6 +267,29 @@ pub fn searched(auditor: &Auditor, query: &str, results: u64) {
     );
 }
 
+/// Records that an export ended, on behalf of `ctx` (captured when the
+/// request started: the rows are counted after the handler returned).
+/// `ended` says why an export stopped early, if it did.
+pub fn exported(
+    auditor: &Auditor,
+    ctx: Option<&RequestContext>,
+    query: &str,
+    format: &str,
+    rows: u64,
+    ended: Option<&str>,
+) {
+    let cut: String = query.chars().take(1024).collect();
+    let mut r = Record::new(SEARCH_ACTION, Category::Database, true)
+        .from_context(ctx)
+        .with("vigil.search.query", cut)
+        .with("vigil.search.results", rows)
+        .with("vigil.search.export", format);
+    if let Some(why) = ended {
+        r = r.reason(why);
+    }
+    auditor.record(r);
+}
+
 async fn drain(
     mut rx: mpsc::Receiver<Event>,
     pipeline: Arc<PipelineHandle>,

@@ -240,6 +240,13 @@ pub const TABLE: &[Rule] = &[
     row("POST", "/api/v1/events", SEND),
     row("GET", "/api/v1/search", READ),
     row("POST", "/api/v1/search", READ),
+    // Listing and cancelling: the handlers show and stop only the caller's
+    // own searches, unless the caller is an admin.
+    row("GET", "/api/v1/search/running", READ),
+    row("DELETE", "/api/v1/search/{id}", READ),
+    row("POST", "/api/v1/search/{id}/cancel", READ),
+    row("GET", "/api/v1/export", READ),
+    row("POST", "/api/v1/export", READ),
     row("GET", "/api/v1/tail", READ),
     row("GET", "/api/v1/sources", READ),
     row("GET", "/api/v1/rules", READ),

@@ -354,6 +354,11 @@ pub struct SearchConfig {
     pub max_scan_events: u64,
     /// A search stops after this many seconds and says it is partial.
     pub timeout_secs: u64,
+    /// Most events one export (`/api/v1/export`) streams; beyond it the
+    /// export ends with a marker saying it was cut.
+    pub export_max_events: u64,
+    /// Searches and exports running at once; more are answered 429.
+    pub max_concurrent: usize,
     /// Keep the search index (`DATA_DIR/index`) up to date and use it to
     /// skip blocks of events that cannot match.
     pub index: bool,
@@ -478,6 +483,8 @@ impl Default for SearchConfig {
             max_limit: 10_000,
             max_scan_events: 50_000_000,
             timeout_secs: 30,
+            export_max_events: 1_000_000,
+            max_concurrent: 4,
             index: true,
             index_block_events: 4096,
             index_blocks_per_file: 16,
@@ -854,6 +861,18 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "search.index_blocks_per_file",
                 message: "must be between 1 and 4096".into(),
+            });
+        }
+        if self.search.max_concurrent == 0 || self.search.max_concurrent > 1024 {
+            return Err(ConfigError::Invalid {
+                key: "search.max_concurrent",
+                message: "must be between 1 and 1024".into(),
+            });
+        }
+        if self.search.timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "search.timeout_secs",
+                message: "must be at least 1".into(),
             });
         }
         if self.search.index_interval_secs == 0 {

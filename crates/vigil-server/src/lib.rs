@@ -522,6 +522,7 @@ pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<Running
         identity,
         rate: Arc::new(ratelimit::RateLimits::from_config(&config.limits)),
         tail_streams: Arc::new(tokio::sync::Semaphore::new(config.http.max_tail_streams)),
+        searches: Arc::new(http::RunningSearches::new(config.search.max_concurrent)),
         config,
         pipeline: pipeline.clone(),
         tokens,

@@ -461,6 +461,8 @@ impl SearchActions for ServerSearch {
             since: Some(since.to_owned()),
             until: None,
             limit: Some(limit),
+            timeout: None,
+            id: None,
         };
         let (search, mut params) = crate::http::prepare_search(&req, &self.config.search)?;
         let durable = self.pipeline.durable_seq();

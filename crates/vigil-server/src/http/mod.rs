@@ -12,6 +12,7 @@ mod alerts;
 mod auth;
 mod blocklist;
 mod events;
+mod export;
 mod incidents;
 mod integrity;
 mod ops;
@@ -21,7 +22,7 @@ mod search;
 mod tail;
 mod users;
 
-pub use search::{prepare as prepare_search, SearchRequest};
+pub use search::{prepare as prepare_search, Running as RunningSearches, SearchRequest};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub rate: Arc<crate::ratelimit::RateLimits>,
     /// Playbooks and the blocklist.
     pub playbooks: Arc<crate::playbooks::Playbooks>,
+    /// Searches and exports running now, and the limit on how many may.
+    pub searches: Arc<search::Running>,
 }
 
 /// Every route: its pattern and handlers. Each (method, pattern) needs a
@@ -87,6 +90,13 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<Arc<AppState>>)> {
             "/api/v1/search",
             get(search::search_get).post(search::search_post),
         ),
+        (
+            "/api/v1/export",
+            get(export::export_get).post(export::export_post),
+        ),
+        ("/api/v1/search/running", get(search::running)),
+        ("/api/v1/search/{id}", delete(search::cancel)),
+        ("/api/v1/search/{id}/cancel", post(search::cancel)),
         ("/api/v1/tail", get(tail::tail)),
         ("/api/v1/sources", get(ops::sources)),
         ("/api/v1/rules", get(rules::rules)),
