@@ -90,7 +90,8 @@ fn a_brute_force_alert_blocks_its_source_and_every_action_is_in_the_ledger() {
          - command: {{program: /bin/echo, args: [blocked, \"{{{{source.ip}}}}\", \"for {{{{user.name}}}}\"]}}\n  \
          - command: {{program: /usr/bin/touch, args: [\"{}/blocked-{{{{source.ip}}}}\"]}}\n    timeout: 5s\n  \
          - enrich_geoip:\n  \
-         - incident: {{open_or_attach: true}}\n",
+         - incident: {{open_or_attach: true}}\n  \
+         - set_assignee: {{user: oncall}}\n",
         marks.display()
     );
     let dry = "id: ssh-dry\nname: Rehearsal\ndry_run: true\nmatch: {rule_id: vigil.brute_force}\n\
@@ -136,10 +137,10 @@ fn a_brute_force_alert_blocks_its_source_and_every_action_is_in_the_ledger() {
     // The touch command ran with the validated address as its argument.
     assert!(poll(|| marks.join("blocked-203.0.113.9").exists()));
 
-    // Every action result is a ledger event: 5 from ssh-block, 1 from ssh-dry.
+    // Every action result is a ledger event: 6 from ssh-block, 1 from ssh-dry.
     let q = "event.dataset:vigil.response AND NOT vigil.input:audit";
-    let found = server.wait_for(q, 6);
-    assert_eq!(found["total"], 6, "{found}");
+    let found = server.wait_for(q, 7);
+    assert_eq!(found["total"], 7, "{found}");
     let hits = found["hits"].as_array().unwrap();
     let by = |pb: &str, action: &str| -> Vec<&Value> {
         hits.iter()
@@ -170,9 +171,21 @@ fn a_brute_force_alert_blocks_its_source_and_every_action_is_in_the_ledger() {
         geo[0]["event"]["reason"],
         "no GeoIP database configured ([response] geoip_city_db, geoip_asn_db)"
     );
+    // The incident actions went to the incident store: one incident holds
+    // the alert (whether the grouping policy or the playbook opened it) and
+    // is assigned as the playbook said.
     let inc = by("ssh-block", "incident");
-    assert_eq!(inc[0]["event"]["outcome"], "failure");
-    assert_eq!(inc[0]["event"]["reason"], "incidents not available");
+    assert_eq!(inc[0]["event"]["outcome"], "success", "{:#}", inc[0]);
+    let assign = by("ssh-block", "set_assignee");
+    assert_eq!(assign[0]["event"]["outcome"], "success", "{:#}", assign[0]);
+    let list = server.get_json("/api/v1/incidents", &[]);
+    let assigned: Vec<&Value> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["assignee"] == "oncall")
+        .collect();
+    assert_eq!(assigned.len(), 1, "{list:#}");
     // The dry run recorded what it would do and did nothing.
     let rehearsal = by("ssh-dry", "block_ip");
     assert_eq!(rehearsal[0]["vigil"]["response"]["dry_run"], true);

@@ -50,6 +50,8 @@ enum Channel {
         credentials: Option<(String, String)>,
         from: String,
         to: Vec<String>,
+        /// Extra trusted roots (PEM), read at start.
+        ca_pem: Option<Vec<u8>>,
     },
     Syslog {
         address: String,
@@ -133,8 +135,20 @@ impl Notifiers {
                     password_file,
                     from,
                     to,
+                    ca_file,
                 } => {
                     let tls = tls.clone().unwrap_or_else(|| "starttls".into());
+                    let ca_pem = match ca_file {
+                        Some(p) => {
+                            let pem = std::fs::read(p).map_err(|e| {
+                                bad(&key, format!("ca_file {}: {e}", p.display()))
+                            })?;
+                            lettre::transport::smtp::client::Certificate::from_pem(&pem)
+                                .map_err(|e| bad(&key, format!("ca_file {}: {e}", p.display())))?;
+                            Some(pem)
+                        }
+                        None => None,
+                    };
                     if tls == "none" && !is_loopback_literal(host) {
                         return Err(bad(
                             &key,
@@ -158,6 +172,7 @@ impl Notifiers {
                         credentials,
                         from: from.clone(),
                         to: to.clone(),
+                        ca_pem,
                     }
                 }
                 ChannelKind::Syslog { address, protocol } => Channel::Syslog {
@@ -242,12 +257,16 @@ impl Notifiers {
                 credentials,
                 from,
                 to,
+                ca_pem,
             } => {
                 send_email(
                     &self.policy,
-                    host,
-                    *port,
-                    tls,
+                    SmtpServer {
+                        host,
+                        port: *port,
+                        tls,
+                        ca_pem: ca_pem.as_deref(),
+                    },
                     credentials.as_ref(),
                     from,
                     to,
@@ -488,12 +507,17 @@ fn append_line(path: &std::path::Path, line: &str) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where and how to reach an SMTP server.
+struct SmtpServer<'a> {
+    host: &'a str,
+    port: u16,
+    tls: &'a str,
+    ca_pem: Option<&'a [u8]>,
+}
+
 async fn send_email(
     policy: &OutboundPolicy,
-    host: &str,
-    port: u16,
-    tls: &str,
+    server: SmtpServer<'_>,
     credentials: Option<&(String, String)>,
     from: &str,
     to: &[String],
@@ -501,7 +525,15 @@ async fn send_email(
 ) -> Result<(), String> {
     use lettre::message::header::ContentType;
     use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let SmtpServer {
+        host,
+        port,
+        tls,
+        ca_pem,
+    } = server;
 
     // The address is checked here; lettre connects by name itself.
     policy
@@ -540,6 +572,18 @@ async fn send_email(
             .map_err(|e| format!("smtp {host}: {e}"))?,
     };
     let mut builder = builder.port(port).timeout(Some(SEND_TIMEOUT));
+    if let (Some(pem), "tls" | "starttls") = (ca_pem, tls) {
+        let cert = Certificate::from_pem(pem).map_err(|e| format!("smtp ca_file: {e}"))?;
+        let params = TlsParameters::builder(host.to_owned())
+            .add_root_certificate(cert)
+            .build_rustls()
+            .map_err(|e| format!("smtp {host}: TLS setup: {e}"))?;
+        builder = builder.tls(if tls == "tls" {
+            Tls::Wrapper(params)
+        } else {
+            Tls::Required(params)
+        });
+    }
     if let Some((u, p)) = credentials {
         builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
     }
@@ -621,6 +665,7 @@ mod tests {
                 password_file: None,
                 from: "vigil@example.com".into(),
                 to: vec!["soc@example.com".into()],
+                ca_file: None,
             },
         });
         let e = Notifiers::from_config(&c).unwrap_err();

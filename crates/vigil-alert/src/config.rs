@@ -161,6 +161,10 @@ pub enum ChannelKind {
         from: String,
         /// Recipient addresses.
         to: Vec<String>,
+        /// PEM certificate(s) to trust for this server in addition to the
+        /// system roots (a private relay with its own CA).
+        #[serde(default)]
+        ca_file: Option<PathBuf>,
     },
     /// Syslog forwarding of CEF messages.
     Syslog {

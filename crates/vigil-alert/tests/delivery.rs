@@ -193,6 +193,7 @@ async fn email_is_sent_over_smtp_with_sanitised_text() {
         password_file: None,
         from: "vigil@example.com".into(),
         to: vec!["soc@example.com".into()],
+        ca_file: None,
     };
     let engine = open(dir.path(), &config(kind, 3));
     let (stop, _, h) = worker(&engine);
@@ -206,6 +207,85 @@ async fn email_is_sent_over_smtp_with_sanitised_text() {
     assert!(m.contains("Rule mail"), "{m}");
     assert!(m.contains("root\\r\\nBcc"), "{m}");
     assert!(!m.lines().any(|l| l.starts_with("Bcc:")), "{m}");
+    stop.send(true).unwrap();
+    h.await.unwrap();
+}
+
+/// STARTTLS and implicit TLS with authentication, against a test server
+/// whose certificate is trusted through `ca_file` only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_starttls_and_implicit_tls_with_auth() {
+    for (mode, implicit) in [("starttls", false), ("tls", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let smtp = common::TlsSmtp::start(implicit);
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &smtp.ca_pem).unwrap();
+        let pw = dir.path().join("smtp.pw");
+        std::fs::write(&pw, "s3cret-relay-pass\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let kind = ChannelKind::Email {
+            host: "localhost".into(),
+            port: Some(smtp.addr.port()),
+            tls: Some(mode.into()),
+            username: Some("vigil".into()),
+            password: None,
+            password_file: Some(pw),
+            from: "vigil@example.com".into(),
+            to: vec!["soc@example.com".into()],
+            ca_file: Some(ca),
+        };
+        let mut cfg = config(kind, 3);
+        cfg.outbound_allow.push("::1/128".parse().unwrap());
+        let engine = open(dir.path(), &cfg);
+        let (stop, _, h) = worker(&engine);
+        engine
+            .record(&input(&format!("mail-{mode}"), "alice"), now_ms())
+            .unwrap();
+        assert!(
+            eventually(|| state_count(&engine, "delivered") == 1).await,
+            "{mode}: not delivered"
+        );
+        let log = smtp.log.lock().unwrap();
+        assert_eq!(log.messages.len(), 1, "{mode}");
+        let (body, over_tls) = &log.messages[0];
+        assert!(over_tls, "{mode}: the message was sent in the clear");
+        assert!(body.contains(&format!("Rule mail-{mode}")), "{body}");
+        // AUTH PLAIN carries "\0vigil\0s3cret-relay-pass" in base64.
+        assert_eq!(
+            log.auth,
+            vec!["AUTH PLAIN AHZpZ2lsAHMzY3JldC1yZWxheS1wYXNz".to_string()],
+            "{mode}"
+        );
+        drop(log);
+        stop.send(true).unwrap();
+        h.await.unwrap();
+    }
+
+    // Without the CA the server's certificate is refused: nothing is sent.
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = common::TlsSmtp::start(false);
+    let kind = ChannelKind::Email {
+        host: "localhost".into(),
+        port: Some(smtp.addr.port()),
+        tls: Some("starttls".into()),
+        username: None,
+        password: None,
+        password_file: None,
+        from: "vigil@example.com".into(),
+        to: vec!["soc@example.com".into()],
+        ca_file: None,
+    };
+    let mut cfg = config(kind, 1);
+    cfg.outbound_allow.push("::1/128".parse().unwrap());
+    let engine = open(dir.path(), &cfg);
+    let (stop, _, h) = worker(&engine);
+    engine.record(&input("mail-untrusted", "bob"), now_ms()).unwrap();
+    assert!(eventually(|| state_count(&engine, "dead") == 1).await);
+    assert!(smtp.log.lock().unwrap().messages.is_empty());
     stop.send(true).unwrap();
     h.await.unwrap();
 }

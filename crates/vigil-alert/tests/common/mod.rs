@@ -195,6 +195,155 @@ fn smtp_session(s: TcpStream, messages: &Mutex<Vec<String>>) -> std::io::Result<
     Ok(())
 }
 
+/// One line from a stream, read byte by byte so nothing is buffered past
+/// it (the stream may turn into TLS after the line).
+fn read_line(s: &mut impl Read) -> std::io::Result<Option<String>> {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while out.len() < 100_000 {
+        if s.read(&mut b)? == 0 {
+            return Ok(None);
+        }
+        out.push(b[0]);
+        if b[0] == b'\n' {
+            break;
+        }
+    }
+    Ok(Some(String::from_utf8_lossy(&out).into_owned()))
+}
+
+/// What a TLS SMTP server received: each message and whether it came over
+/// TLS, and each AUTH line.
+#[derive(Default)]
+pub struct TlsLog {
+    pub messages: Vec<(String, bool)>,
+    pub auth: Vec<String>,
+}
+
+/// A minimal SMTP server with STARTTLS (or implicit TLS) under a fresh
+/// self-signed certificate for `localhost`; AUTH and mail are refused
+/// before TLS.
+pub struct TlsSmtp {
+    pub addr: SocketAddr,
+    pub log: Arc<Mutex<TlsLog>>,
+    pub ca_pem: String,
+}
+
+impl TlsSmtp {
+    pub fn start(implicit: bool) -> TlsSmtp {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let ca_pem = cert.cert.pem();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into()),
+            )
+            .unwrap();
+        let cfg = Arc::new(cfg);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(TlsLog::default()));
+        let lg = log.clone();
+        std::thread::spawn(move || {
+            let end = Instant::now() + LIFETIME;
+            while Instant::now() < end {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        let _ = tls_session(s, &cfg, implicit, &lg);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        TlsSmtp { addr, log, ca_pem }
+    }
+}
+
+fn tls_session(
+    s: TcpStream,
+    cfg: &Arc<rustls::ServerConfig>,
+    implicit: bool,
+    log: &Mutex<TlsLog>,
+) -> std::io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let wrap = |s: TcpStream| {
+        let conn = rustls::ServerConnection::new(cfg.clone()).map_err(std::io::Error::other)?;
+        Ok::<_, std::io::Error>(rustls::StreamOwned::new(conn, s))
+    };
+    if implicit {
+        let mut t = wrap(s)?;
+        t.write_all(b"220 test ESMTP\r\n")?;
+        dialog(&mut t, true, log)?;
+        return Ok(());
+    }
+    let mut plain = s;
+    plain.write_all(b"220 test ESMTP\r\n")?;
+    if dialog(&mut plain, false, log)? {
+        let mut t = wrap(plain)?;
+        dialog(&mut t, true, log)?;
+    }
+    Ok(())
+}
+
+/// Runs the SMTP dialog; returns `true` when the client asked for STARTTLS.
+fn dialog(s: &mut (impl Read + Write), tls: bool, log: &Mutex<TlsLog>) -> std::io::Result<bool> {
+    let mut authed = false;
+    for _ in 0..1000 {
+        let Some(line) = read_line(s)? else {
+            return Ok(false);
+        };
+        let cmd = line.trim_end().to_ascii_uppercase();
+        if cmd.starts_with("EHLO") {
+            if tls {
+                s.write_all(b"250-test\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n")?;
+            } else {
+                s.write_all(b"250-test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")?;
+            }
+        } else if cmd == "STARTTLS" && !tls {
+            s.write_all(b"220 go ahead\r\n")?;
+            s.flush()?;
+            return Ok(true);
+        } else if cmd.starts_with("AUTH") {
+            if !tls {
+                s.write_all(b"538 encryption required\r\n")?;
+                continue;
+            }
+            log.lock().unwrap().auth.push(line.trim_end().to_string());
+            authed = true;
+            s.write_all(b"235 ok\r\n")?;
+        } else if cmd.starts_with("MAIL") && !(tls && authed) {
+            s.write_all(b"530 authentication required\r\n")?;
+        } else if cmd.starts_with("MAIL") || cmd.starts_with("RCPT") || cmd.starts_with("RSET") {
+            s.write_all(b"250 ok\r\n")?;
+        } else if cmd.starts_with("DATA") {
+            s.write_all(b"354 go\r\n")?;
+            let mut data = String::new();
+            for _ in 0..100_000 {
+                match read_line(s)? {
+                    Some(l) if l != ".\r\n" => data.push_str(&l),
+                    _ => break,
+                }
+            }
+            log.lock().unwrap().messages.push((data, tls));
+            s.write_all(b"250 queued\r\n")?;
+        } else if cmd.starts_with("QUIT") {
+            s.write_all(b"221 bye\r\n")?;
+            s.flush()?;
+            return Ok(false);
+        } else {
+            s.write_all(b"502 no\r\n")?;
+        }
+        s.flush()?;
+    }
+    Ok(false)
+}
+
 /// A config with one channel routed for every alert, fast retries, and
 /// loopback allowed.
 pub fn config(kind: ChannelKind, max_attempts: u32) -> AlertsConfig {
