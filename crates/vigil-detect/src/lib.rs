@@ -224,6 +224,62 @@ pub struct Alert<E> {
     pub summary: String,
 }
 
+impl<E> Alert<E> {
+    /// An alert of `d` saying `summary`, about nothing yet: no entity,
+    /// counts or evidence, a zero window and time span. The setters below
+    /// fill in the rest, so every detector builds its alert the same way.
+    pub fn new(d: Detector, summary: impl Into<String>) -> Alert<E> {
+        Alert {
+            detector: d,
+            entity: Vec::new(),
+            counts: Map::new(),
+            window_secs: 0,
+            first: 0,
+            last: 0,
+            evidence: Vec::new(),
+            evidence_truncated: false,
+            summary: summary.into(),
+        }
+    }
+
+    /// The entity fields.
+    pub fn entity(mut self, entity: Vec<(&'static str, String)>) -> Self {
+        self.entity = entity;
+        self
+    }
+
+    /// The counts behind the alert.
+    pub fn counts(mut self, counts: Map<String, Value>) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// The detector's window in seconds.
+    pub fn window(mut self, secs: u64) -> Self {
+        self.window_secs = secs;
+        self
+    }
+
+    /// Times of the first and last evidence event (ms).
+    pub fn span(mut self, first: i64, last: i64) -> Self {
+        self.first = first;
+        self.last = last;
+        self
+    }
+
+    /// One event that is both the first and the last evidence, at `t`.
+    pub fn single(self, t: i64, ev: E) -> Self {
+        self.span(t, t).evidence(vec![ev], false)
+    }
+
+    /// The evidence, oldest first, and whether some was dropped.
+    pub fn evidence(mut self, evidence: Vec<E>, truncated: bool) -> Self {
+        self.evidence = evidence;
+        self.evidence_truncated = truncated;
+        self
+    }
+}
+
 /// The counts map of an alert.
 pub(crate) fn counts(pairs: &[(&str, Value)]) -> Map<String, Value> {
     pairs
@@ -724,17 +780,17 @@ impl<E: Clone> Detectors<E> {
             (true, false) => format!("source {}", obs.source.as_deref().unwrap_or("-")),
             _ => format!("account {}", obs.user.as_deref().unwrap_or("-")),
         };
-        out.push(Alert {
-            detector: Detector::BruteForce,
-            entity,
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!("{failures} authentication failures for {who} within {window_secs}s"),
-        });
+        out.push(
+            Alert::new(
+                Detector::BruteForce,
+                format!("{failures} authentication failures for {who} within {window_secs}s"),
+            )
+            .entity(entity)
+            .counts(counts)
+            .window(window_secs)
+            .span(first, last)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn spray(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -796,19 +852,9 @@ impl<E: Clone> Detectors<E> {
             ("attempts", json!(attempts)),
             ("max_attempts_per_account", json!(per)),
         ]);
-        out.push(Alert {
-            detector: Detector::PasswordSpray,
-            entity: Self::entity(obs, true, false),
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!(
+        out.push(Alert::new(Detector::PasswordSpray, format!(
                 "{accounts} accounts failed from {src} (at most {per} attempts each) within {window_secs}s"
-            ),
-        });
+            )).entity(Self::entity(obs, true, false)).counts(counts).window(window_secs).span(first, last).evidence(evidence, truncated));
     }
 
     fn stuffing(&mut self, obs: &Observation, ev: &E, failed: bool, out: &mut Vec<Alert<E>>) {
@@ -853,20 +899,10 @@ impl<E: Clone> Detectors<E> {
             ("successes", json!(total - failures)),
             ("failure_ratio", json!((ratio * 1000.0).round() / 1000.0)),
         ]);
-        out.push(Alert {
-            detector: Detector::CredentialStuffing,
-            entity: Vec::new(),
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!(
+        out.push(Alert::new(Detector::CredentialStuffing, format!(
                 "{failures} failures for {accounts} accounts from {sources} sources ({:.0}% failed) within {window_secs}s",
                 ratio * 100.0
-            ),
-        });
+            )).entity(Vec::new()).counts(counts).window(window_secs).span(first, last).evidence(evidence, truncated));
     }
 
     fn saf_failure(&mut self, obs: &Observation, ev: &E) {
@@ -951,21 +987,21 @@ impl<E: Clone> Detectors<E> {
             return;
         };
         let counts = counts(&[("failures", json!(fails)), ("min_failures", json!(n))]);
-        out.push(Alert {
-            detector: Detector::SuccessAfterFailures,
-            entity: Self::entity(obs, true, true),
-            counts,
-            window_secs,
-            first,
-            last: obs.time,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!(
-                "login of {} from {} succeeded after {fails} failures within {window_secs}s",
-                obs.user.as_deref().unwrap_or("-"),
-                obs.source.as_deref().unwrap_or("-")
-            ),
-        });
+        out.push(
+            Alert::new(
+                Detector::SuccessAfterFailures,
+                format!(
+                    "login of {} from {} succeeded after {fails} failures within {window_secs}s",
+                    obs.user.as_deref().unwrap_or("-"),
+                    obs.source.as_deref().unwrap_or("-")
+                ),
+            )
+            .entity(Self::entity(obs, true, true))
+            .counts(counts)
+            .window(window_secs)
+            .span(first, obs.time)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn web_scan(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -993,17 +1029,17 @@ impl<E: Clone> Detectors<E> {
         }
         let (count, first, last, evidence, truncated) = b.take(max_ev, obs.time, w);
         let counts = counts(&[("not_found", json!(count)), ("threshold", json!(n))]);
-        out.push(Alert {
-            detector: Detector::WebScan,
-            entity: Self::entity(obs, true, false),
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!("{count} requests from {src} answered 404 within {window_secs}s"),
-        });
+        out.push(
+            Alert::new(
+                Detector::WebScan,
+                format!("{count} requests from {src} answered 404 within {window_secs}s"),
+            )
+            .entity(Self::entity(obs, true, false))
+            .counts(counts)
+            .window(window_secs)
+            .span(first, last)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn web_attack(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -1035,22 +1071,21 @@ impl<E: Clone> Detectors<E> {
         if let Some(u) = &web.url {
             counts.insert("url".into(), json!(u));
         }
-        out.push(Alert {
-            detector: Detector::WebAttack,
-            entity: Self::entity(obs, true, false),
-            counts,
-            window_secs: c.suppress_secs,
-            first: obs.time,
-            last: obs.time,
-            evidence: vec![ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "{} probe from {} ({pattern:?}, status {})",
-                class.as_str(),
-                obs.source.as_deref().unwrap_or("-"),
-                web.status
-            ),
-        });
+        out.push(
+            Alert::new(
+                Detector::WebAttack,
+                format!(
+                    "{} probe from {} ({pattern:?}, status {})",
+                    class.as_str(),
+                    obs.source.as_deref().unwrap_or("-"),
+                    web.status
+                ),
+            )
+            .entity(Self::entity(obs, true, false))
+            .counts(counts)
+            .window(c.suppress_secs)
+            .single(obs.time, ev.clone()),
+        );
     }
 }
 
