@@ -269,7 +269,7 @@ impl<E: Clone> Detectors<E> {
             ]))
             .window((r.threshold / 1000).max(0) as u64)
             .span(r.last, at)
-            .evidence(vec![r.before, ev.clone()], false),
+            .evidence(r.before.into_iter().chain([ev.clone()]).collect(), false),
         );
     }
 
@@ -305,7 +305,7 @@ impl<E: Clone> Detectors<E> {
                         ("mean_gap_secs", json!((s.mean_gap / 10.0).round() / 100.0)),
                         ("max_gap_secs", json!((s.max_gap / 10.0).round() / 100.0)),
                         ("observed_gaps", json!(s.gaps)),
-                    ])).window((th / 1000).max(0) as u64).span(s.last, now_ms).evidence(vec![s.evidence], false)
+                    ])).window((th / 1000).max(0) as u64).span(s.last, now_ms).evidence(s.evidence.into_iter().collect(), false)
             })
             .collect();
         self.stats[Detector::SourceSilent as usize].alerts += out.len() as u64;

@@ -30,6 +30,8 @@ mod baseline;
 pub mod config;
 pub mod extract;
 mod host;
+pub mod rate;
+mod rate_alert;
 mod silence;
 mod state;
 pub mod web;
@@ -77,6 +79,10 @@ pub enum Detector {
     NewUserAgent,
     /// A parent→child process pair new on the host and rare in the fleet.
     NewProcessPair,
+    /// An entity sent far more events than its profile expects.
+    RateSpike,
+    /// An entity sent far fewer events than its profile expects.
+    RateDrop,
 }
 
 impl Detector {
@@ -97,6 +103,8 @@ impl Detector {
         Detector::NewSourceNetwork,
         Detector::NewUserAgent,
         Detector::NewProcessPair,
+        Detector::RateSpike,
+        Detector::RateDrop,
     ];
 
     /// The stable id, e.g. `vigil.brute_force`.
@@ -117,6 +125,8 @@ impl Detector {
             Detector::NewSourceNetwork => "vigil.new_source_network",
             Detector::NewUserAgent => "vigil.new_user_agent",
             Detector::NewProcessPair => "vigil.new_process_pair",
+            Detector::RateSpike => "vigil.rate_spike",
+            Detector::RateDrop => "vigil.rate_drop",
         }
     }
 
@@ -144,6 +154,8 @@ impl Detector {
             Detector::NewSourceNetwork => "Login from a network new for the account",
             Detector::NewUserAgent => "User agent new for the account",
             Detector::NewProcessPair => "Process pair new on the host and rare in the fleet",
+            Detector::RateSpike => "Event rate far above the entity's usual for this time",
+            Detector::RateDrop => "Event rate far below the entity's usual for this time",
         }
     }
 
@@ -154,7 +166,9 @@ impl Detector {
             | Detector::WebAttack
             | Detector::NewAccountUsed
             | Detector::SourceSilent
-            | Detector::FirstSudo => "medium",
+            | Detector::FirstSudo
+            | Detector::RateSpike
+            | Detector::RateDrop => "medium",
             Detector::WebScan
             | Detector::NewSourceNetwork
             | Detector::NewUserAgent
@@ -196,6 +210,10 @@ impl Detector {
             Detector::NewSourceNetwork => &["attack.initial_access", "attack.t1078"],
             Detector::NewUserAgent => &["attack.initial_access", "attack.t1078"],
             Detector::NewProcessPair => &["attack.execution", "attack.t1059"],
+            // A spike is a symptom (a scan, a flood, a runaway process),
+            // not one technique.
+            Detector::RateSpike => &[],
+            Detector::RateDrop => &["attack.defense_evasion", "attack.t1562.006"],
         }
     }
 }
@@ -382,7 +400,7 @@ pub struct Stats {
 const OK_CAP: usize = 1024;
 
 /// Number of detectors (the length of [`Detector::ALL`]).
-pub const COUNT: usize = 15;
+pub const COUNT: usize = 17;
 
 /// The state of every detector. Not thread-safe by design: it is owned by
 /// the one thread that sees events in order (the server's writer, hunt's
@@ -419,6 +437,8 @@ pub struct Detectors<E> {
     /// First-seen baselines (persisted by the caller through
     /// [`Detectors::snapshot`] and [`Detectors::restore`]).
     baselines: baseline::Baselines,
+    /// Per-entity rate profiles (persisted with the baselines).
+    rates: rate::Rates<E>,
     /// Privileged group names, lower-case.
     privileged: std::collections::HashSet<String>,
     stats: [Stats; COUNT],
@@ -461,6 +481,7 @@ impl<E: Clone> Detectors<E> {
                 version: baseline::SNAPSHOT_VERSION,
                 ..Default::default()
             },
+            rates: rate::Rates::new(),
             privileged: cfg_groups,
             stats: [Stats::default(); COUNT],
         }
@@ -499,9 +520,14 @@ impl<E: Clone> Detectors<E> {
             Detector::NewSourceNetwork => self.baselines.networks.full,
             Detector::NewUserAgent => self.baselines.agents.full,
             Detector::NewProcessPair => self.baselines.pairs.full,
+            Detector::RateSpike => self.rates.evictions,
+            Detector::RateDrop => 0,
         };
         if d == Detector::SourceSilent {
             s.late += self.silence.late;
+        }
+        if d == Detector::RateSpike {
+            s.late += self.rates.late;
         }
         s
     }
@@ -524,20 +550,38 @@ impl<E: Clone> Detectors<E> {
             + self.baselines.networks.len()
             + self.baselines.agents.len()
             + self.baselines.pairs.len()
+            + self.rates.len()
     }
 
-    /// The first-seen baselines as JSON, to persist across restarts.
+    /// What is learnt, as JSON, to persist across restarts: the
+    /// first-seen baselines, the source-silence gap statistics and the
+    /// rate profiles.
     pub fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&self.baselines)
+        let b = &self.baselines;
+        serde_json::to_vec(&baseline::SnapshotOut {
+            version: baseline::SNAPSHOT_VERSION,
+            sudo: &b.sudo,
+            networks: &b.networks,
+            agents: &b.agents,
+            pairs: &b.pairs,
+            silence: self.silence.saved(),
+            rates: self.rates.saved(),
+        })
     }
 
-    /// Replaces the first-seen baselines with a snapshot. A snapshot that
-    /// does not parse, has another version or exceeds the configured caps
-    /// is refused whole; the current baselines then stay as they were.
+    /// Replaces what is learnt with a snapshot. A snapshot that does not
+    /// parse, has an unknown version or exceeds the configured caps is
+    /// refused whole; the current state then stays as it was. A version 1
+    /// snapshot (first-seen baselines only) leaves silence and rates to
+    /// learn anew. Restored sources are not judged silent for the time
+    /// before the next [`Detectors::tick`]: the time Vigil was down is not
+    /// theirs.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let b: baseline::Baselines = serde_json::from_slice(bytes)?;
-        b.check(&self.cfg)?;
+        let s: baseline::SnapshotIn = serde_json::from_slice(bytes)?;
+        let (b, silence, rates) = s.check(&self.cfg)?;
         self.baselines = b;
+        self.silence.restore(silence);
+        self.rates.restore(rates);
         Ok(())
     }
 
@@ -606,6 +650,9 @@ impl<E: Clone> Detectors<E> {
         }
         if obs.origin.is_some() {
             self.heard(obs, &evidence, &mut out);
+        }
+        if obs.rate.is_some() {
+            self.rate(obs, &evidence, &mut out);
         }
         if let Some(w) = &obs.web {
             if w.status == 404 {

@@ -33,6 +33,7 @@ fn only(d: Detector) -> Config {
     c.success_after_failures.enabled = d == Detector::SuccessAfterFailures;
     c.web_scan.enabled = d == Detector::WebScan;
     c.web_attack.enabled = d == Detector::WebAttack;
+    c.rate.enabled = matches!(d, Detector::RateSpike | Detector::RateDrop);
     c.log_tampering.enabled = d == Detector::LogTampering;
     c.privilege_change.enabled = d == Detector::PrivilegeChange;
     c.new_account_used.enabled = d == Detector::NewAccountUsed;
@@ -513,6 +514,7 @@ fn obs_of(v: serde_json::Value) -> Option<Observation> {
     c.first_sudo.enabled = false;
     c.new_user_agent.enabled = false;
     c.new_process_pair.enabled = false;
+    c.rate.enabled = false;
     observe(v.as_object().unwrap(), T0, &c)
 }
 
