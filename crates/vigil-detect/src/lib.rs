@@ -416,7 +416,8 @@ pub struct Detectors<E> {
     bf_user: Keyed<Burst<E>>,
     bf_source: Keyed<Burst<E>>,
     spray: Keyed<Spray<E>>,
-    stuffing: Stuffing<E>,
+    /// Credential stuffing per login target (`host|service`).
+    stuffing: Keyed<Stuffing<E>>,
     saf_user: Keyed<Burst<E>>,
     saf_source: Keyed<Burst<E>>,
     /// Recent successful logins per source (times only), to tell a shared
@@ -442,6 +443,8 @@ pub struct Detectors<E> {
     /// Privileged group names, lower-case.
     privileged: std::collections::HashSet<String>,
     stats: [Stats; COUNT],
+    /// Attempts dropped from a stuffing window for `max_events`.
+    stuffing_dropped: u64,
 }
 
 pub(crate) fn ms(secs: u64) -> i64 {
@@ -459,11 +462,11 @@ impl<E: Clone> Detectors<E> {
             .map(|g| g.to_lowercase())
             .collect();
         Detectors {
-            stuffing: Stuffing::new(cfg.credential_stuffing.max_events),
             cfg,
             newest: i64::MIN,
             newest_received: i64::MIN,
             fed: 0,
+            stuffing: Keyed::new(n),
             bf_user: Keyed::new(n),
             bf_source: Keyed::new(n),
             spray: Keyed::new(n),
@@ -484,6 +487,7 @@ impl<E: Clone> Detectors<E> {
             rates: rate::Rates::new(),
             privileged: cfg_groups,
             stats: [Stats::default(); COUNT],
+            stuffing_dropped: 0,
         }
     }
 
@@ -507,7 +511,7 @@ impl<E: Clone> Detectors<E> {
         s.evictions += match d {
             Detector::BruteForce => self.bf_user.evictions + self.bf_source.evictions,
             Detector::PasswordSpray => self.spray.evictions,
-            Detector::CredentialStuffing => self.stuffing.evictions,
+            Detector::CredentialStuffing => self.stuffing.evictions + self.stuffing_dropped,
             Detector::SuccessAfterFailures => self.saf_user.evictions + self.saf_source.evictions,
             Detector::WebScan => self.scan.evictions,
             Detector::WebAttack => self.attack.evictions,
@@ -683,6 +687,7 @@ impl<E: Clone> Detectors<E> {
         self.bf_user.expire(bf);
         self.bf_source.expire(bf);
         self.spray.expire(sp);
+        self.stuffing.expire(h(c.credential_stuffing.window_secs));
         self.saf_user.expire(saf);
         self.saf_source.expire(saf);
         self.ok_source.expire(h(self.ok_window_secs()));
@@ -912,44 +917,83 @@ impl<E: Clone> Detectors<E> {
         if !c.enabled {
             return;
         }
+        // The login target: the host and the service that logged the
+        // attempt (a shop's API on web01 is not web01's sshd).
+        let host = obs.host.as_deref().unwrap_or("-");
+        let via = obs.auth.as_ref().map_or("-", |a| a.via);
+        let mut key = String::with_capacity(host.len() + via.len() + 1);
+        key.push_str(host);
+        key.push('|');
+        key.push_str(via);
         let w = ms(c.window_secs);
-        let st = &mut self.stuffing;
-        if st.push(obs.time, user, src, failed, ev.clone(), w).is_err() {
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        let st = self.stuffing.get(&key, obs.time, horizon);
+        let before = st.evictions;
+        let pushed = st.push(obs.time, user, src, failed, ev.clone(), w, c.max_events);
+        let dropped = st.evictions - before;
+        self.stuffing_dropped += dropped;
+        if pushed.is_err() {
             self.stats[Detector::CredentialStuffing as usize].late += 1;
             return;
         }
         if !failed {
             return;
         }
-        let accounts = st.users.len();
-        let sources = st.sources.len();
-        let total = st.failures + st.successes;
+        let st = self.stuffing.get(&key, obs.time, horizon);
+        // Cheap first: enough sources in the window at all, then enough
+        // of them failing more than they succeed (one pass over sources),
+        // and only then the pass over the window's attempts.
+        if st.sources.len() < c.min_sources || st.failing_sources() < c.min_sources {
+            return;
+        }
+        let f = st.failing();
+        let total = f.failures + f.successes;
         let ratio = if total == 0 {
             0.0
         } else {
-            st.failures as f64 / total as f64
+            f.failures as f64 / total as f64
         };
-        if accounts < c.min_accounts || sources < c.min_sources || ratio < c.min_failure_ratio {
+        if f.accounts < c.min_accounts || ratio < c.min_failure_ratio {
             return;
         }
         if obs.time <= st.suppress_until {
             self.stats[Detector::CredentialStuffing as usize].suppressed += 1;
             return;
         }
-        let failures = st.failures;
         let window_secs = c.window_secs;
         let (first, last, evidence, truncated) = st.take(self.cfg.max_evidence, obs.time, w);
         let counts = counts(&[
-            ("distinct_accounts", json!(accounts)),
-            ("distinct_sources", json!(sources)),
-            ("failures", json!(failures)),
-            ("successes", json!(total - failures)),
+            ("target", json!(key)),
+            ("service", json!(via)),
+            ("distinct_accounts", json!(f.accounts)),
+            ("distinct_sources", json!(f.sources)),
+            ("failures", json!(f.failures)),
+            ("successes", json!(f.successes)),
             ("failure_ratio", json!((ratio * 1000.0).round() / 1000.0)),
         ]);
-        out.push(Alert::new(Detector::CredentialStuffing, format!(
-                "{failures} failures for {accounts} accounts from {sources} sources ({:.0}% failed) within {window_secs}s",
-                ratio * 100.0
-            )).entity(Vec::new()).counts(counts).window(window_secs).span(first, last).evidence(evidence, truncated));
+        let mut entity = Vec::new();
+        if let Some(h) = &obs.host {
+            entity.push(("host.name", h.to_string()));
+        }
+        out.push(
+            Alert::new(
+                Detector::CredentialStuffing,
+                format!(
+                    "{} failures for {} accounts from {} sources against {host} ({via}), {:.0}% of their attempts failed, within {window_secs}s",
+                    f.failures,
+                    f.accounts,
+                    f.sources,
+                    ratio * 100.0
+                ),
+            )
+            .entity(entity)
+            .counts(counts)
+            .window(window_secs)
+            .span(first, last)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn saf_failure(&mut self, obs: &Observation, ev: &E) {

@@ -788,7 +788,10 @@ fn silence_statistics_survive_a_restart() {
     assert_eq!(a.len(), 1, "{a:#?}");
     assert_eq!(a[0].counts["observed_gaps"], n);
     assert_eq!(a[0].counts["mean_gap_secs"], 10.0);
-    assert!(a[0].evidence.is_empty(), "its last event predates the restart");
+    assert!(
+        a[0].evidence.is_empty(),
+        "its last event predates the restart"
+    );
     // A source heard again after the restart does not learn the downtime
     // as a gap.
     let mut e = Detectors::<u64>::new(c.clone());

@@ -11,8 +11,8 @@ const MONDAY: i64 = 1_736_121_600_000;
 
 /// The diurnal curve of `vigil simulate`: quiet nights, a morning ramp.
 const HOURLY: [f64; 24] = [
-    0.18, 0.15, 0.13, 0.12, 0.12, 0.15, 0.25, 0.45, 0.75, 0.95, 1.0, 1.0, 0.9, 0.95, 1.0, 0.98, 0.9,
-    0.75, 0.55, 0.45, 0.38, 0.32, 0.26, 0.21,
+    0.18, 0.15, 0.13, 0.12, 0.12, 0.15, 0.25, 0.45, 0.75, 0.95, 1.0, 1.0, 0.9, 0.95, 1.0, 0.98,
+    0.9, 0.75, 0.55, 0.45, 0.38, 0.32, 0.26, 0.21,
 ];
 
 fn cfg() -> Config {
@@ -37,7 +37,10 @@ fn host_obs(host: &str, t: i64) -> Observation {
 struct Lcg(u64);
 impl Lcg {
     fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -142,7 +145,11 @@ fn a_tenfold_spike_and_a_drop_to_zero_alert_once_each() {
     assert_eq!(a.first, day4 + 11 * HOUR);
     // Nothing arrived in the bucket: the evidence is the last event heard.
     assert_eq!(a.evidence.len(), 1);
-    assert!(a.summary.contains("host web01 sent 0 events"), "{}", a.summary);
+    assert!(
+        a.summary.contains("host web01 sent 0 events"),
+        "{}",
+        a.summary
+    );
 }
 
 #[test]
@@ -174,7 +181,10 @@ fn slots_fall_back_from_week_to_day_to_recent() {
     for _ in 0..5 {
         p.day[day].learn(40.0, SLOT_ALPHA);
     }
-    assert_eq!(judge(&p, week, day, 100.0, &c).unwrap().basis, Basis::Recent);
+    assert_eq!(
+        judge(&p, week, day, 100.0, &c).unwrap().basis,
+        Basis::Recent
+    );
     p.day[day].learn(40.0, SLOT_ALPHA);
     let j = judge(&p, week, day, 100.0, &c).unwrap();
     assert_eq!((j.basis, j.n), (Basis::DayHour, 6));
