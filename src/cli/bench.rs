@@ -31,6 +31,9 @@ enum BenchWhat {
     Sigma(super::bench_sigma::SigmaBench),
     /// Needle and aggregation searches: index, full scan and grep -F.
     Search(super::bench_search::SearchBench),
+    /// Delay from an attack's first event to its built-in detector alert
+    /// in a running server.
+    Detect(super::bench_detect::DetectBench),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +60,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Ingest(b) => ingest(b),
         BenchWhat::Sigma(b) => super::bench_sigma::run(b),
         BenchWhat::Search(b) => super::bench_search::run(b),
+        BenchWhat::Detect(b) => super::bench_detect::run(b),
     }
 }
 
@@ -180,7 +184,7 @@ pub(super) fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct KillOnDrop(Child);
+pub(super) struct KillOnDrop(pub(super) Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -233,7 +237,7 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     })
 }
 
-fn read_addresses(stdout: impl Read + Send + 'static) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+pub(super) fn read_addresses(stdout: impl Read + Send + 'static) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let mut http = None;
     let mut tcp = None;
     let mut lines = BufReader::new(stdout).lines();

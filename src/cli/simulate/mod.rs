@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn attack_lists_parse() {
-        assert_eq!(parse_attacks("all").unwrap().len(), 7);
+        assert_eq!(parse_attacks("all").unwrap().len(), 8);
         assert!(parse_attacks("none").unwrap().is_empty());
         assert_eq!(
             parse_attacks("web_scan, brute_force").unwrap(),
