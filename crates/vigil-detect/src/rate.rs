@@ -24,7 +24,7 @@
 //! score, and anomalous buckets are learnt clamped to the alerting bound,
 //! so a flood does not become the new normal in one bucket.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use chrono::{Datelike, Timelike};
 use serde::{Deserialize, Serialize};
@@ -169,8 +169,10 @@ struct Live<E> {
     /// Count of the current bucket and of the next (events that arrived
     /// early, within the grace).
     count: [u32; 2],
-    /// The newest events of each open bucket, at most `max_evidence`.
-    evidence: [VecDeque<E>; 2],
+    /// A uniform sample of each open bucket's events (time, evidence), at
+    /// most `max_evidence`: in a spike most events are the excess, so a
+    /// sample shows it even when the burst ended before the bucket did.
+    evidence: [Vec<(i64, E)>; 2],
     /// Whether the entity was first counted during the current bucket
     /// (its count is partial and not learnt).
     fresh: bool,
@@ -182,7 +184,7 @@ impl<E> Live<E> {
     fn new() -> Self {
         Live {
             count: [0, 0],
-            evidence: [VecDeque::new(), VecDeque::new()],
+            evidence: [Vec::new(), Vec::new()],
             fresh: true,
             last: None,
         }
@@ -261,6 +263,9 @@ pub(crate) struct Rates<E> {
     pub evictions: u64,
     /// Events older than the current bucket.
     pub late: u64,
+    /// State of the sampling generator (deterministic: the same input
+    /// gives the same evidence).
+    rng: u64,
 }
 
 /// The persisted part: every entity's profile, per kind.
@@ -286,6 +291,7 @@ impl<E: Clone> Rates<E> {
             total: [0, 0],
             evictions: 0,
             late: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
         }
     }
 
@@ -354,11 +360,17 @@ impl<E: Clone> Rates<E> {
             e.profile.seen = e.profile.seen.max(t);
             let l = &mut e.live;
             l.count[slot] = l.count[slot].saturating_add(1);
+            // Reservoir sampling (algorithm R) over the bucket's events.
             let q = &mut l.evidence[slot];
-            if q.len() >= max_evidence.max(1) {
-                q.pop_front();
+            let k = max_evidence.max(1);
+            if q.len() < k {
+                q.push((t, ev.clone()));
+            } else {
+                let j = (splitmix(&mut self.rng) % u64::from(l.count[slot])) as usize;
+                if j < k {
+                    q[j] = (t, ev.clone());
+                }
             }
-            q.push_back(ev.clone());
             l.last = Some(ev.clone());
         }
         out
@@ -370,7 +382,7 @@ impl<E: Clone> Rates<E> {
         for m in &mut self.maps {
             for e in m.values_mut() {
                 e.live.count = [0, 0];
-                e.live.evidence = [VecDeque::new(), VecDeque::new()];
+                e.live.evidence = [Vec::new(), Vec::new()];
                 e.live.fresh = true;
             }
         }
@@ -409,7 +421,9 @@ impl<E: Clone> Rates<E> {
                     };
                     if anomalous && !*episode {
                         *episode = true;
-                        let mut ev: Vec<E> = evidence.iter().cloned().collect();
+                        let mut sample = evidence;
+                        sample.sort_by_key(|x| x.0);
+                        let mut ev: Vec<E> = sample.into_iter().map(|x| x.1).collect();
                         if ev.is_empty() {
                             ev.extend(l.last.iter().cloned());
                         }
@@ -499,6 +513,15 @@ impl<E: Clone> Rates<E> {
             }
         }
     }
+}
+
+/// The next value of a splitmix64 sequence.
+fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Drops the least recently seen eighth of `map` (at least one); returns
