@@ -237,7 +237,9 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     })
 }
 
-pub(super) fn read_addresses(stdout: impl Read + Send + 'static) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+pub(super) fn read_addresses(
+    stdout: impl Read + Send + 'static,
+) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let mut http = None;
     let mut tcp = None;
     let mut lines = BufReader::new(stdout).lines();

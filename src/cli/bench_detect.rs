@@ -120,8 +120,13 @@ pub fn run(b: DetectBench) -> anyhow::Result<ExitCode> {
         scorer.record(&alert);
     }
     let mut out = std::io::stdout();
-    let events = search("NOT event.kind:alert", 1)?["total"].as_u64().unwrap_or(0);
-    println!("{} built-in alerts read back; {events} events stored", hits.len());
+    let events = search("NOT event.kind:alert", 1)?["total"]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "{} built-in alerts read back; {events} events stored",
+        hits.len()
+    );
     scorer.report(events, &mut out)?;
     let delays = scorer.delays();
     println!("| instance | attack | delay s |");
