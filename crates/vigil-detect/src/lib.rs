@@ -5,8 +5,14 @@
 //! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`;
 //! and over host activity: `vigil.log_tampering`, `vigil.privilege_change`,
 //! `vigil.new_account_used`, and `vigil.source_silent` /
-//! `vigil.source_recovered` (see docs/DETECTIONS.md for thresholds, windows
-//! and ATT&CK mapping).
+//! `vigil.source_recovered`; first-seen baselines (`vigil.first_sudo`,
+//! `vigil.new_source_network`, `vigil.new_user_agent`,
+//! `vigil.new_process_pair`); and per-entity event rates against a weekly
+//! profile, `vigil.rate_spike` / `vigil.rate_drop` ([`rate`]). See
+//! docs/DETECTIONS.md for thresholds, windows and ATT&CK mapping.
+//!
+//! What is learnt (baselines, source gaps, rate profiles) is persisted by
+//! the caller through [`Detectors::snapshot`] and [`Detectors::restore`].
 //!
 //! Silence is judged by [`Detectors::tick`], which the caller invokes
 //! periodically with the current time (the server) or once at the end of
