@@ -951,7 +951,15 @@ impl<E: Clone> Detectors<E> {
         // Cheap first: enough sources in the window at all, then enough
         // of them failing more than they succeed (one pass over sources),
         // and only then the pass over the window's attempts.
-        if st.sources.len() < c.min_sources || st.failing_sources() < c.min_sources {
+        // A suppressed target is not judged at all: the pass over its
+        // window is the expensive part.
+        if obs.time <= st.suppress_until {
+            return;
+        }
+        if st.sources.len() < c.min_sources
+            || !st.pass_due()
+            || st.failing_sources() < c.min_sources
+        {
             return;
         }
         let f = st.failing();
@@ -962,10 +970,6 @@ impl<E: Clone> Detectors<E> {
             f.failures as f64 / total as f64
         };
         if f.accounts < c.min_accounts || ratio < c.min_failure_ratio {
-            return;
-        }
-        if obs.time <= st.suppress_until {
-            self.stats[Detector::CredentialStuffing as usize].suppressed += 1;
             return;
         }
         let window_secs = c.window_secs;

@@ -282,6 +282,8 @@ pub(crate) struct Stuffing<E> {
     pub suppress_until: i64,
     /// Events dropped for `max_events`.
     pub evictions: u64,
+    /// Failures pushed since the last full pass over the window.
+    pending: usize,
 }
 
 impl<E> Default for Stuffing<E> {
@@ -292,6 +294,7 @@ impl<E> Default for Stuffing<E> {
             ok: HashMap::new(),
             suppress_until: i64::MIN,
             evictions: 0,
+            pending: 0,
         }
     }
 }
@@ -358,6 +361,7 @@ impl<E> Stuffing<E> {
             }
         }
         let s = if failed {
+            self.pending += 1;
             bump(&mut self.sources, source)
         } else {
             bump(&mut self.ok, source)
@@ -392,8 +396,16 @@ impl<E> Stuffing<E> {
         self.sources.keys().filter(|s| self.is_failing(s)).count()
     }
 
+    /// Whether a full pass is due: at least one failure per 256 attempts
+    /// in the window since the last one, so that a large window that keeps
+    /// almost qualifying costs an amortised constant per failure.
+    pub fn pass_due(&self) -> bool {
+        self.pending.saturating_mul(256) >= self.entries.len()
+    }
+
     /// The attempts of the failing sources (one pass over the window).
-    pub fn failing(&self) -> Failing {
+    pub fn failing(&mut self) -> Failing {
+        self.pending = 0;
         let mut accounts = std::collections::HashSet::new();
         let mut f = Failing {
             sources: self.failing_sources(),
