@@ -126,9 +126,12 @@ pub struct Profile {
     pub since: i64,
     /// Newest arrival counted (ms), for eviction.
     pub seen: i64,
-    /// Per hour of the week, Monday 00:00 UTC first.
+    /// Per hour of the week, Monday 00:00 UTC first. Persisted sparse:
+    /// `[[hour, n, mean, variance], …]` for the slots with observations.
+    #[serde(with = "sparse_week")]
     pub week: Vec<Slot>,
-    /// Per hour of the day, UTC.
+    /// Per hour of the day, UTC (persisted sparse like `week`).
+    #[serde(with = "sparse_day")]
     pub day: Vec<Slot>,
     /// Every bucket, short memory.
     pub recent: Slot,
@@ -159,6 +162,55 @@ impl Profile {
             && self.day.len() == 24
             && self.week.iter().chain(&self.day).all(ok)
             && ok(&self.recent)
+    }
+}
+
+/// A slot list written as its non-empty slots with their index, so that a
+/// profile that has seen one day is a seventh of the full size.
+mod sparse {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Slot;
+
+    pub fn serialize<S: Serializer>(v: &[Slot], s: S) -> Result<S::Ok, S::Error> {
+        let used: Vec<(usize, u32, f32, f32)> = v
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.0 > 0)
+            .map(|(i, x)| (i, x.0, x.1, x.2))
+            .collect();
+        used.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D, len: usize) -> Result<Vec<Slot>, D::Error> {
+        let used: Vec<(usize, u32, f32, f32)> = Vec::deserialize(d)?;
+        let mut v = vec![Slot::default(); len];
+        for (i, n, m, var) in used {
+            let slot = v
+                .get_mut(i)
+                .ok_or_else(|| D::Error::custom(format!("slot {i} beyond {len}")))?;
+            *slot = Slot(n, m, var);
+        }
+        Ok(v)
+    }
+}
+
+mod sparse_week {
+    pub use super::sparse::serialize;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Slot>, D::Error> {
+        super::sparse::deserialize(d, super::WEEK_SLOTS)
+    }
+}
+
+mod sparse_day {
+    pub use super::sparse::serialize;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<super::Slot>, D::Error> {
+        super::sparse::deserialize(d, 24)
     }
 }
 
