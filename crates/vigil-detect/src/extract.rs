@@ -91,7 +91,8 @@ pub struct Observation {
 
 impl Observation {
     /// Whether only `origin` is set: the event matters to the silence
-    /// detector alone, which keeps no evidence of it but the newest.
+    /// detector alone, which keeps no evidence of it but the newest (the
+    /// rate profiles, when on, count every event and make this false).
     pub fn origin_only(&self) -> bool {
         self.auth.is_none()
             && self.web.is_none()
@@ -100,6 +101,7 @@ impl Observation {
             && self.sudo.is_none()
             && self.agent.is_none()
             && self.process.is_none()
+            && self.rate.is_none()
     }
 }
 

@@ -224,7 +224,9 @@ fn profiles_survive_a_snapshot_and_a_damaged_one_is_refused() {
     let v: serde_json::Value = serde_json::from_slice(&snap).unwrap();
     assert_eq!(v["version"], 2);
     // Slots are written sparse: [hour, n, mean, variance].
-    let day = v["rates"]["profiles"]["host"]["web01"]["day"].as_array().unwrap();
+    let day = v["rates"]["profiles"]["host"]["web01"]["day"]
+        .as_array()
+        .unwrap();
     assert_eq!(day.len(), 24);
     assert_eq!(day[10][0], 10);
     assert_eq!(day[10][1], 24);
