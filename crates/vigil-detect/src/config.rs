@@ -150,15 +150,18 @@ pub struct PasswordSpray {
 pub struct CredentialStuffing {
     /// On or off.
     pub enabled: bool,
-    /// Distinct accounts with failures across the fleet.
+    /// Distinct accounts failed, on one login target (host and service),
+    /// by the sources that fail there more than they succeed.
     pub min_accounts: usize,
-    /// Distinct sources of those failures.
+    /// Such failing sources on the target.
     pub min_sources: usize,
-    /// failures / (failures + successes) in the window, 0.0–1.0.
+    /// failures / (failures + successes) of those sources in the window,
+    /// 0.0–1.0.
     pub min_failure_ratio: f64,
     /// Window in seconds.
     pub window_secs: u64,
-    /// Authentication events kept in the window (oldest evicted beyond).
+    /// Authentication events kept per target in the window (oldest
+    /// evicted beyond).
     pub max_events: usize,
 }
 

@@ -59,7 +59,8 @@ pub enum Detector {
     BruteForce,
     /// Few failures each against many accounts from one source.
     PasswordSpray,
-    /// Failures for many accounts from many sources across the fleet.
+    /// Failures for many accounts from many failing sources against one
+    /// login target.
     CredentialStuffing,
     /// A success right after a burst of failures.
     SuccessAfterFailures,
@@ -603,7 +604,7 @@ impl<E: Clone> Detectors<E> {
     /// completes.
     ///
     /// Re-alert policy: when an entity (account, source, source + attack
-    /// class, or the fleet for stuffing) alerts, its counted events are
+    /// class, or the login target for stuffing) alerts, its counted events are
     /// cleared and it cannot alert again until one window has passed
     /// after the alert's event time; events keep being counted meanwhile,
     /// so a sustained attack alerts about once per window.
