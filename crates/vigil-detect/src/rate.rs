@@ -63,13 +63,15 @@ impl Kind {
     /// Every kind.
     pub const ALL: [Kind; 4] = [Kind::Source, Kind::Host, Kind::User, Kind::Category];
 
-    /// The event field naming an entity of this kind.
+    /// The alert field naming an entity of this kind. A category is not
+    /// written as `event.category`: the alert would then pass for an
+    /// event of that category in searches.
     pub fn field(self) -> &'static str {
         match self {
             Kind::Source => "vigil.source",
             Kind::Host => "host.name",
             Kind::User => "user.name",
-            Kind::Category => "event.category",
+            Kind::Category => "vigil.alert.event_category",
         }
     }
 
