@@ -279,6 +279,11 @@ fn silence_statistics_survive_a_restart() {
     .unwrap();
     assert_eq!(snap["silence"]["quiet02"]["gaps"], 2, "{snap}");
     assert_eq!(snap["silence"]["quiet02"]["silent"], Value::Null);
+    // The rate profiles are in the same snapshot (the host is known; its
+    // first, partial bucket is not learnt).
+    let profile = &snap["rates"]["profiles"]["host"]["quiet02"];
+    assert!(profile["since"].is_i64(), "{snap}");
+    assert_eq!(profile["day"], serde_json::json!([]));
 
     // Restarted: quiet02 sends nothing more, yet it is known and armed, so
     // its silence is reported without learning it again.
