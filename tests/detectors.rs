@@ -151,7 +151,7 @@ fn sudo_baseline_survives_a_restart_and_a_corrupt_snapshot_is_ignored() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let v: Value = serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
 
     // After the restart the learning period still ends at 10:00: alice is
     // known, mallory is new.
@@ -246,4 +246,54 @@ fn a_silent_source_is_reported_by_the_servers_tick_and_its_return_noticed() {
     let r = server.wait_for("rule.id:vigil.source_recovered", 1);
     assert_eq!(r["total"], 1, "{r}");
     assert_eq!(r["hits"][0]["vigil"]["alert"]["level"], "informational");
+}
+
+#[test]
+fn silence_statistics_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("vigil.toml");
+    // Armed after 2 gaps; silence beyond 3 s alerts.
+    std::fs::write(
+        &cfg,
+        "[detectors.source_silent]\nmin_observations = 2\nfactor = 1.0\nmax_gap_factor = 0.0\nfloor_secs = 3\n",
+    )
+    .unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let mut server = Server::start_with(&data, Some(common::TOKEN), &args);
+    let line = |n: u32| {
+        format!("<86>1 2025-01-06T08:00:0{n}.000Z quiet02 cron 1 - - pam_unix(cron:session): session closed for user root\n")
+    };
+    for n in 0..3 {
+        assert!(server
+            .post("/api/v1/events", "text/plain", line(n))
+            .status()
+            .is_success());
+    }
+    server.wait_for("host.name:quiet02", 3);
+    // Stopped well before the 3 s of silence: the gaps are only learnt.
+    server.terminate();
+    let snap: Value = serde_json::from_slice(
+        &std::fs::read(data.join("detectors").join("baselines.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(snap["silence"]["quiet02"]["gaps"], 2, "{snap}");
+    assert_eq!(snap["silence"]["quiet02"]["silent"], Value::Null);
+    // The rate profiles are in the same snapshot (the host is known; its
+    // first, partial bucket is not learnt).
+    let profile = &snap["rates"]["profiles"]["host"]["quiet02"];
+    assert!(profile["since"].is_i64(), "{snap}");
+    assert_eq!(profile["day"], serde_json::json!([]));
+
+    // Restarted: quiet02 sends nothing more, yet it is known and armed, so
+    // its silence is reported without learning it again.
+    let server = Server::start_with(&data, Some(common::TOKEN), &args);
+    let a = server.wait_for("rule.id:vigil.source_silent", 1);
+    assert_eq!(a["total"], 1, "{a}");
+    let d = &a["hits"][0]["vigil"]["alert"]["detector"];
+    assert_eq!(d["entity"]["vigil.source"], "quiet02");
+    assert_eq!(d["counts"]["observed_gaps"], 2);
+    // Counted from the restart, not from before it: the downtime was
+    // Vigil's, not the source's.
+    assert!(d["counts"]["silent_secs"].as_u64().unwrap() < 60, "{d}");
 }

@@ -290,3 +290,60 @@ fn tampering_and_silence_offline() {
     assert_eq!(s["counts"]["threshold_secs"], 900);
     let _: &Value = &alerts[1]["events"][0];
 }
+
+/// A host sending about 60 events per 5 minutes for four hours, with
+/// ten times that from 03:00 to 03:20, and a second host that goes quiet
+/// from 03:30 while the first goes on.
+fn rate_series() -> String {
+    let mut l = Vec::new();
+    let start = chrono::DateTime::parse_from_rfc3339("2025-01-06T00:00:00Z").unwrap();
+    for s in (0..4 * 3600).step_by(5) {
+        let t = start + chrono::Duration::seconds(s);
+        let burst = (3 * 3600..3 * 3600 + 1200).contains(&s);
+        for k in 0..if burst { 10 } else { 1 } {
+            let ts = (t + chrono::Duration::milliseconds(k * 400)).to_rfc3339();
+            l.push(format!(
+                r#"{{"@timestamp":"{ts}","host":{{"name":"web01"}},"message":"GET /"}}"#
+            ));
+        }
+        if s < 3 * 3600 + 1800 {
+            l.push(format!(
+                r#"{{"@timestamp":"{}","host":{{"name":"db01"}},"message":"query"}}"#,
+                (t + chrono::Duration::milliseconds(2500)).to_rfc3339()
+            ));
+        }
+    }
+    l.join("\n") + "\n"
+}
+
+#[test]
+fn builtin_rate_spike_and_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("series.ndjson");
+    std::fs::write(&f, rate_series()).unwrap();
+    let alerts = ndjson(vigil().arg("hunt").arg("--builtin").arg(&f));
+    let spikes = by_id(&alerts, "vigil.rate_spike");
+    assert_eq!(spikes.len(), 1, "one alert per episode: {alerts:#?}");
+    let s = spikes[0];
+    assert_eq!(s["detector"]["entity"]["host.name"], "web01");
+    assert_eq!(s["detector"]["first"], "2025-01-06T03:00:00.000Z");
+    let c = &s["detector"]["counts"];
+    assert_eq!(c["observed"], 600);
+    assert_eq!(c["expected"], 60.0);
+    assert_eq!(c["basis"], "recent");
+    assert_eq!(c["slot"], "Mon 03:00 UTC");
+    assert!(c["score"].as_f64().unwrap() > 6.0, "{c}");
+    // The evidence: the newest events of the bucket, themselves.
+    let ev = s["events"].as_array().unwrap();
+    assert_eq!(ev.len(), 20);
+    assert!(ev.iter().all(|e| e["host"]["name"] == "web01"));
+    let drops = by_id(&alerts, "vigil.rate_drop");
+    assert_eq!(drops.len(), 1, "{alerts:#?}");
+    assert_eq!(drops[0]["detector"]["entity"]["host.name"], "db01");
+    assert_eq!(drops[0]["detector"]["counts"]["observed"], 0);
+    assert_eq!(drops[0]["level"], "medium");
+    // db01's silence is also judged at the end of the input.
+    let silent = by_id(&alerts, "vigil.source_silent");
+    assert_eq!(silent[0]["detector"]["entity"]["vigil.source"], "db01");
+    assert_eq!(alerts.len(), 3, "{alerts:#?}");
+}

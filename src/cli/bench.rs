@@ -33,6 +33,9 @@ enum BenchWhat {
     Search(super::bench_search::SearchBench),
     /// A flood far above capacity from every input: memory and answers.
     Flood(super::bench_flood::FloodBench),
+    /// Delay from an attack's first event to its built-in detector alert
+    /// in a running server.
+    Detect(super::bench_detect::DetectBench),
 }
 
 #[derive(Debug, Args)]
@@ -60,6 +63,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         BenchWhat::Sigma(b) => super::bench_sigma::run(b),
         BenchWhat::Search(b) => super::bench_search::run(b),
         BenchWhat::Flood(b) => super::bench_flood::run(b),
+        BenchWhat::Detect(b) => super::bench_detect::run(b),
     }
 }
 
@@ -237,7 +241,9 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     })
 }
 
-fn read_addresses(stdout: impl Read + Send + 'static) -> anyhow::Result<(SocketAddr, SocketAddr)> {
+pub(super) fn read_addresses(
+    stdout: impl Read + Send + 'static,
+) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let mut http = None;
     let mut tcp = None;
     let mut lines = BufReader::new(stdout).lines();

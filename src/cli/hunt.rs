@@ -36,7 +36,7 @@ use vigil_sigma::views::{FlatWindowsView, JsonView};
 use super::hunt_input::{detect, for_each_event, InputFormat, SkipLine};
 
 #[path = "hunt_score.rs"]
-mod score;
+pub(super) mod score;
 
 /// Flags of `vigil hunt`.
 #[derive(Debug, Args)]

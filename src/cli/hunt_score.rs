@@ -186,6 +186,22 @@ impl Scorer {
         }
     }
 
+    /// Each detected instance's delay: (instance id, attack type, seconds
+    /// from its first line to its first credited alert's `last` time).
+    pub fn delays(&self) -> Vec<(String, String, f64)> {
+        self.instances
+            .iter()
+            .filter_map(|i| {
+                let f = i.first_alert?;
+                Some((
+                    i.id.clone(),
+                    i.attack.clone(),
+                    (f - i.start).max(0) as f64 / 1000.0,
+                ))
+            })
+            .collect()
+    }
+
     /// Writes the score report for `events` events read.
     pub fn report(&self, events: u64, out: &mut dyn Write) -> std::io::Result<()> {
         let background = events.saturating_sub(self.attack_lines).max(1);

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod bench;
+mod bench_detect;
 mod bench_flood;
 mod bench_search;
 mod bench_sigma;

@@ -140,9 +140,8 @@ impl Notifiers {
                     let tls = tls.clone().unwrap_or_else(|| "starttls".into());
                     let ca_pem = match ca_file {
                         Some(p) => {
-                            let pem = std::fs::read(p).map_err(|e| {
-                                bad(&key, format!("ca_file {}: {e}", p.display()))
-                            })?;
+                            let pem = std::fs::read(p)
+                                .map_err(|e| bad(&key, format!("ca_file {}: {e}", p.display())))?;
                             lettre::transport::smtp::client::Certificate::from_pem(&pem)
                                 .map_err(|e| bad(&key, format!("ca_file {}: {e}", p.display())))?;
                             Some(pem)

@@ -283,7 +283,9 @@ async fn email_over_starttls_and_implicit_tls_with_auth() {
     cfg.outbound_allow.push("::1/128".parse().unwrap());
     let engine = open(dir.path(), &cfg);
     let (stop, _, h) = worker(&engine);
-    engine.record(&input("mail-untrusted", "bob"), now_ms()).unwrap();
+    engine
+        .record(&input("mail-untrusted", "bob"), now_ms())
+        .unwrap();
     assert!(eventually(|| state_count(&engine, "dead") == 1).await);
     assert!(smtp.log.lock().unwrap().messages.is_empty());
     stop.send(true).unwrap();

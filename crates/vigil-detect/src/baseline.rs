@@ -151,8 +151,65 @@ pub struct Baselines {
     pub pairs: PerEntity,
 }
 
-/// The snapshot format version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// The snapshot format version: 2 adds the source-silence gaps and the
+/// rate profiles to the first-seen baselines of version 1.
+pub const SNAPSHOT_VERSION: u32 = 2;
+
+/// The oldest version still read (its silence and rate state start empty).
+pub const OLDEST_VERSION: u32 = 1;
+
+/// The snapshot as written: references to the live state.
+#[derive(Serialize)]
+pub(crate) struct SnapshotOut<'a> {
+    pub version: u32,
+    pub sudo: &'a Known,
+    pub networks: &'a PerEntity,
+    pub agents: &'a PerEntity,
+    pub pairs: &'a PerEntity,
+    pub silence: crate::silence::Saved,
+    pub rates: crate::rate::Saved,
+}
+
+/// The snapshot as read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SnapshotIn {
+    pub version: u32,
+    pub sudo: Known,
+    pub networks: PerEntity,
+    pub agents: PerEntity,
+    pub pairs: PerEntity,
+    #[serde(default)]
+    pub silence: crate::silence::Saved,
+    #[serde(default)]
+    pub rates: crate::rate::Saved,
+}
+
+impl SnapshotIn {
+    /// Checks it against the configuration's caps and splits it.
+    pub fn check(
+        self,
+        cfg: &crate::Config,
+    ) -> Result<(Baselines, crate::silence::Saved, crate::rate::Saved), SnapshotError> {
+        if !(OLDEST_VERSION..=SNAPSHOT_VERSION).contains(&self.version) {
+            return Err(SnapshotError::Version {
+                found: self.version,
+            });
+        }
+        let b = Baselines {
+            version: SNAPSHOT_VERSION,
+            sudo: self.sudo,
+            networks: self.networks,
+            agents: self.agents,
+            pairs: self.pairs,
+        };
+        b.check(cfg)?;
+        crate::silence::Silence::<()>::check(&self.silence, &cfg.source_silent)
+            .map_err(SnapshotError::Caps)?;
+        crate::rate::Rates::<()>::check(&self.rates, &cfg.rate).map_err(SnapshotError::Caps)?;
+        Ok((b, self.silence, self.rates))
+    }
+}
 
 /// A snapshot that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +218,9 @@ pub enum SnapshotError {
     #[error("baseline snapshot is not valid: {0}")]
     Parse(#[from] serde_json::Error),
     /// Another format version.
-    #[error("baseline snapshot has version {found}, expected {SNAPSHOT_VERSION}")]
+    #[error(
+        "baseline snapshot has version {found}, expected {OLDEST_VERSION} to {SNAPSHOT_VERSION}"
+    )]
     Version {
         /// The version found.
         found: u32,

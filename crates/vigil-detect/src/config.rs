@@ -57,6 +57,64 @@ pub struct Config {
     pub new_user_agent: FirstSeen,
     /// `vigil.new_process_pair`: a parent→child process pair new on a host.
     pub new_process_pair: FirstSeen,
+    /// `vigil.rate_spike` and `vigil.rate_drop`: event rates per entity
+    /// against a learnt weekly profile.
+    pub rate: Rate,
+}
+
+/// `[detectors.rate]`: per-entity event rates with seasonality.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rate {
+    /// On or off (both `vigil.rate_spike` and `vigil.rate_drop`).
+    pub enabled: bool,
+    /// Count per sending source (`vigil.source`, else `observer.name`).
+    pub by_source: bool,
+    /// Count per host (`host.name`, Windows `Computer`).
+    pub by_host: bool,
+    /// Count per user (`user.name`, Windows `TargetUserName`).
+    pub by_user: bool,
+    /// Count per event category (`event.category`).
+    pub by_category: bool,
+    /// Length of one counting bucket in seconds; divides an hour.
+    pub bucket_secs: u64,
+    /// Seconds an entity is watched before it can alert.
+    pub learning_secs: u64,
+    /// Observations a profile slot needs before it is trusted; until then
+    /// the next coarser slot is used.
+    pub min_slot_observations: u32,
+    /// Smallest score (deviation in spreads) that alerts.
+    pub min_score: f64,
+    /// A spike is at least this many times the expected count …
+    pub spike_factor: f64,
+    /// … a drop at most this fraction of it …
+    pub drop_factor: f64,
+    /// … and either differs from the expected count by at least this many
+    /// events per bucket, so that tiny counts never alert.
+    pub min_change: f64,
+    /// Entities tracked per kind; beyond it the least recently seen are
+    /// evicted (counted).
+    pub max_entities: usize,
+}
+
+impl Default for Rate {
+    fn default() -> Self {
+        Rate {
+            enabled: true,
+            by_source: true,
+            by_host: true,
+            by_user: true,
+            by_category: true,
+            bucket_secs: 300,
+            learning_secs: 7200,
+            min_slot_observations: 6,
+            min_score: 6.0,
+            spike_factor: 4.0,
+            drop_factor: 0.1,
+            min_change: 50.0,
+            max_entities: 5000,
+        }
+    }
 }
 
 /// `[detectors.brute_force]`
@@ -92,15 +150,18 @@ pub struct PasswordSpray {
 pub struct CredentialStuffing {
     /// On or off.
     pub enabled: bool,
-    /// Distinct accounts with failures across the fleet.
+    /// Distinct accounts failed, on one login target (host and service),
+    /// by the sources that fail there more than they succeed.
     pub min_accounts: usize,
-    /// Distinct sources of those failures.
+    /// Such failing sources on the target.
     pub min_sources: usize,
-    /// failures / (failures + successes) in the window, 0.0–1.0.
+    /// failures / (failures + successes) of those sources in the window,
+    /// 0.0–1.0.
     pub min_failure_ratio: f64,
     /// Window in seconds.
     pub window_secs: u64,
-    /// Authentication events kept in the window (oldest evicted beyond).
+    /// Authentication events kept per target in the window (oldest
+    /// evicted beyond).
     pub max_events: usize,
 }
 
@@ -326,6 +387,7 @@ impl Default for Config {
             new_source_network: FirstSeen::with_spread(3),
             new_user_agent: FirstSeen::with_spread(3),
             new_process_pair: FirstSeen::with_spread(2),
+            rate: Rate::default(),
         }
     }
 }
@@ -591,6 +653,47 @@ impl Config {
                 "must be 1..=10000",
             )?;
         }
+        let r = &self.rate;
+        check(
+            (60..=3600).contains(&r.bucket_secs) && 3600 % r.bucket_secs == 0,
+            "rate.bucket_secs",
+            "must be 60..=3600 seconds and divide an hour",
+        )?;
+        check(
+            r.learning_secs <= 90 * MAX_WINDOW,
+            "rate.learning_secs",
+            "must be at most 7776000 (90 days)",
+        )?;
+        check(
+            (1..=10_000).contains(&r.min_slot_observations),
+            "rate.min_slot_observations",
+            "must be 1..=10000",
+        )?;
+        check(
+            (1.0..=1000.0).contains(&r.min_score),
+            "rate.min_score",
+            "must be between 1.0 and 1000.0",
+        )?;
+        check(
+            (1.0..=1000.0).contains(&r.spike_factor),
+            "rate.spike_factor",
+            "must be between 1.0 and 1000.0",
+        )?;
+        check(
+            (0.0..1.0).contains(&r.drop_factor),
+            "rate.drop_factor",
+            "must be at least 0.0 and below 1.0",
+        )?;
+        check(
+            (1.0..=1e9).contains(&r.min_change),
+            "rate.min_change",
+            "must be between 1 and 1000000000",
+        )?;
+        check(
+            (1..=1_000_000).contains(&r.max_entities),
+            "rate.max_entities",
+            "must be 1..=1000000",
+        )?;
         Ok(())
     }
 }

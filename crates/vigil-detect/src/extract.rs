@@ -80,6 +80,9 @@ pub struct Observation {
     pub agent: Option<Box<str>>,
     /// A process start: (parent, child) executable names, lower-case.
     pub process: Option<(Box<str>, Box<str>)>,
+    /// The entities whose event rates count this event, when
+    /// `vigil.rate_spike`/`vigil.rate_drop` are on.
+    pub rate: Option<crate::rate::RateKeys>,
     /// When Vigil received the event (`vigil.received_at`, ms), read with
     /// `origin`: silence is about arrival, so the server judges it by the
     /// receiving clock even for events that carry old timestamps.
@@ -88,7 +91,8 @@ pub struct Observation {
 
 impl Observation {
     /// Whether only `origin` is set: the event matters to the silence
-    /// detector alone, which keeps no evidence of it but the newest.
+    /// detector alone, which keeps no evidence of it but the newest (the
+    /// rate profiles, when on, count every event and make this false).
     pub fn origin_only(&self) -> bool {
         self.auth.is_none()
             && self.web.is_none()
@@ -97,6 +101,7 @@ impl Observation {
             && self.sudo.is_none()
             && self.agent.is_none()
             && self.process.is_none()
+            && self.rate.is_none()
     }
 }
 
@@ -204,6 +209,11 @@ pub fn observe(
     } else {
         None
     };
+    let rate = if cfg.rate.enabled {
+        rate_keys(m, host.as_deref(), &cfg.rate)
+    } else {
+        None
+    };
     if obs.is_none()
         && tamper.is_none()
         && account.is_none()
@@ -211,6 +221,7 @@ pub fn observe(
         && sudo.is_none()
         && agent.is_none()
         && process.is_none()
+        && rate.is_none()
     {
         return None;
     }
@@ -234,7 +245,7 @@ pub fn observe(
     }
     o.tamper = tamper;
     o.account = account;
-    if origin.is_some() {
+    if origin.is_some() || rate.is_some() {
         o.received = path_str(m, &["vigil", "received_at"])
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp_millis());
@@ -249,7 +260,58 @@ pub fn observe(
     o.sudo = sudo;
     o.agent = agent;
     o.process = process;
+    o.rate = rate;
     obs
+}
+
+/// The entities an event counts for in the rate profiles.
+fn rate_keys(
+    m: &Map<String, Value>,
+    host: Option<&str>,
+    c: &crate::config::Rate,
+) -> Option<crate::rate::RateKeys> {
+    let windows =
+        || m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog");
+    let source = c
+        .by_source
+        .then(|| {
+            boxed(path_str(m, &["vigil", "source"]).filter(|s| *s != "vigil"))
+                .or_else(|| boxed(path_str(m, &["observer", "name"])))
+                .or_else(|| boxed(path_str(m, &["observer", "hostname"])))
+        })
+        .flatten();
+    let host = c
+        .by_host
+        .then(|| {
+            host.map(Box::from).or_else(|| {
+                windows()
+                    .then(|| boxed(win_str(m, "Computer").or_else(|| win_str(m, "Hostname"))))
+                    .flatten()
+            })
+        })
+        .flatten();
+    let user = c
+        .by_user
+        .then(|| {
+            boxed(path_str(m, &["user", "name"])).or_else(|| {
+                windows()
+                    .then(|| boxed(win_str(m, "TargetUserName").filter(|u| !u.ends_with('$'))))
+                    .flatten()
+            })
+        })
+        .flatten();
+    let category = c
+        .by_category
+        .then(|| match path(m, &["event", "category"]) {
+            Some(Value::String(s)) => boxed(Some(s)),
+            Some(Value::Array(a)) => boxed(a.first().and_then(Value::as_str)),
+            _ => None,
+        })
+        .flatten();
+    let keys = [source, host, user, category];
+    keys.iter()
+        .any(Option::is_some)
+        .then_some(crate::rate::RateKeys { keys })
 }
 
 /// The last component of a Windows or Unix path, lower-case.

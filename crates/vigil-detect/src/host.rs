@@ -56,32 +56,31 @@ impl<E: Clone> Detectors<E> {
             return;
         }
         let technique = tamper_technique(tm.class);
-        out.push(Alert {
-            detector: Detector::LogTampering,
-            entity: Self::entity(obs, false, true),
-            counts: counts(&[
+        out.push(
+            Alert::new(
+                Detector::LogTampering,
+                format!(
+                    "{} on {}{} ({}, {technique}): {}",
+                    tm.class,
+                    obs.host.as_deref().unwrap_or("-"),
+                    obs.user
+                        .as_deref()
+                        .map(|u| format!(" by {u}"))
+                        .unwrap_or_default(),
+                    tm.what,
+                    tm.detail
+                ),
+            )
+            .entity(Self::entity(obs, false, true))
+            .counts(counts(&[
                 ("class", json!(tm.class)),
                 ("pattern", json!(&*tm.what)),
                 ("detail", json!(&*tm.detail)),
                 ("technique", json!(technique)),
-            ]),
-            window_secs: c.suppress_secs,
-            first: obs.time,
-            last: obs.time,
-            evidence: vec![ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "{} on {}{} ({}, {technique}): {}",
-                tm.class,
-                obs.host.as_deref().unwrap_or("-"),
-                obs.user
-                    .as_deref()
-                    .map(|u| format!(" by {u}"))
-                    .unwrap_or_default(),
-                tm.what,
-                tm.detail
-            ),
-        });
+            ]))
+            .window(c.suppress_secs)
+            .single(obs.time, ev.clone()),
+        );
     }
 
     pub(crate) fn privilege_change(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -127,23 +126,22 @@ impl<E: Clone> Detectors<E> {
         if let Some(sid) = group_sid {
             cs.insert("group_sid".into(), json!(&**sid));
         }
-        out.push(Alert {
-            detector: Detector::PrivilegeChange,
-            entity,
-            counts: cs,
-            window_secs: secs,
-            first: obs.time,
-            last: obs.time,
-            evidence: vec![ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "{account} added to the administrative group {group} on {host}{}",
-                obs.user
-                    .as_deref()
-                    .map(|u| format!(" by {u}"))
-                    .unwrap_or_default()
-            ),
-        });
+        out.push(
+            Alert::new(
+                Detector::PrivilegeChange,
+                format!(
+                    "{account} added to the administrative group {group} on {host}{}",
+                    obs.user
+                        .as_deref()
+                        .map(|u| format!(" by {u}"))
+                        .unwrap_or_default()
+                ),
+            )
+            .entity(entity)
+            .counts(cs)
+            .window(secs)
+            .single(obs.time, ev.clone()),
+        );
     }
 
     /// Remembers a creation; alerts when a login of the account, already
@@ -226,23 +224,23 @@ impl<E: Clone> Detectors<E> {
         if let Some(s) = &obs.source {
             entity.insert(0, ("source.ip", s.to_string()));
         }
-        out.push(Alert {
-            detector: Detector::NewAccountUsed,
-            entity,
-            counts: counts(&[
+        out.push(
+            Alert::new(
+                Detector::NewAccountUsed,
+                format!(
+                    "account {account} logged in {after}s after it was created (window {secs}s)"
+                ),
+            )
+            .entity(entity)
+            .counts(counts(&[
                 ("seconds_after_creation", json!(after)),
                 ("created", json!(format_ms(created.0))),
                 ("login", json!(format_ms(login.0))),
-            ]),
-            window_secs: secs,
-            first: created.0,
-            last: login.0,
-            evidence: vec![created.1, login.1],
-            evidence_truncated: false,
-            summary: format!(
-                "account {account} logged in {after}s after it was created (window {secs}s)"
-            ),
-        });
+            ]))
+            .window(secs)
+            .span(created.0, login.0)
+            .evidence(vec![created.1, login.1], false),
+        );
     }
 
     pub(crate) fn heard(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -256,23 +254,23 @@ impl<E: Clone> Detectors<E> {
             return;
         };
         let silent = at - r.last;
-        out.push(Alert {
-            detector: Detector::SourceRecovered,
-            entity: vec![("vigil.source", origin.to_string())],
-            counts: counts(&[
+        out.push(
+            Alert::new(
+                Detector::SourceRecovered,
+                format!(
+                    "source {origin} sends again after {}s of silence",
+                    silent / 1000
+                ),
+            )
+            .entity(vec![("vigil.source", origin.to_string())])
+            .counts(counts(&[
                 ("silent_secs", json!(silent / 1000)),
                 ("threshold_secs", json!(r.threshold / 1000)),
-            ]),
-            window_secs: (r.threshold / 1000).max(0) as u64,
-            first: r.last,
-            last: at,
-            evidence: vec![r.before, ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "source {origin} sends again after {}s of silence",
-                silent / 1000
-            ),
-        });
+            ]))
+            .window((r.threshold / 1000).max(0) as u64)
+            .span(r.last, at)
+            .evidence(r.before.into_iter().chain([ev.clone()]).collect(), false),
+        );
     }
 
     /// Judges silence at `now_ms`: every armed source not heard for longer
@@ -295,29 +293,19 @@ impl<E: Clone> Detectors<E> {
             .map(|(name, s)| {
                 let th = s.threshold(&c);
                 let silent = now_ms - s.last;
-                Alert {
-                    detector: Detector::SourceSilent,
-                    entity: vec![("vigil.source", name.to_string())],
-                    counts: counts(&[
-                        ("silent_secs", json!(silent / 1000)),
-                        ("threshold_secs", json!(th / 1000)),
-                        ("mean_gap_secs", json!((s.mean_gap / 10.0).round() / 100.0)),
-                        ("max_gap_secs", json!((s.max_gap / 10.0).round() / 100.0)),
-                        ("observed_gaps", json!(s.gaps)),
-                    ]),
-                    window_secs: (th / 1000).max(0) as u64,
-                    first: s.last,
-                    last: now_ms,
-                    evidence: vec![s.evidence],
-                    evidence_truncated: false,
-                    summary: format!(
+                Alert::new(Detector::SourceSilent, format!(
                         "source {name} silent for {}s (usual gap {:.1}s, longest lately {:.1}s, threshold {}s)",
                         silent / 1000,
                         s.mean_gap / 1000.0,
                         s.max_gap / 1000.0,
                         th / 1000
-                    ),
-                }
+                    )).entity(vec![("vigil.source", name.to_string())]).counts(counts(&[
+                        ("silent_secs", json!(silent / 1000)),
+                        ("threshold_secs", json!(th / 1000)),
+                        ("mean_gap_secs", json!((s.mean_gap / 10.0).round() / 100.0)),
+                        ("max_gap_secs", json!((s.max_gap / 10.0).round() / 100.0)),
+                        ("observed_gaps", json!(s.gaps)),
+                    ])).window((th / 1000).max(0) as u64).span(s.last, now_ms).evidence(s.evidence.into_iter().collect(), false)
             })
             .collect();
         self.stats[Detector::SourceSilent as usize].alerts += out.len() as u64;
@@ -344,10 +332,17 @@ impl<E: Clone> Detectors<E> {
             return;
         }
         let known = self.baselines.sudo.len() - 1;
-        out.push(Alert {
-            detector: Detector::FirstSudo,
-            entity: Self::entity(obs, false, true),
-            counts: counts(&[
+        out.push(
+            Alert::new(
+                Detector::FirstSudo,
+                format!(
+                    "{user} {} sudo on {} for the first time ({known} other sudo users known)",
+                    if ran { "used" } else { "tried (refused)" },
+                    obs.host.as_deref().unwrap_or("-")
+                ),
+            )
+            .entity(Self::entity(obs, false, true))
+            .counts(counts(&[
                 ("ran", json!(ran)),
                 ("known_sudo_users", json!(known)),
                 (
@@ -357,18 +352,10 @@ impl<E: Clone> Detectors<E> {
                     )),
                 ),
                 ("score", json!(if ran { 0.6 } else { 0.8 })),
-            ]),
-            window_secs: c.learning_secs,
-            first: obs.time,
-            last: obs.time,
-            evidence: vec![ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "{user} {} sudo on {} for the first time ({known} other sudo users known)",
-                if ran { "used" } else { "tried (refused)" },
-                obs.host.as_deref().unwrap_or("-")
-            ),
-        });
+            ]))
+            .window(c.learning_secs)
+            .single(obs.time, ev.clone()),
+        );
     }
 }
 
@@ -448,10 +435,20 @@ impl<E: Clone> Detectors<E> {
         if matches!(which, Which::Pairs) && entity_fields.iter().all(|(k, _)| *k != "host.name") {
             entity_fields.push(("host.name", entity.to_string()));
         }
-        out.push(Alert {
-            detector: d,
-            entity: entity_fields,
-            counts: counts(&[
+        out.push(
+            Alert::new(
+                d,
+                format!(
+                    "{what} {value} new for {entity} ({before} known{}; {spread} others know it)",
+                    if sample.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", e.g. {}", sample.join(", "))
+                    }
+                ),
+            )
+            .entity(entity_fields)
+            .counts(counts(&[
                 ("observed", json!(value)),
                 ("known_count", json!(before)),
                 ("known_sample", json!(sample)),
@@ -461,21 +458,10 @@ impl<E: Clone> Detectors<E> {
                     "learnt_until",
                     json!(format_ms(b.learn_until.unwrap_or(obs.time))),
                 ),
-            ]),
-            window_secs: c.learning_secs,
-            first: obs.time,
-            last: obs.time,
-            evidence: vec![ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "{what} {value} new for {entity} ({before} known{}; {spread} others know it)",
-                if sample.is_empty() {
-                    String::new()
-                } else {
-                    format!(", e.g. {}", sample.join(", "))
-                }
-            ),
-        });
+            ]))
+            .window(c.learning_secs)
+            .single(obs.time, ev.clone()),
+        );
     }
 
     pub(crate) fn new_source_network(

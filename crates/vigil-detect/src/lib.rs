@@ -5,8 +5,14 @@
 //! `vigil.success_after_failures`, `vigil.web_scan` and `vigil.web_attack`;
 //! and over host activity: `vigil.log_tampering`, `vigil.privilege_change`,
 //! `vigil.new_account_used`, and `vigil.source_silent` /
-//! `vigil.source_recovered` (see docs/DETECTIONS.md for thresholds, windows
-//! and ATT&CK mapping).
+//! `vigil.source_recovered`; first-seen baselines (`vigil.first_sudo`,
+//! `vigil.new_source_network`, `vigil.new_user_agent`,
+//! `vigil.new_process_pair`); and per-entity event rates against a weekly
+//! profile, `vigil.rate_spike` / `vigil.rate_drop` ([`rate`]). See
+//! docs/DETECTIONS.md for thresholds, windows and ATT&CK mapping.
+//!
+//! What is learnt (baselines, source gaps, rate profiles) is persisted by
+//! the caller through [`Detectors::snapshot`] and [`Detectors::restore`].
 //!
 //! Silence is judged by [`Detectors::tick`], which the caller invokes
 //! periodically with the current time (the server) or once at the end of
@@ -30,6 +36,8 @@ mod baseline;
 pub mod config;
 pub mod extract;
 mod host;
+pub mod rate;
+mod rate_alert;
 mod silence;
 mod state;
 pub mod web;
@@ -51,7 +59,8 @@ pub enum Detector {
     BruteForce,
     /// Few failures each against many accounts from one source.
     PasswordSpray,
-    /// Failures for many accounts from many sources across the fleet.
+    /// Failures for many accounts from many failing sources against one
+    /// login target.
     CredentialStuffing,
     /// A success right after a burst of failures.
     SuccessAfterFailures,
@@ -77,6 +86,10 @@ pub enum Detector {
     NewUserAgent,
     /// A parent→child process pair new on the host and rare in the fleet.
     NewProcessPair,
+    /// An entity sent far more events than its profile expects.
+    RateSpike,
+    /// An entity sent far fewer events than its profile expects.
+    RateDrop,
 }
 
 impl Detector {
@@ -97,6 +110,8 @@ impl Detector {
         Detector::NewSourceNetwork,
         Detector::NewUserAgent,
         Detector::NewProcessPair,
+        Detector::RateSpike,
+        Detector::RateDrop,
     ];
 
     /// The stable id, e.g. `vigil.brute_force`.
@@ -117,6 +132,8 @@ impl Detector {
             Detector::NewSourceNetwork => "vigil.new_source_network",
             Detector::NewUserAgent => "vigil.new_user_agent",
             Detector::NewProcessPair => "vigil.new_process_pair",
+            Detector::RateSpike => "vigil.rate_spike",
+            Detector::RateDrop => "vigil.rate_drop",
         }
     }
 
@@ -144,6 +161,8 @@ impl Detector {
             Detector::NewSourceNetwork => "Login from a network new for the account",
             Detector::NewUserAgent => "User agent new for the account",
             Detector::NewProcessPair => "Process pair new on the host and rare in the fleet",
+            Detector::RateSpike => "Event rate far above the entity's usual for this time",
+            Detector::RateDrop => "Event rate far below the entity's usual for this time",
         }
     }
 
@@ -154,7 +173,9 @@ impl Detector {
             | Detector::WebAttack
             | Detector::NewAccountUsed
             | Detector::SourceSilent
-            | Detector::FirstSudo => "medium",
+            | Detector::FirstSudo
+            | Detector::RateSpike
+            | Detector::RateDrop => "medium",
             Detector::WebScan
             | Detector::NewSourceNetwork
             | Detector::NewUserAgent
@@ -196,6 +217,10 @@ impl Detector {
             Detector::NewSourceNetwork => &["attack.initial_access", "attack.t1078"],
             Detector::NewUserAgent => &["attack.initial_access", "attack.t1078"],
             Detector::NewProcessPair => &["attack.execution", "attack.t1059"],
+            // A spike is a symptom (a scan, a flood, a runaway process),
+            // not one technique.
+            Detector::RateSpike => &[],
+            Detector::RateDrop => &["attack.defense_evasion", "attack.t1562.006"],
         }
     }
 }
@@ -222,6 +247,62 @@ pub struct Alert<E> {
     pub evidence_truncated: bool,
     /// One-line summary for `message`.
     pub summary: String,
+}
+
+impl<E> Alert<E> {
+    /// An alert of `d` saying `summary`, about nothing yet: no entity,
+    /// counts or evidence, a zero window and time span. The setters below
+    /// fill in the rest, so every detector builds its alert the same way.
+    pub fn new(d: Detector, summary: impl Into<String>) -> Alert<E> {
+        Alert {
+            detector: d,
+            entity: Vec::new(),
+            counts: Map::new(),
+            window_secs: 0,
+            first: 0,
+            last: 0,
+            evidence: Vec::new(),
+            evidence_truncated: false,
+            summary: summary.into(),
+        }
+    }
+
+    /// The entity fields.
+    pub fn entity(mut self, entity: Vec<(&'static str, String)>) -> Self {
+        self.entity = entity;
+        self
+    }
+
+    /// The counts behind the alert.
+    pub fn counts(mut self, counts: Map<String, Value>) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// The detector's window in seconds.
+    pub fn window(mut self, secs: u64) -> Self {
+        self.window_secs = secs;
+        self
+    }
+
+    /// Times of the first and last evidence event (ms).
+    pub fn span(mut self, first: i64, last: i64) -> Self {
+        self.first = first;
+        self.last = last;
+        self
+    }
+
+    /// One event that is both the first and the last evidence, at `t`.
+    pub fn single(self, t: i64, ev: E) -> Self {
+        self.span(t, t).evidence(vec![ev], false)
+    }
+
+    /// The evidence, oldest first, and whether some was dropped.
+    pub fn evidence(mut self, evidence: Vec<E>, truncated: bool) -> Self {
+        self.evidence = evidence;
+        self.evidence_truncated = truncated;
+        self
+    }
 }
 
 /// The counts map of an alert.
@@ -326,7 +407,7 @@ pub struct Stats {
 const OK_CAP: usize = 1024;
 
 /// Number of detectors (the length of [`Detector::ALL`]).
-pub const COUNT: usize = 15;
+pub const COUNT: usize = 17;
 
 /// The state of every detector. Not thread-safe by design: it is owned by
 /// the one thread that sees events in order (the server's writer, hunt's
@@ -342,7 +423,8 @@ pub struct Detectors<E> {
     bf_user: Keyed<Burst<E>>,
     bf_source: Keyed<Burst<E>>,
     spray: Keyed<Spray<E>>,
-    stuffing: Stuffing<E>,
+    /// Credential stuffing per login target (`host|service`).
+    stuffing: Keyed<Stuffing<E>>,
     saf_user: Keyed<Burst<E>>,
     saf_source: Keyed<Burst<E>>,
     /// Recent successful logins per source (times only), to tell a shared
@@ -363,9 +445,13 @@ pub struct Detectors<E> {
     /// First-seen baselines (persisted by the caller through
     /// [`Detectors::snapshot`] and [`Detectors::restore`]).
     baselines: baseline::Baselines,
+    /// Per-entity rate profiles (persisted with the baselines).
+    rates: rate::Rates<E>,
     /// Privileged group names, lower-case.
     privileged: std::collections::HashSet<String>,
     stats: [Stats; COUNT],
+    /// Attempts dropped from a stuffing window for `max_events`.
+    stuffing_dropped: u64,
 }
 
 pub(crate) fn ms(secs: u64) -> i64 {
@@ -383,11 +469,11 @@ impl<E: Clone> Detectors<E> {
             .map(|g| g.to_lowercase())
             .collect();
         Detectors {
-            stuffing: Stuffing::new(cfg.credential_stuffing.max_events),
             cfg,
             newest: i64::MIN,
             newest_received: i64::MIN,
             fed: 0,
+            stuffing: Keyed::new(n),
             bf_user: Keyed::new(n),
             bf_source: Keyed::new(n),
             spray: Keyed::new(n),
@@ -405,8 +491,10 @@ impl<E: Clone> Detectors<E> {
                 version: baseline::SNAPSHOT_VERSION,
                 ..Default::default()
             },
+            rates: rate::Rates::new(),
             privileged: cfg_groups,
             stats: [Stats::default(); COUNT],
+            stuffing_dropped: 0,
         }
     }
 
@@ -430,7 +518,7 @@ impl<E: Clone> Detectors<E> {
         s.evictions += match d {
             Detector::BruteForce => self.bf_user.evictions + self.bf_source.evictions,
             Detector::PasswordSpray => self.spray.evictions,
-            Detector::CredentialStuffing => self.stuffing.evictions,
+            Detector::CredentialStuffing => self.stuffing.evictions + self.stuffing_dropped,
             Detector::SuccessAfterFailures => self.saf_user.evictions + self.saf_source.evictions,
             Detector::WebScan => self.scan.evictions,
             Detector::WebAttack => self.attack.evictions,
@@ -443,9 +531,14 @@ impl<E: Clone> Detectors<E> {
             Detector::NewSourceNetwork => self.baselines.networks.full,
             Detector::NewUserAgent => self.baselines.agents.full,
             Detector::NewProcessPair => self.baselines.pairs.full,
+            Detector::RateSpike => self.rates.evictions,
+            Detector::RateDrop => 0,
         };
         if d == Detector::SourceSilent {
             s.late += self.silence.late;
+        }
+        if d == Detector::RateSpike {
+            s.late += self.rates.late;
         }
         s
     }
@@ -468,20 +561,38 @@ impl<E: Clone> Detectors<E> {
             + self.baselines.networks.len()
             + self.baselines.agents.len()
             + self.baselines.pairs.len()
+            + self.rates.len()
     }
 
-    /// The first-seen baselines as JSON, to persist across restarts.
+    /// What is learnt, as JSON, to persist across restarts: the
+    /// first-seen baselines, the source-silence gap statistics and the
+    /// rate profiles.
     pub fn snapshot(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&self.baselines)
+        let b = &self.baselines;
+        serde_json::to_vec(&baseline::SnapshotOut {
+            version: baseline::SNAPSHOT_VERSION,
+            sudo: &b.sudo,
+            networks: &b.networks,
+            agents: &b.agents,
+            pairs: &b.pairs,
+            silence: self.silence.saved(),
+            rates: self.rates.saved(),
+        })
     }
 
-    /// Replaces the first-seen baselines with a snapshot. A snapshot that
-    /// does not parse, has another version or exceeds the configured caps
-    /// is refused whole; the current baselines then stay as they were.
+    /// Replaces what is learnt with a snapshot. A snapshot that does not
+    /// parse, has an unknown version or exceeds the configured caps is
+    /// refused whole; the current state then stays as it was. A version 1
+    /// snapshot (first-seen baselines only) leaves silence and rates to
+    /// learn anew. Restored sources are not judged silent for the time
+    /// before the next [`Detectors::tick`]: the time Vigil was down is not
+    /// theirs.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let b: baseline::Baselines = serde_json::from_slice(bytes)?;
-        b.check(&self.cfg)?;
+        let s: baseline::SnapshotIn = serde_json::from_slice(bytes)?;
+        let (b, silence, rates) = s.check(&self.cfg)?;
         self.baselines = b;
+        self.silence.restore(silence);
+        self.rates.restore(rates);
         Ok(())
     }
 
@@ -493,7 +604,7 @@ impl<E: Clone> Detectors<E> {
     /// completes.
     ///
     /// Re-alert policy: when an entity (account, source, source + attack
-    /// class, or the fleet for stuffing) alerts, its counted events are
+    /// class, or the login target for stuffing) alerts, its counted events are
     /// cleared and it cannot alert again until one window has passed
     /// after the alert's event time; events keep being counted meanwhile,
     /// so a sustained attack alerts about once per window.
@@ -551,6 +662,9 @@ impl<E: Clone> Detectors<E> {
         if obs.origin.is_some() {
             self.heard(obs, &evidence, &mut out);
         }
+        if obs.rate.is_some() {
+            self.rate(obs, &evidence, &mut out);
+        }
         if let Some(w) = &obs.web {
             if w.status == 404 {
                 self.web_scan(obs, &evidence, &mut out);
@@ -580,6 +694,7 @@ impl<E: Clone> Detectors<E> {
         self.bf_user.expire(bf);
         self.bf_source.expire(bf);
         self.spray.expire(sp);
+        self.stuffing.expire(h(c.credential_stuffing.window_secs));
         self.saf_user.expire(saf);
         self.saf_source.expire(saf);
         self.ok_source.expire(h(self.ok_window_secs()));
@@ -724,17 +839,17 @@ impl<E: Clone> Detectors<E> {
             (true, false) => format!("source {}", obs.source.as_deref().unwrap_or("-")),
             _ => format!("account {}", obs.user.as_deref().unwrap_or("-")),
         };
-        out.push(Alert {
-            detector: Detector::BruteForce,
-            entity,
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!("{failures} authentication failures for {who} within {window_secs}s"),
-        });
+        out.push(
+            Alert::new(
+                Detector::BruteForce,
+                format!("{failures} authentication failures for {who} within {window_secs}s"),
+            )
+            .entity(entity)
+            .counts(counts)
+            .window(window_secs)
+            .span(first, last)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn spray(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -796,19 +911,9 @@ impl<E: Clone> Detectors<E> {
             ("attempts", json!(attempts)),
             ("max_attempts_per_account", json!(per)),
         ]);
-        out.push(Alert {
-            detector: Detector::PasswordSpray,
-            entity: Self::entity(obs, true, false),
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!(
+        out.push(Alert::new(Detector::PasswordSpray, format!(
                 "{accounts} accounts failed from {src} (at most {per} attempts each) within {window_secs}s"
-            ),
-        });
+            )).entity(Self::entity(obs, true, false)).counts(counts).window(window_secs).span(first, last).evidence(evidence, truncated));
     }
 
     fn stuffing(&mut self, obs: &Observation, ev: &E, failed: bool, out: &mut Vec<Alert<E>>) {
@@ -819,54 +924,87 @@ impl<E: Clone> Detectors<E> {
         if !c.enabled {
             return;
         }
+        // The login target: the host and the service that logged the
+        // attempt (a shop's API on web01 is not web01's sshd).
+        let host = obs.host.as_deref().unwrap_or("-");
+        let via = obs.auth.as_ref().map_or("-", |a| a.via);
+        let mut key = String::with_capacity(host.len() + via.len() + 1);
+        key.push_str(host);
+        key.push('|');
+        key.push_str(via);
         let w = ms(c.window_secs);
-        let st = &mut self.stuffing;
-        if st.push(obs.time, user, src, failed, ev.clone(), w).is_err() {
+        let horizon = self
+            .newest
+            .saturating_sub(w + ms(self.cfg.skew_tolerance_secs));
+        let st = self.stuffing.get(&key, obs.time, horizon);
+        let before = st.evictions;
+        let pushed = st.push(obs.time, user, src, failed, ev.clone(), w, c.max_events);
+        let dropped = st.evictions - before;
+        self.stuffing_dropped += dropped;
+        if pushed.is_err() {
             self.stats[Detector::CredentialStuffing as usize].late += 1;
             return;
         }
         if !failed {
             return;
         }
-        let accounts = st.users.len();
-        let sources = st.sources.len();
-        let total = st.failures + st.successes;
+        let st = self.stuffing.get(&key, obs.time, horizon);
+        // Cheap first: enough sources in the window at all, then enough
+        // of them failing more than they succeed (one pass over sources),
+        // and only then the pass over the window's attempts.
+        // A suppressed target is not judged at all: the pass over its
+        // window is the expensive part.
+        if obs.time <= st.suppress_until {
+            return;
+        }
+        if st.sources.len() < c.min_sources
+            || !st.pass_due()
+            || st.failing_sources() < c.min_sources
+        {
+            return;
+        }
+        let f = st.failing();
+        let total = f.failures + f.successes;
         let ratio = if total == 0 {
             0.0
         } else {
-            st.failures as f64 / total as f64
+            f.failures as f64 / total as f64
         };
-        if accounts < c.min_accounts || sources < c.min_sources || ratio < c.min_failure_ratio {
+        if f.accounts < c.min_accounts || ratio < c.min_failure_ratio {
             return;
         }
-        if obs.time <= st.suppress_until {
-            self.stats[Detector::CredentialStuffing as usize].suppressed += 1;
-            return;
-        }
-        let failures = st.failures;
         let window_secs = c.window_secs;
         let (first, last, evidence, truncated) = st.take(self.cfg.max_evidence, obs.time, w);
         let counts = counts(&[
-            ("distinct_accounts", json!(accounts)),
-            ("distinct_sources", json!(sources)),
-            ("failures", json!(failures)),
-            ("successes", json!(total - failures)),
+            ("target", json!(key)),
+            ("service", json!(via)),
+            ("distinct_accounts", json!(f.accounts)),
+            ("distinct_sources", json!(f.sources)),
+            ("failures", json!(f.failures)),
+            ("successes", json!(f.successes)),
             ("failure_ratio", json!((ratio * 1000.0).round() / 1000.0)),
         ]);
-        out.push(Alert {
-            detector: Detector::CredentialStuffing,
-            entity: Vec::new(),
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!(
-                "{failures} failures for {accounts} accounts from {sources} sources ({:.0}% failed) within {window_secs}s",
-                ratio * 100.0
-            ),
-        });
+        let mut entity = Vec::new();
+        if let Some(h) = &obs.host {
+            entity.push(("host.name", h.to_string()));
+        }
+        out.push(
+            Alert::new(
+                Detector::CredentialStuffing,
+                format!(
+                    "{} failures for {} accounts from {} sources against {host} ({via}), {:.0}% of their attempts failed, within {window_secs}s",
+                    f.failures,
+                    f.accounts,
+                    f.sources,
+                    ratio * 100.0
+                ),
+            )
+            .entity(entity)
+            .counts(counts)
+            .window(window_secs)
+            .span(first, last)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn saf_failure(&mut self, obs: &Observation, ev: &E) {
@@ -951,21 +1089,21 @@ impl<E: Clone> Detectors<E> {
             return;
         };
         let counts = counts(&[("failures", json!(fails)), ("min_failures", json!(n))]);
-        out.push(Alert {
-            detector: Detector::SuccessAfterFailures,
-            entity: Self::entity(obs, true, true),
-            counts,
-            window_secs,
-            first,
-            last: obs.time,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!(
-                "login of {} from {} succeeded after {fails} failures within {window_secs}s",
-                obs.user.as_deref().unwrap_or("-"),
-                obs.source.as_deref().unwrap_or("-")
-            ),
-        });
+        out.push(
+            Alert::new(
+                Detector::SuccessAfterFailures,
+                format!(
+                    "login of {} from {} succeeded after {fails} failures within {window_secs}s",
+                    obs.user.as_deref().unwrap_or("-"),
+                    obs.source.as_deref().unwrap_or("-")
+                ),
+            )
+            .entity(Self::entity(obs, true, true))
+            .counts(counts)
+            .window(window_secs)
+            .span(first, obs.time)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn web_scan(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -993,17 +1131,17 @@ impl<E: Clone> Detectors<E> {
         }
         let (count, first, last, evidence, truncated) = b.take(max_ev, obs.time, w);
         let counts = counts(&[("not_found", json!(count)), ("threshold", json!(n))]);
-        out.push(Alert {
-            detector: Detector::WebScan,
-            entity: Self::entity(obs, true, false),
-            counts,
-            window_secs,
-            first,
-            last,
-            evidence,
-            evidence_truncated: truncated,
-            summary: format!("{count} requests from {src} answered 404 within {window_secs}s"),
-        });
+        out.push(
+            Alert::new(
+                Detector::WebScan,
+                format!("{count} requests from {src} answered 404 within {window_secs}s"),
+            )
+            .entity(Self::entity(obs, true, false))
+            .counts(counts)
+            .window(window_secs)
+            .span(first, last)
+            .evidence(evidence, truncated),
+        );
     }
 
     fn web_attack(&mut self, obs: &Observation, ev: &E, out: &mut Vec<Alert<E>>) {
@@ -1035,22 +1173,21 @@ impl<E: Clone> Detectors<E> {
         if let Some(u) = &web.url {
             counts.insert("url".into(), json!(u));
         }
-        out.push(Alert {
-            detector: Detector::WebAttack,
-            entity: Self::entity(obs, true, false),
-            counts,
-            window_secs: c.suppress_secs,
-            first: obs.time,
-            last: obs.time,
-            evidence: vec![ev.clone()],
-            evidence_truncated: false,
-            summary: format!(
-                "{} probe from {} ({pattern:?}, status {})",
-                class.as_str(),
-                obs.source.as_deref().unwrap_or("-"),
-                web.status
-            ),
-        });
+        out.push(
+            Alert::new(
+                Detector::WebAttack,
+                format!(
+                    "{} probe from {} ({pattern:?}, status {})",
+                    class.as_str(),
+                    obs.source.as_deref().unwrap_or("-"),
+                    web.status
+                ),
+            )
+            .entity(Self::entity(obs, true, false))
+            .counts(counts)
+            .window(c.suppress_secs)
+            .single(obs.time, ev.clone()),
+        );
     }
 }
 

@@ -9,6 +9,8 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::config::SourceSilent;
 
 /// How fast the longest gap is forgotten: a week of event time halves it.
@@ -27,9 +29,32 @@ pub(crate) struct Source<E> {
     pub gaps: u32,
     /// Set while the source is reported silent: the alert's threshold.
     pub silent: Option<i64>,
-    /// The newest event heard, as evidence.
-    pub evidence: E,
+    /// The newest event heard, as evidence (none for a source restored
+    /// from a snapshot and not heard since).
+    pub evidence: Option<E>,
+    /// Restored from a snapshot and not heard or ticked since: the time
+    /// Vigil itself was down is neither a gap to learn nor a silence.
+    pub resumed: bool,
 }
+
+/// What is persisted of one source: its learnt gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedSource {
+    /// Newest arrival heard (ms).
+    pub last: i64,
+    /// Moving mean of the gaps (ms).
+    pub mean_gap: f64,
+    /// Longest gap lately (ms).
+    pub max_gap: f64,
+    /// Gaps observed.
+    pub gaps: u32,
+    /// The threshold of a silence already reported.
+    pub silent: Option<i64>,
+}
+
+/// Every source's gap statistics, to persist.
+pub type Saved = HashMap<String, SavedSource>;
 
 impl<E> Source<E> {
     /// Silence longer than this (ms) is alerted, once armed.
@@ -48,8 +73,8 @@ pub(crate) struct Recovered<E> {
     pub last: i64,
     /// The silence threshold it had crossed, ms.
     pub threshold: i64,
-    /// The source's previous evidence.
-    pub before: E,
+    /// The source's previous evidence, if known.
+    pub before: Option<E>,
 }
 
 /// Every tracked source, at most `max_sources`.
@@ -64,6 +89,58 @@ pub(crate) struct Silence<E> {
 }
 
 impl<E: Clone> Silence<E> {
+    /// The gap statistics, to persist.
+    pub fn saved(&self) -> Saved {
+        self.map
+            .iter()
+            .map(|(k, s)| {
+                (
+                    k.to_string(),
+                    SavedSource {
+                        last: s.last,
+                        mean_gap: s.mean_gap,
+                        max_gap: s.max_gap,
+                        gaps: s.gaps,
+                        silent: s.silent,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Whether saved statistics are usable under `c`.
+    pub fn check(saved: &Saved, c: &SourceSilent) -> Result<(), &'static str> {
+        if saved.len() > c.max_sources {
+            return Err("source_silent.max_sources");
+        }
+        let ok = |x: f64| x.is_finite() && x >= 0.0;
+        if !saved.values().all(|s| ok(s.mean_gap) && ok(s.max_gap)) {
+            return Err("source_silent gaps (not finite or negative)");
+        }
+        Ok(())
+    }
+
+    /// Replaces the sources with saved ones.
+    pub fn restore(&mut self, saved: Saved) {
+        self.map = saved
+            .into_iter()
+            .map(|(k, s)| {
+                (
+                    k.into_boxed_str(),
+                    Source {
+                        last: s.last,
+                        mean_gap: s.mean_gap,
+                        max_gap: s.max_gap,
+                        gaps: s.gaps,
+                        silent: s.silent,
+                        evidence: None,
+                        resumed: true,
+                    },
+                )
+            })
+            .collect();
+    }
+
     /// No source known yet.
     pub fn new() -> Self {
         Silence {
@@ -88,7 +165,8 @@ impl<E: Clone> Silence<E> {
                     max_gap: 0.0,
                     gaps: 0,
                     silent: None,
-                    evidence: e,
+                    evidence: Some(e),
+                    resumed: false,
                 },
             );
             return None;
@@ -104,8 +182,8 @@ impl<E: Clone> Silence<E> {
             before: s.evidence.clone(),
         });
         // The silence itself is not learnt: it would raise the threshold
-        // of the next outage.
-        if recovered.is_none() {
+        // of the next outage; nor is the time Vigil was down.
+        if recovered.is_none() && !std::mem::take(&mut s.resumed) {
             s.mean_gap = if s.gaps == 0 {
                 gap
             } else {
@@ -116,7 +194,7 @@ impl<E: Clone> Silence<E> {
             s.gaps = s.gaps.saturating_add(1);
         }
         s.last = t;
-        s.evidence = e;
+        s.evidence = Some(e);
         recovered
     }
 
@@ -125,6 +203,12 @@ impl<E: Clone> Silence<E> {
     pub fn tick(&mut self, now: i64, c: &SourceSilent) -> Vec<(Box<str>, Source<E>)> {
         let mut out = Vec::new();
         for (k, s) in &mut self.map {
+            if s.resumed {
+                // Restored: its silence is counted from Vigil's return.
+                s.resumed = false;
+                s.last = s.last.max(now);
+                continue;
+            }
             if s.silent.is_some() || s.gaps < c.min_observations {
                 continue;
             }

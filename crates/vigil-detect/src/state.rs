@@ -269,21 +269,34 @@ impl<E> Spray<E> {
 /// (time, account, source, failed, evidence).
 type StuffingEntry<E> = (i64, Arc<str>, Arc<str>, bool, E);
 
-/// Fleet-wide authentication attempts within a window.
+/// Authentication attempts against one login target (host and service)
+/// within a window.
 #[derive(Debug)]
 pub(crate) struct Stuffing<E> {
     /// (time, account, source, failed, evidence)
     entries: VecDeque<StuffingEntry<E>>,
-    /// Failures per account in the window.
-    pub users: HashMap<Arc<str>, u32>,
     /// Failures per source in the window.
     pub sources: HashMap<Arc<str>, u32>,
-    pub failures: usize,
-    pub successes: usize,
+    /// Successes per source in the window.
+    ok: HashMap<Arc<str>, u32>,
     pub suppress_until: i64,
-    max_events: usize,
     /// Events dropped for `max_events`.
     pub evictions: u64,
+    /// Failures pushed since the last full pass over the window.
+    pending: usize,
+}
+
+impl<E> Default for Stuffing<E> {
+    fn default() -> Self {
+        Stuffing {
+            entries: VecDeque::new(),
+            sources: HashMap::new(),
+            ok: HashMap::new(),
+            suppress_until: i64::MIN,
+            evictions: 0,
+            pending: 0,
+        }
+    }
 }
 
 fn bump(m: &mut HashMap<Arc<str>, u32>, k: &str) -> Arc<str> {
@@ -308,33 +321,30 @@ fn drop_one(m: &mut HashMap<Arc<str>, u32>, k: &str) {
     }
 }
 
-impl<E> Stuffing<E> {
-    pub fn new(max_events: usize) -> Self {
-        Stuffing {
-            entries: VecDeque::new(),
-            users: HashMap::new(),
-            sources: HashMap::new(),
-            failures: 0,
-            successes: 0,
-            suppress_until: i64::MIN,
-            max_events,
-            evictions: 0,
-        }
-    }
+/// What the attempts of the failing sources of a target add up to.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Failing {
+    /// Sources whose failures outnumber their successes.
+    pub sources: usize,
+    /// Distinct accounts they failed for.
+    pub accounts: usize,
+    pub failures: usize,
+    pub successes: usize,
+}
 
+impl<E> Stuffing<E> {
     fn remove_front(&mut self) {
-        if let Some((_, u, s, failed, _)) = self.entries.pop_front() {
+        if let Some((_, _, s, failed, _)) = self.entries.pop_front() {
             if failed {
-                drop_one(&mut self.users, &u);
                 drop_one(&mut self.sources, &s);
-                self.failures -= 1;
             } else {
-                self.successes -= 1;
+                drop_one(&mut self.ok, &s);
             }
         }
     }
 
-    /// Adds an attempt; `Err` when late.
+    /// Adds an attempt, keeping at most `max_events`; `Err` when late.
+    #[allow(clippy::too_many_arguments)]
     pub fn push(
         &mut self,
         t: i64,
@@ -343,20 +353,25 @@ impl<E> Stuffing<E> {
         failed: bool,
         e: E,
         w: i64,
+        max_events: usize,
     ) -> Result<(), ()> {
         if let Some(newest) = self.entries.back().map(|x| x.0) {
             if t < newest.saturating_sub(w) {
                 return Err(());
             }
         }
-        let (u, s) = if failed {
-            self.failures += 1;
-            (bump(&mut self.users, user), bump(&mut self.sources, source))
+        let s = if failed {
+            self.pending += 1;
+            bump(&mut self.sources, source)
         } else {
-            self.successes += 1;
-            (Arc::from(user), Arc::from(source))
+            bump(&mut self.ok, source)
         };
-        insert_sorted(&mut self.entries, t, (t, u, s, failed, e), |x| x.0);
+        insert_sorted(
+            &mut self.entries,
+            t,
+            (t, Arc::from(user), s, failed, e),
+            |x| x.0,
+        );
         let newest = self.entries.back().map_or(t, |x| x.0);
         while self
             .entries
@@ -365,24 +380,64 @@ impl<E> Stuffing<E> {
         {
             self.remove_front();
         }
-        while self.entries.len() > self.max_events {
+        while self.entries.len() > max_events.max(1) {
             self.remove_front();
             self.evictions += 1;
         }
         Ok(())
     }
 
-    /// Takes the window's events as evidence; suppresses until `t + w`.
+    fn is_failing(&self, s: &str) -> bool {
+        self.sources.get(s).copied().unwrap_or(0) > self.ok.get(s).copied().unwrap_or(0)
+    }
+
+    /// Sources whose failures outnumber their successes on this target.
+    pub fn failing_sources(&self) -> usize {
+        self.sources.keys().filter(|s| self.is_failing(s)).count()
+    }
+
+    /// Whether a full pass is due: at least one failure per 256 attempts
+    /// in the window since the last one, so that a large window that keeps
+    /// almost qualifying costs an amortised constant per failure.
+    pub fn pass_due(&self) -> bool {
+        self.pending.saturating_mul(256) >= self.entries.len()
+    }
+
+    /// The attempts of the failing sources (one pass over the window).
+    pub fn failing(&mut self) -> Failing {
+        self.pending = 0;
+        let mut accounts = std::collections::HashSet::new();
+        let mut f = Failing {
+            sources: self.failing_sources(),
+            ..Failing::default()
+        };
+        for (_, u, s, failed, _) in &self.entries {
+            if !self.is_failing(s) {
+                continue;
+            }
+            if *failed {
+                f.failures += 1;
+                accounts.insert(u.clone());
+            } else {
+                f.successes += 1;
+            }
+        }
+        f.accounts = accounts.len();
+        f
+    }
+
+    /// Takes the failing sources' attempts as evidence and clears the
+    /// window; suppresses until `t + w`.
     pub fn take(&mut self, max: usize, t: i64, w: i64) -> (i64, i64, Vec<E>, bool) {
         self.suppress_until = t.saturating_add(w);
-        self.users.clear();
-        self.sources.clear();
-        self.failures = 0;
-        self.successes = 0;
-        let q: VecDeque<(i64, E)> = std::mem::take(&mut self.entries)
+        let entries = std::mem::take(&mut self.entries);
+        let q: VecDeque<(i64, E)> = entries
             .into_iter()
+            .filter(|x| self.is_failing(&x.2))
             .map(|x| (x.0, x.4))
             .collect();
+        self.sources.clear();
+        self.ok.clear();
         let (_, first, last, ev, tr) = cap_evidence(q, max);
         (first, last, ev, tr)
     }

@@ -33,6 +33,7 @@ fn only(d: Detector) -> Config {
     c.success_after_failures.enabled = d == Detector::SuccessAfterFailures;
     c.web_scan.enabled = d == Detector::WebScan;
     c.web_attack.enabled = d == Detector::WebAttack;
+    c.rate.enabled = matches!(d, Detector::RateSpike | Detector::RateDrop);
     c.log_tampering.enabled = d == Detector::LogTampering;
     c.privilege_change.enabled = d == Detector::PrivilegeChange;
     c.new_account_used.enabled = d == Detector::NewAccountUsed;
@@ -309,13 +310,40 @@ fn credential_stuffing() {
     let a = run(&mut d, &mk(6));
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].counts["distinct_sources"], json!(3));
-    assert!(a[0].entity.is_empty());
-    // Many successes keep the ratio below the bar.
+    assert_eq!(a[0].entity, vec![("host.name", "bastion".to_string())]);
+    assert_eq!(a[0].counts["target"], json!("bastion|test"));
+    assert_eq!(a[0].counts["failure_ratio"], json!(1.0));
+    // Sources that succeed as often as they fail (a typo, then the right
+    // password) are not stuffing, however many accounts they cover.
+    let mut d = Detectors::new(c.clone());
+    let mut obs = Vec::new();
+    for i in 0..40 {
+        let (u, ip, t) = (format!("c{i}"), format!("10.4.0.{i}"), T0 + i * S);
+        obs.push(fail(t, &u, &ip));
+        obs.push(auth(t + 500, &u, &ip, Outcome::Success));
+    }
+    assert!(run(&mut d, &obs).is_empty());
+    // Many successes from the attacking sources keep their ratio below
+    // the bar.
     let mut d = Detectors::new(c.clone());
     let mut obs: Vec<_> = (0..3)
-        .map(|i| auth(T0, &format!("ok{i}"), "10.3.0.1", Outcome::Success))
+        .flat_map(|i| {
+            let ip = format!("10.2.0.{i}");
+            [auth(T0, "ok", &ip, Outcome::Success)]
+        })
         .collect();
-    obs.extend(mk(6));
+    obs.extend(mk(9));
+    assert!(run(&mut d, &obs).is_empty());
+    // The same attempts spread over three targets are three small ones.
+    let mut d = Detectors::new(c.clone());
+    let obs: Vec<_> = mk(12)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut o)| {
+            o.host = Some(format!("web0{}", i % 3).into());
+            o
+        })
+        .collect();
     assert!(run(&mut d, &obs).is_empty());
     // Only two sources: that is spraying, not stuffing.
     let mut d = Detectors::new(c);
@@ -513,6 +541,7 @@ fn obs_of(v: serde_json::Value) -> Option<Observation> {
     c.first_sudo.enabled = false;
     c.new_user_agent.enabled = false;
     c.new_process_pair.enabled = false;
+    c.rate.enabled = false;
     observe(v.as_object().unwrap(), T0, &c)
 }
 

@@ -24,6 +24,7 @@ fn only(d: Detector) -> Config {
     c.new_source_network.enabled = d == Detector::NewSourceNetwork;
     c.new_user_agent.enabled = d == Detector::NewUserAgent;
     c.new_process_pair.enabled = d == Detector::NewProcessPair;
+    c.rate.enabled = matches!(d, Detector::RateSpike | Detector::RateDrop);
     c
 }
 
@@ -431,6 +432,7 @@ fn origin_extraction() {
     assert!(o(json!({"event":{"kind":"alert"},"host":{"name":"app01"}})).is_none());
     let mut off = c.clone();
     off.source_silent.enabled = false;
+    off.rate.enabled = false;
     assert!(obs(json!({"host":{"name":"app01"}}), T0, &off).is_none());
 }
 
@@ -747,7 +749,7 @@ fn baselines_survive_a_restart_in_the_middle_of_learning() {
     assert!(d.restore(b"[]").is_err());
     let other = String::from_utf8(snap.clone())
         .unwrap()
-        .replace("\"version\":1", "\"version\":9");
+        .replace("\"version\":2", "\"version\":9");
     assert!(matches!(
         d.restore(other.as_bytes()),
         Err(SnapshotError::Version { found: 9 })
@@ -758,4 +760,52 @@ fn baselines_survive_a_restart_in_the_middle_of_learning() {
     let mut d = Detectors::<u64>::new(small);
     assert!(matches!(d.restore(&snap), Err(SnapshotError::Caps(_))));
     assert_eq!(d.tracked_keys(), 0);
+}
+
+#[test]
+fn silence_statistics_survive_a_restart() {
+    let c = only(Detector::SourceSilent);
+    let n = c.source_silent.min_observations as i64;
+    let floor = c.source_silent.floor_secs as i64 * S;
+    let gap = 10 * S;
+    let mut d = Detectors::<u64>::new(c.clone());
+    for i in 0..=n {
+        d.feed(&heard("app01", T0 + i * gap), i as u64);
+    }
+    let last = T0 + n * gap;
+    let snap = d.snapshot().unwrap();
+    let v: Value = serde_json::from_slice(&snap).unwrap();
+    assert_eq!(v["silence"]["app01"]["gaps"], n);
+
+    // Restarted with the snapshot: armed at once. The time before the
+    // first tick (Vigil was down) is not the source's silence.
+    let mut e = Detectors::<u64>::new(c.clone());
+    e.restore(&snap).unwrap();
+    let back = last + 10 * floor;
+    assert!(e.tick(back).is_empty());
+    assert!(e.tick(back + floor).is_empty());
+    let a = e.tick(back + floor + 1);
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a[0].counts["observed_gaps"], n);
+    assert_eq!(a[0].counts["mean_gap_secs"], 10.0);
+    assert!(
+        a[0].evidence.is_empty(),
+        "its last event predates the restart"
+    );
+    // A source heard again after the restart does not learn the downtime
+    // as a gap.
+    let mut e = Detectors::<u64>::new(c.clone());
+    e.restore(&snap).unwrap();
+    e.feed(&heard("app01", last + 100 * floor), 1);
+    let s: Value = serde_json::from_slice(&e.snapshot().unwrap()).unwrap();
+    assert_eq!(s["silence"]["app01"]["gaps"], n);
+    assert_eq!(s["silence"]["app01"]["max_gap"], 10_000.0);
+
+    // Without the snapshot the source would have to be learnt again.
+    let mut f = Detectors::<u64>::new(c.clone());
+    assert!(f.tick(back + floor + 1).is_empty());
+    // Damaged gap statistics refuse the snapshot.
+    let mut bad = v.clone();
+    bad["silence"]["app01"]["mean_gap"] = json!(-1.0);
+    assert!(f.restore(&serde_json::to_vec(&bad).unwrap()).is_err());
 }

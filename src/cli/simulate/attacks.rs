@@ -21,10 +21,11 @@ pub enum Kind {
     WebScan,
     NewAdmin,
     LogClearing,
+    NetworkScan,
 }
 
 /// Every attack type, in the order instances are planned.
-pub const ALL: [Kind; 7] = [
+pub const ALL: [Kind; 8] = [
     Kind::BruteForce,
     Kind::PasswordSpray,
     Kind::CredentialStuffing,
@@ -32,6 +33,7 @@ pub const ALL: [Kind; 7] = [
     Kind::WebScan,
     Kind::NewAdmin,
     Kind::LogClearing,
+    Kind::NetworkScan,
 ];
 
 impl Kind {
@@ -45,6 +47,7 @@ impl Kind {
             Kind::WebScan => "web_scan",
             Kind::NewAdmin => "new_admin",
             Kind::LogClearing => "log_clearing",
+            Kind::NetworkScan => "network_scan",
         }
     }
 
@@ -58,6 +61,7 @@ impl Kind {
             Kind::WebScan => "T1595.002",
             Kind::NewAdmin => "T1136.001",
             Kind::LogClearing => "T1070",
+            Kind::NetworkScan => "T1046",
         }
     }
 
@@ -599,6 +603,55 @@ pub fn plan(
             }
             c.inst.host = host.name.clone();
             c.inst.description = format!("Log clearing on {} by {an}: auth.log truncated, wtmp shredded, shell history removed", host.name);
+        }
+        Kind::NetworkScan => {
+            // A compromised workstation sweeps the internal networks: a
+            // flood of Sysmon network connections from one process, far
+            // above anything the host sends in a normal hour.
+            let u = &w.users[r.below(w.users.len())];
+            let ws = &w.workstations[u.workstation];
+            let un = u.name.to_string();
+            let conns = n(1500, 4000, r);
+            let span = (r.range(10, 20) as i64 * 60_000).min(max_span_ms);
+            let image = "C:\\Users\\Public\\Libraries\\svchost32.exe";
+            let ports = ["22", "135", "139", "445", "3389", "5985", "1433", "3306"];
+            let mut hosts: Vec<Arc<str>> = w.linux.iter().map(|h| h.ip.clone()).collect();
+            hosts.extend(w.workstations.iter().map(|h| h.ip.clone()));
+            hosts.extend(w.dcs.iter().map(|h| h.ip.clone()));
+            for i in 0..conns {
+                let dst = r.pick(&hosts).clone();
+                let at = t + span * i as i64 / conns as i64;
+                c.emit(
+                    sysmon(
+                        at,
+                        ws,
+                        3,
+                        json!({
+                            "Image": image,
+                            "User": domain_user(&un),
+                            "Protocol": "tcp",
+                            "Initiated": "true",
+                            "SourceIp": &*ws.ip,
+                            "SourcePort": port(r).to_string(),
+                            "DestinationIp": &*dst,
+                            "DestinationPort": *r.pick(&ports),
+                        }),
+                        r,
+                    ),
+                    "T1046",
+                    None,
+                    None,
+                    Some(&un),
+                );
+            }
+            c.inst.host = ws.name.clone();
+            c.inst.platform = "windows";
+            c.inst.description = format!(
+                "Internal network scan from {} ({image} as {un}): {conns} connections to {} hosts in {} minutes",
+                ws.name,
+                hosts.len(),
+                span / 60_000
+            );
         }
     }
     if matches!(kind, Kind::NewAdmin | Kind::LogClearing) && windows {

@@ -60,7 +60,8 @@ pub struct SimulateArgs {
     #[arg(long)]
     sim_rate: Option<f64>,
     /// Attacks to inject: `all`, `none`, or a comma list of brute_force,
-    /// password_spray, credential_stuffing, sudo_abuse, web_scan, new_admin, log_clearing.
+    /// password_spray, credential_stuffing, sudo_abuse, web_scan, new_admin, log_clearing,
+    /// network_scan.
     #[arg(long, default_value = "all")]
     attacks: String,
     /// Output file, or `-` for stdout (ignored with --send).
@@ -430,7 +431,7 @@ mod tests {
 
     #[test]
     fn attack_lists_parse() {
-        assert_eq!(parse_attacks("all").unwrap().len(), 7);
+        assert_eq!(parse_attacks("all").unwrap().len(), 8);
         assert!(parse_attacks("none").unwrap().is_empty());
         assert_eq!(
             parse_attacks("web_scan, brute_force").unwrap(),
