@@ -249,18 +249,19 @@ async fn email_over_starttls_and_implicit_tls_with_auth() {
             eventually(|| state_count(&engine, "delivered") == 1).await,
             "{mode}: not delivered"
         );
-        let log = smtp.log.lock().unwrap();
-        assert_eq!(log.messages.len(), 1, "{mode}");
-        let (body, over_tls) = &log.messages[0];
-        assert!(over_tls, "{mode}: the message was sent in the clear");
-        assert!(body.contains(&format!("Rule mail-{mode}")), "{body}");
-        // AUTH PLAIN carries "\0vigil\0s3cret-relay-pass" in base64.
-        assert_eq!(
-            log.auth,
-            vec!["AUTH PLAIN AHZpZ2lsAHMzY3JldC1yZWxheS1wYXNz".to_string()],
-            "{mode}"
-        );
-        drop(log);
+        {
+            let log = smtp.log.lock().unwrap();
+            assert_eq!(log.messages.len(), 1, "{mode}");
+            let (body, over_tls) = &log.messages[0];
+            assert!(over_tls, "{mode}: the message was sent in the clear");
+            assert!(body.contains(&format!("Rule mail-{mode}")), "{body}");
+            // AUTH PLAIN carries "\0vigil\0s3cret-relay-pass" in base64.
+            assert_eq!(
+                log.auth,
+                vec!["AUTH PLAIN AHZpZ2lsAHMzY3JldC1yZWxheS1wYXNz".to_string()],
+                "{mode}"
+            );
+        }
         stop.send(true).unwrap();
         h.await.unwrap();
     }
