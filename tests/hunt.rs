@@ -74,6 +74,37 @@ fn text_logs_are_decoded_before_matching() {
     assert_eq!(matches[0]["event"]["source"]["ip"], "192.0.2.1");
 }
 
+/// A damaged EVTX file found by the `evtx` fuzz target whose chunk claims
+/// a record of size zero: the `evtx` crate's own iterator never moved past
+/// it and collected records until memory ran out (release), or overflowed
+/// (debug). `vigil_parse::evtx` bounds each chunk; the hunt reports the
+/// file and reads the next one.
+#[test]
+fn an_evtx_chunk_that_never_ends_is_bounded() {
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/damaged-endless-chunk.evtx");
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("auth.log");
+    std::fs::write(
+        &good,
+        "Mar  1 10:00:00 bastion sshd[4721]: Failed password for root from 203.0.113.9 port 52144 ssh2\n",
+    )
+    .unwrap();
+    let out = common::vigil()
+        .args(["hunt", "--builtin"])
+        .arg(&fixture)
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "hunt failed: {stderr}");
+    assert!(stderr.contains("2 files"), "{stderr}");
+    assert!(
+        stderr.contains("damaged-endless-chunk.evtx: "),
+        "the damage is reported with the file name: {stderr}"
+    );
+}
+
 /// A damaged EVTX file found by the `evtx` fuzz target: the parser trips
 /// on it (a debug assertion inside the `evtx` crate). The hunt warns and
 /// goes on with the next file instead of crashing.

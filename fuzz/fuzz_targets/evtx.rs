@@ -1,7 +1,7 @@
-//! EVTX input as `vigil hunt` reads it: the `evtx` crate's parser over
-//! hostile bytes, then everything Vigil does with each record: the Windows
-//! field view used by Sigma rules and the built-in detectors' extraction.
-//! A record count cap keeps one input from running for long.
+//! EVTX input as `vigil hunt` reads it: `vigil_parse::evtx` (the `evtx`
+//! crate's chunks, walked with bounds) over hostile bytes, then everything
+//! Vigil does with each record: the Windows field view used by Sigma rules
+//! and the built-in detectors' extraction.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -20,22 +20,20 @@ const FIELDS: [&str; 8] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let settings = evtx::ParserSettings::default().num_threads(1);
-    let Ok(parser) = evtx::EvtxParser::from_buffer(data.to_vec()) else {
+    let Ok(mut parser) = evtx::EvtxParser::from_buffer(data.to_vec()) else {
         return;
     };
-    let mut parser = parser.with_configuration(settings);
     let cfg = vigil_detect::Config::default();
-    for rec in parser.records_json_value().take(256) {
-        let Ok(rec) = rec else { continue };
-        let view = FlatWindowsView::new(&rec.data);
+    vigil_parse::evtx::for_each_record(&mut parser, &mut |rec| {
+        let Ok(v) = rec else { return };
+        let view = FlatWindowsView::new(&v);
         for f in FIELDS {
             view.has_field(f);
             view.any_value(f, &mut |_| false);
         }
         view.any_text(&mut |_| false);
-        if let Some(m) = rec.data.as_object() {
+        if let Some(m) = v.as_object() {
             let _ = vigil_detect::observe(m, 0, &cfg);
         }
-    }
+    });
 });

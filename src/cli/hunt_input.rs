@@ -101,18 +101,19 @@ pub fn for_each_event(
             // `evtx` fuzz target): a panic ends this file with a warning, not
             // the hunt.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                for rec in parser.records_json_value() {
-                    match rec {
-                        Ok(r) => {
-                            n += 1;
-                            f(r.data);
-                        }
-                        Err(e) => {
-                            bad += 1;
-                            warn(format!("{}: unreadable EVTX record: {e}", path.display()));
-                        }
+                // Bounded per chunk: a damaged chunk cannot make the reader
+                // loop or grow without end (vigil_parse::evtx).
+                bad += vigil_parse::evtx::for_each_record(&mut parser, &mut |rec| match rec {
+                    Ok(v) => {
+                        n += 1;
+                        f(v);
                     }
-                }
+                    Err(e) => warn(format!(
+                        "{}: unreadable EVTX record: {}",
+                        path.display(),
+                        vigil_event::sanitize::display(&e)
+                    )),
+                });
             }));
             if let Err(panic) = outcome {
                 bad += 1;

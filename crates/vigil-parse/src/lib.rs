@@ -16,6 +16,7 @@
 //! ```
 
 pub mod decoders;
+pub mod evtx;
 pub mod formats;
 pub mod redact;
 pub mod syslog;
