@@ -70,10 +70,16 @@ pub fn for_each_record<T: Read + Seek>(
                 bad += 1;
                 break;
             }
-            match rec.and_then(|r| {
-                let id = r.event_record_id;
-                r.into_json_value().map(|v| (id, v))
-            }) {
+            let read = match rec {
+                Ok(r) => {
+                    let id = r.event_record_id;
+                    r.into_json_value()
+                        .map(|v| (id, v))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            match read {
                 Ok((id, v)) => {
                     // A damaged header can make the iterator yield the same
                     // record again and again without moving on.
