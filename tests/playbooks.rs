@@ -231,7 +231,7 @@ fn a_brute_force_alert_blocks_its_source_and_every_action_is_in_the_ledger() {
     assert_eq!(r.status(), 404);
     assert_eq!(
         server.search(q, 100)["total"],
-        6,
+        7,
         "a dry run through the API writes no action events"
     );
 
