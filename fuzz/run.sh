@@ -23,7 +23,9 @@ run() {
             find ../../shared/corpus/sigma/regression -name '*.evtx' -size -200k | sort | head -16 |
                 while read -r f; do cp "$f" "seeds/evtx/$(basename "$f")"; done
         fi
-        extra+=(-max_len=200000)
+        # The evtx crate reserves capacity from an untrusted count (address
+        # space only; see README): let such a reservation through.
+        extra+=(-max_len=200000 -malloc_limit_mb=16384)
     fi
     local build=()
     # The evtx crate's own debug assertions fire on damaged files (release
