@@ -142,39 +142,20 @@ pub fn rows_table(
     Ok(())
 }
 
-/// One CSV field (RFC 4180): quoted when it holds a comma, quote or line
-/// break. Text starting with `=`, `+`, `-` or `@` gets a leading `'` so a
-/// spreadsheet shows it instead of running it as a formula; JSON numbers are
-/// left alone, since `-5` cannot be a formula. Control characters other than
-/// line breaks and tabs are escaped as in the terminal table.
-pub fn csv_field(v: &serde_json::Value) -> String {
-    let mut text: String = value_text(v)
-        .chars()
-        .map(|c| match c {
-            '\n' | '\r' | '\t' => c.to_string(),
-            c => sanitize::display(c.encode_utf8(&mut [0; 4])).into_owned(),
-        })
-        .collect();
-    if !v.is_number() && text.starts_with(['=', '+', '-', '@']) {
-        text.insert(0, '\'');
-    }
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-/// Writes one CSV record, ending in CRLF as RFC 4180 asks.
+/// Writes one CSV record, ending in CRLF as RFC 4180 asks, with the same
+/// field rules as streamed exports ([`vigil_query::export::csv_field`]:
+/// quoting, formulas neutralised, control characters escaped).
 pub fn csv_record(out: &mut impl Write, fields: &[serde_json::Value]) -> std::io::Result<()> {
-    let line: Vec<String> = fields.iter().map(csv_field).collect();
-    write!(out, "{}\r\n", line.join(","))
+    let mut line = Vec::new();
+    vigil_query::export::csv_record(&mut line, fields);
+    out.write_all(&line)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use vigil_query::export::csv_field;
 
     #[test]
     fn csv_quotes_and_neutralises() {

@@ -9,8 +9,9 @@
 //!
 //! The alert thread never waits: when the playbook queue is full the alert
 //! is counted in `vigil_playbook_alerts_dropped_total` and not responded
-//! to. Suppressed alerts are not responded to. Incidents are not part of
-//! this server yet: incident actions fail with "incidents not available".
+//! to. Suppressed alerts are not responded to. Incident actions go to the
+//! server's incident store (`crate::incidents`); with incidents off they
+//! fail and the action result says why.
 
 use std::collections::BTreeSet;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
