@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
 
-use super::client::Client;
+use super::client::{path_segment, Client};
 use super::ServerArgs;
 
 /// `vigil alerts`.
@@ -103,31 +103,9 @@ fn client(s: &ServerArgs) -> anyhow::Result<Client> {
         .context("vigil alerts talks to a server: give --server (or VIGIL_SERVER)")
 }
 
-/// POSTs JSON with the same checks as [`Client::get`].
+/// POSTs JSON; answers the JSON body.
 fn post(s: &ServerArgs, path: &str, body: &Value) -> anyhow::Result<Value> {
-    // Validates --server/--token the same way GET does.
-    client(s)?;
-    let base = s
-        .server
-        .as_deref()
-        .unwrap_or_default()
-        .trim_end_matches('/');
-    let url = format!("{base}{path}");
-    let resp = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()?
-        .post(&url)
-        .bearer_auth(s.token.as_deref().unwrap_or_default())
-        .json(body)
-        .send()
-        .with_context(|| format!("requesting {url}"))?;
-    let status = resp.status();
-    let v: Value = resp.json().unwrap_or(Value::Null);
-    if !status.is_success() {
-        let msg = v["error"].as_str().unwrap_or("no details");
-        bail!("server answered {status}: {}", display(msg));
-    }
-    Ok(v)
+    client(s)?.json(reqwest::Method::POST, path, Some(body))
 }
 
 /// Runs `vigil alerts`.
@@ -158,7 +136,7 @@ pub fn run(a: AlertsArgs) -> anyhow::Result<ExitCode> {
             }
         }
         AlertsCommand::Show(s) => {
-            let path = format!("/api/v1/alerts/{}", encode(&s.id));
+            let path = format!("/api/v1/alerts/{}", path_segment(&s.id));
             let v: Value = client(&s.server)?.get(&path, &[])?.json()?;
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
@@ -190,7 +168,7 @@ pub fn run(a: AlertsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn change(out: &mut impl Write, c: &ChangeArgs, what: &str) -> anyhow::Result<()> {
-    let path = format!("/api/v1/alerts/{}/{what}", encode(&c.id));
+    let path = format!("/api/v1/alerts/{}/{what}", path_segment(&c.id));
     let v = post(&c.server, &path, &json!({ "note": c.note }))?;
     writeln!(
         out,
@@ -199,19 +177,6 @@ fn change(out: &mut impl Write, c: &ChangeArgs, what: &str) -> anyhow::Result<()
         display(v["alert"]["status"].as_str().unwrap_or(""))
     )?;
     Ok(())
-}
-
-/// An id as one URL path segment (ids are hex; anything else is escaped).
-fn encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn print_list(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {

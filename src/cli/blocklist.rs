@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
 
-use super::client::Client;
+use super::client::{path_segment, Client};
 use super::ServerArgs;
 
 /// `vigil blocklist`.
@@ -72,43 +72,7 @@ fn send(
     path: &str,
     body: Option<&Value>,
 ) -> anyhow::Result<Value> {
-    // Validates --server/--token the same way GET does.
-    client(s)?;
-    let base = s
-        .server
-        .as_deref()
-        .unwrap_or_default()
-        .trim_end_matches('/');
-    let url = format!("{base}{path}");
-    let mut req = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()?
-        .request(method, &url)
-        .bearer_auth(s.token.as_deref().unwrap_or_default());
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().with_context(|| format!("requesting {url}"))?;
-    let status = resp.status();
-    let v: Value = resp.json().unwrap_or(Value::Null);
-    if !status.is_success() {
-        let msg = v["error"].as_str().unwrap_or("no details");
-        bail!("server answered {status}: {}", display(msg));
-    }
-    Ok(v)
-}
-
-/// An address or CIDR as one URL path segment (`/` and the rest escaped).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'.' || b == b':' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    client(s)?.json(method, path, body)
 }
 
 /// Runs `vigil blocklist`.
@@ -150,7 +114,7 @@ pub fn run(a: BlocklistArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         BlocklistCommand::Remove(r) => {
-            let path = format!("/api/v1/blocklist/{}", encode(r.address.trim()));
+            let path = format!("/api/v1/blocklist/{}", path_segment(r.address.trim()));
             let v = send(&r.server, reqwest::Method::DELETE, &path, None)?;
             writeln!(
                 out,

@@ -43,16 +43,56 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
     ) -> anyhow::Result<reqwest::blocking::Response> {
+        self.request(reqwest::Method::GET, path, query, None)
+    }
+
+    /// Any method with query parameters and an optional JSON body; returns
+    /// the response after checking the status.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<reqwest::blocking::Response> {
         let url = format!("{}{}", self.base, path);
-        let resp = self
+        let mut req = self
             .http
-            .get(&url)
+            .request(method, &url)
             .bearer_auth(&self.token)
-            .query(query)
-            .send()
-            .with_context(|| format!("requesting {url}"))?;
+            .query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().with_context(|| format!("requesting {url}"))?;
         check(resp)
     }
+
+    /// [`Client::request`] answering the parsed JSON body.
+    pub fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.request(method, path, &[], body)?
+            .json()
+            .context("the server's answer is not JSON")
+    }
+}
+
+/// Text as one URL path segment: RFC 3986 unreserved characters and `:`
+/// stay, everything else (`/` of a CIDR included) is percent-encoded.
+pub fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b':') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn check(resp: reqwest::blocking::Response) -> anyhow::Result<reqwest::blocking::Response> {
@@ -65,5 +105,21 @@ fn check(resp: reqwest::blocking::Response) -> anyhow::Result<reqwest::blocking:
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
         .unwrap_or(body);
-    bail!("server answered {status}: {msg}")
+    bail!(
+        "server answered {status}: {}",
+        vigil_event::sanitize::display(&msg)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_escape_separators() {
+        assert_eq!(path_segment("0a1b-c_d"), "0a1b-c_d");
+        assert_eq!(path_segment("10.0.0.0/8"), "10.0.0.0%2F8");
+        assert_eq!(path_segment("2001:db8::/32"), "2001:db8::%2F32");
+        assert_eq!(path_segment("a b?#"), "a%20b%3F%23");
+    }
 }

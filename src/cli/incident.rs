@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use vigil_event::sanitize::display;
 
-use super::client::Client;
+use super::client::{path_segment, Client};
 use super::ServerArgs;
 
 /// `vigil incident`.
@@ -160,7 +160,12 @@ struct ExportArgs {
     server: ServerArgs,
 }
 
-/// A request to the API, checked like [`Client::get`]; answers the body.
+fn client(s: &ServerArgs) -> anyhow::Result<Client> {
+    Client::from_args(s, Some(std::time::Duration::from_secs(120)))?
+        .context("vigil incident talks to a server: give --server (or VIGIL_SERVER)")
+}
+
+/// A request to the API; answers the body as text.
 fn call(
     s: &ServerArgs,
     method: reqwest::Method,
@@ -168,33 +173,10 @@ fn call(
     query: &[(&str, String)],
     body: Option<&Value>,
 ) -> anyhow::Result<String> {
-    // Validates --server/--token the same way GET does.
-    Client::from_args(s, None)?
-        .context("vigil incident talks to a server: give --server (or VIGIL_SERVER)")?;
-    let base = s
-        .server
-        .as_deref()
-        .unwrap_or_default()
-        .trim_end_matches('/');
-    let url = format!("{base}{path}");
-    let mut req = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(120))
-        .build()?
-        .request(method, &url)
-        .bearer_auth(s.token.as_deref().unwrap_or_default())
-        .query(query);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().with_context(|| format!("requesting {url}"))?;
-    let status = resp.status();
-    let text = resp.text().with_context(|| format!("reading {url}"))?;
-    if !status.is_success() {
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let msg = v["error"].as_str().unwrap_or("no details");
-        bail!("server answered {status}: {}", display(msg));
-    }
-    Ok(text)
+    client(s)?
+        .request(method, path, query, body)?
+        .text()
+        .with_context(|| format!("reading the answer to {path}"))
 }
 
 fn call_json(
@@ -206,19 +188,6 @@ fn call_json(
 ) -> anyhow::Result<Value> {
     let text = call(s, method, path, query, body)?;
     serde_json::from_str(&text).context("the server's answer is not JSON")
-}
-
-/// An id as one URL path segment (ids are hex; anything else is escaped).
-fn encode(id: &str) -> String {
-    id.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// JSON with every non-ASCII character escaped, so nothing raw reaches a
@@ -266,7 +235,7 @@ pub fn run(a: IncidentArgs) -> anyhow::Result<ExitCode> {
             }
         }
         IncidentCommand::Show(s) => {
-            let path = format!("/api/v1/incidents/{}", encode(&s.id));
+            let path = format!("/api/v1/incidents/{}", path_segment(&s.id));
             let v = call_json(&s.server, Method::GET, &path, &[], None)?;
             if s.json {
                 writeln!(out, "{}", ascii_json(&v))?;
@@ -289,13 +258,13 @@ pub fn run(a: IncidentArgs) -> anyhow::Result<ExitCode> {
             said(&mut out, &v, "opened")?;
         }
         IncidentCommand::Status(s) => {
-            let path = format!("/api/v1/incidents/{}", encode(&s.id));
+            let path = format!("/api/v1/incidents/{}", path_segment(&s.id));
             let body = json!({ "status": s.status, "note": s.note });
             let v = call_json(&s.server, Method::PATCH, &path, &[], Some(&body))?;
             said(&mut out, &v, "is now")?;
         }
         IncidentCommand::Assign(s) => {
-            let path = format!("/api/v1/incidents/{}", encode(&s.id));
+            let path = format!("/api/v1/incidents/{}", path_segment(&s.id));
             let body = json!({ "assignee": s.assignee });
             let v = call_json(&s.server, Method::PATCH, &path, &[], Some(&body))?;
             writeln!(
@@ -306,7 +275,7 @@ pub fn run(a: IncidentArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         IncidentCommand::Note(n) => {
-            let path = format!("/api/v1/incidents/{}/notes", encode(&n.id));
+            let path = format!("/api/v1/incidents/{}/notes", path_segment(&n.id));
             let v = call_json(
                 &n.server,
                 Method::POST,
@@ -317,7 +286,7 @@ pub fn run(a: IncidentArgs) -> anyhow::Result<ExitCode> {
             said(&mut out, &v, "noted,")?;
         }
         IncidentCommand::Pin(p) => {
-            let path = format!("/api/v1/incidents/{}/pins", encode(&p.id));
+            let path = format!("/api/v1/incidents/{}/pins", path_segment(&p.id));
             let body = json!({ "seq": p.seq, "note": p.note });
             let v = call_json(&p.server, Method::POST, &path, &[], Some(&body))?;
             writeln!(
@@ -328,7 +297,7 @@ pub fn run(a: IncidentArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
         IncidentCommand::Attach(at) => {
-            let path = format!("/api/v1/incidents/{}/alerts", encode(&at.id));
+            let path = format!("/api/v1/incidents/{}/alerts", path_segment(&at.id));
             let body = json!({ "alert_id": at.alert });
             let v = call_json(&at.server, Method::POST, &path, &[], Some(&body))?;
             said(&mut out, &v, "now has its alerts,")?;
@@ -337,7 +306,7 @@ pub fn run(a: IncidentArgs) -> anyhow::Result<ExitCode> {
             if !matches!(e.format.as_str(), "md" | "json") {
                 bail!("--format must be md or json, got {:?}", display(&e.format));
             }
-            let path = format!("/api/v1/incidents/{}/export", encode(&e.id));
+            let path = format!("/api/v1/incidents/{}/export", path_segment(&e.id));
             let text = call(
                 &e.server,
                 Method::GET,
