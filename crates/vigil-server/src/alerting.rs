@@ -251,31 +251,13 @@ pub fn start(
     let path = config.data_dir.join("alerts.db");
     let engine = Engine::open(&path, &config.alerts)
         .with_context(|| format!("opening the alert store {}", path.display()))?;
-    let (changes, mut changes_rx) = tokio::sync::mpsc::channel::<Change>(CHANGE_QUEUE);
-
     // Lifecycle recorder: batches changes into durable ledger writes.
-    let p = pipeline.clone();
-    tokio::spawn(async move {
-        while let Some(first) = changes_rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < 1024 {
-                match changes_rx.try_recv() {
-                    Ok(c) => batch.push(c),
-                    Err(_) => break,
-                }
-            }
-            let events = batch
-                .iter()
-                .map(|c| Prepared::new(&lifecycle_event(c)))
-                .collect();
-            if let Err(e) = p
-                .write_durable(events, Vec::new(), InputKind::Internal)
-                .await
-            {
-                tracing::error!(error = %e, "recording alert changes in the ledger failed");
-            }
-        }
-    });
+    let changes = crate::pipeline::spawn_recorder(
+        pipeline.clone(),
+        CHANGE_QUEUE,
+        lifecycle_event,
+        "alert changes",
+    );
 
     let tx = changes.clone();
     engine.spawn_worker(move |c| queue(&tx, c), shutdown);

@@ -376,29 +376,12 @@ pub fn start(
     let store = Store::open(&path, config.incidents.clone())
         .with_context(|| format!("opening the incident store {}", path.display()))?;
     publish(&store);
-    let (changes, mut changes_rx) = tokio::sync::mpsc::channel::<Change>(CHANGE_QUEUE);
-    let p = pipeline.clone();
-    tokio::spawn(async move {
-        while let Some(first) = changes_rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < 1024 {
-                match changes_rx.try_recv() {
-                    Ok(c) => batch.push(c),
-                    Err(_) => break,
-                }
-            }
-            let events = batch
-                .iter()
-                .map(|c| Prepared::new(&change_event(c)))
-                .collect();
-            if let Err(e) = p
-                .write_durable(events, Vec::new(), InputKind::Internal)
-                .await
-            {
-                tracing::error!(error = %e, "recording incident changes in the ledger failed");
-            }
-        }
-    });
+    let changes = crate::pipeline::spawn_recorder(
+        pipeline.clone(),
+        CHANGE_QUEUE,
+        change_event,
+        "incident changes",
+    );
     let incidents = Incidents {
         store: Arc::new(Mutex::new(store)),
         pipeline,

@@ -371,6 +371,35 @@ impl MessageSink for PipelineHandle {
     }
 }
 
+/// Starts a task that writes what is queued on the returned sender to the
+/// ledger as internal events, up to 1024 per durable write; `what` names
+/// them in the error log. The queue holds `capacity` items; callers decide
+/// what to do when it is full (`try_send`) so that they never wait on it.
+pub fn spawn_recorder<T: Send + 'static>(
+    pipeline: Arc<PipelineHandle>,
+    capacity: usize,
+    to_event: fn(&T) -> Event,
+    what: &'static str,
+) -> tokio::sync::mpsc::Sender<T> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<T>(capacity.max(1));
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(1024);
+        while rx.recv_many(&mut batch, 1024).await > 0 {
+            let events = batch
+                .drain(..)
+                .map(|c| Prepared::new(&to_event(&c)))
+                .collect();
+            if let Err(e) = pipeline
+                .write_durable(events, Vec::new(), InputKind::Internal)
+                .await
+            {
+                tracing::error!(error = %e, "recording {what} in the ledger failed");
+            }
+        }
+    });
+    tx
+}
+
 /// Adds what a redactor found to `vigil_redactions_total{kind}`.
 pub fn count_redactions(redactor: &Redactor, tally: &Tally) {
     for (kind, n) in redactor.counts(tally) {
