@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{client_ip, error, AppState};
 use crate::audit::{Category, Record};
-use crate::auth::{Principal, Via};
+use crate::auth::{Identity, Principal, Via};
 use crate::lockout::Gate;
 use crate::sessions::COOKIE;
 
@@ -40,6 +40,75 @@ fn set_cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
     }
     HeaderValue::from_str(&c)
         .unwrap_or_else(|_| HeaderValue::from_static("vigil_session=; Max-Age=0"))
+}
+
+/// One password check against an account, throttled by the lockout.
+struct Attempt<'a> {
+    account: &'a str,
+    src_key: &'a str,
+    /// The name audit events carry (a keyed hash for unknown login names).
+    audit_user: &'a str,
+    source: Option<std::net::IpAddr>,
+    /// The OWASP action of a refused attempt.
+    fail_action: &'static str,
+}
+
+impl Attempt<'_> {
+    /// Waits out the lockout's delay, or answers 429 with `Retry-After`
+    /// (audited, the password unchecked) while the pair is locked.
+    async fn pass_gate(&self, identity: &Identity, too_many: &str) -> Result<(), Response> {
+        match identity
+            .lockout
+            .gate(self.account, self.src_key, Instant::now())
+        {
+            Gate::Locked { retry_after } => {
+                let secs = crate::ratelimit::retry_after_secs(retry_after);
+                identity.audit.record(
+                    Record::new(self.fail_action, Category::Authentication, false)
+                        .user(self.audit_user)
+                        .source(self.source)
+                        .reason(format!("locked for {secs}s more; password not checked")),
+                );
+                let mut r = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("{too_many}; try again in {secs} s"),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                Err(r)
+            }
+            Gate::Open { delay } => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a wrong password and audits it, and the lock it starts.
+    fn failed(&self, identity: &Identity, reason: &str) {
+        let lock = identity
+            .lockout
+            .failure(self.account, self.src_key, Instant::now());
+        identity.audit.record(
+            Record::new(self.fail_action, Category::Authentication, false)
+                .user(self.audit_user)
+                .source(self.source)
+                .reason(reason),
+        );
+        if let Some(d) = lock {
+            identity.audit.record(
+                Record::new("authn_login_lock", Category::Authentication, false)
+                    .user(self.audit_user)
+                    .source(self.source)
+                    .reason(format!(
+                        "locked for {}s after repeated failures",
+                        d.as_secs()
+                    )),
+            );
+        }
+    }
 }
 
 /// `POST /api/v1/auth/login` with `{"username", "password"}`.
@@ -96,25 +165,15 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request) -> Response
     };
     let audit_name = identity.audit.login_name(&typed, user_row.is_some());
 
-    match identity.lockout.gate(&typed, &src_key, Instant::now()) {
-        Gate::Locked { retry_after } => {
-            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            identity.audit.record(
-                Record::new("authn_login_fail", Category::Authentication, false)
-                    .user(audit_name)
-                    .source(source)
-                    .reason(format!("locked for {secs}s more; password not checked")),
-            );
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("too many failed logins; try again in {secs} s"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return r;
-        }
-        Gate::Open { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Gate::Open { .. } => {}
+    let who = Attempt {
+        account: &typed,
+        src_key: &src_key,
+        audit_user: &audit_name,
+        source,
+        fail_action: "authn_login_fail",
+    };
+    if let Err(r) = who.pass_gate(&identity, "too many failed logins").await {
+        return r;
     }
 
     let password = login.password;
@@ -126,28 +185,14 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request) -> Response
             .flatten();
 
     let Some(user) = verified else {
-        let lock = identity.lockout.failure(&typed, &src_key, Instant::now());
-        identity.audit.record(
-            Record::new("authn_login_fail", Category::Authentication, false)
-                .user(audit_name.clone())
-                .source(source)
-                .reason(if disabled {
-                    "user disabled"
-                } else {
-                    "wrong user name or password"
-                }),
+        who.failed(
+            &identity,
+            if disabled {
+                "user disabled"
+            } else {
+                "wrong user name or password"
+            },
         );
-        if let Some(d) = lock {
-            identity.audit.record(
-                Record::new("authn_login_lock", Category::Authentication, false)
-                    .user(audit_name)
-                    .source(source)
-                    .reason(format!(
-                        "locked for {}s after repeated failures",
-                        d.as_secs()
-                    )),
-            );
-        }
         return error(StatusCode::UNAUTHORIZED, "wrong user name or password");
     };
     identity.lockout.success(&typed, &src_key);
@@ -290,29 +335,15 @@ pub async fn change_password(
         );
     };
     let src_key = source.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
-    match identity.lockout.gate(&name, &src_key, Instant::now()) {
-        Gate::Locked { retry_after } => {
-            let secs = (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1);
-            identity.audit.record(
-                Record::new(
-                    "authn_password_change_fail",
-                    Category::Authentication,
-                    false,
-                )
-                .user(name.clone())
-                .source(source)
-                .reason(format!("locked for {secs}s more; password not checked")),
-            );
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("too many wrong passwords; try again in {secs} s"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return r;
-        }
-        Gate::Open { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Gate::Open { .. } => {}
+    let who = Attempt {
+        account: &name,
+        src_key: &src_key,
+        audit_user: &name,
+        source,
+        fail_action: "authn_password_change_fail",
+    };
+    if let Err(r) = who.pass_gate(&identity, "too many wrong passwords").await {
+        return r;
     }
     let current = change.current_password.clone();
     let verified =
@@ -321,28 +352,7 @@ pub async fn change_password(
             .ok()
             .flatten();
     if verified.is_none() {
-        let lock = identity.lockout.failure(&name, &src_key, Instant::now());
-        identity.audit.record(
-            Record::new(
-                "authn_password_change_fail",
-                Category::Authentication,
-                false,
-            )
-            .user(name.clone())
-            .source(source)
-            .reason("current password is wrong"),
-        );
-        if let Some(d) = lock {
-            identity.audit.record(
-                Record::new("authn_login_lock", Category::Authentication, false)
-                    .user(name.clone())
-                    .source(source)
-                    .reason(format!(
-                        "locked for {}s after repeated failures",
-                        d.as_secs()
-                    )),
-            );
-        }
+        who.failed(&identity, "current password is wrong");
         return error(StatusCode::FORBIDDEN, "the current password is wrong");
     }
     identity.lockout.success(&name, &src_key);
