@@ -224,42 +224,48 @@ pub async fn ingest(
     let rules = Some(state.detection.current()).filter(|r| !r.is_empty());
     let detectors = state.config.detectors.clone();
     let redactor = state.pipeline.redactor();
+    let rate = state.rate.clone();
+    let (client, token_id) = (
+        crate::audit::context().and_then(|c| c.source),
+        principal.token_id.clone(),
+    );
+    // The budget is charged right after parsing, before redaction and rule
+    // evaluation: a sender over its budget costs no more than the parse.
     let decoded = tokio::task::spawn_blocking(move || {
-        decode_body(&headers, &body, &source, &opts, max_lines).map(|mut d| {
-            if let Some(r) = &redactor {
-                let mut tally = r.tally();
-                for ev in &mut d.events {
-                    r.redact(ev, &mut tally);
-                }
-                crate::pipeline::count_redactions(r, &tally);
+        let mut d = decode_body(&headers, &body, &source, &opts, max_lines)?;
+        let charged = (d.events.len() + d.rejected.len()) as u64;
+        if let Err((scope, retry_after)) = rate.ingest(client, &token_id, charged) {
+            return Ok(Err((scope, retry_after)));
+        }
+        if let Some(r) = &redactor {
+            let mut tally = r.tally();
+            for ev in &mut d.events {
+                r.redact(ev, &mut tally);
             }
-            let events: Vec<Prepared> = d
-                .events
-                .iter()
-                .map(|ev| {
-                    let mut p = Prepared::new(ev);
-                    if let Some(r) = &rules {
-                        p.alerts = r.evaluate(ev);
-                    }
-                    p.observation = crate::pipeline::observe(ev, Some(&detectors));
-                    p
-                })
-                .collect();
-            (events, d.rejected, source)
-        })
+            crate::pipeline::count_redactions(r, &tally);
+        }
+        let events: Vec<Prepared> = d
+            .events
+            .iter()
+            .map(|ev| {
+                let mut p = Prepared::new(ev);
+                if let Some(r) = &rules {
+                    p.alerts = r.evaluate(ev);
+                }
+                p.observation = crate::pipeline::observe(ev, Some(&detectors));
+                p
+            })
+            .collect();
+        Ok(Ok((events, d.rejected, source)))
     })
     .await;
     let decoded = match decoded {
-        Ok(Ok(d)) => d,
+        Ok(Ok(Ok(d))) => d,
+        Ok(Ok(Err((scope, retry_after)))) => return super::too_many(scope, "events", retry_after),
         Ok(Err((status, msg))) => return error(status, &msg),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let (events, rejected, source) = decoded;
-    let charged = (events.len() + rejected.len()) as u64;
-    let client = crate::audit::context().and_then(|c| c.source);
-    if let Err((scope, retry_after)) = state.rate.ingest(client, &principal.token_id, charged) {
-        return super::too_many(scope, "events", retry_after);
-    }
     let accepted = events.len();
     metrics::counter!("vigil_input_received_total", "input" => "http")
         .increment((accepted + rejected.len()) as u64);
