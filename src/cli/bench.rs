@@ -220,7 +220,7 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
             .context("starting vigil serve")?,
     );
     let stdout = child.0.stdout.take().expect("piped");
-    let (http, tcp) = read_addresses(stdout)?;
+    let (http, tcp, _) = read_addresses(stdout)?;
     let pid = child.0.id();
     let start = Instant::now();
     send(tcp, stream)?;
@@ -241,33 +241,8 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     })
 }
 
-pub(super) fn read_addresses(
-    stdout: impl Read + Send + 'static,
-) -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let mut http = None;
-    let mut tcp = None;
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(line) = lines.next() {
-        let line = line?;
-        if let Some(a) = line.split("http://").nth(1) {
-            http = Some(a.trim().parse()?);
-        }
-        if let Some(a) = line.split("tcp://").nth(1) {
-            tcp = Some(a.trim().parse()?);
-        }
-        if let (Some(h), Some(t)) = (http, tcp) {
-            if line.starts_with("ready") {
-                // Keep reading so the server never writes into a closed pipe.
-                std::thread::spawn(move || lines.for_each(drop));
-                return Ok((h, t));
-            }
-        }
-    }
-    bail!("vigil serve exited before printing its addresses")
-}
-
 /// The HTTP, syslog TCP and syslog UDP addresses from `vigil serve`'s banner.
-pub(super) fn read_addresses_udp(
+pub(super) fn read_addresses(
     stdout: impl Read + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, SocketAddr, SocketAddr)> {
     let (mut http, mut tcp, mut udp) = (None, None, None);
@@ -285,6 +260,7 @@ pub(super) fn read_addresses_udp(
         }
         if line.starts_with("ready") {
             if let (Some(h), Some(t), Some(u)) = (http, tcp, udp) {
+                // Keep reading so the server never writes into a closed pipe.
                 std::thread::spawn(move || lines.for_each(drop));
                 return Ok((h, t, u));
             }

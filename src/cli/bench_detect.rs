@@ -71,7 +71,7 @@ pub fn run(b: DetectBench) -> anyhow::Result<ExitCode> {
             .context("starting vigil serve")?,
     );
     let stdout = server.0.stdout.take().context("server stdout")?;
-    let (http, tcp) = read_addresses(stdout)?;
+    let (http, tcp, _) = read_addresses(stdout)?;
     let labels = dir.path().join("labels.ndjson");
     eprintln!(
         "bench detect: streaming {} of simulated activity at {} lines/s (seed {}) to {tcp}",

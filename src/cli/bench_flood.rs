@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::bench::{durable_seq, make_stream, read_addresses_udp, KillOnDrop};
+use super::bench::{durable_seq, make_stream, read_addresses, KillOnDrop};
 
 /// Flags of `vigil bench flood`.
 #[derive(Debug, Args)]
@@ -98,7 +98,7 @@ pub fn run(b: FloodBench) -> anyhow::Result<ExitCode> {
             .context("starting vigil serve")?,
     );
     let stdout = child.0.stdout.take().expect("piped");
-    let (http, tcp, udp) = read_addresses_udp(stdout)?;
+    let (http, tcp, udp) = read_addresses(stdout)?;
     let pid = child.0.id();
     let idle_rss = rss_kib(pid);
 
