@@ -763,18 +763,7 @@ impl Store {
         let now = self.now();
         let tx = self.conn.transaction().ctx("starting a transaction")?;
         exists(&tx, id)?;
-        let n: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM incident_history WHERE incident_id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .ctx("counting history")?;
-        if n as usize >= MAX_HISTORY {
-            return Err(IncidentError::Invalid(format!(
-                "incident {id} has {MAX_HISTORY} history entries already"
-            )));
-        }
+        room_for(&tx, Bounded::History, id)?;
         touch(&tx, id, now)?;
         let pending = vec![(
             id.to_string(),
@@ -813,18 +802,7 @@ impl Store {
         let now = self.now();
         let tx = self.conn.transaction().ctx("starting a transaction")?;
         exists(&tx, id)?;
-        let n: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM incident_pins WHERE incident_id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .ctx("counting pins")?;
-        if n as usize >= MAX_PINS {
-            return Err(IncidentError::Invalid(format!(
-                "incident {id} has {MAX_PINS} pinned events already"
-            )));
-        }
+        room_for(&tx, Bounded::Pins, id)?;
         let added = tx
             .execute(
                 "INSERT OR IGNORE INTO incident_pins (incident_id, seq, note, event_at, pinned_at, actor) \
@@ -1073,6 +1051,38 @@ fn not_found(id: &str) -> IncidentError {
         what: "incident",
         id: id.to_string(),
     }
+}
+
+/// Per-incident lists with a cap.
+#[derive(Clone, Copy)]
+enum Bounded {
+    History,
+    Pins,
+}
+
+/// Refuses to add to an incident's list once it holds its maximum.
+fn room_for(tx: &Transaction<'_>, list: Bounded, id: &str) -> Result<()> {
+    let (sql, max, what, context) = match list {
+        Bounded::History => (
+            "SELECT COUNT(*) FROM incident_history WHERE incident_id = ?1",
+            MAX_HISTORY,
+            "history entries",
+            "counting history",
+        ),
+        Bounded::Pins => (
+            "SELECT COUNT(*) FROM incident_pins WHERE incident_id = ?1",
+            MAX_PINS,
+            "pinned events",
+            "counting pins",
+        ),
+    };
+    let n: i64 = tx.query_row(sql, params![id], |r| r.get(0)).ctx(context)?;
+    if n as usize >= max {
+        return Err(IncidentError::Invalid(format!(
+            "incident {id} has {max} {what} already"
+        )));
+    }
+    Ok(())
 }
 
 fn exists(tx: &Transaction<'_>, id: &str) -> Result<()> {
