@@ -92,7 +92,9 @@ pub struct LedgerOptions {
     pub segment_max_age: Duration,
     /// Compress sealed segments with zstd on a background thread. Default on.
     pub compress_sealed: bool,
-    /// zstd level for sealed segments. Default 3.
+    /// zstd level for sealed segments. Default 7; while other sealed segments
+    /// wait behind one, it is compressed at level 3 instead (see
+    /// [`LedgerStats::fast_compressions`]).
     pub zstd_level: i32,
     /// What a retention run ([`Ledger::retain_by_options`]) deletes. Default:
     /// keep everything.
@@ -105,7 +107,7 @@ impl Default for LedgerOptions {
             segment_max_bytes: 64 << 20,
             segment_max_age: Duration::from_secs(3600),
             compress_sealed: true,
-            zstd_level: 3,
+            zstd_level: 7,
             retention: RetentionPolicy::default(),
         }
     }
@@ -168,6 +170,9 @@ pub struct LedgerStats {
     pub pending_compressions: usize,
     /// Segments compressed since open.
     pub compressed_segments_written: u64,
+    /// Segments compressed at the faster backlog level since open, because
+    /// others were waiting.
+    pub fast_compressions: u64,
     /// Failed compressions since open (the plain segment is kept).
     pub compression_errors: u64,
     /// Message of the last compression failure.

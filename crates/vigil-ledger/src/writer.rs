@@ -481,6 +481,7 @@ impl Ledger {
             s.pending_compressions = c.shared.pending.load(Ordering::Relaxed);
             s.compressed_segments_written = c.shared.done.load(Ordering::Relaxed);
             s.compression_errors = c.shared.errors.load(Ordering::Relaxed);
+            s.fast_compressions = c.shared.fast.load(Ordering::Relaxed);
             s.last_compression_error = c.shared.last_error.lock().ok().and_then(|g| g.clone());
         }
         if let Ok(listing) = dir::list(&self.dir) {

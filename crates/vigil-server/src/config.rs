@@ -272,7 +272,7 @@ pub struct LedgerConfig {
     pub segment_max_bytes: u64,
     /// Segment age before it is sealed.
     pub segment_max_age_secs: u64,
-    /// zstd level for sealed segments.
+    /// zstd level for sealed segments (default 7; level 3 while others wait).
     pub zstd_level: i32,
     /// Compress sealed segments with zstd (default true).
     pub compress_sealed: bool,
@@ -464,7 +464,7 @@ impl Default for LedgerConfig {
         Self {
             segment_max_bytes: 64 * 1024 * 1024,
             segment_max_age_secs: 3600,
-            zstd_level: 3,
+            zstd_level: 7,
             compress_sealed: true,
             checkpoint_interval_secs: 60,
             checkpoint_every_events: 1_000_000,
