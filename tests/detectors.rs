@@ -297,3 +297,91 @@ fn silence_statistics_survive_a_restart() {
     // Vigil's, not the source's.
     assert!(d["counts"]["silent_secs"].as_u64().unwrap() < 60, "{d}");
 }
+
+/// An RFC 5424 line from `host` at minute `min`, second `sec`, millisecond `ms` of 2025-01-06 10:00.
+fn app_line(host: &str, min: u32, sec: u32, ms: u32) -> String {
+    let (h, m) = (10 + min / 60, min % 60);
+    format!("<134>1 2025-01-06T{h:02}:{m:02}:{sec:02}.{ms:03}Z {host} app 1 - - request served\n")
+}
+
+/// `per_minute` lines from `host` spread over minute `min`.
+fn minute(host: &str, min: u32, per_minute: u32) -> Vec<(u32, String)> {
+    (0..per_minute)
+        .map(|i| {
+            let at = i * 60_000 / per_minute;
+            (min * 60_000 + at, app_line(host, min, at / 1000, at % 1000))
+        })
+        .collect()
+}
+
+#[test]
+fn rate_spike_and_drop_alert_in_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("vigil.toml");
+    // Counted by event time, so that ten minutes of history can be sent at
+    // once; armed at once, a slot trusted after 3 buckets, per host only.
+    std::fs::write(
+        &cfg,
+        "[detectors.rate]\nclock = \"event\"\nbucket_secs = 60\nlearning_secs = 0\n\
+         min_slot_observations = 3\nby_source = false\nby_user = false\nby_category = false\n",
+    )
+    .unwrap();
+    let server = Server::start_with(
+        &data,
+        Some(common::TOKEN),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    let send = |mut lines: Vec<(u32, String)>| {
+        lines.sort_by_key(|l| l.0);
+        let body: String = lines.into_iter().map(|l| l.1).collect();
+        let r = server.post("/api/v1/events", "text/plain", body);
+        assert!(r.status().is_success(), "{}", r.status());
+    };
+    // Ten ordinary minutes: web01 at 200 a minute, db01 at 20.
+    let mut lines = Vec::new();
+    for m in 0..10 {
+        lines.extend(minute("web01", m, 200));
+        lines.extend(minute("db01", m, 20));
+    }
+    send(lines);
+    server.wait_for("host.name:web01", 2000);
+    assert_eq!(server.search("event.kind:alert", 1)["total"], 0);
+
+    // Minute 10: web01 sends 1200. The alert comes when the count crosses
+    // four times the usual, while the minute is still open.
+    let mut lines = minute("web01", 10, 1200);
+    lines.extend(minute("db01", 10, 20));
+    send(lines);
+    let a = server.wait_for("rule.id:vigil.rate_spike", 1);
+    assert_eq!(a["total"], 1, "{a}");
+    let hit = &a["hits"][0];
+    let d = &hit["vigil"]["alert"]["detector"];
+    assert_eq!(d["entity"]["host.name"], "web01", "{hit}");
+    assert_eq!(d["counts"]["judged"], "bucket_open", "{hit}");
+    assert_eq!(d["counts"]["basis"], "hour_of_week", "{hit}");
+    let observed = d["counts"]["observed"].as_u64().unwrap();
+    assert!((800..1200).contains(&observed), "{hit}");
+    // Its evidence is web01's events of that minute.
+    let seq = hit["vigil"]["alert"]["evidence_seqs"][0].as_u64().unwrap();
+    let e = server.search(&format!("vigil.seq:{seq}"), 1);
+    assert_eq!(e["hits"][0]["host"]["name"], "web01", "{e}");
+
+    // Minutes 11–14: web01 is back to normal for one minute, then silent
+    // while db01 goes on: one drop alert, when the first silent minute closes.
+    let mut lines = minute("web01", 11, 200);
+    for m in 11..15 {
+        lines.extend(minute("db01", m, 20));
+    }
+    send(lines);
+    let a = server.wait_for("rule.id:vigil.rate_drop", 1);
+    assert_eq!(a["total"], 1, "{a}");
+    let d = &a["hits"][0]["vigil"]["alert"]["detector"];
+    assert_eq!(d["entity"]["host.name"], "web01");
+    assert_eq!(d["counts"]["observed"], 0);
+    assert_eq!(d["counts"]["judged"], "bucket_closed");
+    // Nothing else alerted: db01 was steady throughout, and the spike was
+    // not reported a second time when its minute closed.
+    let all = server.search("event.kind:alert", 10);
+    assert_eq!(all["total"], 2, "{all}");
+}

@@ -95,6 +95,22 @@ pub struct Rate {
     /// Entities tracked per kind; beyond it the least recently seen are
     /// evicted (counted).
     pub max_entities: usize,
+    /// Which time places an event in a bucket in `vigil serve`.
+    pub clock: RateClock,
+}
+
+/// The time a rate counts by.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RateClock {
+    /// When Vigil received the event (`vigil.received_at`): what a live
+    /// feed's rate is, whatever the senders' clocks say. The default.
+    #[default]
+    Arrival,
+    /// The event's own `@timestamp`: for a server that is fed a replay or a
+    /// backfill of old logs, whose arrival rate says nothing. Offline hunts
+    /// always count by event time.
+    Event,
 }
 
 impl Default for Rate {
@@ -113,6 +129,7 @@ impl Default for Rate {
             drop_factor: 0.1,
             min_change: 50.0,
             max_entities: 5000,
+            clock: RateClock::Arrival,
         }
     }
 }

@@ -209,7 +209,12 @@ pub fn observe(
     } else {
         None
     };
-    let rate = if cfg.rate.enabled {
+    // Vigil's own events (audit of logins and searches, alerts) are not
+    // rates of the watched fleet: an analyst's burst of searches is not a
+    // spike, and with the event clock their current timestamps would move
+    // a replay's buckets.
+    let internal = path_str(m, &["vigil", "input"]) == Some("internal");
+    let rate = if cfg.rate.enabled && !internal {
         rate_keys(m, host.as_deref(), &cfg.rate)
     } else {
         None

@@ -48,7 +48,7 @@ use serde_json::{json, Map, Value};
 
 pub use activity::{AccountChange, Tamper};
 pub use baseline::SnapshotError;
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, RateClock};
 pub use extract::{observe, Observation, Outcome};
 use state::{Burst, Keyed, Spray, Stuffing};
 
@@ -576,7 +576,7 @@ impl<E: Clone> Detectors<E> {
             agents: &b.agents,
             pairs: &b.pairs,
             silence: self.silence.saved(),
-            rates: self.rates.saved(),
+            rates: self.rates.saved(&self.cfg.rate),
         })
     }
 
@@ -586,13 +586,15 @@ impl<E: Clone> Detectors<E> {
     /// snapshot (first-seen baselines only) leaves silence and rates to
     /// learn anew. Restored sources are not judged silent for the time
     /// before the next [`Detectors::tick`]: the time Vigil was down is not
-    /// theirs.
+    /// theirs. Rate buckets that were open carry their counts over, marked
+    /// interrupted: they can still show a spike, never a drop, and are not
+    /// learnt.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
         let s: baseline::SnapshotIn = serde_json::from_slice(bytes)?;
         let (b, silence, rates) = s.check(&self.cfg)?;
         self.baselines = b;
         self.silence.restore(silence);
-        self.rates.restore(rates);
+        self.rates.restore(rates, &self.cfg.rate);
         Ok(())
     }
 

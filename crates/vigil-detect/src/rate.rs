@@ -232,6 +232,8 @@ struct Live<E> {
     fresh: bool,
     /// The newest event counted, evidence for a drop to nothing.
     last: Option<E>,
+    /// Whether each open bucket was already called a spike before it closed.
+    called: [bool; 2],
 }
 
 impl<E> Live<E> {
@@ -241,6 +243,7 @@ impl<E> Live<E> {
             evidence: [Vec::new(), Vec::new()],
             fresh: true,
             last: None,
+            called: [false; 2],
         }
     }
 }
@@ -301,6 +304,9 @@ pub struct Anomaly<E> {
     pub evidence: Vec<E>,
     /// See `evidence`.
     pub truncated: bool,
+    /// When a spike was called while its bucket was still open, the time of
+    /// the event that crossed the bound (`observed` is the count so far).
+    pub early: Option<i64>,
 }
 
 /// Every kind's entities and the shared bucket clock.
@@ -320,14 +326,63 @@ pub(crate) struct Rates<E> {
     /// State of the sampling generator (deterministic: the same input
     /// gives the same evidence).
     rng: u64,
+    /// Whether the current and the next bucket were open across a restart:
+    /// events sent while Vigil was down may be missing from their counts,
+    /// so they can show a spike but not a drop, and are not learnt.
+    interrupted: [bool; 2],
 }
 
-/// The persisted part: every entity's profile, per kind.
+/// The persisted part: every entity's profile, per kind, and the counts of
+/// the open buckets.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Saved {
     /// `kind → entity → profile`.
     pub profiles: HashMap<Kind, HashMap<String, Profile>>,
+    /// The open buckets when the snapshot was taken (absent in snapshots
+    /// from before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<SavedOpen>,
+}
+
+impl Saved {
+    /// The same profiles without the open buckets (as an older snapshot).
+    pub fn without_open(self) -> Saved {
+        Saved {
+            open: None,
+            ..self
+        }
+    }
+}
+
+/// The open buckets' counts, so that a restart in the middle of a bucket
+/// does not forget what was counted before it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedOpen {
+    /// The bucket length they were counted with; another length at restore
+    /// discards them.
+    pub bucket_secs: u64,
+    /// Start of the current bucket (ms).
+    pub bucket: i64,
+    /// Fleet-wide counts of the current and the next bucket.
+    pub total: [u64; 2],
+    /// `kind → entity → counts`, for entities with something counted.
+    pub counts: HashMap<Kind, HashMap<String, OpenCount>>,
+}
+
+/// One entity's open buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCount {
+    /// Events in the current and the next bucket.
+    pub count: [u32; 2],
+    /// Whether each was already called a spike.
+    #[serde(default)]
+    pub called: [bool; 2],
+    /// Whether the entity was first counted in the current bucket.
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 /// Seconds of grace after a bucket's end before it is closed, for events
@@ -346,6 +401,7 @@ impl<E: Clone> Rates<E> {
             evictions: 0,
             late: 0,
             rng: 0x9E37_79B9_7F4A_7C15,
+            interrupted: [false; 2],
         }
     }
 
@@ -412,7 +468,7 @@ impl<E: Clone> Rates<E> {
             }
             let Some(e) = map.get_mut(key) else { continue };
             e.profile.seen = e.profile.seen.max(t);
-            let l = &mut e.live;
+            let Entity { profile, live: l } = e;
             l.count[slot] = l.count[slot].saturating_add(1);
             // Reservoir sampling (algorithm R) over the bucket's events.
             let q = &mut l.evidence[slot];
@@ -426,6 +482,9 @@ impl<E: Clone> Rates<E> {
                 }
             }
             l.last = Some(ev.clone());
+            if let Some(a) = early_spike(profile, l, slot, kind, key, start + slot as i64 * b, b, t, c) {
+                out.push(a);
+            }
         }
         out
     }
@@ -433,11 +492,13 @@ impl<E: Clone> Rates<E> {
     fn reset(&mut self, start: i64) {
         self.bucket = Some(start);
         self.total = [0, 0];
+        self.interrupted = [false; 2];
         for m in &mut self.maps {
             for e in m.values_mut() {
                 e.live.count = [0, 0];
                 e.live.evidence = [Vec::new(), Vec::new()];
                 e.live.fresh = true;
+                e.live.called = [false; 2];
             }
         }
     }
@@ -447,6 +508,7 @@ impl<E: Clone> Rates<E> {
         let Some(start) = self.bucket else { return };
         let b = (c.bucket_secs as i64) * 1000;
         let outage = self.total[0] == 0;
+        let interrupted = self.interrupted[0];
         let (week, day) = slots(start);
         let learning = (c.learning_secs as i64).saturating_mul(1000);
         for (i, kind) in Kind::ALL.into_iter().enumerate() {
@@ -457,6 +519,10 @@ impl<E: Clone> Rates<E> {
                 let x = l.count[0];
                 let fresh = l.fresh;
                 l.fresh = false;
+                // A bucket called early is a spike at its close too; when the
+                // next one was already called, that call opened the episode.
+                let called = l.called;
+                l.called = [called[1], false];
                 l.count = [l.count[1], 0];
                 let evidence = std::mem::take(&mut l.evidence[0]);
                 l.evidence.swap(0, 1);
@@ -465,7 +531,10 @@ impl<E: Clone> Rates<E> {
                 }
                 let p = &mut e.profile;
                 let armed = start + b - p.since >= learning;
-                let judged = judge(p, week, day, x as f64, c);
+                let mut judged = judge(p, week, day, x as f64, c);
+                if let (true, Some(j)) = (interrupted, judged.as_mut()) {
+                    j.drop = false;
+                }
                 if let (true, Some(j)) = (armed, judged.as_ref()) {
                     let anomalous = j.spike || j.drop;
                     let episode = if j.spike {
@@ -473,8 +542,8 @@ impl<E: Clone> Rates<E> {
                     } else {
                         &mut p.dropping
                     };
-                    if anomalous && !*episode {
-                        *episode = true;
+                    let announced = j.spike && (called[0] || called[1]);
+                    if anomalous && !*episode && !announced {
                         let mut sample = evidence;
                         sample.sort_by_key(|x| x.0);
                         let mut ev: Vec<E> = sample.into_iter().map(|x| x.1).collect();
@@ -494,7 +563,11 @@ impl<E: Clone> Rates<E> {
                             slot_observations: j.n,
                             truncated: x as usize > ev.len(),
                             evidence: ev,
+                            early: None,
                         });
+                    }
+                    if anomalous {
+                        *episode = true;
                     }
                 }
                 let j = judged.as_ref();
@@ -511,18 +584,22 @@ impl<E: Clone> Rates<E> {
                     Some(j) if j.drop => (j.expected - c.min_score * j.spread).max(0.0),
                     _ => x as f64,
                 };
-                p.week[week].learn(learnt, SLOT_ALPHA);
-                p.day[day].learn(learnt, SLOT_ALPHA);
-                p.recent.learn(learnt, RECENT_ALPHA);
+                if !interrupted {
+                    p.week[week].learn(learnt, SLOT_ALPHA);
+                    p.day[day].learn(learnt, SLOT_ALPHA);
+                    p.recent.learn(learnt, RECENT_ALPHA);
+                }
             }
         }
         self.total = [self.total[1], 0];
+        self.interrupted = [self.interrupted[1], false];
         self.bucket = Some(start + b);
     }
 
-    /// The profiles, to persist.
-    pub fn saved(&self) -> Saved {
+    /// The profiles and the open buckets, to persist.
+    pub fn saved(&self, c: &Rate) -> Saved {
         let mut profiles = HashMap::new();
+        let mut counts = HashMap::new();
         for (i, kind) in Kind::ALL.into_iter().enumerate() {
             if self.maps[i].is_empty() {
                 continue;
@@ -532,8 +609,30 @@ impl<E: Clone> Rates<E> {
                 .map(|(k, e)| (k.to_string(), e.profile.clone()))
                 .collect();
             profiles.insert(kind, m);
+            let open: HashMap<String, OpenCount> = self.maps[i]
+                .iter()
+                .filter(|(_, e)| e.live.count != [0, 0])
+                .map(|(k, e)| {
+                    let l = &e.live;
+                    let oc = OpenCount {
+                        count: l.count,
+                        called: l.called,
+                        fresh: l.fresh,
+                    };
+                    (k.to_string(), oc)
+                })
+                .collect();
+            if !open.is_empty() {
+                counts.insert(kind, open);
+            }
         }
-        Saved { profiles }
+        let open = self.bucket.map(|bucket| SavedOpen {
+            bucket_secs: c.bucket_secs,
+            bucket,
+            total: self.total,
+            counts,
+        });
+        Saved { profiles, open }
     }
 
     /// Checks a loaded snapshot's profiles.
@@ -546,14 +645,23 @@ impl<E: Clone> Rates<E> {
                 return Err("rate profiles (slot counts or values)");
             }
         }
+        if let Some(open) = &saved.open {
+            if open.counts.values().any(|m| m.len() > c.max_entities) {
+                return Err("rate.max_entities (open buckets)");
+            }
+        }
         Ok(())
     }
 
-    /// Replaces the profiles with saved ones; live counts start empty.
-    pub fn restore(&mut self, saved: Saved) {
+    /// Replaces the profiles with saved ones, and the open buckets' counts
+    /// when they were counted with the same bucket length (evidence samples
+    /// are not kept: an alert on a restored bucket shows what arrived after
+    /// the restart). Restored buckets are marked interrupted.
+    pub fn restore(&mut self, saved: Saved, c: &Rate) {
         self.maps = Default::default();
         self.bucket = None;
         self.total = [0, 0];
+        self.interrupted = [false; 2];
         for (kind, m) in saved.profiles {
             let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
             for (k, profile) in m {
@@ -566,7 +674,82 @@ impl<E: Clone> Rates<E> {
                 );
             }
         }
+        let Some(open) = saved.open.filter(|o| o.bucket_secs == c.bucket_secs) else {
+            return;
+        };
+        self.bucket = Some(open.bucket);
+        self.total = open.total;
+        self.interrupted = [true; 2];
+        for (kind, m) in open.counts {
+            let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+            for (k, oc) in m {
+                // Counts without a profile belong to an entity that was not
+                // saved; they cannot be judged.
+                if let Some(e) = self.maps[i].get_mut(k.as_str()) {
+                    e.live.count = oc.count;
+                    e.live.called = oc.called;
+                    e.live.fresh = oc.fresh;
+                }
+            }
+        }
     }
+}
+
+/// A spike called before its bucket closes. Every condition of a spike
+/// grows with the count and the profile only changes when a bucket closes,
+/// so a count already past the bound stays a spike: alerting at the event
+/// that crosses it, not up to a bucket and its grace later, changes when the
+/// alert comes and nothing else. `slot` is the open bucket counted (0: the
+/// current one, 1: the next, during the current one's grace), starting at
+/// `bucket_start`. Drops are only known at the close.
+#[allow(clippy::too_many_arguments)]
+fn early_spike<E: Clone>(
+    p: &mut Profile,
+    l: &mut Live<E>,
+    slot: usize,
+    kind: Kind,
+    key: &str,
+    bucket_start: i64,
+    bucket_ms: i64,
+    t: i64,
+    c: &Rate,
+) -> Option<Anomaly<E>> {
+    let x = l.count[slot];
+    // Cheapest bar first: most counts are far below any spike.
+    if f64::from(x) < c.min_change || l.called[slot] || l.fresh {
+        return None;
+    }
+    // Inside an episode (the bucket before this one was a spike) there is
+    // nothing new to say.
+    let episode = p.spiking || (slot == 1 && l.called[0]);
+    let learning = (c.learning_secs as i64).saturating_mul(1000);
+    if episode || bucket_start + bucket_ms - p.since < learning {
+        return None;
+    }
+    let (week, day) = slots(bucket_start);
+    let j = judge(p, week, day, f64::from(x), c)?;
+    if !j.spike {
+        return None;
+    }
+    l.called[slot] = true;
+    let mut sample = l.evidence[slot].clone();
+    sample.sort_by_key(|s| s.0);
+    let evidence: Vec<E> = sample.into_iter().map(|s| s.1).collect();
+    Some(Anomaly {
+        spike: true,
+        kind,
+        entity: Box::from(key),
+        bucket: bucket_start,
+        observed: x,
+        expected: j.expected,
+        spread: j.spread,
+        score: j.score,
+        basis: j.basis,
+        slot_observations: j.n,
+        truncated: x as usize > evidence.len(),
+        evidence,
+        early: Some(t),
+    })
 }
 
 /// The next value of a splitmix64 sequence.

@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::config::RateClock;
 use crate::rate::{slot_name, Anomaly};
 use crate::{counts, format_ms, Alert, Detector, Detectors, Observation};
 
@@ -20,7 +21,10 @@ impl<E: Clone> Detectors<E> {
         if !c.enabled {
             return;
         }
-        let at = obs.received.unwrap_or(obs.time);
+        let at = match c.clock {
+            RateClock::Arrival => obs.received.unwrap_or(obs.time),
+            RateClock::Event => obs.time,
+        };
         for a in self.rates.count(keys, at, ev, &c, self.cfg.max_evidence) {
             out.push(Self::rate_alert(a, c.bucket_secs));
         }
@@ -34,8 +38,9 @@ impl<E: Clone> Detectors<E> {
         };
         let slot = slot_name(a.bucket);
         let word = a.kind.word();
+        let so_far = if a.early.is_some() { " so far" } else { "" };
         let summary = format!(
-            "{word} {} sent {} events in the {bucket_secs}s from {} (expected {:.1} ± {:.1} for {slot} by {}, score {:.1})",
+            "{word} {} sent {} events{so_far} in the {bucket_secs}s from {} (expected {:.1} ± {:.1} for {slot} by {}, score {:.1})",
             a.entity,
             a.observed,
             format_ms(a.bucket),
@@ -44,7 +49,10 @@ impl<E: Clone> Detectors<E> {
             a.basis.as_str(),
             a.score
         );
-        let last = a.bucket + (bucket_secs as i64) * 1000 - 1;
+        // An early spike's evidence ends at the event that crossed the bound.
+        let last = a
+            .early
+            .unwrap_or(a.bucket + (bucket_secs as i64) * 1000 - 1);
         Alert::new(d, summary)
             .entity(vec![(a.kind.field(), a.entity.to_string())])
             .counts(counts(&[
@@ -57,6 +65,14 @@ impl<E: Clone> Detectors<E> {
                 ("score", json!(round(a.score, 2))),
                 ("slot_observations", json!(a.slot_observations)),
                 ("bucket_secs", json!(bucket_secs)),
+                (
+                    "judged",
+                    json!(if a.early.is_some() {
+                        "bucket_open"
+                    } else {
+                        "bucket_closed"
+                    }),
+                ),
             ]))
             .window(bucket_secs)
             .span(a.bucket, last)
