@@ -93,6 +93,14 @@ fn wait_indexed(server: &Server, seq: u64) {
             })
             .unwrap_or(0.0);
         if covered as u64 >= seq {
+            // The unauthenticated readiness probe says the same.
+            let ready: Value = Server::client()
+                .get(server.url("/readyz"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert!(ready["indexed_seq"].as_u64().unwrap() >= seq, "{ready}");
             return;
         }
         assert!(

@@ -55,6 +55,10 @@ struct IngestBench {
     /// Give up on a run after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Send the lines of this file (e.g. `vigil simulate` output, up to
+    /// `--events` of them) instead of generated syslog messages.
+    #[arg(long, value_name = "FILE")]
+    from: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -69,11 +73,39 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
 
 struct RunResult {
     secs: f64,
+    /// Until the search index also covered every complete run of index
+    /// blocks (`None` for targets without an index).
+    indexed_secs: Option<f64>,
     peak_rss_kib: u64,
 }
 
-fn ingest(b: IngestBench) -> anyhow::Result<ExitCode> {
-    let stream = make_stream(b.events, b.message_bytes);
+/// Octet-counted frames of the first `n` lines of `path`; returns them and
+/// how many there were.
+fn file_stream(path: &std::path::Path, n: u64) -> anyhow::Result<(Vec<u8>, u64)> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = Vec::new();
+    let mut count = 0;
+    for line in BufReader::new(f).lines().take(n as usize) {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.is_empty() {
+            continue;
+        }
+        out.extend_from_slice(format!("{} ", line.len()).as_bytes());
+        out.extend_from_slice(line.as_bytes());
+        count += 1;
+    }
+    Ok((out, count))
+}
+
+fn ingest(mut b: IngestBench) -> anyhow::Result<ExitCode> {
+    let stream = match &b.from {
+        Some(path) => {
+            let (stream, n) = file_stream(path, b.events)?;
+            b.events = n;
+            stream
+        }
+        None => make_stream(b.events, b.message_bytes),
+    };
     eprintln!(
         "bench ingest: {} messages of ~{} bytes ({:.1} MiB octet-counted), {} runs each",
         b.events,
@@ -89,9 +121,10 @@ fn ingest(b: IngestBench) -> anyhow::Result<ExitCode> {
     for i in 0..b.runs {
         let r = run_vigil(&stream, b.events, timeout)?;
         eprintln!(
-            "  run {}: vigil                {:>9.0} events/s  peak RSS {:>5} MiB",
+            "  run {}: vigil                {:>9.0} events/s  ({:>9.0} stored and indexed)  peak RSS {:>5} MiB",
             i + 1,
             b.events as f64 / r.secs,
+            b.events as f64 / r.indexed_secs.unwrap_or(f64::INFINITY),
             r.peak_rss_kib / 1024
         );
         vigil.push(r);
@@ -111,11 +144,22 @@ fn ingest(b: IngestBench) -> anyhow::Result<ExitCode> {
     let rss =
         |rs: &[RunResult]| median(rs.iter().map(|r| r.peak_rss_kib as f64).collect()) / 1024.0;
     let v = rate(&vigil);
+    let indexed = median(
+        vigil
+            .iter()
+            .filter_map(|r| r.indexed_secs.map(|s| b.events as f64 / s))
+            .collect(),
+    );
     println!("| target | median events/s | median peak RSS MiB | vigil / target |");
     println!("|---|---|---|---|");
     println!(
         "| vigil (decode, ECS, fsync before counted) | {v:.0} | {:.0} | 1.00 |",
         rss(&vigil)
+    );
+    println!(
+        "| vigil, until also indexed (complete index chunks) | {indexed:.0} | {:.0} | {:.2} |",
+        rss(&vigil),
+        v / indexed
     );
     for (m, rs) in modes.iter().zip(&rsys) {
         let r = rate(rs);
@@ -235,11 +279,28 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
         std::thread::sleep(Duration::from_millis(20));
     }
     let secs = start.elapsed().as_secs_f64();
+    // The index is built from complete runs of durable seqs; the rest stays
+    // searchable by a scan of the newest events.
+    let want = n / INDEX_CHUNK_SEQS * INDEX_CHUNK_SEQS;
+    let indexed_secs = loop {
+        let seq = indexed_seq(http)?;
+        if seq.is_none_or(|s| s >= want) {
+            break seq.map(|_| start.elapsed().as_secs_f64());
+        }
+        if start.elapsed() > timeout {
+            bail!("vigil indexed only up to seq {seq:?} of {want} within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     Ok(RunResult {
         secs,
+        indexed_secs,
         peak_rss_kib: peak_rss_kib(pid),
     })
 }
+
+/// Seqs per index file (the server's default `vigil_index` options).
+const INDEX_CHUNK_SEQS: u64 = 65_536;
 
 /// The HTTP, syslog TCP and syslog UDP addresses from `vigil serve`'s banner.
 pub(super) fn read_addresses(
@@ -270,15 +331,24 @@ pub(super) fn read_addresses(
     bail!("vigil serve exited before printing its HTTP, TCP and UDP addresses")
 }
 
+/// Reads `indexed_seq` from `/readyz` (`None` when the index is off).
+fn indexed_seq(http: SocketAddr) -> anyhow::Result<Option<u64>> {
+    Ok(readyz(http)?["indexed_seq"].as_u64())
+}
+
 /// Reads `durable_seq` from `/readyz` with a bare HTTP/1.1 request.
 pub(super) fn durable_seq(http: SocketAddr) -> anyhow::Result<u64> {
+    Ok(readyz(http)?["durable_seq"].as_u64().unwrap_or(0))
+}
+
+/// `/readyz`'s JSON, read with a bare HTTP/1.1 request.
+fn readyz(http: SocketAddr) -> anyhow::Result<serde_json::Value> {
     let mut s = TcpStream::connect(http)?;
     s.write_all(b"GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
     let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    Ok(v["durable_seq"].as_u64().unwrap_or(0))
+    Ok(serde_json::from_str(body).unwrap_or_default())
 }
 
 /// What rsyslog is asked to do with each message.
@@ -385,6 +455,7 @@ fn run_rsyslog(
     let _ = child.0.kill();
     Ok(RunResult {
         secs,
+        indexed_secs: None,
         peak_rss_kib: rss,
     })
 }

@@ -15,11 +15,18 @@ pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /readyz`: the writer is running and can accept events.
+/// `GET /readyz`: the writer is running and can accept events. Also says
+/// how far the ledger is durable and the search index complete (`null`
+/// when the index is off), which is what a load test waits for.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.pipeline.is_alive() {
-        Json(json!({"status": "ready", "durable_seq": state.pipeline.durable_seq()}))
-            .into_response()
+        let indexed = state.indexer.as_ref().map(|ix| ix.covered());
+        Json(json!({
+            "status": "ready",
+            "durable_seq": state.pipeline.durable_seq(),
+            "indexed_seq": indexed,
+        }))
+        .into_response()
     } else {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
