@@ -328,12 +328,15 @@ fn builtin_rate_spike_and_drop() {
     assert_eq!(s["detector"]["entity"]["host.name"], "web01");
     assert_eq!(s["detector"]["first"], "2025-01-06T03:00:00.000Z");
     let c = &s["detector"]["counts"];
-    assert_eq!(c["observed"], 600);
+    // Called at the 240th event (4 × the expected 60), while the bucket was
+    // still open; the bucket's 600 are not waited for.
+    assert_eq!(c["observed"], 240);
+    assert_eq!(c["judged"], "bucket_open");
     assert_eq!(c["expected"], 60.0);
     assert_eq!(c["basis"], "recent");
     assert_eq!(c["slot"], "Mon 03:00 UTC");
     assert!(c["score"].as_f64().unwrap() > 6.0, "{c}");
-    // The evidence: the newest events of the bucket, themselves.
+    // The evidence: a sample of the bucket's events up to the call.
     let ev = s["events"].as_array().unwrap();
     assert_eq!(ev.len(), 20);
     assert!(ev.iter().all(|e| e["host"]["name"] == "web01"));
