@@ -41,8 +41,10 @@
 
 mod bloom;
 pub mod chunk;
+pub mod columns;
 pub mod grams;
 mod plan;
+pub mod pushdown;
 pub mod scan;
 mod store;
 
@@ -51,7 +53,12 @@ use std::path::{Path, PathBuf};
 pub use bloom::Bloom;
 pub use chunk::{Block, Chunk, ChunkBuilder};
 pub use plan::Need;
-pub use store::{build_chunk, BuildReport, Candidates, Index, IndexOptions, OpenReport};
+pub use columns::COLUMN_FIELDS;
+pub use pushdown::{ColumnAnswerer, ColumnPlan};
+pub use store::{
+    build_chunk, run_prepared, BuildReport, Built, Candidates, Index, IndexOptions, OpenReport,
+    Prepared,
+};
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]
