@@ -176,6 +176,7 @@ pub struct Column {
 pub struct ColumnBuilder {
     first_seq: u64,
     block_size: u32,
+    cap: usize,
     fields: Fields,
     /// Finished blocks: directory entry (offset relative to the payloads)
     /// and payload bytes.
@@ -224,12 +225,19 @@ impl BlockState {
 impl ColumnBuilder {
     /// A builder for the chunk starting at `first_seq`.
     pub fn new(first_seq: u64, block_size: u32) -> ColumnBuilder {
+        ColumnBuilder::with_cap(first_seq, block_size, MAX_DISTINCT)
+    }
+
+    /// A builder that drops a field's column in a block once it has more
+    /// than `cap` (at most [`MAX_DISTINCT`]) distinct values there.
+    pub fn with_cap(first_seq: u64, block_size: u32, cap: usize) -> ColumnBuilder {
         let block_size = block_size.max(1);
         let mut paths: Vec<&str> = COLUMN_FIELDS.to_vec();
         paths.push(vigil_event::fields::TIMESTAMP);
         ColumnBuilder {
             first_seq,
             block_size,
+            cap: cap.min(MAX_DISTINCT),
             fields: Fields::new(paths),
             done: Vec::new(),
             cur: BlockState::new(block_size as usize),
@@ -293,7 +301,7 @@ impl ColumnBuilder {
             let code = match col.dict.get(&text) {
                 Some(c) => *c,
                 None => {
-                    if col.order.len() >= MAX_DISTINCT {
+                    if col.order.len() >= self.cap {
                         col.kill();
                         continue;
                     }

@@ -56,7 +56,7 @@ pub use plan::Need;
 pub use columns::COLUMN_FIELDS;
 pub use pushdown::{ColumnAnswerer, ColumnPlan};
 pub use store::{
-    build_chunk, run_prepared, BuildReport, Built, Candidates, Index, IndexOptions, OpenReport,
+    build_chunk, build_chunk_with_cap, run_prepared, BuildReport, Built, Candidates, Index, IndexOptions, OpenReport,
     Prepared,
 };
 

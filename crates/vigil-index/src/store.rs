@@ -153,11 +153,22 @@ pub fn build_chunk(
     opts: IndexOptions,
     first: u64,
 ) -> Result<(Built, BuildReport), IndexError> {
+    build_chunk_with_cap(ledger_dir, opts, first, crate::columns::MAX_DISTINCT)
+}
+
+/// [`build_chunk`] with at most `cap` distinct values per field and block
+/// in the columns (a field with more gets no column in that block).
+pub fn build_chunk_with_cap(
+    ledger_dir: &Path,
+    opts: IndexOptions,
+    first: u64,
+    cap: usize,
+) -> Result<(Built, BuildReport), IndexError> {
     let len = opts.chunk_len();
     let mut report = BuildReport::default();
     let reader = LedgerReader::open(ledger_dir)?;
     let mut b = ChunkBuilder::new(first, opts.block_size);
-    let mut cols = ColumnBuilder::new(first, opts.block_size);
+    let mut cols = ColumnBuilder::with_cap(first, opts.block_size, cap);
     let mut failed = None;
     let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
         match b.push_bytes(seq, payload) {

@@ -300,18 +300,21 @@ impl Groups {
         }
     }
 
-    /// The groups ordered by their `by` values.
+    /// The groups ordered by their `by` values; groups whose values
+    /// compare equal (`200` and `200.0`) by their text, so the order never
+    /// depends on the hash map's.
     pub fn sorted(self) -> Vec<Group> {
-        let mut groups: Vec<Group> = self.map.into_values().collect();
-        groups.sort_by(|a, b| {
+        let mut groups: Vec<(String, Group)> = self.map.into_iter().collect();
+        groups.sort_by(|(ta, a), (tb, b)| {
             a.key
                 .iter()
                 .zip(&b.key)
                 .map(|(x, y)| cmp_values(x, y))
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| ta.cmp(tb))
         });
-        groups
+        groups.into_iter().map(|(_, g)| g).collect()
     }
 }
 
