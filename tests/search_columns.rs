@@ -12,7 +12,8 @@ use common::{ndjson, vigil, Server};
 use serde_json::{json, Value};
 
 const STATS: &str = "vigil.source:cols | stats count() by event.outcome";
-const TIMECHART: &str = "vigil.source:cols NOT user.name:svc | timechart span=10m count() by event.outcome";
+const TIMECHART: &str =
+    "vigil.source:cols NOT user.name:svc | timechart span=10m count() by event.outcome";
 const TOP: &str = "vigil.source:cols | top 3 source.ip";
 
 fn events() -> String {
@@ -29,7 +30,12 @@ fn events() -> String {
             "source": {"ip": format!("10.0.{}.{}", i % 2, i % 5)},
         });
         if i % 13 != 0 {
-            ev["@timestamp"] = json!(format!("2026-03-01T{:02}:{:02}:{:02}Z", i / 120, (i / 2) % 60, i % 60));
+            ev["@timestamp"] = json!(format!(
+                "2026-03-01T{:02}:{:02}:{:02}Z",
+                i / 120,
+                (i / 2) % 60,
+                i % 60
+            ));
         }
         out.push_str(&ev.to_string());
         out.push('\n');

@@ -154,7 +154,9 @@ pub struct ColumnDir {
 /// The columns of one block, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockColumns {
-    /// Per seq: 0 no event, 1 no time, `2 + s` seconds after `base_secs`.
+    /// Per seq: 0 no event, 1 no time, `2 + s` seconds after `base_secs`
+    /// (all 2 when the time column was not asked for and every seq holds
+    /// an event).
     pub times: Vec<u64>,
     /// The block's earliest whole second.
     pub base_secs: i64,
@@ -182,6 +184,8 @@ pub struct ColumnBuilder {
     /// and payload bytes.
     done: Vec<(BlockDir, Vec<u8>)>,
     cur: BlockState,
+    /// Scratch for a value's JSON text.
+    text: Vec<u8>,
 }
 
 struct BlockState {
@@ -189,9 +193,30 @@ struct BlockState {
     cols: Vec<FieldState>,
 }
 
+/// FNV-1a: dictionary keys are short JSON texts, hashed once per event
+/// and field while indexing, where SipHash showed up.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(crate) type FnvMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 struct FieldState {
     dead: bool,
-    dict: HashMap<Vec<u8>, u32>,
+    dict: FnvMap<Vec<u8>, u32>,
     order: Vec<Vec<u8>>,
     codes: Vec<u32>,
 }
@@ -200,7 +225,7 @@ impl FieldState {
     fn new(slots: usize) -> FieldState {
         FieldState {
             dead: false,
-            dict: HashMap::new(),
+            dict: FnvMap::default(),
             order: Vec::new(),
             codes: vec![0; slots],
         }
@@ -208,7 +233,7 @@ impl FieldState {
 
     fn kill(&mut self) {
         self.dead = true;
-        self.dict = HashMap::new();
+        self.dict = FnvMap::default();
         self.order = Vec::new();
     }
 }
@@ -217,7 +242,10 @@ impl BlockState {
     fn new(slots: usize) -> BlockState {
         BlockState {
             times: vec![None; slots],
-            cols: COLUMN_FIELDS.iter().map(|_| FieldState::new(slots)).collect(),
+            cols: COLUMN_FIELDS
+                .iter()
+                .map(|_| FieldState::new(slots))
+                .collect(),
         }
     }
 }
@@ -241,6 +269,7 @@ impl ColumnBuilder {
             fields: Fields::new(paths),
             done: Vec::new(),
             cur: BlockState::new(block_size as usize),
+            text: Vec::with_capacity(MAX_VALUE_BYTES),
         }
     }
 
@@ -272,6 +301,7 @@ impl ColumnBuilder {
             .map(|t| (t.timestamp(), t.timestamp_subsec_nanos()));
         self.cur.times[slot] = Some(time);
         let mut seen = Vec::new();
+        let text = &mut self.text;
         for (f, col) in COLUMN_FIELDS.iter().zip(self.cur.cols.iter_mut()) {
             if col.dead {
                 continue;
@@ -289,16 +319,13 @@ impl ColumnBuilder {
                 continue;
             }
             let Some(v) = got else { continue };
-            let Ok(text) = serde_json::to_vec(v) else {
-                col.kill();
-                continue;
-            };
-            if text.len() > MAX_VALUE_BYTES {
+            text.clear();
+            if serde_json::to_writer(&mut *text, v).is_err() || text.len() > MAX_VALUE_BYTES {
                 col.kill();
                 continue;
             }
             let next = col.order.len() as u32 + 1;
-            let code = match col.dict.get(&text) {
+            let code = match col.dict.get(text.as_slice()) {
                 Some(c) => *c,
                 None => {
                     if col.order.len() >= self.cap {
@@ -306,7 +333,7 @@ impl ColumnBuilder {
                         continue;
                     }
                     col.order.push(text.clone());
-                    col.dict.insert(text, next);
+                    col.dict.insert(text.clone(), next);
                     next
                 }
             };
@@ -333,7 +360,9 @@ impl ColumnBuilder {
 
     /// The file of a chunk whose blocks are all empty.
     pub fn empty(first_seq: u64, block_size: u32, blocks: usize) -> (Vec<u8>, ColumnDir) {
-        let done = (0..blocks).map(|_| (BlockDir::empty(), Vec::new())).collect();
+        let done = (0..blocks)
+            .map(|_| (BlockDir::empty(), Vec::new()))
+            .collect();
         encode_file(first_seq, block_size.max(1), done)
     }
 }
@@ -491,11 +520,13 @@ pub fn read_dir(path: &Path) -> Result<ColumnDir, IndexError> {
         return Err(corrupt("shorter than a header"));
     }
     let mut head = vec![0u8; fixed as usize];
-    f.read_exact(&mut head).map_err(|e| IndexError::io(path, e))?;
+    f.read_exact(&mut head)
+        .map_err(|e| IndexError::io(path, e))?;
     if &head[..8] != MAGIC {
         return Err(corrupt("bad magic: not a Vigil column file"));
     }
-    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]));
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or([0; 4]));
     let version = u32_at(&head, 8);
     if version != VERSION {
         return Err(corrupt(&format!(
@@ -513,7 +544,8 @@ pub fn read_dir(path: &Path) -> Result<ColumnDir, IndexError> {
         .filter(|l| (*l as u64) + fixed + 4 <= size)
         .ok_or_else(|| corrupt("directory longer than the file"))?;
     let mut rest = vec![0u8; dir_len + 4];
-    f.read_exact(&mut rest).map_err(|e| IndexError::io(path, e))?;
+    f.read_exact(&mut rest)
+        .map_err(|e| IndexError::io(path, e))?;
     let (dir_bytes, crc) = rest.split_at(dir_len);
     let mut body = head.clone();
     body.extend_from_slice(dir_bytes);
@@ -549,9 +581,25 @@ pub fn read_dir(path: &Path) -> Result<ColumnDir, IndexError> {
     })
 }
 
-/// Reads and decodes the columns of one block: the time column and the
-/// columns of `want` (indexes into [`COLUMN_FIELDS`]). Anything that does
-/// not check out is an error: the caller then reads the block's events.
+/// Reusable state for [`read_block`].
+pub struct BlockReader {
+    zstd: zstd::bulk::Decompressor<'static>,
+    payload: Vec<u8>,
+}
+
+impl BlockReader {
+    /// A reader with a fresh decompression context.
+    pub fn new() -> Result<BlockReader, IndexError> {
+        let zstd = zstd::bulk::Decompressor::new()
+            .map_err(|e| IndexError::Corrupt(format!("zstd: {e}")))?;
+        Ok(BlockReader {
+            zstd,
+            payload: Vec::new(),
+        })
+    }
+}
+
+/// [`read_block_with`] with a fresh [`BlockReader`], reading the time column.
 pub fn read_block(
     file: &mut std::fs::File,
     block_first_seq: u64,
@@ -559,7 +607,34 @@ pub fn read_block(
     d: &BlockDir,
     want: &[usize],
 ) -> Result<BlockColumns, IndexError> {
-    let corrupt = |why: &str| IndexError::Corrupt(format!("columns of seq {block_first_seq}: {why}"));
+    read_block_with(
+        &mut BlockReader::new()?,
+        file,
+        block_first_seq,
+        block_size,
+        d,
+        want,
+        true,
+    )
+}
+
+/// Reads and decodes the columns of one block: the columns of `want`
+/// (indexes into [`COLUMN_FIELDS`]) and, when `times` is set or some seq
+/// of the block holds no event, the time column. Without it every seq
+/// reads as an event at the block's first second (code 2). Anything that
+/// does not check out is an error: the caller then reads the block's
+/// events.
+pub fn read_block_with(
+    rd: &mut BlockReader,
+    file: &mut std::fs::File,
+    block_first_seq: u64,
+    block_size: u32,
+    d: &BlockDir,
+    want: &[usize],
+    times: bool,
+) -> Result<BlockColumns, IndexError> {
+    let corrupt =
+        |why: &str| IndexError::Corrupt(format!("columns of seq {block_first_seq}: {why}"));
     let slots = block_size as usize;
     if d.events == 0 {
         return Ok(BlockColumns {
@@ -568,14 +643,16 @@ pub fn read_block(
             fields: want.iter().map(|_| None).collect(),
         });
     }
-    let mut payload = vec![0u8; d.len as usize];
+    let payload = &mut rd.payload;
+    payload.resize(d.len as usize, 0);
     file.seek(SeekFrom::Start(d.offset))
-        .and_then(|_| file.read_exact(&mut payload))
+        .and_then(|_| file.read_exact(payload))
         .map_err(|e| corrupt(&e.to_string()))?;
-    if crc32c::crc32c(&payload) != d.crc {
+    if crc32c::crc32c(payload) != d.crc {
         return Err(corrupt("checksum mismatch"));
     }
-    let mut r = Reader { b: &payload, at: 0 };
+    let zstd = &mut rd.zstd;
+    let mut r = Reader { b: payload, at: 0 };
     if r.u64()? != block_first_seq {
         return Err(corrupt("the columns belong to another block"));
     }
@@ -594,16 +671,21 @@ pub fn read_block(
     for l in lens {
         sections.push(r.take(l)?);
     }
-    let unzip = |s: &[u8]| {
-        zstd::bulk::decompress(s, MAX_SECTION).map_err(|e| corrupt(&format!("zstd: {e}")))
+    let mut unzip = |s: &[u8]| {
+        zstd.decompress(s, MAX_SECTION)
+            .map_err(|e| corrupt(&format!("zstd: {e}")))
     };
-    let time_raw = unzip(sections[0])?;
-    let mut t = Reader {
-        b: &time_raw,
-        at: 0,
+    let (times, base_secs) = if times || d.events as usize != slots {
+        let time_raw = unzip(sections[0])?;
+        let mut t = Reader {
+            b: &time_raw,
+            at: 0,
+        };
+        let base_secs = t.i64()?;
+        (unpack(&mut t, slots)?, base_secs)
+    } else {
+        (vec![2; slots], 0)
     };
-    let base_secs = t.i64()?;
-    let times = unpack(&mut t, slots)?;
     let mut fields = Vec::with_capacity(want.len());
     for &w in want {
         let Some(k) = present.iter().position(|p| *p == w) else {
@@ -701,16 +783,24 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
     fn u16(&mut self) -> Result<u16, IndexError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap_or_default()))
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u32(&mut self) -> Result<u32, IndexError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default()))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u64(&mut self) -> Result<u64, IndexError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
     }
     fn i64(&mut self) -> Result<i64, IndexError> {
-        Ok(i64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
     }
 }
 
@@ -721,7 +811,9 @@ mod tests {
     #[test]
     fn packing_round_trips_at_every_width() {
         for max in [0u64, 1, 2, 7, 4097, 1 << 33, u64::MAX] {
-            let vals: Vec<u64> = (0..37u64).map(|i| if i % 5 == 0 { max } else { i.min(max) }).collect();
+            let vals: Vec<u64> = (0..37u64)
+                .map(|i| if i % 5 == 0 { max } else { i.min(max) })
+                .collect();
             let mut out = Vec::new();
             pack(&vals, &mut out);
             let mut r = Reader { b: &out, at: 0 };

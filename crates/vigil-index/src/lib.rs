@@ -52,12 +52,12 @@ use std::path::{Path, PathBuf};
 
 pub use bloom::Bloom;
 pub use chunk::{Block, Chunk, ChunkBuilder};
-pub use plan::Need;
 pub use columns::COLUMN_FIELDS;
+pub use plan::Need;
 pub use pushdown::{ColumnAnswerer, ColumnPlan};
 pub use store::{
-    build_chunk, build_chunk_with_cap, run_prepared, BuildReport, Built, Candidates, Index, IndexOptions, OpenReport,
-    Prepared,
+    build_chunk, build_chunk_with_cap, run_prepared, BuildReport, Built, Candidates, Index,
+    IndexOptions, OpenReport, Prepared,
 };
 
 /// Index failures.

@@ -32,7 +32,7 @@ use vigil_event::Event;
 use vigil_query::exec::Answerer;
 use vigil_query::{AggFn, Expr, Pipe, Search, Term};
 
-use crate::columns::{read_block, BlockColumns, BlockDir, COLUMN_FIELDS};
+use crate::columns::{read_block_with, FnvMap, BlockColumns, BlockDir, BlockReader, COLUMN_FIELDS};
 
 /// Most groups held back across blocks before they are handed over.
 const MAX_HELD: usize = 1 << 16;
@@ -78,8 +78,7 @@ impl ColumnPlan {
             aggs.iter().all(|a| {
                 matches!(
                     (a.func, &a.field),
-                    (AggFn::Count, _)
-                        | (AggFn::DistinctCount | AggFn::Min | AggFn::Max, Some(_))
+                    (AggFn::Count, _) | (AggFn::DistinctCount | AggFn::Min | AggFn::Max, Some(_))
                 )
             })
         };
@@ -176,7 +175,7 @@ pub(crate) struct SnapBlock {
 /// such field").
 #[derive(Default)]
 struct Interner {
-    ids: HashMap<Vec<u8>, u32>,
+    ids: FnvMap<Vec<u8>, u32>,
     values: Vec<Value>,
 }
 
@@ -225,6 +224,7 @@ pub struct ColumnAnswerer {
     block_size: u32,
     blocks: Vec<SnapBlock>,
     open: Option<(Arc<PathBuf>, File)>,
+    reader: Option<BlockReader>,
     values: Vec<Interner>,
     /// Per filter: the verdict for each value id met so far.
     verdicts: Vec<Vec<Option<bool>>>,
@@ -250,6 +250,7 @@ impl ColumnAnswerer {
             block_size,
             blocks,
             open: None,
+            reader: None,
             values: (0..n).map(|_| Interner::default()).collect(),
             verdicts: vec![Vec::new(); f],
             held: HashMap::new(),
@@ -264,7 +265,10 @@ impl ColumnAnswerer {
     }
 
     fn file(&mut self, path: &Arc<PathBuf>) -> Result<&mut File, String> {
-        let reuse = self.open.as_ref().is_some_and(|(p, _)| Arc::ptr_eq(p, path));
+        let reuse = self
+            .open
+            .as_ref()
+            .is_some_and(|(p, _)| Arc::ptr_eq(p, path));
         if !reuse {
             let f = File::open(path.as_ref()).map_err(|e| format!("{}: {e}", path.display()))?;
             self.open = Some((path.clone(), f));
@@ -346,14 +350,24 @@ impl ColumnAnswerer {
         let mut pass: Vec<(usize, Vec<bool>)> = Vec::with_capacity(self.plan.filters.len());
         for i in 0..self.plan.filters.len() {
             let k = self.plan.filters[i].0;
-            let table = ids[k].clone().into_iter().map(|id| self.verdict(i, id)).collect();
+            let table = ids[k]
+                .clone()
+                .into_iter()
+                .map(|id| self.verdict(i, id))
+                .collect();
             pass.push((k, table));
         }
         // Mixed-radix key: time part, then one digit per fed field.
         let timed = self.plan.since.is_some() || self.plan.until.is_some();
         let span = self.plan.span;
         let base_bucket = span.map(|s| cols.base_secs.div_euclid(s));
-        let max_off = cols.times.iter().copied().max().unwrap_or(0).saturating_sub(2);
+        let max_off = cols
+            .times
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .saturating_sub(2);
         let time_radix: u64 = match span {
             Some(s) => {
                 let last = cols.base_secs.saturating_add(max_off as i64).div_euclid(s);
@@ -461,8 +475,16 @@ impl Answerer for ColumnAnswerer {
         }
         let want = self.plan.want.clone();
         let bs = self.block_size;
+        // Times matter to a time range and to a timechart's buckets only.
+        let times = self.plan.span.is_some() || self.plan.since.is_some() || self.plan.until.is_some();
+        let mut rd = match self.reader.take() {
+            Some(rd) => rd,
+            None => BlockReader::new().map_err(|e| e.to_string())?,
+        };
         let file = self.file(&b.file)?;
-        let cols = read_block(file, b.lo, bs, &b.dir, &want).map_err(|e| e.to_string())?;
+        let cols = read_block_with(&mut rd, file, b.lo, bs, &b.dir, &want, times);
+        self.reader = Some(rd);
+        let cols = cols.map_err(|e| e.to_string())?;
         let groups = self.group(&cols)?;
         for (key, n) in groups {
             self.hold(key, n, feed);

@@ -274,11 +274,7 @@ impl Index {
     }
 
     /// Puts a read chunk in its slot, refusing one that does not fit the layout.
-    fn place(
-        &mut self,
-        c: Chunk,
-        cols: Option<(Arc<PathBuf>, ColumnDir)>,
-    ) -> Result<(), String> {
+    fn place(&mut self, c: Chunk, cols: Option<(Arc<PathBuf>, ColumnDir)>) -> Result<(), String> {
         let len = self.opts.chunk_len();
         if c.block_size != self.opts.block_size
             || c.blocks.len() != self.opts.blocks_per_chunk as usize

@@ -125,14 +125,24 @@ fn damaged_old_or_foreign_column_files_are_rebuilt() {
     let (mut index, report) = Index::open(&dir, OPTS).unwrap();
     assert_eq!(report.loaded, 0, "{report:?}");
     assert_eq!(report.discarded.len(), 2);
-    assert!(report.discarded.iter().all(|(_, why)| why.starts_with("columns")));
+    assert!(report
+        .discarded
+        .iter()
+        .all(|(_, why)| why.starts_with("columns")));
     assert!(!dir.join(format!("{:020}.vidx", 1)).exists());
     assert_eq!(index.covered(), 0);
     assert_eq!(index.build(&ledger, durable).unwrap().chunks, 2);
 
     // Another format version, with a valid checksum: still not trusted.
     let mut bytes = std::fs::read(col_file(&dir, 1)).unwrap();
-    let dir_end = read_dir(&col_file(&dir, 1)).unwrap().blocks.iter().map(|b| b.offset).filter(|o| *o > 0).min().unwrap() as usize;
+    let dir_end = read_dir(&col_file(&dir, 1))
+        .unwrap()
+        .blocks
+        .iter()
+        .map(|b| b.offset)
+        .filter(|o| *o > 0)
+        .min()
+        .unwrap() as usize;
     bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
     let crc = crc32c::crc32c(&bytes[..dir_end - 4]);
     bytes[dir_end - 4..dir_end].copy_from_slice(&crc.to_le_bytes());
@@ -156,8 +166,13 @@ fn a_damaged_block_is_read_instead() {
         ..SearchParams::default()
     };
     let full = run(&ledger, &s, &params).unwrap();
-    let r = vigil_index::run_prepared(&ledger, &s, &params, index.prepare(&s, None, None, 1, durable))
-        .unwrap();
+    let r = vigil_index::run_prepared(
+        &ledger,
+        &s,
+        &params,
+        index.prepare(&s, None, None, 1, durable),
+    )
+    .unwrap();
     assert_eq!((r.from_columns, r.scanned), (16, 0));
     assert_eq!(r.table, full.table);
 
@@ -167,8 +182,13 @@ fn a_damaged_block_is_read_instead() {
     let mut bytes = std::fs::read(col_file(&dir, 9)).unwrap();
     bytes[cols.blocks[1].offset as usize + 20] ^= 0x01;
     std::fs::write(col_file(&dir, 9), &bytes).unwrap();
-    let r = vigil_index::run_prepared(&ledger, &s, &params, index.prepare(&s, None, None, 1, durable))
-        .unwrap();
+    let r = vigil_index::run_prepared(
+        &ledger,
+        &s,
+        &params,
+        index.prepare(&s, None, None, 1, durable),
+    )
+    .unwrap();
     assert_eq!((r.from_columns, r.scanned), (12, 4));
     assert_eq!(r.table, full.table);
 }

@@ -12,7 +12,13 @@ use vigil_ledger::{Ledger, LedgerOptions};
 use vigil_query::exec::{run, SearchParams, SearchResult};
 
 const OUTCOMES: &[&str] = &["success", "failure", "FAILURE", "unknown"];
-const IPS: &[&str] = &["10.0.0.1", "10.0.0.2", "2001:DB8::1", "2001:db8::1", "192.0.2.7"];
+const IPS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.2",
+    "2001:DB8::1",
+    "2001:db8::1",
+    "192.0.2.7",
+];
 const USERS: &[&str] = &["root", "admin", "alice", "Root"];
 
 fn base() -> DateTime<Utc> {
@@ -189,7 +195,12 @@ fn store(events: &[Ev], block_size: u32, cap: usize) -> Store {
     }
 }
 
-fn both(st: &Store, q: &str, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> (SearchResult, SearchResult) {
+fn both(
+    st: &Store,
+    q: &str,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> (SearchResult, SearchResult) {
     let s = vigil_query::parse_search(q).unwrap();
     let params = SearchParams {
         since,

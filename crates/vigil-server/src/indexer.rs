@@ -138,9 +138,7 @@ impl Indexer {
             ..params.clone()
         };
         // The lock is held only while the plan is taken, never during the read.
-        let prepared = self
-            .read()
-            .prepare(s, params.since, params.until, 1, to);
+        let prepared = self.read().prepare(s, params.since, params.until, 1, to);
         metrics::counter!("vigil_search_blocks_skipped_total")
             .increment(prepared.candidates.skipped);
         let r = vigil_index::run_prepared(&self.ledger_dir, s, &params, prepared)?;
