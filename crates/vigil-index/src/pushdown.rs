@@ -32,7 +32,7 @@ use vigil_event::Event;
 use vigil_query::exec::Answerer;
 use vigil_query::{AggFn, Expr, Pipe, Search, Term};
 
-use crate::columns::{read_block_with, FnvMap, BlockColumns, BlockDir, BlockReader, COLUMN_FIELDS};
+use crate::columns::{read_block_with, BlockColumns, BlockDir, BlockReader, FnvMap, COLUMN_FIELDS};
 
 /// Most groups held back across blocks before they are handed over.
 const MAX_HELD: usize = 1 << 16;
@@ -476,7 +476,8 @@ impl Answerer for ColumnAnswerer {
         let want = self.plan.want.clone();
         let bs = self.block_size;
         // Times matter to a time range and to a timechart's buckets only.
-        let times = self.plan.span.is_some() || self.plan.since.is_some() || self.plan.until.is_some();
+        let times =
+            self.plan.span.is_some() || self.plan.since.is_some() || self.plan.until.is_some();
         let mut rd = match self.reader.take() {
             Some(rd) => rd,
             None => BlockReader::new().map_err(|e| e.to_string())?,
