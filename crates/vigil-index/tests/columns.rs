@@ -227,6 +227,7 @@ proptest! {
             1..5,
         ),
         range in prop::option::of((0i64..7200, 1i64..7200)),
+        max_scan in prop::option::of(1u64..80),
     ) {
         let st = store(&events, block_size, cap);
         let (since, until) = match range {
@@ -244,6 +245,27 @@ proptest! {
             prop_assert_eq!(full.total, cols.total, "{}", q);
             prop_assert_eq!(full.partial_reason, cols.partial_reason, "{}", q);
             prop_assert!(cols.scanned + cols.from_columns <= full.scanned, "{}", q);
+
+            // With an event budget, the same seqs are examined as by the
+            // indexed scan without columns: the newest `max_scan` candidates.
+            if let Some(max_scan) = max_scan {
+                let s = vigil_query::parse_search(&q).unwrap();
+                let prepared = st.index.prepare(&s, since, until, 1, st.last);
+                let params = SearchParams {
+                    since,
+                    until,
+                    max_scan,
+                    up_to_seq: Some(st.last),
+                    ranges: Some(prepared.candidates.ranges.clone()),
+                    ..SearchParams::default()
+                };
+                let read = run(&st.ledger, &s, &params).unwrap();
+                let cols = vigil_index::run_prepared(&st.ledger, &s, &params, prepared).unwrap();
+                prop_assert_eq!(&read.table, &cols.table, "{} max_scan {}", q, max_scan);
+                prop_assert_eq!(&read.buckets, &cols.buckets, "{}", q);
+                prop_assert_eq!(read.total, cols.total, "{}", q);
+                prop_assert_eq!(&read.partial_reason, &cols.partial_reason, "{}", q);
+            }
         }
     }
 }
@@ -277,6 +299,32 @@ fn whole_blocks_are_answered_from_columns_and_the_tail_is_read() {
     assert_eq!(full.buckets, cols.buckets);
     assert_eq!(cols.from_columns, 40);
     assert_eq!(cols.scanned, 8 + 2);
+
+    // A raised cancel flag and a past deadline stop before any block is
+    // answered, as they stop a scan before any event is read.
+    let s = vigil_query::parse_search("* | stats count() by event.outcome").unwrap();
+    let cancel = vigil_query::exec::Cancel::new();
+    cancel.cancel();
+    for params in [
+        SearchParams {
+            cancel: Some(cancel),
+            ..SearchParams::default()
+        },
+        SearchParams {
+            deadline: Some(std::time::Instant::now()),
+            ..SearchParams::default()
+        },
+    ] {
+        let prepared = st.index.prepare(&s, None, None, 1, st.last);
+        let r = vigil_index::run_prepared(&st.ledger, &s, &params, prepared).unwrap();
+        assert!(r.partial, "{r:?}");
+        assert_eq!((r.from_columns, r.scanned, r.total), (0, 0, 0));
+        let reason = r.partial_reason.unwrap();
+        assert!(
+            reason.contains("cancelled after 0 events") || reason.contains("timed out"),
+            "{reason}"
+        );
+    }
 
     // Searches the columns cannot answer exactly are scanned.
     for q in [
