@@ -798,3 +798,52 @@ fn check_cond(c: &Cond, schema: &Schema, at: usize) -> Result<(), QueryError> {
         Cond::Cmp { field, .. } => check_columns(std::iter::once(field), schema, "where", at),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(v: Value) -> Event {
+        Event::from_json(v, 8).expect("event")
+    }
+
+    /// A weight of `n` is `n` pushes of the same event, for every
+    /// aggregation and pipe shape (integers, so sums are exact either way).
+    #[test]
+    fn weighted_input_equals_repeated_pushes() {
+        let events = [
+            (
+                ev(json!({"k": "a", "x": 3, "@timestamp": "2024-03-01T00:00:10Z"})),
+                4u64,
+            ),
+            (ev(json!({"k": ["a", "b"], "x": "5"})), 2),
+            (
+                ev(json!({"k": "b", "@timestamp": "2024-03-01T01:00:00Z"})),
+                1,
+            ),
+            (ev(json!({"x": 7, "@timestamp": "2024-03-01T00:30:00Z"})), 3),
+        ];
+        for q in [
+            "* | stats count(), count(x), sum(x), avg(x), dc(x), min(x), max(x), p50(x) by k",
+            "* | timechart span=1h count() by k",
+            "* | timechart span=30m count(), max(x)",
+            "* | top 2 k",
+            "* | rare 1 k, x",
+            "* | head 5",
+            "* | where x > 4 | stats count()",
+            "* | stats count() by k | sort -count | head 1",
+        ] {
+            let s = crate::parse_search(q).unwrap();
+            let mut one = Executor::new(&s.pipeline, 100).unwrap();
+            let mut weighted = Executor::new(&s.pipeline, 100).unwrap();
+            for (e, n) in &events {
+                for _ in 0..*n {
+                    one.push(e);
+                }
+                weighted.push_weighted(e, *n);
+            }
+            assert_eq!(one.finish(), weighted.finish(), "{q}");
+        }
+    }
+}
