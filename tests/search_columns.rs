@@ -118,8 +118,10 @@ fn aggregations_are_answered_from_columns_like_a_scan() {
         let v = server.search(q, 100);
         let from_columns = v["from_columns"].as_u64().unwrap();
         assert!(from_columns >= 512, "{q}: {v:#}");
-        // Only the tail (and the audit events of the searches) is read.
-        assert!(v["scanned"].as_u64().unwrap() < 200, "{q}: {v:#}");
+        // Only the unindexed tail is read: the last events, the audit events
+        // of the searches so far, and at most one complete file the indexer
+        // has not reached yet; never the 600 events a scan reads.
+        assert!(v["scanned"].as_u64().unwrap() < 400, "{q}: {v:#}");
         answers.push((v["rows"].clone(), v["buckets"].clone(), v["total"].clone()));
         if q == STATS {
             // 600 events; those with two outcomes count under both.
