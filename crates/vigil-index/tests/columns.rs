@@ -66,6 +66,10 @@ struct Ev {
     /// `source` is an array of objects: the filter sees `source.ip`
     /// inside, `Event::get` does not.
     nested_ip: bool,
+    /// An odd shape for `user.name`: 0 none, 1 a dotted top-level key
+    /// beside it, 2 an empty object, 3 an object, 4 a dotted key one level
+    /// down (`{"user": {"name.x": …}}`).
+    odd: u8,
 }
 
 fn event() -> impl Strategy<Value = Ev> {
@@ -80,14 +84,16 @@ fn event() -> impl Strategy<Value = Ev> {
         field(USERS),
         status(),
         prop::bool::weighted(0.05),
+        prop_oneof![12 => Just(0u8), 1 => 1u8..5],
     )
-        .prop_map(|(time, outcome, ip, user, status, nested_ip)| Ev {
+        .prop_map(|(time, outcome, ip, user, status, nested_ip, odd)| Ev {
             time,
             outcome,
             ip,
             user,
             status,
             nested_ip,
+            odd,
         })
 }
 
@@ -124,6 +130,21 @@ fn json_of(e: &Ev) -> String {
     }
     if let Some(s) = &e.status {
         root.insert("http".into(), json!({"response": {"status_code": s}}));
+    }
+    match e.odd {
+        1 => {
+            root.insert("user.name".into(), json!("dotted"));
+        }
+        2 => {
+            root.insert("user".into(), json!({"name": {}}));
+        }
+        3 => {
+            root.insert("user".into(), json!({"name": {"first": "root"}}));
+        }
+        4 => {
+            root.insert("user".into(), json!({"name.x": "root", "name": "admin"}));
+        }
+        _ => {}
     }
     Value::Object(root).to_string()
 }
@@ -282,6 +303,7 @@ fn whole_blocks_are_answered_from_columns_and_the_tail_is_read() {
             user: Some(json!(USERS[i as usize % 4])),
             status: None,
             nested_ip: false,
+            odd: 0,
         })
         .collect();
     let st = store(&events, 8, 64);
