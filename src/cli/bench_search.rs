@@ -91,6 +91,7 @@ pub fn run(b: SearchBench) -> anyhow::Result<ExitCode> {
     let raw_bytes = std::fs::metadata(&raw)?.len();
     let ledger_bytes = dir_bytes(&data.join("ledger"))?;
     let index_bytes = dir_bytes(&data.join("index"))?;
+    let column_bytes = dir_bytes_ending(&data.join("index"), ".vcol")?;
     let needle = rare_ip(&raw)?;
     eprintln!("needle: {needle} (the rarest IPv4 address in the raw lines)");
 
@@ -113,39 +114,43 @@ pub fn run(b: SearchBench) -> anyhow::Result<ExitCode> {
         "* | timechart span=1h count() by event.outcome".to_string(),
     ];
     println!(
-        "{} events, raw {:.1} MiB, ledger {:.1} MiB ({:.0}% of raw), index {:.1} MiB ({:.1}% of raw), indexed in {:.1} s ({:.0} events/s)\n",
+        "{} events, raw {:.1} MiB, ledger {:.1} MiB ({:.0}% of raw), index {:.1} MiB ({:.1}% of raw, {:.1} bytes/event; columns {:.1} MiB, {:.1} bytes/event), indexed in {:.1} s ({:.0} events/s)\n",
         last,
         raw_bytes as f64 / 1048576.0,
         ledger_bytes as f64 / 1048576.0,
         100.0 * ledger_bytes as f64 / raw_bytes as f64,
         index_bytes as f64 / 1048576.0,
         100.0 * index_bytes as f64 / raw_bytes as f64,
+        index_bytes as f64 / last.max(1) as f64,
+        column_bytes as f64 / 1048576.0,
+        column_bytes as f64 / last.max(1) as f64,
         index_secs,
         last as f64 / index_secs,
     );
-    println!("| query | hits | indexed ms | events read | full scan ms | grep -F ms | full decode ms | scan / indexed | grep / indexed | full decode / indexed |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| query | hits | indexed ms | events read | from columns | full scan ms | grep -F ms | full decode ms | scan / indexed | grep / indexed | full decode / indexed |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for q in &queries {
         let search = vigil_query::parse_search(q).map_err(|e| anyhow::anyhow!(e.render(q)))?;
         let mut indexed = Vec::new();
         let mut scanned = Vec::new();
         let mut greps = Vec::new();
         let mut decodes = Vec::new();
-        let (mut hits, mut read) = (0, 0);
+        let (mut hits, mut read, mut answered) = (0, 0, 0);
         let is_needle = !q.contains('|');
         for _ in 0..b.runs {
+            // As the server searches: the index's candidates, and the
+            // columns for an aggregation they can answer.
             let t = Instant::now();
-            let c = ix.candidates(&search.query, None, None, 1, last);
             let params = SearchParams {
                 limit: 100,
                 up_to_seq: Some(last),
-                ranges: Some(c.ranges),
                 ..SearchParams::default()
             };
-            let r = run_search(&config.ledger_dir(), &search, &params)?;
+            let r = ix.search(&search, &params)?;
             indexed.push(t.elapsed().as_secs_f64() * 1000.0);
             hits = r.total;
             read = r.scanned;
+            answered = r.from_columns;
 
             let t = Instant::now();
             let params = SearchParams {
@@ -160,6 +165,9 @@ pub fn run(b: SearchBench) -> anyhow::Result<ExitCode> {
                     "{q:?}: the index found {hits} events, the full scan {}",
                     full.total
                 );
+            }
+            if full.table != r.table || full.buckets != r.buckets {
+                bail!("{q:?}: the indexed search and the full scan give different tables");
             }
             if !is_needle {
                 // The way aggregations ran before: every event decoded in full.
@@ -196,7 +204,7 @@ pub fn run(b: SearchBench) -> anyhow::Result<ExitCode> {
         let g = (!greps.is_empty()).then(|| median(greps));
         let d = (!decodes.is_empty()).then(|| median(decodes));
         println!(
-            "| `{}` | {hits} | {i:.1} | {read} | {s:.1} | {} | {} | {:.1} | {} | {} |",
+            "| `{}` | {hits} | {i:.1} | {read} | {answered} | {s:.1} | {} | {} | {:.1} | {} | {} |",
             q.replace('|', "\\|"),
             g.map_or("–".into(), |g| format!("{g:.1}")),
             d.map_or("–".into(), |d| format!("{d:.1}")),
@@ -217,10 +225,16 @@ fn step(cmd: &mut Command) -> anyhow::Result<()> {
 }
 
 fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    dir_bytes_ending(dir, "")
+}
+
+/// Bytes of the files in `dir` whose names end with `suffix`.
+fn dir_bytes_ending(dir: &Path, suffix: &str) -> anyhow::Result<u64> {
     let mut n = 0;
     for e in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let m = e?.metadata()?;
-        if m.is_file() {
+        let e = e?;
+        let m = e.metadata()?;
+        if m.is_file() && e.file_name().to_string_lossy().ends_with(suffix) {
             n += m.len();
         }
     }

@@ -213,7 +213,7 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
     }
     let t = std::time::Instant::now();
     // Use the index files a server (or `vigil reindex`) left; never build here.
-    if config.search.index && config.data_dir.join("index").is_dir() {
+    let r = if config.search.index && config.data_dir.join("index").is_dir() {
         let ix = vigil_server::indexer::Indexer::open(
             &config.data_dir,
             &config.ledger_dir(),
@@ -221,10 +221,10 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
         )?;
         let last = vigil_ledger::LedgerReader::open(&config.ledger_dir())?.last_seq()?;
         params.up_to_seq = Some(last);
-        let c = ix.candidates(&search.query, params.since, params.until, 1, last);
-        params.ranges = Some(c.ranges);
-    }
-    let r = vigil_query::exec::run(&config.ledger_dir(), &search, &params)?;
+        ix.search(&search, &params)?
+    } else {
+        vigil_query::exec::run(&config.ledger_dir(), &search, &params)?
+    };
     Ok(Answer {
         hits: r.hits,
         table: r.table.map(|t| (t.columns, t.rows)),

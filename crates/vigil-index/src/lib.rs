@@ -41,8 +41,10 @@
 
 mod bloom;
 pub mod chunk;
+pub mod columns;
 pub mod grams;
 mod plan;
+pub mod pushdown;
 pub mod scan;
 mod store;
 
@@ -50,8 +52,13 @@ use std::path::{Path, PathBuf};
 
 pub use bloom::Bloom;
 pub use chunk::{Block, Chunk, ChunkBuilder};
+pub use columns::COLUMN_FIELDS;
 pub use plan::Need;
-pub use store::{build_chunk, BuildReport, Candidates, Index, IndexOptions, OpenReport};
+pub use pushdown::{ColumnAnswerer, ColumnPlan};
+pub use store::{
+    build_chunk, build_chunk_with_cap, run_prepared, BuildReport, Built, Candidates, Index,
+    IndexOptions, OpenReport, Prepared,
+};
 
 /// Index failures.
 #[derive(Debug, thiserror::Error)]

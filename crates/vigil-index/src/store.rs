@@ -5,14 +5,71 @@ use std::fs;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use vigil_ledger::LedgerReader;
+use vigil_query::exec::{Answerer, SearchError, SearchParams, SearchResult};
+use vigil_query::Search;
 
 use crate::chunk::{Block, Chunk, ChunkBuilder};
+use crate::columns::{read_dir, ColumnBuilder, ColumnDir};
 use crate::plan::Need;
+use crate::pushdown::{ColumnAnswerer, ColumnPlan, SnapBlock};
 use crate::IndexError;
 
 const SUFFIX: &str = ".vidx";
 const TMP_SUFFIX: &str = ".vidx.tmp";
+const COL_SUFFIX: &str = ".vcol";
+const COL_TMP_SUFFIX: &str = ".vcol.tmp";
+
+/// A chunk made by [`build_chunk`], ready for [`Index::install`]: its
+/// filters and its column file.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The block filters.
+    pub chunk: Chunk,
+    columns: Vec<u8>,
+    dir: ColumnDir,
+}
+
+impl Built {
+    /// Bytes of the column file.
+    pub fn column_bytes(&self) -> usize {
+        self.columns.len()
+    }
+}
+
+/// What a search takes from the index, in one go, so that no lock is held
+/// while it runs: the seqs to read and, for an aggregation the columns can
+/// answer, what answers it. Run it with [`run_prepared`].
+#[derive(Debug)]
+pub struct Prepared {
+    /// The seq ranges that may hold a match.
+    pub candidates: Candidates,
+    /// Answers whole blocks from their columns, when the search qualifies
+    /// ([`ColumnPlan::of`]).
+    pub answerer: Option<ColumnAnswerer>,
+}
+
+/// Runs `s` over the ledger in `ledger_dir`, reading only the candidate
+/// seqs of `prepared` and answering from columns what they can answer.
+/// The result equals a full scan's; `from_columns` counts the events that
+/// were not read.
+pub fn run_prepared(
+    ledger_dir: &Path,
+    s: &Search,
+    params: &SearchParams,
+    prepared: Prepared,
+) -> Result<SearchResult, SearchError> {
+    let params = SearchParams {
+        ranges: Some(prepared.candidates.ranges),
+        ..params.clone()
+    };
+    let mut answerer = prepared.answerer;
+    let a = answerer.as_mut().map(|a| a as &mut dyn Answerer);
+    vigil_query::exec::run_with(ledger_dir, s, &params, a)
+}
 
 /// How seqs are grouped into blocks and files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,15 +152,28 @@ pub fn build_chunk(
     ledger_dir: &Path,
     opts: IndexOptions,
     first: u64,
-) -> Result<(Chunk, BuildReport), IndexError> {
+) -> Result<(Built, BuildReport), IndexError> {
+    build_chunk_with_cap(ledger_dir, opts, first, crate::columns::MAX_DISTINCT)
+}
+
+/// [`build_chunk`] with at most `cap` distinct values per field and block
+/// in the columns (a field with more gets no column in that block).
+pub fn build_chunk_with_cap(
+    ledger_dir: &Path,
+    opts: IndexOptions,
+    first: u64,
+    cap: usize,
+) -> Result<(Built, BuildReport), IndexError> {
     let len = opts.chunk_len();
     let mut report = BuildReport::default();
     let reader = LedgerReader::open(ledger_dir)?;
     let mut b = ChunkBuilder::new(first, opts.block_size);
+    let mut cols = ColumnBuilder::with_cap(first, opts.block_size, cap);
     let mut failed = None;
     let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
         match b.push_bytes(seq, payload) {
             Ok(readable) => {
+                cols.push_bytes(seq, payload);
                 report.events += 1;
                 report.undecodable += u64::from(!readable);
                 ControlFlow::Continue(())
@@ -118,7 +188,14 @@ pub fn build_chunk(
         return Err(e);
     }
     report.chunks = 1;
-    Ok((b.finish(opts.blocks_per_chunk as usize), report))
+    let blocks = opts.blocks_per_chunk as usize;
+    let (columns, dir) = cols.finish(blocks);
+    let built = Built {
+        chunk: b.finish(blocks),
+        columns,
+        dir,
+    };
+    Ok((built, report))
 }
 
 /// The derived index of one ledger: chunk files under one directory.
@@ -132,6 +209,8 @@ pub struct Index {
     /// Chunks by position (`first_seq = k × chunk_len + 1`); `None` where
     /// no file exists yet.
     chunks: Vec<Option<Chunk>>,
+    /// Column directories (and file), by the same positions.
+    columns: Vec<Option<(Arc<PathBuf>, ColumnDir)>>,
 }
 
 impl Index {
@@ -149,6 +228,7 @@ impl Index {
             dir: dir.to_path_buf(),
             opts,
             chunks: Vec::new(),
+            columns: Vec::new(),
         };
         let mut report = OpenReport::default();
         let entries = fs::read_dir(dir).map_err(|e| IndexError::io(dir, e))?;
@@ -156,7 +236,7 @@ impl Index {
             let entry = entry.map_err(|e| IndexError::io(dir, e))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(TMP_SUFFIX) {
+            if name.ends_with(TMP_SUFFIX) || name.ends_with(COL_TMP_SUFFIX) {
                 // A write that died before its rename.
                 let _ = fs::remove_file(&path);
                 continue;
@@ -164,14 +244,28 @@ impl Index {
             if !name.ends_with(SUFFIX) {
                 continue;
             }
+            // A chunk is used only with its columns: a filter file without
+            // them (an index from before columns, or a damaged column file)
+            // is discarded, so that the chunk is built again whole.
+            let col_path = path.with_extension(&COL_SUFFIX[1..]);
             let verdict = fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| Chunk::decode(&b).map_err(|e| e.to_string()))
-                .and_then(|c| index.place(c));
+                .and_then(|c| {
+                    let cols = read_dir(&col_path).map_err(|e| format!("columns: {e}"))?;
+                    if cols.first_seq != c.first_seq
+                        || cols.block_size != c.block_size
+                        || cols.blocks.len() != c.blocks.len()
+                    {
+                        return Err("columns: built with another block layout".to_string());
+                    }
+                    index.place(c, Some((Arc::new(col_path.clone()), cols)))
+                });
             match verdict {
                 Ok(()) => report.loaded += 1,
                 Err(why) => {
                     let _ = fs::remove_file(&path);
+                    let _ = fs::remove_file(&col_path);
                     report.discarded.push((path, why));
                 }
             }
@@ -180,7 +274,7 @@ impl Index {
     }
 
     /// Puts a read chunk in its slot, refusing one that does not fit the layout.
-    fn place(&mut self, c: Chunk) -> Result<(), String> {
+    fn place(&mut self, c: Chunk, cols: Option<(Arc<PathBuf>, ColumnDir)>) -> Result<(), String> {
         let len = self.opts.chunk_len();
         if c.block_size != self.opts.block_size
             || c.blocks.len() != self.opts.blocks_per_chunk as usize
@@ -191,8 +285,10 @@ impl Index {
         let k = ((c.first_seq - 1) / len) as usize;
         if self.chunks.len() <= k {
             self.chunks.resize(k + 1, None);
+            self.columns.resize(k + 1, None);
         }
         self.chunks[k] = Some(c);
+        self.columns[k] = cols;
         Ok(())
     }
 
@@ -212,14 +308,23 @@ impl Index {
         self.chunks.iter().flatten().count()
     }
 
-    /// Bytes of the filters held in memory.
+    /// Bytes of the filters and column directories held in memory (the
+    /// columns themselves stay on disk).
     pub fn memory_bytes(&self) -> usize {
-        self.chunks
+        let filters: usize = self
+            .chunks
             .iter()
             .flatten()
             .flat_map(|c| &c.blocks)
             .map(|b| b.bloom.words().len() * 8 + 24)
-            .sum()
+            .sum();
+        let dirs: usize = self
+            .columns
+            .iter()
+            .flatten()
+            .map(|(_, d)| d.blocks.len() * std::mem::size_of::<crate::columns::BlockDir>())
+            .sum();
+        filters + dirs
     }
 
     /// Indexes every chunk whose seqs are all at or below `durable` and that
@@ -227,8 +332,8 @@ impl Index {
     pub fn build(&mut self, ledger_dir: &Path, durable: u64) -> Result<BuildReport, IndexError> {
         let mut report = BuildReport::default();
         for first in self.missing(durable) {
-            let (chunk, r) = build_chunk(ledger_dir, self.opts, first)?;
-            self.install(chunk)?;
+            let (built, r) = build_chunk(ledger_dir, self.opts, first)?;
+            self.install(built)?;
             report.chunks += 1;
             report.events += r.events;
             report.undecodable += r.undecodable;
@@ -247,9 +352,12 @@ impl Index {
     }
 
     /// Writes a chunk made by [`build_chunk`] and starts using it.
-    pub fn install(&mut self, chunk: Chunk) -> Result<(), IndexError> {
-        self.write(&chunk)?;
-        self.place(chunk).map_err(IndexError::Corrupt)
+    pub fn install(&mut self, built: Built) -> Result<(), IndexError> {
+        // Columns first: a filter file is only trusted with its columns.
+        let col_path = self.write_columns(built.chunk.first_seq, &built.columns)?;
+        self.write(&built.chunk)?;
+        self.place(built.chunk, Some((Arc::new(col_path), built.dir)))
+            .map_err(IndexError::Corrupt)
     }
 
     fn write(&self, c: &Chunk) -> Result<(), IndexError> {
@@ -258,6 +366,14 @@ impl Index {
         fs::write(&tmp, c.encode()).map_err(|e| IndexError::io(&tmp, e))?;
         fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
         Ok(())
+    }
+
+    fn write_columns(&self, first_seq: u64, bytes: &[u8]) -> Result<PathBuf, IndexError> {
+        let path = self.dir.join(format!("{first_seq:020}{COL_SUFFIX}"));
+        let tmp = self.dir.join(format!("{first_seq:020}{COL_TMP_SUFFIX}"));
+        fs::write(&tmp, bytes).map_err(|e| IndexError::io(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| IndexError::io(&path, e))?;
+        Ok(path)
     }
 
     /// Empties the chunks whose seqs all lie below `first_kept` (their
@@ -273,10 +389,59 @@ impl Index {
                 emptied.push(c.clone());
             }
         }
+        let len = self.opts.chunk_len();
         for c in &emptied {
+            let (bytes, dir) = ColumnBuilder::empty(c.first_seq, c.block_size, c.blocks.len());
+            let col_path = self.write_columns(c.first_seq, &bytes)?;
             self.write(c)?;
+            let k = ((c.first_seq - 1) / len) as usize;
+            if let Some(slot) = self.columns.get_mut(k) {
+                *slot = Some((Arc::new(col_path), dir));
+            }
         }
         Ok(emptied.len())
+    }
+
+    /// What a search of `s` over seqs `from..=to` with times in
+    /// `[since, until)` takes from the index (see [`Prepared`]).
+    pub fn prepare(
+        &self,
+        s: &Search,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        from: u64,
+        to: u64,
+    ) -> Prepared {
+        let need = Need::of(&s.query.root);
+        let candidates = self.candidates(
+            &need,
+            since.map(|t| t.timestamp_millis()),
+            until.map(|t| t.timestamp_millis()),
+            from,
+            to,
+        );
+        let answerer = ColumnPlan::of(s, since, until).map(|plan| {
+            let mut blocks = Vec::new();
+            for (path, dir) in self.columns.iter().flatten() {
+                for (i, d) in dir.blocks.iter().enumerate() {
+                    let lo = dir.first_seq + i as u64 * u64::from(dir.block_size);
+                    let hi = lo + u64::from(dir.block_size) - 1;
+                    if d.events > 0 && hi >= from && lo <= to {
+                        blocks.push(SnapBlock {
+                            lo,
+                            hi,
+                            file: path.clone(),
+                            dir: d.clone(),
+                        });
+                    }
+                }
+            }
+            ColumnAnswerer::new(plan, self.opts.block_size, blocks)
+        });
+        Prepared {
+            candidates,
+            answerer,
+        }
     }
 
     /// The seq ranges within `from..=to` that may hold events matching

@@ -73,11 +73,14 @@ impl State {
         }
     }
 
-    /// Adds one event's value (`None` when the field is absent).
-    pub fn add(&mut self, agg: &Agg, v: Option<&Value>, budget: &mut Budget) {
+    /// Adds the value of `weight` events that hold the same value (`None`
+    /// when the field is absent): counts grow by `weight`, a sum by
+    /// `x·weight`, percentiles keep `weight` copies; `dc`, `min` and `max`
+    /// do not change with repeats.
+    pub fn add(&mut self, agg: &Agg, v: Option<&Value>, budget: &mut Budget, weight: u64) {
         if let State::Count(c) = self {
             if agg.field.is_none() || v.is_some_and(|v| !v.is_null()) {
-                *c += 1;
+                *c += weight;
             }
             return;
         }
@@ -93,8 +96,8 @@ impl State {
             }
             State::Sum { sum, n } => {
                 if let Some(x) = as_number(s) {
-                    *sum += x;
-                    *n += 1;
+                    *sum += if weight == 1 { x } else { x * weight as f64 };
+                    *n += weight;
                 }
             }
             State::Extreme { num, text } => match as_number(s) {
@@ -116,7 +119,10 @@ impl State {
             },
             State::Values(vals) => {
                 if let Some(x) = as_number(s) {
-                    if budget.charge() {
+                    for _ in 0..weight {
+                        if !budget.charge() {
+                            break;
+                        }
                         vals.push(x);
                     }
                 }
@@ -223,13 +229,15 @@ impl Groups {
         }
     }
 
-    /// Adds one event under each combination of its `by` values (`keys`,
-    /// one list per by-field); `get` reads an aggregation's field.
+    /// Adds `weight` like events under each combination of their `by`
+    /// values (`keys`, one list per by-field); `get` reads an
+    /// aggregation's field.
     pub fn add<'v>(
         &mut self,
         keys: &[Vec<&Value>],
         get: &dyn Fn(&str) -> Option<&'v Value>,
         budget: &mut Budget,
+        weight: u64,
     ) {
         if keys.iter().any(Vec::is_empty) {
             return;
@@ -237,7 +245,7 @@ impl Groups {
         // The common case, every `by` value a scalar, needs no fan-out.
         if keys.iter().all(|k| k.len() == 1) {
             let combo: Vec<&Value> = keys.iter().map(|k| k[0]).collect();
-            self.add_one(&combo, get, budget);
+            self.add_one(&combo, get, budget, weight);
             return;
         }
         let mut combos: Vec<Vec<&Value>> = vec![Vec::new()];
@@ -256,7 +264,7 @@ impl Groups {
             combos = next;
         }
         for combo in combos {
-            self.add_one(&combo, get, budget);
+            self.add_one(&combo, get, budget, weight);
         }
     }
 
@@ -265,6 +273,7 @@ impl Groups {
         combo: &[&Value],
         get: &dyn Fn(&str) -> Option<&'v Value>,
         budget: &mut Budget,
+        weight: u64,
     ) {
         let text = group_key(combo);
         let group = match self.map.get_mut(&text) {
@@ -284,25 +293,28 @@ impl Groups {
                 })
             }
         };
-        group.events += 1;
+        group.events += weight;
         for (state, agg) in group.states.iter_mut().zip(&self.aggs) {
             let v = agg.field.as_deref().and_then(get);
-            state.add(agg, v, budget);
+            state.add(agg, v, budget, weight);
         }
     }
 
-    /// The groups ordered by their `by` values.
+    /// The groups ordered by their `by` values; groups whose values
+    /// compare equal (`200` and `200.0`) by their text, so the order never
+    /// depends on the hash map's.
     pub fn sorted(self) -> Vec<Group> {
-        let mut groups: Vec<Group> = self.map.into_values().collect();
-        groups.sort_by(|a, b| {
+        let mut groups: Vec<(String, Group)> = self.map.into_iter().collect();
+        groups.sort_by(|(ta, a), (tb, b)| {
             a.key
                 .iter()
                 .zip(&b.key)
                 .map(|(x, y)| cmp_values(x, y))
                 .find(|o| o.is_ne())
                 .unwrap_or(std::cmp::Ordering::Equal)
+                .then_with(|| ta.cmp(tb))
         });
-        groups
+        groups.into_iter().map(|(_, g)| g).collect()
     }
 }
 

@@ -10,6 +10,7 @@
 //! A search ending in an aggregation decodes only the fields its filter and
 //! pipes read ([`Fields`]), which costs a fraction of a full decode.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,8 +102,11 @@ pub struct SearchResult {
     pub hits: Vec<Event>,
     /// All matches in the scanned range.
     pub total: u64,
-    /// Events examined.
+    /// Events read from the ledger and examined.
     pub scanned: u64,
+    /// Events not read because an [`Answerer`] (the index's columns)
+    /// answered for them.
+    pub from_columns: u64,
     /// Seqs in the searched range that were not read because the index
     /// showed they cannot match.
     pub skipped: u64,
@@ -135,15 +139,19 @@ pub fn search(
 ) -> Result<SearchResult, SearchError> {
     let mut result = SearchResult::default();
     let mut kept: VecDeque<Event> = VecDeque::with_capacity(params.limit.min(4096));
-    scan(ledger_dir, query, None, params, &mut result, |ev| {
-        if params.limit > 0 {
-            if kept.len() == params.limit {
-                kept.pop_front();
+    let sink = Sink {
+        keep: |ev| {
+            if params.limit > 0 {
+                if kept.len() == params.limit {
+                    kept.pop_front();
+                }
+                kept.push_back(ev);
             }
-            kept.push_back(ev);
-        }
-        true
-    })?;
+            true
+        },
+        weigh: |_: &Event, _| {},
+    };
+    scan(ledger_dir, query, None, params, &mut result, None, sink)?;
     result.hits = kept.into_iter().rev().collect();
     Ok(result)
 }
@@ -161,7 +169,11 @@ pub fn stream(
     each: impl FnMut(Event) -> bool,
 ) -> Result<SearchResult, SearchError> {
     let mut result = SearchResult::default();
-    scan(ledger_dir, query, None, params, &mut result, each)?;
+    let sink = Sink {
+        keep: each,
+        weigh: |_: &Event, _| {},
+    };
+    scan(ledger_dir, query, None, params, &mut result, None, sink)?;
     Ok(result)
 }
 
@@ -178,27 +190,73 @@ pub fn run(
     s: &Search,
     params: &SearchParams,
 ) -> Result<SearchResult, SearchError> {
+    run_with(ledger_dir, s, params, None)
+}
+
+/// Answers whole runs of seqs of an aggregating search without reading
+/// their events, e.g. from a search index's columns.
+///
+/// [`run_with`] asks which runs of the seqs it is about to read can be
+/// answered, then, in seq order, reads the other seqs and has these runs
+/// answered, so the pipeline sees their events in the same order a scan
+/// would: an answer is exact, never an estimate.
+pub trait Answerer {
+    /// Of `ranges` (ascending, the seqs the search reads), the runs this
+    /// can answer: ascending, each inside one of `ranges`.
+    fn answerable(&self, ranges: &[(u64, u64)]) -> Vec<(u64, u64)>;
+
+    /// Hands the events of `lo..=hi` that pass the search's filter and time
+    /// range to `feed`, as `(event, n)`: `n` events that look like `event`
+    /// to the pipeline ([`Executor::push_weighted`]), in the order of their
+    /// first occurrence. May hold some back until [`flush`](Self::flush).
+    /// Returns how many events the run held. An error means nothing was fed
+    /// and the run must be read instead.
+    fn answer(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        feed: &mut dyn FnMut(&Event, u64),
+    ) -> Result<u64, String>;
+
+    /// Hands over whatever [`answer`](Self::answer) held back.
+    fn flush(&mut self, feed: &mut dyn FnMut(&Event, u64));
+}
+
+/// [`run`], with `answerer` answering the runs of seqs it can (only used
+/// when the search has pipes).
+pub fn run_with(
+    ledger_dir: &Path,
+    s: &Search,
+    params: &SearchParams,
+    answerer: Option<&mut (dyn Answerer + '_)>,
+) -> Result<SearchResult, SearchError> {
     if s.pipeline.is_empty() {
         return search(ledger_dir, &s.query, params);
     }
-    let mut ex = Executor::new(&s.pipeline, params.limit)?;
+    let ex = RefCell::new(Executor::new(&s.pipeline, params.limit)?);
     let fields = params
         .partial_decode
         .then(|| Fields::for_search(s))
         .flatten();
     let mut result = SearchResult::default();
+    let sink = Sink {
+        keep: |ev: Event| {
+            let mut ex = ex.borrow_mut();
+            ex.push(&ev);
+            !ex.done()
+        },
+        weigh: |ev: &Event, n: u64| ex.borrow_mut().push_weighted(ev, n),
+    };
     scan(
         ledger_dir,
         &s.query,
         fields.as_ref(),
         params,
         &mut result,
-        |ev| {
-            ex.push(&ev);
-            !ex.done()
-        },
+        answerer,
+        sink,
     )?;
-    let out = ex.finish();
+    let out = ex.into_inner().finish();
     result.hits = out.hits;
     result.table = out.table;
     result.buckets = out.buckets;
@@ -212,16 +270,156 @@ pub fn run(
     Ok(result)
 }
 
+/// Where a scan puts what passed: `keep` takes each read event (false
+/// stops the scan), `weigh` takes answered events with their count.
+struct Sink<K, W> {
+    keep: K,
+    weigh: W,
+}
+
+/// One step of a scan, in seq order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Read(u64, u64),
+    Answer(u64, u64),
+}
+
+/// `ranges` cut into the runs `answerable` covers and the rest, in order.
+fn parts(ranges: &[(u64, u64)], answerable: &[(u64, u64)]) -> Vec<Part> {
+    let mut out = Vec::new();
+    let mut runs = answerable.iter().peekable();
+    for &(lo, hi) in ranges {
+        let mut at = lo;
+        while let Some(&&(a, b)) = runs.peek() {
+            if a > hi {
+                break;
+            }
+            runs.next();
+            if a < at || b > hi {
+                // Not inside this range: read, never trust.
+                continue;
+            }
+            if a > at {
+                out.push(Part::Read(at, a - 1));
+            }
+            out.push(Part::Answer(a, b));
+            at = b + 1;
+        }
+        if at <= hi {
+            out.push(Part::Read(at, hi));
+        }
+    }
+    out
+}
+
+/// The state of one scan: what it counts and where matches go.
+struct Scanner<'a, 'b, K, W> {
+    query: &'a Query,
+    match_all: bool,
+    raw: Option<RawFilter>,
+    scratch: Vec<u8>,
+    fields: Option<&'a Fields>,
+    params: &'a SearchParams,
+    result: &'a mut SearchResult,
+    sink: Sink<K, W>,
+    answerer: Option<&'a mut (dyn Answerer + 'b)>,
+    /// Whether the answerer may hold events back.
+    held: bool,
+}
+
+impl<K: FnMut(Event) -> bool, W: FnMut(&Event, u64)> Scanner<'_, '_, K, W> {
+    /// Handles one stored event; false stops the scan.
+    fn handle(&mut self, payload: &[u8]) -> bool {
+        self.flush();
+        let result = &mut *self.result;
+        result.scanned += 1;
+        if result.scanned == 1 || result.scanned.is_multiple_of(CHECK_EVERY) {
+            if let Some(reason) = stop_reason(self.params, result.scanned) {
+                result.scanned -= 1;
+                result.partial = true;
+                result.partial_reason = Some(reason);
+                return false;
+            }
+        }
+        // Most events of a selective search fail this check on their bytes,
+        // which costs a fraction of decoding them.
+        if self
+            .raw
+            .as_ref()
+            .is_some_and(|f| !f.may_match(payload, &mut self.scratch))
+        {
+            return true;
+        }
+        let decoded = match self.fields {
+            Some(f) => f
+                .decode(payload)
+                .or_else(|_| Event::from_canonical(payload)),
+            None => Event::from_canonical(payload),
+        };
+        let Ok(ev) = decoded else {
+            return true;
+        };
+        if !in_range(&ev, self.params) || (!self.match_all && !self.query.matches(&ev)) {
+            return true;
+        }
+        result.total += 1;
+        (self.sink.keep)(ev)
+    }
+
+    /// Has `lo..=hi` answered: `Some(false)` stops the scan, `None` means
+    /// the run must be read.
+    fn answer(&mut self, lo: u64, hi: u64) -> Option<bool> {
+        let answerer = self.answerer.as_deref_mut()?;
+        if let Some(reason) = stop_reason(self.params, self.result.scanned + 1) {
+            self.result.partial = true;
+            self.result.partial_reason = Some(reason);
+            return Some(false);
+        }
+        let mut total = 0;
+        let weigh = &mut self.sink.weigh;
+        let events = answerer
+            .answer(lo, hi, &mut |ev, n| {
+                total += n;
+                weigh(ev, n);
+            })
+            .ok()?;
+        self.held = true;
+        self.result.from_columns += events;
+        self.result.total += total;
+        Some(true)
+    }
+
+    /// Takes what the answerer held back, before any later event is read.
+    fn flush(&mut self) {
+        if !self.held {
+            return;
+        }
+        self.held = false;
+        let Some(answerer) = self.answerer.as_deref_mut() else {
+            return;
+        };
+        let mut total = 0;
+        let weigh = &mut self.sink.weigh;
+        answerer.flush(&mut |ev, n| {
+            total += n;
+            weigh(ev, n);
+        });
+        self.result.total += total;
+    }
+}
+
 /// Reads events in ledger order, counting matches into `result` and
-/// handing each to `keep`, which returns false to stop the scan. With
+/// handing each to `sink.keep`, which returns false to stop the scan;
+/// runs the `answerer` can answer go to `sink.weigh` instead. With
 /// `fields`, events are decoded only as far as those fields need.
-fn scan(
+fn scan<K: FnMut(Event) -> bool, W: FnMut(&Event, u64)>(
     ledger_dir: &Path,
     query: &Query,
     fields: Option<&Fields>,
     params: &SearchParams,
     result: &mut SearchResult,
-    mut keep: impl FnMut(Event) -> bool,
+    answerer: Option<&mut (dyn Answerer + '_)>,
+    sink: Sink<K, W>,
 ) -> Result<(), SearchError> {
     if !ledger_dir.exists() {
         return Ok(());
@@ -234,103 +432,167 @@ fn scan(
     if last == 0 {
         return Ok(());
     }
-    let match_all = query.is_match_all();
-    // Most events of a selective search fail this check on their bytes,
-    // which costs a fraction of decoding them.
-    let raw = RawFilter::of(query);
-    let mut scratch = Vec::new();
     let candidates = clip(params.ranges.as_deref(), 1, last);
     let (ranges, cut) = newest(&candidates, params.max_scan);
-    let to_read: u64 = ranges.iter().map(|(lo, hi)| hi - lo + 1).sum();
     let in_candidates: u64 = candidates.iter().map(|(lo, hi)| hi - lo + 1).sum();
     result.skipped = last - in_candidates;
+    let answerable = answerer
+        .as_deref()
+        .map(|a| a.answerable(&ranges))
+        .unwrap_or_default();
+    let parts = parts(&ranges, &answerable);
+    let to_read: u64 = parts
+        .iter()
+        .map(|p| match p {
+            Part::Read(lo, hi) => hi - lo + 1,
+            Part::Answer(..) => 0,
+        })
+        .sum();
     if cut {
+        let all: u64 = ranges.iter().map(|(lo, hi)| hi - lo + 1).sum();
         result.partial = true;
         result.partial_reason = Some(format!(
-            "only the newest {to_read} of {in_candidates} events to read were examined (search.max_scan_events)"
+            "only the newest {all} of {in_candidates} events to read were examined (search.max_scan_events)"
         ));
     }
-    // Handles one stored event; false stops the scan.
-    let mut handle = |payload: &[u8]| -> bool {
-        result.scanned += 1;
-        if result.scanned == 1 || result.scanned.is_multiple_of(CHECK_EVERY) {
-            if let Some(reason) = stop_reason(params, result.scanned) {
-                result.scanned -= 1;
-                result.partial = true;
-                result.partial_reason = Some(reason);
-                return false;
-            }
-        }
-        if raw
-            .as_ref()
-            .is_some_and(|f| !f.may_match(payload, &mut scratch))
-        {
-            return true;
-        }
-        let decoded = match fields {
-            Some(f) => f
-                .decode(payload)
-                .or_else(|_| Event::from_canonical(payload)),
-            None => Event::from_canonical(payload),
-        };
-        let Ok(ev) = decoded else {
-            return true;
-        };
-        if !in_range(&ev, params) || (!match_all && !query.matches(&ev)) {
-            return true;
-        }
-        result.total += 1;
-        keep(ev)
+    let mut sc = Scanner {
+        query,
+        match_all: query.is_match_all(),
+        raw: RawFilter::of(query),
+        scratch: Vec::new(),
+        fields,
+        params,
+        result,
+        sink,
+        answerer,
+        held: false,
     };
-    if to_read < READ_AHEAD_MIN {
-        for (lo, hi) in ranges {
-            for rec in reader.iter_range(lo, hi) {
-                if !handle(&rec?.payload) {
-                    return Ok(());
-                }
-            }
-        }
-        return Ok(());
+    let flow = if to_read < READ_AHEAD_MIN {
+        scan_inline(&reader, &parts, &mut sc)
+    } else {
+        scan_ahead(&reader, &parts, &mut sc)
+    };
+    if flow? {
+        sc.flush();
     }
-    // Long scans read and decompress on a second thread, in order, while
-    // this one decodes and aggregates.
-    std::thread::scope(|sc| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<u8>>, LedgerError>>(4);
-        let iters: Vec<_> = ranges
-            .iter()
-            .map(|&(lo, hi)| reader.iter_range(lo, hi))
-            .collect();
-        sc.spawn(move || {
+    Ok(())
+}
+
+/// Reads `lo..=hi` on this thread; false when the scan must stop.
+fn read_range<K: FnMut(Event) -> bool, W: FnMut(&Event, u64)>(
+    reader: &LedgerReader,
+    lo: u64,
+    hi: u64,
+    sc: &mut Scanner<'_, '_, K, W>,
+) -> Result<bool, SearchError> {
+    for rec in reader.iter_range(lo, hi) {
+        if !sc.handle(&rec?.payload) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Runs the parts on this thread; false when the scan stopped early.
+fn scan_inline<K: FnMut(Event) -> bool, W: FnMut(&Event, u64)>(
+    reader: &LedgerReader,
+    parts: &[Part],
+    sc: &mut Scanner<'_, '_, K, W>,
+) -> Result<bool, SearchError> {
+    for p in parts {
+        let go = match *p {
+            Part::Read(lo, hi) => read_range(reader, lo, hi, sc)?,
+            Part::Answer(lo, hi) => match sc.answer(lo, hi) {
+                Some(go) => go,
+                None => read_range(reader, lo, hi, sc)?,
+            },
+        };
+        if !go {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// What the reading thread hands over, in seq order.
+enum Ahead {
+    Events(Vec<Vec<u8>>),
+    Answer(u64, u64),
+}
+
+/// Runs the parts with the ledger read and decompressed on a second
+/// thread, in order, while this one decodes and aggregates; false when
+/// the scan stopped early.
+fn scan_ahead<K: FnMut(Event) -> bool, W: FnMut(&Event, u64)>(
+    reader: &LedgerReader,
+    parts: &[Part],
+    sc: &mut Scanner<'_, '_, K, W>,
+) -> Result<bool, SearchError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Ahead, LedgerError>>(4);
+        let plan: Vec<Part> = parts.to_vec();
+        scope.spawn(move || {
             let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
-            for rec in iters.into_iter().flatten() {
-                match rec {
-                    Ok(r) => batch.push(r.payload),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
+            for p in plan {
+                let (lo, hi) = match p {
+                    Part::Read(lo, hi) => (lo, hi),
+                    Part::Answer(lo, hi) => {
+                        if !batch.is_empty() {
+                            let full = std::mem::take(&mut batch);
+                            if tx.send(Ok(Ahead::Events(full))).is_err() {
+                                return;
+                            }
+                        }
+                        if tx.send(Ok(Ahead::Answer(lo, hi))).is_err() {
+                            return;
+                        }
+                        continue;
                     }
-                }
-                if batch.len() == READ_AHEAD_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
-                    // Fails once the scan stopped and dropped the receiver.
-                    if tx.send(Ok(full)).is_err() {
-                        return;
+                };
+                for rec in reader.iter_range(lo, hi) {
+                    match rec {
+                        Ok(r) => batch.push(r.payload),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    if batch.len() == READ_AHEAD_BATCH {
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH));
+                        // Fails once the scan stopped and dropped the receiver.
+                        if tx.send(Ok(Ahead::Events(full))).is_err() {
+                            return;
+                        }
                     }
                 }
             }
             if !batch.is_empty() {
-                let _ = tx.send(Ok(batch));
+                let _ = tx.send(Ok(Ahead::Events(batch)));
             }
         });
         // Ends when the reader thread has sent everything and hung up.
-        for batch in rx {
-            for payload in batch? {
-                if !handle(&payload) {
-                    return Ok(());
+        for msg in rx {
+            match msg? {
+                Ahead::Events(batch) => {
+                    for payload in batch {
+                        if !sc.handle(&payload) {
+                            return Ok(false);
+                        }
+                    }
+                }
+                Ahead::Answer(lo, hi) => {
+                    let go = match sc.answer(lo, hi) {
+                        Some(go) => go,
+                        None => read_range(reader, lo, hi, sc)?,
+                    };
+                    if !go {
+                        return Ok(false);
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(true)
     })
 }
 

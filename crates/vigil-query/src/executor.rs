@@ -297,6 +297,34 @@ impl Executor {
         self.feed(0, Rec::Ev(Cow::Borrowed(ev)));
     }
 
+    /// Feeds `n` events that all look like `ev` to the pipeline's reading of
+    /// them: same values of every field the first aggregating pipe reads,
+    /// same time. A first pipe that aggregates adds them at once (`count`
+    /// adds `n`; `dc`, `min` and `max` are unchanged by repeats); any
+    /// other first pipe gets `ev` `n` times, so the output always equals
+    /// pushing the events one by one.
+    pub fn push_weighted(&mut self, ev: &Event, n: u64) {
+        if n == 0 || self.done() {
+            return;
+        }
+        let aggregating = matches!(
+            self.stages.first(),
+            Some(Stage::Stats { .. } | Stage::Timechart { .. } | Stage::Top { .. })
+        );
+        if aggregating {
+            let rec = Rec::Ev(Cow::Borrowed(ev));
+            // An aggregating stage keeps everything it accepts.
+            let _ = accept(&mut self.stages[0], rec, &mut self.budget, n);
+            return;
+        }
+        for _ in 0..n {
+            self.push(ev);
+            if self.done() {
+                return;
+            }
+        }
+    }
+
     /// Whether no further event can change the output (a `head` reached only
     /// through streaming pipes is exhausted), so the scan may stop.
     pub fn done(&self) -> bool {
@@ -306,7 +334,7 @@ impl Executor {
 
     fn feed(&mut self, from: usize, mut rec: Rec<'_>) {
         for i in from..self.stages.len() {
-            match accept(&mut self.stages[i], rec, &mut self.budget) {
+            match accept(&mut self.stages[i], rec, &mut self.budget, 1) {
                 Some(r) => rec = r,
                 None => return,
             }
@@ -411,8 +439,15 @@ fn t_name(t: &Top) -> &'static str {
     }
 }
 
-/// Passes a record on (`Some`) or keeps / drops it (`None`).
-fn accept<'a>(stage: &mut Stage, rec: Rec<'a>, budget: &mut Budget) -> Option<Rec<'a>> {
+/// Passes a record on (`Some`) or keeps / drops it (`None`). An aggregating
+/// stage counts the record `weight` times; streaming stages are only ever
+/// given weight 1.
+fn accept<'a>(
+    stage: &mut Stage,
+    rec: Rec<'a>,
+    budget: &mut Budget,
+    weight: u64,
+) -> Option<Rec<'a>> {
     match stage {
         Stage::Where(c) => eval(c, &rec).then_some(rec),
         Stage::Head { left } => {
@@ -468,7 +503,7 @@ fn accept<'a>(stage: &mut Stage, rec: Rec<'a>, budget: &mut Budget) -> Option<Re
         }
         Stage::Stats { by, groups } => {
             let keys: Vec<Vec<&Value>> = by.iter().map(|f| by_values(rec.get(f))).collect();
-            groups.add(&keys, &|f| rec.get(f), budget);
+            groups.add(&keys, &|f| rec.get(f), budget, weight);
             None
         }
         Stage::Timechart { tc, groups } => {
@@ -479,13 +514,13 @@ fn accept<'a>(stage: &mut Stage, rec: Rec<'a>, budget: &mut Budget) -> Option<Re
             if let Some(by) = &tc.by {
                 keys.push(by_values(rec.get(by)));
             }
-            groups.add(&keys, &|f| rec.get(f), budget);
+            groups.add(&keys, &|f| rec.get(f), budget, weight);
             None
         }
         Stage::Top { top, groups, seen } => {
-            *seen += 1;
+            *seen += weight;
             let keys: Vec<Vec<&Value>> = top.fields.iter().map(|f| by_values(rec.get(f))).collect();
-            groups.add(&keys, &|_| None, budget);
+            groups.add(&keys, &|_| None, budget, weight);
             None
         }
     }
@@ -761,5 +796,54 @@ fn check_cond(c: &Cond, schema: &Schema, at: usize) -> Result<(), QueryError> {
         }
         Cond::Not(c) => check_cond(c, schema, at),
         Cond::Cmp { field, .. } => check_columns(std::iter::once(field), schema, "where", at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(v: Value) -> Event {
+        Event::from_json(v, 8).expect("event")
+    }
+
+    /// A weight of `n` is `n` pushes of the same event, for every
+    /// aggregation and pipe shape (integers, so sums are exact either way).
+    #[test]
+    fn weighted_input_equals_repeated_pushes() {
+        let events = [
+            (
+                ev(json!({"k": "a", "x": 3, "@timestamp": "2024-03-01T00:00:10Z"})),
+                4u64,
+            ),
+            (ev(json!({"k": ["a", "b"], "x": "5"})), 2),
+            (
+                ev(json!({"k": "b", "@timestamp": "2024-03-01T01:00:00Z"})),
+                1,
+            ),
+            (ev(json!({"x": 7, "@timestamp": "2024-03-01T00:30:00Z"})), 3),
+        ];
+        for q in [
+            "* | stats count(), count(x), sum(x), avg(x), dc(x), min(x), max(x), p50(x) by k",
+            "* | timechart span=1h count() by k",
+            "* | timechart span=30m count(), max(x)",
+            "* | top 2 k",
+            "* | rare 1 k, x",
+            "* | head 5",
+            "* | where x > 4 | stats count()",
+            "* | stats count() by k | sort -count | head 1",
+        ] {
+            let s = crate::parse_search(q).unwrap();
+            let mut one = Executor::new(&s.pipeline, 100).unwrap();
+            let mut weighted = Executor::new(&s.pipeline, 100).unwrap();
+            for (e, n) in &events {
+                for _ in 0..*n {
+                    one.push(e);
+                }
+                weighted.push_weighted(e, *n);
+            }
+            assert_eq!(one.finish(), weighted.finish(), "{q}");
+        }
     }
 }

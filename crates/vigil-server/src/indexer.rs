@@ -49,11 +49,12 @@ impl Indexer {
         let mut built = 0;
         for first in missing {
             let started = std::time::Instant::now();
-            let (chunk, report) = vigil_index::build_chunk(&self.ledger_dir, self.opts, first)
+            let (made, report) = vigil_index::build_chunk(&self.ledger_dir, self.opts, first)
                 .with_context(|| format!("indexing seqs from {first}"))?;
+            let column_bytes = made.column_bytes();
             let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
             index
-                .install(chunk)
+                .install(made)
                 .with_context(|| format!("writing the index of seqs from {first}"))?;
             built += 1;
             metrics::gauge!("vigil_index_chunks").set(index.chunk_count() as f64);
@@ -62,6 +63,7 @@ impl Indexer {
             tracing::debug!(
                 first,
                 events = report.events,
+                column_bytes,
                 took_ms = started.elapsed().as_millis() as u64,
                 "indexed a chunk"
             );
@@ -113,6 +115,35 @@ impl Indexer {
         );
         metrics::counter!("vigil_search_blocks_skipped_total").increment(c.skipped);
         c
+    }
+
+    /// Runs a search (filter and pipes) over the ledger up to
+    /// `params.up_to_seq` (or its last seq): reads only the seqs the index
+    /// cannot rule out, and answers an aggregation from the blocks'
+    /// columns where it can ([`vigil_index::ColumnPlan`]). The API, `vigil
+    /// search` and `vigil bench search` all search through here, so they
+    /// give the same answer as a full scan.
+    pub fn search(
+        &self,
+        s: &vigil_query::Search,
+        params: &vigil_query::exec::SearchParams,
+    ) -> Result<vigil_query::exec::SearchResult, vigil_query::exec::SearchError> {
+        let to = match params.up_to_seq {
+            Some(seq) => seq,
+            None if !self.ledger_dir.exists() => 0,
+            None => vigil_ledger::LedgerReader::open(&self.ledger_dir)?.last_seq()?,
+        };
+        let params = vigil_query::exec::SearchParams {
+            up_to_seq: Some(to),
+            ..params.clone()
+        };
+        // The lock is held only while the plan is taken, never during the read.
+        let prepared = self.read().prepare(s, params.since, params.until, 1, to);
+        metrics::counter!("vigil_search_blocks_skipped_total")
+            .increment(prepared.candidates.skipped);
+        let r = vigil_index::run_prepared(&self.ledger_dir, s, &params, prepared)?;
+        metrics::counter!("vigil_search_events_from_columns_total").increment(r.from_columns);
+        Ok(r)
     }
 
     /// Highest seq covered by index files.

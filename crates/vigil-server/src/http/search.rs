@@ -187,11 +187,10 @@ async fn run(
     let indexer = state.indexer.clone();
     let result = tokio::task::spawn_blocking(move || {
         let _ticket = ticket;
-        if let Some(ix) = indexer {
-            let c = ix.candidates(&query.query, params.since, params.until, 1, durable);
-            params.ranges = Some(c.ranges);
+        match indexer {
+            Some(ix) => ix.search(&query, &params),
+            None => run_search(&dir, &query, &params),
         }
-        run_search(&dir, &query, &params)
     })
     .await;
     let mut resp = match result {
@@ -206,6 +205,7 @@ async fn run(
                 "hits": hits,
                 "total": r.total,
                 "scanned": r.scanned,
+                "from_columns": r.from_columns,
                 "skipped": r.skipped,
                 "partial": r.partial,
                 "partial_reason": r.partial_reason,
