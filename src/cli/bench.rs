@@ -79,8 +79,10 @@ struct RunResult {
     peak_rss_kib: u64,
 }
 
-/// Octet-counted frames of the first `n` lines of `path`; returns them and
-/// how many there were.
+/// The first `n` non-empty lines of `path`, newline-framed (the framing a
+/// sender of mixed JSON and syslog lines uses: octet counting is only
+/// recognised in front of a syslog `<PRI>`); returns them and how many
+/// there were.
 fn file_stream(path: &std::path::Path, n: u64) -> anyhow::Result<(Vec<u8>, u64)> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut out = Vec::new();
@@ -90,8 +92,8 @@ fn file_stream(path: &std::path::Path, n: u64) -> anyhow::Result<(Vec<u8>, u64)>
         if line.is_empty() {
             continue;
         }
-        out.extend_from_slice(format!("{} ", line.len()).as_bytes());
         out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
         count += 1;
     }
     Ok((out, count))
