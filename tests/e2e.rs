@@ -476,3 +476,41 @@ fn verify_and_prove_over_http() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[test]
+fn keep_original_unparsed_stores_json_objects_without_a_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, "[ledger]\nkeep_original = \"unparsed\"\n").unwrap();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        Some(TOKEN),
+        &["--config", cfg.to_str().unwrap()],
+    );
+    // A JSON line and a syslog line as text, and a JSON object over NDJSON.
+    let body = "{\"EventID\":4625,\"TargetUserName\":\"bob\",\"tag\":\"ko1\"}\n\
+                <38>1 2025-01-06T10:00:00Z host sshd 1 - - Failed password for root from 203.0.113.9 port 1 ssh2 ko2\n";
+    assert!(server
+        .post("/api/v1/events", "text/plain", body.to_string())
+        .status()
+        .is_success());
+    assert_eq!(
+        server
+            .post_ndjson("/api/v1/events", r#"{"message":"from the api","tag":"ko3"}"#.to_string())
+            .status(),
+        200
+    );
+    let v = server.wait_for("ko1 OR ko2 OR ko3", 3);
+    let mut by_tag = std::collections::HashMap::new();
+    for h in v["hits"].as_array().unwrap() {
+        let original = h["event"]["original"].as_str().map(str::to_owned);
+        let tag = h["tag"].as_str().map(str::to_owned).unwrap_or_else(|| "syslog".into());
+        by_tag.insert(tag, original);
+    }
+    assert_eq!(by_tag["ko1"], None, "{v}");
+    assert_eq!(by_tag["ko3"], None, "{v}");
+    assert!(by_tag["syslog"].as_deref().unwrap().contains("Failed password"), "{v}");
+    // The parsed fields are all there.
+    let e = server.search("TargetUserName:bob", 1);
+    assert_eq!(e["hits"][0]["EventID"], 4625);
+}

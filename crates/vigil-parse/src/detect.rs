@@ -18,7 +18,7 @@ use serde_json::Value;
 use vigil_event::{fields, Event, EventError};
 
 use crate::formats::{access_log, auditd, cef, json, leef, logfmt};
-use crate::{decoders, syslog, ParseOptions};
+use crate::{decoders, syslog, KeepOriginal, ParseOptions};
 
 /// `log.format` of lines no format claimed.
 const FORMAT_TEXT: &str = "text";
@@ -40,7 +40,14 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Event {
 
     let mut ev = parse_text(&text, opts);
 
-    ev.set(fields::EVENT_ORIGINAL, text.into_owned());
+    let parsed_whole = opts.keep_original == KeepOriginal::Unparsed
+        && !truncated
+        && !invalid_utf8
+        && ev.get_str(fields::LOG_FORMAT) == Some("json")
+        && !ev.contains(fields::VIGIL_PARSE_ERROR);
+    if !parsed_whole {
+        ev.set(fields::EVENT_ORIGINAL, text.into_owned());
+    }
     if truncated {
         ev.set(fields::VIGIL_TRUNCATED, true);
     }
@@ -60,6 +67,12 @@ pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Event {
 /// s/ms/µs/ns). When the object names a program (`process.name` or
 /// `log.syslog.appname`) and has a `message`, the application decoders run.
 pub fn parse_json(value: Value, opts: &ParseOptions) -> Result<Event, EventError> {
+    parse_json_object(value, opts, opts.keep_original == KeepOriginal::Always)
+}
+
+/// [`parse_json`], setting `event.original` from the object only when
+/// `original` says so (a line's caller sets it from the line itself).
+fn parse_json_object(value: Value, opts: &ParseOptions, original: bool) -> Result<Event, EventError> {
     let mut ev = Event::from_json(value, opts.max_json_depth)?;
     // `vigil.*` is Vigil's own bookkeeping (sequence, input, parse flags):
     // a sender must not be able to forge any of it.
@@ -74,7 +87,9 @@ pub fn parse_json(value: Value, opts: &ParseOptions) -> Result<Event, EventError
             limit: opts.max_fields,
         });
     }
-    json::keep_original(&mut ev);
+    if original {
+        json::keep_original(&mut ev);
+    }
     json::normalize_timestamp(&mut ev, opts);
     ev.set_default(fields::LOG_FORMAT, "json");
     let has_program = ev.contains(fields::PROCESS_NAME) || ev.contains(fields::LOG_SYSLOG_APPNAME);
@@ -234,7 +249,8 @@ fn parse_logfmt(s: &str, ev: &mut Event, opts: &ParseOptions) -> bool {
 /// message (which names line and column) as the parse error.
 fn parse_json_line(text: &str, opts: &ParseOptions) -> Event {
     let err = match serde_json::from_str::<Value>(text) {
-        Ok(v) => match parse_json(v, opts) {
+        // `parse_line` sets `event.original` from the line.
+        Ok(v) => match parse_json_object(v, opts, false) {
             Ok(ev) => return ev,
             Err(e) => e.to_string(),
         },
@@ -587,5 +603,50 @@ mod tests {
             let _ = parse_line(line, &opts);
             let _ = parse_line(line, &ParseOptions::default());
         });
+    }
+
+    #[test]
+    fn keep_original_unparsed_drops_it_only_for_json_parsed_whole() {
+        let unparsed = ParseOptions {
+            keep_original: KeepOriginal::Unparsed,
+            ..ParseOptions::default()
+        };
+        let line = r#"{"EventID": 4625, "TargetUserName": "bob", "Computer": "DC01"}"#;
+        let e = parse_line(line.as_bytes(), &unparsed);
+        assert_eq!(e.get("event.original"), None);
+        assert_eq!(e.get("EventID"), Some(&serde_json::json!(4625)));
+        assert_eq!(e.get_str("TargetUserName"), Some("bob"));
+        // The default keeps the line itself.
+        let e = parse_line(line.as_bytes(), &ParseOptions::default());
+        assert_eq!(e.get_str("event.original"), Some(line));
+        // A sender's own copy is the sender's data: kept.
+        let own = r#"{"message": "x", "event": {"original": "<13>raw"}}"#;
+        let e = parse_line(own.as_bytes(), &unparsed);
+        assert_eq!(e.get_str("event.original"), Some("<13>raw"));
+        // Everything Vigil had to interpret, or could not take whole, keeps it.
+        for keep in [
+            "<38>1 2025-01-06T10:00:00Z host sshd 1 - - Failed password for root from 203.0.113.9 port 1 ssh2",
+            r#"{"a": 1,}"#,
+            "plain words",
+            "a=1 b=2",
+        ] {
+            let e = parse_line(keep.as_bytes(), &unparsed);
+            assert_eq!(e.get_str("event.original"), Some(keep), "{keep}");
+        }
+        let cut = ParseOptions {
+            max_message_bytes: 20,
+            ..unparsed
+        };
+        let e = parse_line(line.as_bytes(), &cut);
+        assert_eq!(e.get_str("event.original"), Some(&line[..20]));
+        let e = parse_line(b"{\"a\": \"\xff\"}", &unparsed);
+        assert!(e.get_str("event.original").is_some(), "invalid UTF-8 keeps it");
+        // JSON objects over the API: the canonical copy is not made.
+        let v = serde_json::json!({"user": {"name": "alice"}, "message": "hi"});
+        assert_eq!(parse_json(v.clone(), &unparsed).unwrap().get("event.original"), None);
+        assert!(parse_json(v, &ParseOptions::default())
+            .unwrap()
+            .get_str("event.original")
+            .is_some());
     }
 }

@@ -27,5 +27,5 @@ mod mutate;
 mod options;
 
 pub use detect::{parse_json, parse_line};
-pub use options::ParseOptions;
+pub use options::{KeepOriginal, ParseOptions};
 pub use vigil_event::Event;

@@ -274,6 +274,9 @@ pub struct LedgerConfig {
     pub segment_max_age_secs: u64,
     /// zstd level for sealed segments (default 7; level 3 while others wait).
     pub zstd_level: i32,
+    /// When a stored event keeps the received message in `event.original`:
+    /// `always` (default) or `unparsed` (not for JSON objects parsed whole).
+    pub keep_original: vigil_parse::KeepOriginal,
     /// Compress sealed segments with zstd (default true).
     pub compress_sealed: bool,
     /// A signed checkpoint is made at least this often while events arrive.
@@ -465,6 +468,7 @@ impl Default for LedgerConfig {
             segment_max_bytes: 64 * 1024 * 1024,
             segment_max_age_secs: 3600,
             zstd_level: 7,
+            keep_original: vigil_parse::KeepOriginal::Always,
             compress_sealed: true,
             checkpoint_interval_secs: 60,
             checkpoint_every_events: 1_000_000,
@@ -1041,6 +1045,7 @@ impl Config {
             max_message_bytes: self.limits.max_message_bytes,
             max_json_depth: self.limits.max_json_depth,
             max_fields: self.limits.max_fields,
+            keep_original: self.ledger.keep_original,
         }
     }
 

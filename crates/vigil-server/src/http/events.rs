@@ -173,7 +173,8 @@ fn push_json(
 ) {
     match vigil_parse::parse_json(v, opts) {
         Ok(mut ev) => {
-            if let Some(raw) = raw {
+            let keep = opts.keep_original == vigil_parse::KeepOriginal::Always;
+            if let (Some(raw), true) = (raw, keep) {
                 // Keep the line exactly as received, not a re-serialization.
                 ev.set(
                     fields::EVENT_ORIGINAL,
