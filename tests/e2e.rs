@@ -496,7 +496,10 @@ fn keep_original_unparsed_stores_json_objects_without_a_copy() {
         .is_success());
     assert_eq!(
         server
-            .post_ndjson("/api/v1/events", r#"{"message":"from the api","tag":"ko3"}"#.to_string())
+            .post_ndjson(
+                "/api/v1/events",
+                r#"{"message":"from the api","tag":"ko3"}"#.to_string()
+            )
             .status(),
         200
     );
@@ -504,12 +507,21 @@ fn keep_original_unparsed_stores_json_objects_without_a_copy() {
     let mut by_tag = std::collections::HashMap::new();
     for h in v["hits"].as_array().unwrap() {
         let original = h["event"]["original"].as_str().map(str::to_owned);
-        let tag = h["tag"].as_str().map(str::to_owned).unwrap_or_else(|| "syslog".into());
+        let tag = h["tag"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| "syslog".into());
         by_tag.insert(tag, original);
     }
     assert_eq!(by_tag["ko1"], None, "{v}");
     assert_eq!(by_tag["ko3"], None, "{v}");
-    assert!(by_tag["syslog"].as_deref().unwrap().contains("Failed password"), "{v}");
+    assert!(
+        by_tag["syslog"]
+            .as_deref()
+            .unwrap()
+            .contains("Failed password"),
+        "{v}"
+    );
     // The parsed fields are all there.
     let e = server.search("TargetUserName:bob", 1);
     assert_eq!(e["hits"][0]["EventID"], 4625);

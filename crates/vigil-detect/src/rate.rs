@@ -348,10 +348,7 @@ pub struct Saved {
 impl Saved {
     /// The same profiles without the open buckets (as an older snapshot).
     pub fn without_open(self) -> Saved {
-        Saved {
-            open: None,
-            ..self
-        }
+        Saved { open: None, ..self }
     }
 }
 
@@ -482,7 +479,17 @@ impl<E: Clone> Rates<E> {
                 }
             }
             l.last = Some(ev.clone());
-            if let Some(a) = early_spike(profile, l, slot, kind, key, start + slot as i64 * b, b, t, c) {
+            if let Some(a) = early_spike(
+                profile,
+                l,
+                slot,
+                kind,
+                key,
+                start + slot as i64 * b,
+                b,
+                t,
+                c,
+            ) {
                 out.push(a);
             }
         }

@@ -126,11 +126,18 @@ fn a_tenfold_spike_and_a_drop_to_zero_alert_once_each() {
     // the usual) does not alert again.
     assert_eq!(a.counts["judged"], "bucket_open");
     assert!(a.last < day3 + 10 * HOUR + 5 * MIN, "{} ", a.last);
-    assert!(a.summary.contains("events so far in the 300s"), "{}", a.summary);
+    assert!(
+        a.summary.contains("events so far in the 300s"),
+        "{}",
+        a.summary
+    );
     let observed = a.counts["observed"].as_u64().unwrap() as f64;
     let expected = a.counts["expected"].as_f64().unwrap();
     assert!(observed >= 4.0 * expected, "{observed} vs {expected}");
-    assert!(observed < 8.0 * expected, "not the whole bucket: {observed} vs {expected}");
+    assert!(
+        observed < 8.0 * expected,
+        "not the whole bucket: {observed} vs {expected}"
+    );
     assert!(a.counts["score"].as_f64().unwrap() >= 6.0);
     assert_eq!(a.evidence.len(), 20, "a sample of the bucket's events");
     assert!(a.evidence_truncated);
@@ -356,7 +363,15 @@ fn an_open_bucket_alerts_at_exactly_the_count_that_crosses_the_bound() {
 fn learnt(seed: u64) -> (Detectors<u64>, Lcg, i64) {
     let mut d = Detectors::new(cfg());
     let mut rng = Lcg(seed);
-    assert!(feed(&mut d, MONDAY, 2 * DAY + 10 * HOUR, 200.0, |_| 1.0, &mut rng).is_empty());
+    assert!(feed(
+        &mut d,
+        MONDAY,
+        2 * DAY + 10 * HOUR,
+        200.0,
+        |_| 1.0,
+        &mut rng
+    )
+    .is_empty());
     (d, rng, MONDAY + 2 * DAY + 10 * HOUR)
 }
 
@@ -374,7 +389,9 @@ fn a_spike_split_by_a_restart_is_still_counted_whole() {
     let mut seq = 1_000_000;
     for x in 1..=before {
         seq += 1;
-        assert!(d.feed(&host_obs("web01", start + i64::from(x)), seq).is_empty());
+        assert!(d
+            .feed(&host_obs("web01", start + i64::from(x)), seq)
+            .is_empty());
     }
     let snap = d.snapshot().unwrap();
     let mut d2 = Detectors::new(cfg());
@@ -392,7 +409,9 @@ fn a_spike_split_by_a_restart_is_still_counted_whole() {
     d3.rates.restore(d.rates.saved(&c).without_open(), &c);
     for x in before + 1..=bound {
         seq += 1;
-        assert!(d3.feed(&host_obs("web01", start + i64::from(x)), seq).is_empty());
+        assert!(d3
+            .feed(&host_obs("web01", start + i64::from(x)), seq)
+            .is_empty());
     }
     // And the bucket's close after the restart does not alert again.
     let after = feed(&mut d2, start + 5 * MIN, HOUR, 200.0, |_| 1.0, &mut rng);
@@ -409,7 +428,9 @@ fn a_bucket_cut_short_by_a_restart_is_not_a_drop() {
         seq += 1;
         assert!(d.feed(&host_obs("web01", start + x * 1000), seq).is_empty());
         seq += 1;
-        assert!(d.feed(&host_obs("db01", start + x * 1000 + 7), seq).is_empty());
+        assert!(d
+            .feed(&host_obs("db01", start + x * 1000 + 7), seq)
+            .is_empty());
     }
     let snap = d.snapshot().unwrap();
     let mut d2 = Detectors::new(cfg());

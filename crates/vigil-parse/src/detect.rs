@@ -72,7 +72,11 @@ pub fn parse_json(value: Value, opts: &ParseOptions) -> Result<Event, EventError
 
 /// [`parse_json`], setting `event.original` from the object only when
 /// `original` says so (a line's caller sets it from the line itself).
-fn parse_json_object(value: Value, opts: &ParseOptions, original: bool) -> Result<Event, EventError> {
+fn parse_json_object(
+    value: Value,
+    opts: &ParseOptions,
+    original: bool,
+) -> Result<Event, EventError> {
     let mut ev = Event::from_json(value, opts.max_json_depth)?;
     // `vigil.*` is Vigil's own bookkeeping (sequence, input, parse flags):
     // a sender must not be able to forge any of it.
@@ -640,10 +644,18 @@ mod tests {
         let e = parse_line(line.as_bytes(), &cut);
         assert_eq!(e.get_str("event.original"), Some(&line[..20]));
         let e = parse_line(b"{\"a\": \"\xff\"}", &unparsed);
-        assert!(e.get_str("event.original").is_some(), "invalid UTF-8 keeps it");
+        assert!(
+            e.get_str("event.original").is_some(),
+            "invalid UTF-8 keeps it"
+        );
         // JSON objects over the API: the canonical copy is not made.
         let v = serde_json::json!({"user": {"name": "alice"}, "message": "hi"});
-        assert_eq!(parse_json(v.clone(), &unparsed).unwrap().get("event.original"), None);
+        assert_eq!(
+            parse_json(v.clone(), &unparsed)
+                .unwrap()
+                .get("event.original"),
+            None
+        );
         assert!(parse_json(v, &ParseOptions::default())
             .unwrap()
             .get_str("event.original")
