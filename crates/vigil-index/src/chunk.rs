@@ -19,6 +19,7 @@ use vigil_event::Event;
 
 use crate::bloom::{mix, Bloom};
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::grams::{event_keys, Gram, VALUE_KEY_BIT};
 use crate::IndexError;
@@ -220,7 +221,30 @@ struct BlockBuilder {
     /// The trigrams set in `seen`, to size the filter and clear the bits.
     grams: Vec<Gram>,
     /// Field-value keys: far fewer distinct ones than occurrences.
-    values: HashSet<u64>,
+    values: HashSet<u64, BuildHasherDefault<KeyHasher>>,
+}
+
+/// The hasher of value keys, which are already FNV-1a hashes: rehashing
+/// them with SipHash cost several percent of indexing.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        // hashbrown takes its bucket from the low bits and its tag from the
+        // high ones; FNV's low bits are the weakest, so fold the high half in.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, k: u64) {
+        self.0 = k;
+    }
 }
 
 impl BlockBuilder {
@@ -231,7 +255,7 @@ impl BlockBuilder {
             max_ms: i64::MIN,
             seen: vec![0; (1 << 24) / 64],
             grams: Vec::new(),
-            values: HashSet::new(),
+            values: HashSet::default(),
         }
     }
 
