@@ -70,6 +70,7 @@ fn export_timeouts_cancellation_and_limits_on_a_real_server() {
     csv_export_has_the_chosen_columns_and_neutralises_formulas(&s);
     the_row_cap_ends_the_export_with_a_marker(&s);
     a_client_that_disconnects_stops_the_server_side_scan(&s);
+    a_plain_search_whose_client_goes_away_stops_and_is_audited(&s);
     a_running_export_is_cancelled_through_the_api(&s);
     a_timeout_returns_a_partial_result_naming_it(&s);
     searches_beyond_the_concurrency_limit_get_429_with_retry_after(&s);
@@ -236,6 +237,54 @@ fn a_client_that_disconnects_stops_the_server_side_scan(s: &Shared) {
         .as_u64()
         .unwrap();
     assert!(rows < EVENTS, "only part was sent: {rows}");
+}
+
+fn a_plain_search_whose_client_goes_away_stops_and_is_audited(s: &Shared) {
+    // A search that reads and matches every event against sixty wildcards:
+    // many seconds in a debug build, so it is still running when its
+    // client hangs up (every event matches, so a finished scan would
+    // report all of them).
+    let terms: Vec<String> = (0..60).map(|i| format!("message:*q{i}z*")).collect();
+    let q = format!("vigil.source:exp NOT ({})", terms.join(" OR "));
+    let mut conn = TcpStream::connect(s.server.http).unwrap();
+    let target = format!("/api/v1/search?q={}&id=plain-gone&limit=1", url_encode(&q));
+    write!(
+        conn,
+        "GET {target} HTTP/1.1\r\nHost: vigil\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    assert!(
+        wait_running(&s.server, "plain-gone", true),
+        "the slow search is listed as running"
+    );
+    drop(conn);
+    assert!(
+        !wait_running(&s.server, "plain-gone", false),
+        "the scan ended once its client went away"
+    );
+    let audit = s.server.wait_for(
+        "vigil.input:audit AND vigil.search.query:*q10z* AND event.reason:\"the client disconnected\"",
+        1,
+    );
+    let all = s
+        .server
+        .search("vigil.input:audit AND vigil.search.query:*q10z*", 5);
+    let results = audit["hits"][0]["vigil"]["search"]["results"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no audit of the abandoned search: {all}"));
+    assert!(results < EVENTS, "the scan stopped early: {results}");
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn a_running_export_is_cancelled_through_the_api(s: &Shared) {

@@ -258,13 +258,28 @@ impl Auditor {
 
 /// Records that a search ran, with the current request's principal.
 pub fn searched(auditor: &Auditor, query: &str, results: u64) {
+    searched_in(auditor, context().as_ref(), query, results, None);
+}
+
+/// [`searched`] on behalf of `ctx` (captured when the request started, for
+/// a search that ends on another thread); `ended` says why it stopped
+/// early, if it did.
+pub fn searched_in(
+    auditor: &Auditor,
+    ctx: Option<&RequestContext>,
+    query: &str,
+    results: u64,
+    ended: Option<&str>,
+) {
     let cut: String = query.chars().take(1024).collect();
-    auditor.record(
-        Record::new(SEARCH_ACTION, Category::Database, true)
-            .from_context(context().as_ref())
-            .with("vigil.search.query", cut)
-            .with("vigil.search.results", results),
-    );
+    let mut r = Record::new(SEARCH_ACTION, Category::Database, true)
+        .from_context(ctx)
+        .with("vigil.search.query", cut)
+        .with("vigil.search.results", results);
+    if let Some(why) = ended {
+        r = r.reason(why);
+    }
+    auditor.record(r);
 }
 
 /// Records that an export ended, on behalf of `ctx` (captured when the

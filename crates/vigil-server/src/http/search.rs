@@ -14,6 +14,7 @@
 //! and with it a guard that raises the scan's cancel flag.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -179,23 +180,50 @@ async fn run(
     };
     let id = ticket.id.clone();
     params.cancel = Some(ticket.cancel.clone());
-    // Dropped with this future when the client goes away: the scan stops.
-    let _stop_if_dropped = CancelOnDrop(ticket.cancel.clone());
+    // Dropped with this future when the client goes away: the scan stops,
+    // and the blocking task below learns why.
+    let gone = Arc::new(AtomicBool::new(false));
+    let _stop_if_dropped = Abandon {
+        cancel: ticket.cancel.clone(),
+        gone: Arc::clone(&gone),
+    };
     let durable = state.pipeline.durable_seq();
     params.up_to_seq = Some(durable);
     let dir = state.config.ledger_dir();
     let indexer = state.indexer.clone();
+    // The scan is audited where it ends, on the blocking thread, so that a
+    // search whose client went away is recorded too (the handler's future
+    // is gone by then); the request's context is captured here.
+    let ctx = crate::audit::context();
+    let audit_state = Arc::clone(&state);
+    let q = req.q.clone();
     let result = tokio::task::spawn_blocking(move || {
         let _ticket = ticket;
-        match indexer {
+        let r = match indexer {
             Some(ix) => ix.search(&query, &params),
             None => run_search(&dir, &query, &params),
+        };
+        if let Ok(r) = &r {
+            let ended = if gone.load(Ordering::SeqCst) {
+                metrics::counter!("vigil_search_cancelled_total", "by" => "disconnect")
+                    .increment(1);
+                Some("the client disconnected")
+            } else {
+                None
+            };
+            crate::audit::searched_in(
+                &audit_state.identity.audit,
+                ctx.as_ref(),
+                &q,
+                r.total,
+                ended,
+            );
         }
+        r
     })
     .await;
     let mut resp = match result {
         Ok(Ok(r)) => {
-            crate::audit::searched(&state.identity.audit, &req.q, r.total);
             if r.partial {
                 metrics::counter!("vigil_search_partial_total").increment(1);
             }
@@ -243,6 +271,20 @@ pub(crate) fn request_id(param: Option<&str>, headers: &HeaderMap) -> Option<Str
             .get("x-request-id")
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     })
+}
+
+/// Raises a cancel flag and notes that the client went away when dropped
+/// (with the handler's future, before the search answered).
+struct Abandon {
+    cancel: Cancel,
+    gone: Arc<AtomicBool>,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.gone.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
 }
 
 /// Raises a cancel flag when dropped.
