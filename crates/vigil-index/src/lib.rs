@@ -56,8 +56,8 @@ pub use columns::COLUMN_FIELDS;
 pub use plan::Need;
 pub use pushdown::{ColumnAnswerer, ColumnPlan};
 pub use store::{
-    build_chunk, build_chunk_with_cap, run_prepared, BuildReport, Built, Candidates, Index,
-    IndexOptions, OpenReport, Prepared,
+    build_chunk, build_chunk_with_cap, build_chunks, build_threads, run_prepared, BuildReport,
+    Built, Candidates, Index, IndexOptions, OpenReport, Prepared,
 };
 
 /// Index failures.

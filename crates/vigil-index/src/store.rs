@@ -156,6 +156,50 @@ pub fn build_chunk(
     build_chunk_with_cap(ledger_dir, opts, first, crate::columns::MAX_DISTINCT)
 }
 
+/// Builds the chunks starting at `firsts`, up to `threads` at once (each
+/// chunk is independent: its own ledger reader and builders), and hands
+/// each to `done` in the order of `firsts`, a group at a time, so at most
+/// `threads` built chunks are held in memory. Stops at the first error of
+/// a build or of `done`.
+pub fn build_chunks(
+    ledger_dir: &Path,
+    opts: IndexOptions,
+    firsts: &[u64],
+    threads: usize,
+    mut done: impl FnMut(u64, Built, BuildReport) -> Result<(), IndexError>,
+) -> Result<(), IndexError> {
+    for group in firsts.chunks(threads.max(1)) {
+        let results: Vec<Result<(Built, BuildReport), IndexError>> = if group.len() == 1 {
+            vec![build_chunk(ledger_dir, opts, group[0])]
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = group
+                    .iter()
+                    .map(|&first| s.spawn(move || build_chunk(ledger_dir, opts, first)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(IndexError::Corrupt("an index build thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        for (&first, r) in group.iter().zip(results) {
+            let (built, report) = r?;
+            done(first, built, report)?;
+        }
+    }
+    Ok(())
+}
+
+/// Threads for building a backlog of chunks: the machine's cores, at most 4.
+pub fn build_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 /// [`build_chunk`] with at most `cap` distinct values per field and block
 /// in the columns (a field with more gets no column in that block).
 pub fn build_chunk_with_cap(
@@ -331,13 +375,21 @@ impl Index {
     /// has no file yet, reading the records from the ledger.
     pub fn build(&mut self, ledger_dir: &Path, durable: u64) -> Result<BuildReport, IndexError> {
         let mut report = BuildReport::default();
-        for first in self.missing(durable) {
-            let (built, r) = build_chunk(ledger_dir, self.opts, first)?;
-            self.install(built)?;
-            report.chunks += 1;
-            report.events += r.events;
-            report.undecodable += r.undecodable;
-        }
+        let missing = self.missing(durable);
+        let opts = self.opts;
+        build_chunks(
+            ledger_dir,
+            opts,
+            &missing,
+            build_threads(),
+            |_, built, r| {
+                self.install(built)?;
+                report.chunks += 1;
+                report.events += r.events;
+                report.undecodable += r.undecodable;
+                Ok(())
+            },
+        )?;
         Ok(report)
     }
 

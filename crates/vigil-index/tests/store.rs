@@ -121,3 +121,36 @@ fn options_are_checked() {
     };
     assert!(Index::open(data.path(), bad).is_err());
 }
+
+#[test]
+fn chunks_built_in_parallel_equal_those_built_one_at_a_time() {
+    let data = tempfile::tempdir().unwrap();
+    let durable = ledger_with(data.path(), 61);
+    let ledger = data.path().join("ledger");
+    let firsts: Vec<u64> = (0..7).map(|k| k * 8 + 1).collect();
+    let collect = |threads: usize| {
+        let mut out = Vec::new();
+        vigil_index::build_chunks(&ledger, OPTS, &firsts, threads, |first, built, report| {
+            out.push((first, built.chunk.encode(), built.column_bytes(), report.events));
+            Ok(())
+        })
+        .unwrap();
+        out
+    };
+    let one = collect(1);
+    assert_eq!(
+        one.iter().map(|c| c.0).collect::<Vec<_>>(),
+        firsts,
+        "in the order asked"
+    );
+    assert!(one.iter().all(|c| c.3 == 8));
+    // Three at a time (a group of one at the end): the same files.
+    assert_eq!(collect(3), one);
+    // And the whole index built through `Index::build` (the machine's
+    // threads) answers like before.
+    let (mut index, _) = Index::open(&data.path().join("index"), OPTS).unwrap();
+    let built = index.build(&ledger, durable).unwrap();
+    assert_eq!((built.chunks, built.events), (7, 56));
+    let c = index.candidates(&need("user.name:mallory"), None, None, 1, durable);
+    assert_eq!(c.ranges, vec![(13, 16), (57, 61)]);
+}

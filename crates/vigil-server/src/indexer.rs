@@ -47,27 +47,40 @@ impl Indexer {
     pub fn catch_up(&self, durable: u64) -> anyhow::Result<usize> {
         let missing = self.read().missing(durable);
         let mut built = 0;
-        for first in missing {
-            let started = std::time::Instant::now();
-            let (made, report) = vigil_index::build_chunk(&self.ledger_dir, self.opts, first)
-                .with_context(|| format!("indexing seqs from {first}"))?;
-            let column_bytes = made.column_bytes();
-            let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
-            index
-                .install(made)
-                .with_context(|| format!("writing the index of seqs from {first}"))?;
-            built += 1;
-            metrics::gauge!("vigil_index_chunks").set(index.chunk_count() as f64);
-            metrics::gauge!("vigil_index_covered_seq").set(index.covered() as f64);
-            metrics::counter!("vigil_index_events_total").increment(report.events);
-            tracing::debug!(
-                first,
-                events = report.events,
-                column_bytes,
-                took_ms = started.elapsed().as_millis() as u64,
-                "indexed a chunk"
-            );
-        }
+        let started = std::time::Instant::now();
+        // A backlog (a burst of ingest, or a first start over an existing
+        // ledger) is built on several threads; one chunk at a time
+        // otherwise, so that steady indexing leaves the cores to ingest.
+        let threads = if missing.len() > 1 {
+            vigil_index::build_threads()
+        } else {
+            1
+        };
+        vigil_index::build_chunks(
+            &self.ledger_dir,
+            self.opts,
+            &missing,
+            threads,
+            |first, made, report| {
+                let column_bytes = made.column_bytes();
+                let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+                index.install(made)?;
+                built += 1;
+                metrics::gauge!("vigil_index_chunks").set(index.chunk_count() as f64);
+                metrics::gauge!("vigil_index_covered_seq").set(index.covered() as f64);
+                metrics::counter!("vigil_index_events_total").increment(report.events);
+                tracing::debug!(
+                    first,
+                    events = report.events,
+                    column_bytes,
+                    threads,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "indexed a chunk"
+                );
+                Ok(())
+            },
+        )
+        .with_context(|| format!("indexing seqs up to {durable}"))?;
         Ok(built)
     }
 
