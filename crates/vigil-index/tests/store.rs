@@ -131,7 +131,12 @@ fn chunks_built_in_parallel_equal_those_built_one_at_a_time() {
     let collect = |threads: usize| {
         let mut out = Vec::new();
         vigil_index::build_chunks(&ledger, OPTS, &firsts, threads, |first, built, report| {
-            out.push((first, built.chunk.encode(), built.column_bytes(), report.events));
+            out.push((
+                first,
+                built.chunk.encode(),
+                built.column_bytes(),
+                report.events,
+            ));
             Ok(())
         })
         .unwrap();

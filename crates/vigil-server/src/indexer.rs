@@ -16,6 +16,9 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use vigil_index::{Candidates, Index, IndexOptions, Need};
 
+/// Missing index files from which the indexer builds on several threads.
+const BACKLOG_CHUNKS: usize = 8;
+
 /// The index of one data directory and the thread that extends it.
 #[derive(Debug)]
 pub struct Indexer {
@@ -48,10 +51,12 @@ impl Indexer {
         let missing = self.read().missing(durable);
         let mut built = 0;
         let started = std::time::Instant::now();
-        // A backlog (a burst of ingest, or a first start over an existing
-        // ledger) is built on several threads; one chunk at a time
-        // otherwise, so that steady indexing leaves the cores to ingest.
-        let threads = if missing.len() > 1 {
+        // A large backlog (a first start over an existing ledger, an index
+        // rebuilt after an upgrade) is built on several threads. Otherwise
+        // one chunk at a time: measured with the simulated mix, building on
+        // both cores during a burst cut the stored rate by 14 % to gain 8 %
+        // on the indexed one, and ingest (UDP above all) must come first.
+        let threads = if missing.len() >= BACKLOG_CHUNKS {
             vigil_index::build_threads()
         } else {
             1
