@@ -21,11 +21,13 @@ use crate::bloom::{mix, Bloom};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::grams::{event_keys, Gram, VALUE_KEY_BIT};
+use crate::grams::{event_keys, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT};
 use crate::IndexError;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
-const VERSION: u32 = 1;
+/// 2: address five-grams in the filters; a version 1 file lacks them, so
+/// a search needing them would skip its blocks wrongly: it is rebuilt.
+const VERSION: u32 = 2;
 /// Most words one block's filter may have when read back: a corrupt length
 /// must not make a reader allocate gigabytes.
 const MAX_WORDS: usize = 1 << 22;
@@ -220,7 +222,8 @@ struct BlockBuilder {
     seen: Vec<u64>,
     /// The trigrams set in `seen`, to size the filter and clear the bits.
     grams: Vec<Gram>,
-    /// Field-value keys: far fewer distinct ones than occurrences.
+    /// Field-value and address five-gram keys: far fewer distinct ones
+    /// than occurrences.
     values: HashSet<u64, BuildHasherDefault<KeyHasher>>,
 }
 
@@ -319,7 +322,7 @@ impl ChunkBuilder {
         cur.events += 1;
         let (seen, grams, values) = (&mut cur.seen, &mut cur.grams, &mut cur.values);
         let keys = event_keys(payload, &mut |k| {
-            if k & VALUE_KEY_BIT != 0 {
+            if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
                 values.insert(k);
             } else {
                 let g = k as Gram;

@@ -14,6 +14,15 @@
 //!   then needs that one key, which prunes far better than the trigrams of
 //!   a dotted number, which every block of addresses has.
 //!
+//! * **Address five-grams**: every five-byte window of each run of digits
+//!   and dots with at least three dots (an IPv4 address, a dotted version)
+//!   inside any string value. The trigrams of a dotted number are in every
+//!   block of addresses, so free text such as `192.0.2.181` could not prune
+//!   by them; its five-grams (`2.181`, `.2.18`, …) can. Any occurrence of
+//!   such a needle lies inside a run of the value with at least as many
+//!   dots, so the keys it needs are always recorded. Runs with fewer dots
+//!   (times, ports, counters) get none: they would fill the filter.
+//!
 //! A value is recorded in every spelling the matcher treats as equal: an IP
 //! address also in its canonical form (so `2001:DB8::1` finds
 //! `2001:db8:0:0::1`) and an integral number also as an integer (so `22.0`
@@ -28,6 +37,40 @@ pub type Gram = u32;
 
 /// Filter keys below this are trigrams; field-value keys have the top bit set.
 pub const VALUE_KEY_BIT: u64 = 1 << 63;
+
+/// Address five-gram keys have this bit (and not [`VALUE_KEY_BIT`]).
+pub const FIVE_GRAM_BIT: u64 = 1 << 62;
+
+/// Dots a run of digits and dots needs to get five-gram keys.
+const MIN_RUN_DOTS: usize = 3;
+
+/// Calls `f` with the five-gram key of every five-byte window of each run
+/// of ASCII digits and dots in `text` that holds at least three dots.
+pub fn each_address_gram(text: &[u8], mut f: impl FnMut(u64)) {
+    let mut i = 0;
+    while i < text.len() {
+        if !is_run_byte(text[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut dots = 0;
+        while i < text.len() && is_run_byte(text[i]) {
+            dots += usize::from(text[i] == b'.');
+            i += 1;
+        }
+        if dots >= MIN_RUN_DOTS {
+            for w in text[start..i].windows(5) {
+                let packed = w.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+                f(FIVE_GRAM_BIT | packed);
+            }
+        }
+    }
+}
+
+fn is_run_byte(b: u8) -> bool {
+    b.is_ascii_digit() || b == b'.'
+}
 
 /// Longest folded value that gets a field-value key; longer values (raw
 /// lines, command lines) are found by their trigrams.
@@ -151,6 +194,7 @@ pub fn leaf_keys(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
         Leaf::Str(s) => {
             let folded = fold(s);
             each_gram(folded.as_bytes(), |g| f(u64::from(g)));
+            each_address_gram(folded.as_bytes(), &mut *f);
             if folded.len() <= MAX_VALUE_KEY {
                 f(value_key(path, &folded));
             }
@@ -158,6 +202,7 @@ pub fn leaf_keys(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
                 let canon = ip.to_canonical().to_string();
                 if canon != *folded {
                     each_gram(canon.as_bytes(), |g| f(u64::from(g)));
+                    each_address_gram(canon.as_bytes(), &mut *f);
                     f(value_key(path, &canon));
                 }
             }
@@ -228,6 +273,25 @@ mod tests {
         });
         assert_eq!(k.time_ms, Some(1_709_251_201_500));
         assert!(event_keys(b"not json", &mut |_| {}).undecodable);
+    }
+
+    #[test]
+    fn dotted_runs_with_three_dots_get_five_grams() {
+        let grams = |t: &str| {
+            let mut v = Vec::new();
+            each_address_gram(t.as_bytes(), |k| v.push(k & !FIVE_GRAM_BIT));
+            v
+        };
+        let pack = |w: &str| w.bytes().fold(0u64, |a, b| a << 8 | u64::from(b));
+        // Inside a message, the address's own run only.
+        assert_eq!(
+            grams("from 10.0.2.181 port 22"),
+            ["10.0.", "0.0.2", ".0.2.", "0.2.1", ".2.18", "2.181"].map(pack)
+        );
+        // Times, ports and two-dot versions: none.
+        assert!(grams("2025-01-06T00:00:00.056Z 59283 1.2.3").is_empty());
+        assert_eq!(grams("v1.2.3.4").len(), 3);
+        assert!(all(r#"{"m":"at 192.0.2.181:22"}"#).contains(&(FIVE_GRAM_BIT | pack("2.181"))));
     }
 
     #[test]

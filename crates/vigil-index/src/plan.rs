@@ -8,7 +8,7 @@
 
 use vigil_query::{Expr, GlobToken, Predicate, Term, TextPattern};
 
-use crate::grams::{fold, gram_keys, integral_text, value_key, MAX_VALUE_KEY};
+use crate::grams::{each_address_gram, fold, gram_keys, integral_text, value_key, MAX_VALUE_KEY};
 
 /// A condition on a block's trigram filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +105,14 @@ impl Need {
 }
 
 fn text(folded: &str) -> Need {
-    let gs = gram_keys(folded);
+    let mut gs = gram_keys(folded);
+    // A dotted-number run of the literal lies inside a run of the value
+    // with at least as many dots, whose five-grams are recorded.
+    each_address_gram(folded.as_bytes(), |k| {
+        if !gs.contains(&k) {
+            gs.push(k);
+        }
+    });
     if gs.is_empty() {
         Need::Any
     } else {
@@ -170,5 +177,14 @@ mod tests {
             Need::Keys(vec![value_key("event.code", "4625")])
         );
         assert!(matches!(need("x:1e3"), Need::Either(_)));
+        // A free-text address needs its five-grams too; a short number not.
+        match need("192.0.2.181") {
+            Need::Keys(k) => {
+                assert_eq!(k.len(), gram_keys("192.0.2.181").len() + 7);
+                assert!(k.contains(&(crate::grams::FIVE_GRAM_BIT | 0x32_2e_31_38_31)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(need("8080"), Need::Keys(gram_keys("8080")));
     }
 }

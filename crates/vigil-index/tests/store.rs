@@ -159,3 +159,44 @@ fn chunks_built_in_parallel_equal_those_built_one_at_a_time() {
     let c = index.candidates(&need("user.name:mallory"), None, None, 1, durable);
     assert_eq!(c.ranges, vec![(13, 16), (57, 61)]);
 }
+
+#[test]
+fn a_free_text_address_prunes_blocks_and_finds_it_inside_a_message() {
+    let data = tempfile::tempdir().unwrap();
+    let mut ledger = Ledger::open(&data.path().join("ledger"), LedgerOptions::default()).unwrap();
+    // Eight blocks of addresses in 192.0.2.0/24, all holding every trigram
+    // of the needle; the needle itself only in block 6 (seqs 21..=24),
+    // inside a message, not in any address field.
+    for i in 1..=32u64 {
+        let line = if i == 22 {
+            r#"{"message":"accepted from 192.0.2.181 port 22","source":{"ip":"192.0.2.18"}}"#
+                .to_string()
+        } else {
+            // Every trigram of the needle, and addresses, but never it.
+            format!(
+                r#"{{"message":"seen {i}","source":{{"ip":"192.0.2.{}"}},"n":"181 x.18 192.0.2.1"}}"#,
+                i % 19 * 10 + 2,
+            )
+        };
+        ledger.append(line.as_bytes()).unwrap();
+    }
+    let durable = ledger.commit().unwrap();
+    let (mut index, _) = Index::open(&data.path().join("index"), OPTS).unwrap();
+    index.build(&data.path().join("ledger"), durable).unwrap();
+    let c = index.candidates(&need("192.0.2.181"), None, None, 1, durable);
+    assert_eq!(c.ranges, vec![(21, 24)], "only the block holding it");
+    // A prefix with a wildcard keeps every block that may hold it.
+    let wide = index.candidates(&need("192.0.2.1*"), None, None, 1, durable);
+    assert!(wide.ranges.iter().map(|r| r.1 - r.0 + 1).sum::<u64>() > 4);
+    // The scan of those blocks and a full scan agree: exactly one event.
+    let q = vigil_query::parse("192.0.2.181").unwrap();
+    let ledger_dir = data.path().join("ledger");
+    for ranges in [Some(c.ranges.clone()), None] {
+        let params = vigil_query::exec::SearchParams {
+            ranges,
+            ..Default::default()
+        };
+        let r = vigil_query::exec::search(&ledger_dir, &q, &params).unwrap();
+        assert_eq!(r.total, 1);
+    }
+}
