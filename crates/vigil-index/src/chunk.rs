@@ -21,6 +21,7 @@ use crate::bloom::{mix, Bloom};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::cursor::Cursor;
 use crate::grams::{event_keys, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT};
 use crate::IndexError;
 
@@ -128,7 +129,7 @@ impl Chunk {
         if crc32c::crc32c(body) != u32::from_le_bytes(crc.try_into().unwrap_or_default()) {
             return Err(corrupt("checksum mismatch"));
         }
-        let mut r = Cursor { b: body, at: 0 };
+        let mut r = Cursor::new(body, "index file");
         if r.take(8)? != MAGIC {
             return Err(corrupt("bad magic: not a Vigil index file"));
         }
@@ -174,36 +175,6 @@ impl Chunk {
             block_size,
             blocks,
         })
-    }
-}
-
-struct Cursor<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
-        let end = end.ok_or_else(|| IndexError::Corrupt("truncated".to_string()))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u32(&mut self) -> Result<u32, IndexError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
-    }
-    fn u64(&mut self) -> Result<u64, IndexError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
-    }
-    fn i64(&mut self) -> Result<i64, IndexError> {
-        Ok(i64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
     }
 }
 

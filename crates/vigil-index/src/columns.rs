@@ -55,6 +55,7 @@ use serde_json::{Map, Value};
 use vigil_event::Event;
 use vigil_query::extract::Fields;
 
+use crate::cursor::Cursor;
 use crate::IndexError;
 
 /// The fields that get columns, in file order.
@@ -656,7 +657,7 @@ pub fn read_block_with(
         return Err(corrupt("checksum mismatch"));
     }
     let zstd = &mut rd.zstd;
-    let mut r = Reader { b: payload, at: 0 };
+    let mut r = Cursor::new(payload, "columns");
     if r.u64()? != block_first_seq {
         return Err(corrupt("the columns belong to another block"));
     }
@@ -681,10 +682,7 @@ pub fn read_block_with(
     };
     let (times, base_secs) = if times || d.events as usize != slots {
         let time_raw = unzip(sections[0])?;
-        let mut t = Reader {
-            b: &time_raw,
-            at: 0,
-        };
+        let mut t = Cursor::new(&time_raw, "columns");
         let base_secs = t.i64()?;
         (unpack(&mut t, slots)?, base_secs)
     } else {
@@ -697,7 +695,7 @@ pub fn read_block_with(
             continue;
         };
         let raw = unzip(sections[1 + k])?;
-        let mut c = Reader { b: &raw, at: 0 };
+        let mut c = Cursor::new(&raw, "columns");
         let entries = c.u32()? as usize;
         if entries > MAX_DISTINCT {
             return Err(corrupt("dictionary too large"));
@@ -745,7 +743,7 @@ fn pack(values: &[u64], out: &mut Vec<u8>) {
     }
 }
 
-fn unpack(r: &mut Reader<'_>, n: usize) -> Result<Vec<u64>, IndexError> {
+fn unpack(r: &mut Cursor<'_>, n: usize) -> Result<Vec<u64>, IndexError> {
     let width = u32::from(r.take(1)?[0]);
     if width > 64 {
         return Err(IndexError::Corrupt("code width over 64 bits".into()));
@@ -773,41 +771,6 @@ fn unpack(r: &mut Reader<'_>, n: usize) -> Result<Vec<u64>, IndexError> {
     Ok(out)
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.b.len());
-        let end = end.ok_or_else(|| IndexError::Corrupt("columns truncated".to_string()))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u16(&mut self) -> Result<u16, IndexError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().unwrap_or_default(),
-        ))
-    }
-    fn u32(&mut self) -> Result<u32, IndexError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
-    }
-    fn u64(&mut self) -> Result<u64, IndexError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
-    }
-    fn i64(&mut self) -> Result<i64, IndexError> {
-        Ok(i64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -820,7 +783,7 @@ mod tests {
                 .collect();
             let mut out = Vec::new();
             pack(&vals, &mut out);
-            let mut r = Reader { b: &out, at: 0 };
+            let mut r = Cursor::new(&out, "columns");
             assert_eq!(unpack(&mut r, vals.len()).unwrap(), vals, "max {max}");
             assert_eq!(r.at, out.len());
         }

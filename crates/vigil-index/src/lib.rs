@@ -42,6 +42,7 @@
 mod bloom;
 pub mod chunk;
 pub mod columns;
+mod cursor;
 pub mod grams;
 mod plan;
 pub mod pushdown;
