@@ -551,27 +551,8 @@ impl<E: Clone> Rates<E> {
                     };
                     let announced = j.spike && (called[0] || called[1]);
                     if anomalous && !*episode && !announced {
-                        let mut sample = evidence;
-                        sample.sort_by_key(|x| x.0);
-                        let mut ev: Vec<E> = sample.into_iter().map(|x| x.1).collect();
-                        if ev.is_empty() {
-                            ev.extend(l.last.iter().cloned());
-                        }
-                        out.push(Anomaly {
-                            spike: j.spike,
-                            kind,
-                            entity: name.clone(),
-                            bucket: start,
-                            observed: x,
-                            expected: j.expected,
-                            spread: j.spread,
-                            score: j.score,
-                            basis: j.basis,
-                            slot_observations: j.n,
-                            truncated: x as usize > ev.len(),
-                            evidence: ev,
-                            early: None,
-                        });
+                        let a = j.anomaly(kind, name.clone(), start, x, evidence, l.last.as_ref());
+                        out.push(a);
                     }
                     if anomalous {
                         *episode = true;
@@ -739,24 +720,10 @@ fn early_spike<E: Clone>(
         return None;
     }
     l.called[slot] = true;
-    let mut sample = l.evidence[slot].clone();
-    sample.sort_by_key(|s| s.0);
-    let evidence: Vec<E> = sample.into_iter().map(|s| s.1).collect();
-    Some(Anomaly {
-        spike: true,
-        kind,
-        entity: Box::from(key),
-        bucket: bucket_start,
-        observed: x,
-        expected: j.expected,
-        spread: j.spread,
-        score: j.score,
-        basis: j.basis,
-        slot_observations: j.n,
-        truncated: x as usize > evidence.len(),
-        evidence,
-        early: Some(t),
-    })
+    let sample = l.evidence[slot].clone();
+    let mut a = j.anomaly(kind, Box::from(key), bucket_start, x, sample, None);
+    a.early = Some(t);
+    Some(a)
 }
 
 /// The next value of a splitmix64 sequence.
@@ -805,6 +772,42 @@ struct Judged {
     n: u32,
     spike: bool,
     drop: bool,
+}
+
+impl Judged {
+    /// The alert-to-be on a bucket starting at `bucket` that counted
+    /// `observed` events, with its evidence sample (or, when nothing was
+    /// counted, the entity's `last` event).
+    fn anomaly<E: Clone>(
+        &self,
+        kind: Kind,
+        entity: Box<str>,
+        bucket: i64,
+        observed: u32,
+        mut sample: Vec<(i64, E)>,
+        last: Option<&E>,
+    ) -> Anomaly<E> {
+        sample.sort_by_key(|s| s.0);
+        let mut evidence: Vec<E> = sample.into_iter().map(|s| s.1).collect();
+        if evidence.is_empty() {
+            evidence.extend(last.cloned());
+        }
+        Anomaly {
+            spike: self.spike,
+            kind,
+            entity,
+            bucket,
+            observed,
+            expected: self.expected,
+            spread: self.spread,
+            score: self.score,
+            basis: self.basis,
+            slot_observations: self.n,
+            truncated: observed as usize > evidence.len(),
+            evidence,
+            early: None,
+        }
+    }
 }
 
 /// Compares `x` with the most specific trusted slot; `None` while no slot
