@@ -246,27 +246,7 @@ impl Drop for KillOnDrop {
 fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResult> {
     let dir = tempfile::tempdir()?;
     let token = "vgl_bench_token_0123456789abcdef0123456789abcdef";
-    let mut child = KillOnDrop(
-        Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--syslog",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .env("VIGIL_ADMIN_TOKEN", token)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting vigil serve")?,
-    );
-    let stdout = child.0.stdout.take().expect("piped");
-    let (http, tcp, _) = read_addresses(stdout)?;
+    let (child, (http, tcp, _)) = start_server(serve_command(dir.path(), token, "warn")?)?;
     let pid = child.0.id();
     let start = Instant::now();
     send(tcp, stream)?;
@@ -303,6 +283,38 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
 
 /// Seqs per index file (the server's default `vigil_index` options).
 const INDEX_CHUNK_SEQS: u64 = 65_536;
+
+/// `vigil serve` on loopback ephemeral ports over `data_dir`, with `token`
+/// as the admin token: callers may add to it before [`start_server`].
+pub(super) fn serve_command(data_dir: &Path, token: &str, log: &str) -> anyhow::Result<Command> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args([
+        "serve",
+        "--http",
+        "127.0.0.1:0",
+        "--syslog",
+        "127.0.0.1:0",
+        "--log",
+        log,
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .env("VIGIL_ADMIN_TOKEN", token)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    Ok(cmd)
+}
+
+/// Starts `cmd` (from [`serve_command`]) and waits for its banner; returns
+/// the child (killed when dropped) and its HTTP, TCP and UDP addresses.
+pub(super) fn start_server(
+    mut cmd: Command,
+) -> anyhow::Result<(KillOnDrop, (SocketAddr, SocketAddr, SocketAddr))> {
+    let mut child = KillOnDrop(cmd.spawn().context("starting vigil serve")?);
+    let stdout = child.0.stdout.take().context("vigil serve's stdout")?;
+    let addrs = read_addresses(stdout)?;
+    Ok((child, addrs))
+}
 
 /// The HTTP, syslog TCP and syslog UDP addresses from `vigil serve`'s banner.
 pub(super) fn read_addresses(

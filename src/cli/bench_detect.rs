@@ -15,7 +15,7 @@
 //! from the arrival of the event that completed an alert to the alert's
 //! storage, is reported per alert as well.
 
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
 
-use super::bench::{median, read_addresses, KillOnDrop};
+use super::bench::{median, serve_command, start_server};
 use super::hunt::score::Scorer;
 
 /// Flags of `vigil bench detect`.
@@ -51,27 +51,8 @@ const MAX_ALERTS: usize = 10_000;
 pub fn run(b: DetectBench) -> anyhow::Result<ExitCode> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
-    let mut server = KillOnDrop(
-        Command::new(&exe)
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--syslog",
-                "127.0.0.1:0",
-                "--log",
-                "warn",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
-            .env("VIGIL_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting vigil serve")?,
-    );
-    let stdout = server.0.stdout.take().context("server stdout")?;
-    let (http, tcp, _) = read_addresses(stdout)?;
+    let (server, (http, tcp, _)) =
+        start_server(serve_command(&dir.path().join("data"), TOKEN, "warn")?)?;
     let labels = dir.path().join("labels.ndjson");
     eprintln!(
         "bench detect: streaming {} of simulated activity at {} lines/s (seed {}) to {tcp}",

@@ -12,15 +12,15 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 
-use super::bench::{durable_seq, make_stream, read_addresses, KillOnDrop};
+use super::bench::{durable_seq, make_stream, serve_command, start_server};
 
 /// Flags of `vigil bench flood`.
 #[derive(Debug, Args)]
@@ -77,28 +77,9 @@ pub fn run(b: FloodBench) -> anyhow::Result<ExitCode> {
         bail!("--tcp-connections at most 512, --http-senders at most 64, --http-batch 1..=100000");
     }
     let dir = tempfile::tempdir()?;
-    let mut child = KillOnDrop(
-        Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--syslog",
-                "127.0.0.1:0",
-                "--log",
-                "error",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .env("VIGIL_ADMIN_TOKEN", TOKEN)
-            .env_remove("VIGIL_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting vigil serve")?,
-    );
-    let stdout = child.0.stdout.take().expect("piped");
-    let (http, tcp, udp) = read_addresses(stdout)?;
+    let mut cmd = serve_command(dir.path(), TOKEN, "error")?;
+    cmd.env_remove("VIGIL_CONFIG");
+    let (child, (http, tcp, udp)) = start_server(cmd)?;
     let pid = child.0.id();
     let idle_rss = rss_kib(pid);
 
