@@ -57,15 +57,8 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(anyhow::Error::msg)?
         .filter(|f| !f.is_empty());
-    let search = match vigil_query::parse_search(&a.query) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vigil: error: the filter cannot be parsed:");
-            for line in e.render(&a.query).lines() {
-                eprintln!("{}", sanitize::display(line));
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let Some(search) = super::search::parse_or_report(&a.query, "filter") else {
+        return Ok(ExitCode::from(1));
     };
     if !search.pipeline.is_empty() {
         bail!("export takes a filter without pipes; choose columns with --fields, and use vigil search for tables");

@@ -64,18 +64,26 @@ struct Answer {
     partial: Option<String>,
 }
 
+/// Parses `query`; when it cannot be, prints the error with its caret
+/// lines (sanitized) under "the `what` cannot be parsed" and returns `None`.
+pub(super) fn parse_or_report(query: &str, what: &str) -> Option<vigil_query::Search> {
+    match vigil_query::parse_search(query) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("vigil: error: the {what} cannot be parsed:");
+            for line in e.render(query).lines() {
+                eprintln!("{}", sanitize::display(line));
+            }
+            None
+        }
+    }
+}
+
 pub fn run(a: SearchArgs) -> anyhow::Result<ExitCode> {
     // Checked here too, not only by the server, so that the caret lines
     // reach the terminal as lines rather than inside one escaped message.
-    let search = match vigil_query::parse_search(&a.query) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("vigil: error: the search cannot be parsed:");
-            for line in e.render(&a.query).lines() {
-                eprintln!("{}", sanitize::display(line));
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let Some(search) = parse_or_report(&a.query, "search") else {
+        return Ok(ExitCode::from(1));
     };
     // Events cut down by `| fields a, b` are shown in exactly those columns.
     let chosen = search
