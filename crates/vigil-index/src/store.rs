@@ -38,6 +38,11 @@ impl Built {
     pub fn column_bytes(&self) -> usize {
         self.columns.len()
     }
+
+    /// The column file as it will be written.
+    pub fn column_file(&self) -> &[u8] {
+        &self.columns
+    }
 }
 
 /// What a search takes from the index, in one go, so that no lock is held

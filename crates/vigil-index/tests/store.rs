@@ -134,7 +134,7 @@ fn chunks_built_in_parallel_equal_those_built_one_at_a_time() {
             out.push((
                 first,
                 built.chunk.encode(),
-                built.column_bytes(),
+                built.column_file().to_vec(),
                 report.events,
             ));
             Ok(())
