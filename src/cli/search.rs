@@ -211,7 +211,7 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
         limit: Some(a.limit),
         ..Default::default()
     };
-    let (search, mut params) =
+    let (search, params) =
         vigil_server::http::prepare_search(&req, &config.search).map_err(anyhow::Error::msg)?;
     if !config.ledger_dir().exists() {
         bail!(
@@ -227,8 +227,7 @@ fn local(a: &SearchArgs) -> anyhow::Result<Answer> {
             &config.ledger_dir(),
             config.search.index_options(),
         )?;
-        let last = vigil_ledger::LedgerReader::open(&config.ledger_dir())?.last_seq()?;
-        params.up_to_seq = Some(last);
+        // Up to the ledger's last seq: `Indexer::search` reads it.
         ix.search(&search, &params)?
     } else {
         vigil_query::exec::run(&config.ledger_dir(), &search, &params)?

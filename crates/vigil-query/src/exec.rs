@@ -530,10 +530,9 @@ fn scan_ahead<K: FnMut(Event) -> bool, W: FnMut(&Event, u64)>(
 ) -> Result<bool, SearchError> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Ahead, LedgerError>>(4);
-        let plan: Vec<Part> = parts.to_vec();
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(READ_AHEAD_BATCH);
-            for p in plan {
+            for &p in parts {
                 let (lo, hi) = match p {
                     Part::Read(lo, hi) => (lo, hi),
                     Part::Answer(lo, hi) => {
