@@ -50,6 +50,10 @@ pub struct Principal {
     pub via: Via,
     /// The token's scopes; `None` for sessions and unscoped tokens.
     pub scopes: Option<Vec<crate::authz::Scope>>,
+    /// Whether `user` is a user account (a session, or a token bound to a
+    /// user) rather than a service token's own name, which may equal a
+    /// user's name and must never act for that account.
+    pub is_account: bool,
 }
 
 /// Why authentication failed; the HTTP layer answers 401 for all of them.
@@ -249,6 +253,7 @@ impl TokenStore {
         };
         let p = Principal {
             scopes,
+            is_account: row.user_name.is_some(),
             token_id: row.id.clone(),
             user: row.user_name.clone().unwrap_or_else(|| row.name.clone()),
             name: row.name,

@@ -316,6 +316,15 @@ pub async fn change_password(
             "current_password is over 1024 bytes",
         );
     }
+    let no_account = || {
+        error(
+            StatusCode::CONFLICT,
+            "this credential has no user account with a password (service tokens cannot change one)",
+        )
+    };
+    if !principal.is_account {
+        return no_account();
+    }
     let identity = state.identity.clone();
     let name = principal.user.clone();
     let tokens = state.tokens.clone();
@@ -329,10 +338,7 @@ pub async fn change_password(
         _ => return super::store_failed("reading the user for a password change"),
     };
     let Some(row) = row else {
-        return error(
-            StatusCode::CONFLICT,
-            "this credential has no user account with a password (service tokens cannot change one)",
-        );
+        return no_account();
     };
     let src_key = source.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
     let who = Attempt {

@@ -285,8 +285,10 @@ async fn authorize(State(state): State<Arc<AppState>>, mut req: Request, next: N
         );
         return error(StatusCode::FORBIDDEN, &format!("forbidden: {reason}"));
     }
-    let need = authz::scope_of(method.as_str(), &path);
-    if let (Some(have), Some(need)) = (&principal.scopes, need) {
+    // Only scoped tokens are narrowed; everyone else skips the lookup.
+    let scoped = principal.scopes.as_ref();
+    let need = scoped.and_then(|_| authz::scope_of(method.as_str(), &path));
+    if let (Some(have), Some(need)) = (scoped, need) {
         if !have.contains(&need) {
             metrics::counter!("vigil_http_forbidden_total").increment(1);
             let reason = format!(
@@ -436,6 +438,7 @@ async fn check_session(
             role,
             via: Via::Session,
             scopes: None,
+            is_account: true,
         }),
         (why, _) => {
             let why = why.unwrap_or("user has an unknown role");
