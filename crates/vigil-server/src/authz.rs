@@ -185,7 +185,10 @@ pub fn scope_of(method: &str, path: &str) -> Option<Scope> {
     {
         return None;
     }
-    let family = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+    let family = |p: &str| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
     Some(if family("/api/v1/events") {
         Scope::Ingest
     } else if family("/api/v1/search") || family("/api/v1/export") || family("/api/v1/tail") {
