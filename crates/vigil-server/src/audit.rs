@@ -256,14 +256,9 @@ impl Auditor {
     }
 }
 
-/// Records that a search ran, with the current request's principal.
-pub fn searched(auditor: &Auditor, query: &str, results: u64) {
-    searched_in(auditor, context().as_ref(), query, results, None);
-}
-
-/// [`searched`] on behalf of `ctx` (captured when the request started, for
-/// a search that ends on another thread); `ended` says why it stopped
-/// early, if it did.
+/// Records that a search ran, on behalf of `ctx` (captured when the
+/// request started: the search ends on another thread, maybe after its
+/// client went away); `ended` says why it stopped early, if it did.
 pub fn searched_in(
     auditor: &Auditor,
     ctx: Option<&RequestContext>,
@@ -271,20 +266,11 @@ pub fn searched_in(
     results: u64,
     ended: Option<&str>,
 ) {
-    let cut: String = query.chars().take(1024).collect();
-    let mut r = Record::new(SEARCH_ACTION, Category::Database, true)
-        .from_context(ctx)
-        .with("vigil.search.query", cut)
-        .with("vigil.search.results", results);
-    if let Some(why) = ended {
-        r = r.reason(why);
-    }
-    auditor.record(r);
+    auditor.record(search_record(ctx, query, results, ended));
 }
 
-/// Records that an export ended, on behalf of `ctx` (captured when the
-/// request started: the rows are counted after the handler returned).
-/// `ended` says why an export stopped early, if it did.
+/// Records that an export ended, like [`searched_in`], with its format;
+/// `rows` were sent.
 pub fn exported(
     auditor: &Auditor,
     ctx: Option<&RequestContext>,
@@ -293,16 +279,25 @@ pub fn exported(
     rows: u64,
     ended: Option<&str>,
 ) {
+    auditor.record(search_record(ctx, query, rows, ended).with("vigil.search.export", format));
+}
+
+/// The audit record of a search or export.
+fn search_record(
+    ctx: Option<&RequestContext>,
+    query: &str,
+    results: u64,
+    ended: Option<&str>,
+) -> Record {
     let cut: String = query.chars().take(1024).collect();
-    let mut r = Record::new(SEARCH_ACTION, Category::Database, true)
+    let r = Record::new(SEARCH_ACTION, Category::Database, true)
         .from_context(ctx)
         .with("vigil.search.query", cut)
-        .with("vigil.search.results", rows)
-        .with("vigil.search.export", format);
-    if let Some(why) = ended {
-        r = r.reason(why);
+        .with("vigil.search.results", results);
+    match ended {
+        Some(why) => r.reason(why),
+        None => r,
     }
-    auditor.record(r);
 }
 
 async fn drain(
