@@ -48,12 +48,21 @@ pub enum Decision {
     },
 }
 
+/// The tracked keys and when a full table was last swept.
+#[derive(Debug)]
+struct Table<K> {
+    keys: HashMap<K, Instant>,
+    /// A full table is swept at most once per emission interval: a flood
+    /// from new keys must not cost a scan of every key per request.
+    swept: Option<Instant>,
+}
+
 /// A keyed GCRA limiter with a bounded table.
 #[derive(Debug)]
 pub struct Limiter<K> {
     quota: Quota,
     max_keys: usize,
-    table: Mutex<HashMap<K, Instant>>,
+    table: Mutex<Table<K>>,
 }
 
 impl<K: Eq + Hash + Clone> Limiter<K> {
@@ -62,7 +71,10 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
         Limiter {
             quota,
             max_keys: max_keys.max(1),
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                keys: HashMap::new(),
+                swept: None,
+            }),
         }
     }
 
@@ -79,11 +91,15 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
         let interval = self.quota.interval();
         let cost = interval.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
         let ceiling = interval.saturating_mul(self.quota.burst.max(1));
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let Table { keys: table, swept } = &mut *guard;
         if !table.contains_key(key) && table.len() >= self.max_keys {
             // A key whose arrival time is in the past has its whole budget:
             // forgetting it changes nothing.
-            table.retain(|_, tat| *tat > now);
+            if swept.is_none_or(|at| now >= at + interval) {
+                *swept = Some(now);
+                table.retain(|_, tat| *tat > now);
+            }
             if table.len() >= self.max_keys {
                 metrics::counter!("vigil_rate_limit_untracked_total").increment(1);
                 return Decision::Allow;
@@ -103,7 +119,7 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
 
     /// Keys currently tracked.
     pub fn len(&self) -> usize {
-        self.table.lock().map(|t| t.len()).unwrap_or(0)
+        self.table.lock().map(|t| t.keys.len()).unwrap_or(0)
     }
 
     /// Whether no key is tracked.
