@@ -690,6 +690,23 @@ fn users_change_their_own_password_and_every_session_ends() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 409);
+    // Nor does a service token that happens to carry a user's name, even
+    // with that user's password: it is not her account.
+    let r: Value = admin(&server, Method::POST, "/api/v1/tokens")
+        .json(&json!({"name": "vic", "role": "viewer", "expires": "30d"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let namesake = r["token"].as_str().unwrap().to_string();
+    let r = Server::client()
+        .post(server.url("/api/v1/auth/password"))
+        .bearer_auth(&namesake)
+        .json(&json!({ "current_password": NEW, "new_password": "another long passphrase 9" }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    login(&server, "vic", NEW);
 
     // The change and the failed attempt are in the audit log, without secrets.
     let v = server.wait_for(
