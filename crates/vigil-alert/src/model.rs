@@ -49,6 +49,18 @@ impl Level {
         }
     }
 
+    /// The level stored as its rank (0 informational … 4 critical, as the
+    /// stores keep it); anything else is informational.
+    pub fn from_rank(n: i64) -> Level {
+        match n {
+            1 => Level::Low,
+            2 => Level::Medium,
+            3 => Level::High,
+            4 => Level::Critical,
+            _ => Level::Informational,
+        }
+    }
+
     /// Parses a Sigma level name.
     pub fn parse(s: &str) -> Option<Level> {
         Some(match s {

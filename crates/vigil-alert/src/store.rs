@@ -214,16 +214,6 @@ fn level_num(l: Level) -> i64 {
     l as i64
 }
 
-fn level_of(n: i64) -> Level {
-    match n {
-        1 => Level::Low,
-        2 => Level::Medium,
-        3 => Level::High,
-        4 => Level::Critical,
-        _ => Level::Informational,
-    }
-}
-
 const ALERT_COLS: &str = "id, rule_id, rule_name, level, tags, entity, message, group_key, \
      first_seen, last_seen, count, evidence, evidence_truncated, status, suppressed, suppression_id";
 
@@ -236,7 +226,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         id: r.get(0)?,
         rule_id: r.get(1)?,
         rule_name: r.get(2)?,
-        level: level_of(r.get(3)?),
+        level: Level::from_rank(r.get(3)?),
         tags: serde_json::from_str(&tags).unwrap_or_default(),
         entity: serde_json::from_str(&entity).unwrap_or_default(),
         message: r.get(6)?,

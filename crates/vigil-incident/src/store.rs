@@ -135,16 +135,6 @@ CREATE INDEX IF NOT EXISTS incident_history_incident ON incident_history(inciden
 const COLS: &str = "id, title, severity, status, assignee, tags, entity, tactics, created_at, \
      updated_at, detected_at, evidence_at, acknowledged_at, resolved_at, alert_count";
 
-fn level_of(n: i64) -> Level {
-    match n {
-        1 => Level::Low,
-        2 => Level::Medium,
-        3 => Level::High,
-        4 => Level::Critical,
-        _ => Level::Informational,
-    }
-}
-
 fn json_of<T: serde::de::DeserializeOwned + Default>(s: &str) -> T {
     serde_json::from_str(s).unwrap_or_default()
 }
@@ -158,7 +148,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     Ok(Incident {
         id: r.get(0)?,
         title: r.get(1)?,
-        severity: level_of(r.get(2)?),
+        severity: Level::from_rank(r.get(2)?),
         status: Status::parse(&status).unwrap_or(Status::New),
         assignee: r.get(4)?,
         tags: json_of(&r.get::<_, String>(5)?),
@@ -467,7 +457,7 @@ fn commit(tx: Transaction<'_>, pending: Vec<(String, Entry)>, now: Millis) -> Re
             incident_id: id,
             title,
             status: Status::parse(&status).unwrap_or(Status::New),
-            severity: level_of(severity),
+            severity: Level::from_rank(severity),
             actor: e.actor.to_string(),
             detail: e.text,
             alert_id: e.alert_id,
@@ -589,6 +579,11 @@ impl Store {
         Ok(())
     }
 
+    /// An incident's status, without loading the rest of it.
+    pub fn status(&self, id: &str) -> Result<Status> {
+        status_of(&self.conn, id)
+    }
+
     /// Moves an incident along its workflow; `note` (optional) says why.
     pub fn set_status(&mut self, id: &str, to: Status, actor: &str, note: &str) -> Result<()> {
         short_text("actor", actor, MAX_NAME)?;
@@ -656,7 +651,7 @@ impl Store {
         .ctx("changing an incident's severity")?;
         let text = format!(
             "severity {} → {}",
-            level_of(old).as_str(),
+            Level::from_rank(old).as_str(),
             severity.as_str()
         );
         let pending = vec![(id.to_string(), plain("severity_changed", actor, text))];
@@ -1016,7 +1011,7 @@ impl Store {
         let rows = st
             .query_map([], |r| {
                 Ok(crate::metrics::Sample {
-                    severity: level_of(r.get(0)?),
+                    severity: Level::from_rank(r.get(0)?),
                     created_at: r.get(1)?,
                     detected_at: r.get(2)?,
                     evidence_at: r.get(3)?,
@@ -1089,7 +1084,7 @@ fn exists(tx: &Transaction<'_>, id: &str) -> Result<()> {
     status_of(tx, id).map(|_| ())
 }
 
-fn status_of(tx: &Transaction<'_>, id: &str) -> Result<Status> {
+fn status_of(tx: &Connection, id: &str) -> Result<Status> {
     let s: String = tx
         .query_row(
             "SELECT status FROM incidents WHERE id = ?1",
@@ -1308,7 +1303,7 @@ fn link<'a>(
                 actor,
                 format!(
                     "severity {} → {} (alert {})",
-                    level_of(old).as_str(),
+                    Level::from_rank(old).as_str(),
                     alert.level.as_str(),
                     alert.id
                 ),
