@@ -263,7 +263,7 @@ pub async fn update(
         .run(move |s| {
             // An illegal step fails here, before anything else changes.
             if let Some(to) = status {
-                let from = s.get(&id)?.incident.status;
+                let from = s.status(&id)?;
                 if from != to && !from.can_become(to) {
                     s.set_status(&id, to, &actor, &body.note)?;
                 }
@@ -278,7 +278,7 @@ pub async fn update(
                 s.set_tags(&id, t, &actor)?;
             }
             if let Some(to) = status {
-                if s.get(&id)?.incident.status != to {
+                if s.status(&id)? != to {
                     s.set_status(&id, to, &actor, &body.note)?;
                 }
             }
