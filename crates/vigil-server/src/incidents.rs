@@ -180,6 +180,11 @@ pub fn read_event(ledger_dir: &std::path::Path, durable: u64, seq: u64) -> Resul
         ));
     }
     let reader = vigil_ledger::LedgerReader::open(ledger_dir).map_err(|e| e.to_string())?;
+    read_with(&reader, seq)
+}
+
+/// Reads record `seq` through an open reader, as JSON.
+fn read_with(reader: &vigil_ledger::LedgerReader, seq: u64) -> Result<Value, String> {
     match reader.iter_range(seq, seq).next() {
         Some(Ok(rec)) => serde_json::from_slice(&rec.payload)
             .map_err(|e| format!("event {seq} is not JSON: {e}")),
@@ -259,9 +264,12 @@ fn publish(s: &Store) {
 
 /// The earliest `@timestamp` among an alert's first evidence seqs.
 fn evidence_time(ledger_dir: &std::path::Path, durable: u64, seqs: &[u64]) -> Option<Millis> {
+    // One reader for all of them: opening one lists the ledger directory.
+    let reader = vigil_ledger::LedgerReader::open(ledger_dir).ok()?;
     seqs.iter()
         .take(MAX_EVIDENCE_READ)
-        .filter_map(|&s| read_event(ledger_dir, durable, s).ok())
+        .filter(|&&s| s != 0 && s <= durable)
+        .filter_map(|&s| read_with(&reader, s).ok())
         .filter_map(|ev| event_time(&ev))
         .min()
 }
