@@ -97,18 +97,22 @@ impl std::fmt::Debug for Incidents {
     }
 }
 
+/// Runs `f` under the store's lock; returns its result and the changes it
+/// made (the metrics are republished when there were any).
+fn locked<T>(store: &Mutex<Store>, f: impl FnOnce(&mut Store) -> T) -> (T, Vec<Change>) {
+    let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
+    let out = f(&mut s);
+    let changes = s.take_changes();
+    if !changes.is_empty() {
+        publish(&s);
+    }
+    (out, changes)
+}
+
 impl Incidents {
     /// Runs `f` on the store (blocking), then queues its changes for the ledger.
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        let (out, changes) = {
-            let mut s = self.store.lock().unwrap_or_else(|e| e.into_inner());
-            let out = f(&mut s);
-            let changes = s.take_changes();
-            if !changes.is_empty() {
-                publish(&s);
-            }
-            (out, changes)
-        };
+        let (out, changes) = locked(&self.store, f);
         for c in changes {
             if self.changes.try_send(c).is_err() {
                 metrics::counter!("vigil_incident_changes_dropped_total").increment(1);
@@ -127,17 +131,11 @@ impl Incidents {
         f: impl FnOnce(&mut Store) -> Result<T, IncidentError> + Send + 'static,
     ) -> Result<T, IncidentError> {
         let store = self.store.clone();
-        let (out, changes) = tokio::task::spawn_blocking(move || {
-            let mut s = store.lock().unwrap_or_else(|e| e.into_inner());
-            let out = f(&mut s);
-            let changes = s.take_changes();
-            if !changes.is_empty() {
-                publish(&s);
-            }
-            (out, changes)
-        })
-        .await
-        .map_err(|e| IncidentError::Unavailable(format!("the incident store task failed: {e}")))?;
+        let (out, changes) = tokio::task::spawn_blocking(move || locked(&store, f))
+            .await
+            .map_err(|e| {
+                IncidentError::Unavailable(format!("the incident store task failed: {e}"))
+            })?;
         if !changes.is_empty() {
             let events = changes
                 .iter()
