@@ -3,7 +3,8 @@
 //!
 //! With `--server` the server's `/api/v1/export` streams it (audited there);
 //! without, the data dir's ledger is read directly, through the same writer,
-//! so both give the same bytes. Nothing is held in memory but one event.
+//! so both give the same rows (an early end's marker names the limit that
+//! applied: `--limit` here, the server's own limits there). Nothing is held in memory but one event.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

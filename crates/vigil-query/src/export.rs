@@ -1,8 +1,9 @@
 //! Writing exported events as NDJSON or CSV, one row at a time.
 //!
 //! The server's `/api/v1/export` and `vigil export` both write through an
-//! [`ExportWriter`], so a file exported offline and one streamed from a
-//! server are byte for byte alike. CSV follows the rules of
+//! [`ExportWriter`], so the rows of a file exported offline and of one
+//! streamed from a server are byte for byte alike (an end marker's reason
+//! names the limit that applied where the export ran). CSV follows the rules of
 //! `vigil search --csv`: RFC 4180 quoting, CRLF line ends, text that a
 //! spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) prefixed
 //! with `'`, and control characters escaped.
