@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use vigil_event::{fields, format_time, Event, SeqTemplate};
 use vigil_ingest::{InputKind, MessageSink, RawMessage, SinkClosed};
@@ -49,8 +49,12 @@ pub fn decode_message(msg: &RawMessage, source: Option<&str>, opts: &ParseOption
 
 /// Sets `vigil.input`, `vigil.received_at`, `vigil.source`, and `@timestamp`
 /// when the message carried none.
+///
+/// The arrival time is kept to the millisecond: `vigil.seq` already orders
+/// events, and finer digits are noise that costs about a tenth of every
+/// compressed segment (they are the least compressible bytes of an event).
 pub fn stamp(ev: &mut Event, input: InputKind, source: Option<&str>, received_at: SystemTime) {
-    let t: DateTime<Utc> = received_at.into();
+    let t: DateTime<Utc> = DateTime::<Utc>::from(received_at).trunc_subsecs(3);
     ev.set(fields::VIGIL_INPUT, input.as_str());
     ev.set(fields::VIGIL_RECEIVED_AT, format_time(t));
     if let Some(s) = source {
