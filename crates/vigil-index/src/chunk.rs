@@ -28,7 +28,9 @@ use crate::IndexError;
 const MAGIC: &[u8; 8] = b"VIGILIDX";
 /// 2: address five-grams in the filters; a version 1 file lacks them, so
 /// a search needing them would skip its blocks wrongly: it is rebuilt.
-const VERSION: u32 = 2;
+/// 3: no value keys for [`crate::grams::UNKEYED_FIELDS`]; older files have
+/// them and would still answer right, but are rebuilt to reclaim the space.
+const VERSION: u32 = 3;
 /// Most words one block's filter may have when read back: a corrupt length
 /// must not make a reader allocate gigabytes.
 const MAX_WORDS: usize = 1 << 22;

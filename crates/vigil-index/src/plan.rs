@@ -8,7 +8,9 @@
 
 use vigil_query::{Expr, GlobToken, Predicate, Term, TextPattern};
 
-use crate::grams::{each_address_gram, fold, gram_keys, integral_text, value_key, MAX_VALUE_KEY};
+use crate::grams::{
+    each_address_gram, fold, gram_keys, has_value_key, integral_text, value_key, MAX_VALUE_KEY,
+};
 
 /// A condition on a block's trigram filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +123,9 @@ fn text(folded: &str) -> Need {
 }
 
 /// `field` holding exactly `folded`: one key, unless the value is too long
-/// to have been given one.
+/// or its field too unique to have been given one.
 fn whole(field: &str, folded: &str) -> Need {
-    if folded.len() <= MAX_VALUE_KEY {
+    if folded.len() <= MAX_VALUE_KEY && has_value_key(field) {
         Need::Keys(vec![value_key(field, &fold(folded))])
     } else {
         text(folded)
@@ -186,5 +188,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(need("8080"), Need::Keys(gram_keys("8080")));
+        // Fields without value keys need the trigrams of the value.
+        assert_eq!(need("vigil.seq:12345"), Need::Keys(gram_keys("12345")));
+        assert_eq!(
+            need("@timestamp:\"2025-01-06T02:11:52Z\""),
+            Need::Keys(gram_keys("2025-01-06t02:11:52z"))
+        );
     }
 }

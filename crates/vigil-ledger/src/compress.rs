@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use crate::dir::{fsync_dir, io_err};
 use crate::format::{
-    le_u32, le_u64, SegmentHeader, HEADER_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX,
+    le_u32, le_u64, record_crc, SegmentHeader, HEADER_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX,
     ZST_SUFFIX,
 };
 use crate::seek::{self, Counting, SeekEntry, FRAME_BYTES};
@@ -168,10 +168,12 @@ pub(crate) fn compress_segment_framed(
 }
 
 /// Copies the segment into frames that each start at a record boundary,
-/// then appends the seek table; returns the bytes copied. Bytes that do not
-/// parse as records (there should be none in a sealed segment) are still
-/// copied, into the last frame, so the file always decompresses to exactly
-/// the segment.
+/// then appends the seek table; returns the bytes copied. The copy differs
+/// from the segment only in its header's version and in the checksum field
+/// of each record whose checksum holds, which is zeroed (see
+/// [`SegmentHeader::crc_elided`]). Bytes that do not parse as records (there
+/// should be none in a sealed segment) are still copied, into the last
+/// frame, so the file always decompresses to a segment of the same length.
 fn write_frames<W: Write>(
     src: &mut impl Read,
     w: &mut Counting<W>,
@@ -180,11 +182,17 @@ fn write_frames<W: Write>(
 ) -> io::Result<u64> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(src, &mut header)?;
-    let first_seq = if got == HEADER_LEN {
-        SegmentHeader::decode(&header).map(|h| h.first_seq).ok()
-    } else {
-        None
-    };
+    let decoded = (got == HEADER_LEN)
+        .then(|| SegmentHeader::decode(&header).ok())
+        .flatten();
+    if let Some(h) = decoded {
+        header = SegmentHeader {
+            crc_elided: true,
+            ..h
+        }
+        .encode();
+    }
+    let first_seq = decoded.map(|h| h.first_seq);
     let mut enc = frame(w, level)?;
     enc.write_all(&header[..got])?;
     let mut copied = got as u64;
@@ -229,6 +237,11 @@ fn write_frames<W: Write>(
         }
         payload.clear();
         let got = src.take(len as u64).read_to_end(&mut payload)?;
+        if got == len && le_u32(&rec[4..8]) == record_crc(seq, &payload) {
+            // Checked here; zstd's frame checksum covers it from now on. A
+            // record that fails keeps its checksum, so readers still see the damage.
+            rec[4..8].fill(0);
+        }
         enc.write_all(&rec)?;
         enc.write_all(&payload)?;
         copied += (RECORD_HEADER_LEN + got) as u64;

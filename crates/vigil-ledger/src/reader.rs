@@ -96,6 +96,7 @@ impl SegReader {
             header: SegmentHeader {
                 first_seq: entry.first_seq,
                 created_unix: 0,
+                crc_elided: true,
             },
             stopped: None,
         })
@@ -126,6 +127,7 @@ impl SegReader {
             header: SegmentHeader {
                 first_seq: 0,
                 created_unix: 0,
+                crc_elided: false,
             },
             stopped: None,
         };
@@ -232,7 +234,10 @@ impl SegReader {
             return Ok(None);
         }
         loop {
-            match format::decode_record(&self.buf[self.pos..self.end], self.expect) {
+            // A compressed stream may have zeroed checksums even without the
+            // header saying so when it is read from a frame, past the header.
+            let zero_ok = self.kind == SegKind::Compressed || self.header.crc_elided;
+            match format::decode_record(&self.buf[self.pos..self.end], self.expect, zero_ok) {
                 Decoded::Record { seq, payload, len } => {
                     let range = self.pos + payload.start..self.pos + payload.end;
                     self.pos += len;

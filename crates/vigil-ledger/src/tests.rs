@@ -1219,9 +1219,31 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
     crate::compress::compress_segment_framed(tmp.path(), &seg, 3, 4096).unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
 
-    // Any zstd reader sees exactly the segment: the table frame is skippable.
+    // Any zstd reader sees the segment (the table frame is skippable), with
+    // the header's version 2 and every record's checksum zeroed.
     let plain = zstd::decode_all(fs::File::open(&zst).unwrap()).unwrap();
-    assert_eq!(plain, original);
+    assert_eq!(plain.len(), original.len());
+    let mut expected = original.clone();
+    let h = crate::format::SegmentHeader::decode(&original).unwrap();
+    assert!(!h.crc_elided);
+    expected[..crate::format::HEADER_LEN].copy_from_slice(
+        &crate::format::SegmentHeader {
+            crc_elided: true,
+            ..h
+        }
+        .encode(),
+    );
+    let mut at = crate::format::HEADER_LEN;
+    let mut records = 0;
+    while at < expected.len() {
+        let len = crate::format::le_u32(&expected[at..]) as usize;
+        assert_ne!(crate::format::le_u32(&expected[at + 4..]), 0);
+        expected[at + 4..at + 8].fill(0);
+        at += crate::format::RECORD_HEADER_LEN + len;
+        records += 1;
+    }
+    assert_eq!(records, 2000);
+    assert_eq!(plain, expected);
 
     let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
     assert!(table.len() > 50, "{} frames", table.len());
@@ -1229,7 +1251,7 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
     for e in &table[1..] {
         // Each frame starts at a record boundary: the record there is e.first_seq.
         let at = e.raw_offset as usize;
-        match crate::format::decode_record(&original[at..], e.first_seq) {
+        match crate::format::decode_record(&original[at..], e.first_seq, false) {
             crate::format::Decoded::Record { seq, .. } => assert_eq!(seq, e.first_seq),
             other => panic!("frame at {at} is not a record boundary: {other:?}"),
         }
@@ -1269,4 +1291,37 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
         vec![1500, 1501, 1502]
     );
     assert_eq!(got[0].payload, payload(1500, 200));
+}
+
+#[test]
+fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
+        append_n(&mut l, 300, 200);
+        l.commit().unwrap();
+    }
+    let seg = files(tmp.path(), ".seg").remove(0);
+    let mut bytes = fs::read(&seg).unwrap();
+    // Record 151's payload: header, then 150 records of 16 + 200 bytes.
+    let at = crate::format::HEADER_LEN + 150 * 216 + 16 + 100;
+    bytes[at] ^= 0x20;
+    fs::write(&seg, &bytes).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, 4096).unwrap();
+
+    let reader = LedgerReader::open(tmp.path()).unwrap();
+    let mut seen = 0;
+    let mut err = None;
+    for r in reader.iter_range(1, 300) {
+        match r {
+            Ok(_) => seen += 1,
+            Err(e) => {
+                err = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, 150);
+    let err = err.expect("the damaged record is an error");
+    assert!(err.contains("checksum mismatch in record claiming seq 151"), "{err}");
 }

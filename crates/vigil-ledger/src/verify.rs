@@ -1241,7 +1241,8 @@ fn scan_segment(
         let crc = format::le_u32(&rec[4..8]);
         let seq = format::le_u64(&rec[8..16]);
         let payload = &rec[RECORD_HEADER_LEN..];
-        if crc != format::record_crc(seq, payload) {
+        let zero_ok = kind == SegKind::Compressed || header.crc_elided;
+        if !format::crc_accepts(crc, seq, payload, zero_ok) {
             bad(
                 scan,
                 buf,

@@ -676,6 +676,7 @@ fn create_segment(dir: &Path, first_seq: u64, tree: &CompactTree) -> Result<Acti
     let header = SegmentHeader {
         first_seq,
         created_unix,
+        crc_elided: false,
     }
     .encode();
     let mut file = OpenOptions::new()
