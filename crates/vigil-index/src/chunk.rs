@@ -28,8 +28,9 @@ use crate::IndexError;
 const MAGIC: &[u8; 8] = b"VIGILIDX";
 /// 2: address five-grams in the filters; a version 1 file lacks them, so
 /// a search needing them would skip its blocks wrongly: it is rebuilt.
-/// 3: no value keys for [`crate::grams::UNKEYED_FIELDS`]; older files have
-/// them and would still answer right, but are rebuilt to reclaim the space.
+/// 3: filters of any whole number of words with multiply-shift bit
+/// positions (a version 2 filter read so would answer wrongly), and no value
+/// keys for [`crate::grams::UNKEYED_FIELDS`].
 const VERSION: u32 = 3;
 /// Most words one block's filter may have when read back: a corrupt length
 /// must not make a reader allocate gigabytes.
@@ -161,7 +162,7 @@ impl Chunk {
                 words.push(r.u64()?);
             }
             let bloom = Bloom::from_words(words)
-                .ok_or_else(|| corrupt("block filter size is not a power of two"))?;
+                .ok_or_else(|| corrupt("block filter has no words"))?;
             blocks.push(Block {
                 events,
                 min_ms,

@@ -92,7 +92,7 @@ pub struct LedgerOptions {
     pub segment_max_age: Duration,
     /// Compress sealed segments with zstd on a background thread. Default on.
     pub compress_sealed: bool,
-    /// zstd level for sealed segments. Default 7; while other sealed segments
+    /// zstd level for sealed segments. Default 9; while other sealed segments
     /// wait behind one, it is compressed at level 3 instead (see
     /// [`LedgerStats::fast_compressions`]).
     pub zstd_level: i32,
@@ -107,7 +107,7 @@ impl Default for LedgerOptions {
             segment_max_bytes: 64 << 20,
             segment_max_age: Duration::from_secs(3600),
             compress_sealed: true,
-            zstd_level: 7,
+            zstd_level: 9,
             retention: RetentionPolicy::default(),
         }
     }

@@ -272,7 +272,7 @@ pub struct LedgerConfig {
     pub segment_max_bytes: u64,
     /// Segment age before it is sealed.
     pub segment_max_age_secs: u64,
-    /// zstd level for sealed segments (default 7; level 3 while others wait).
+    /// zstd level for sealed segments (default 9; level 3 while others wait).
     pub zstd_level: i32,
     /// When a stored event keeps the received message in `event.original`:
     /// `always` (default) or `unparsed` (not for JSON objects parsed whole).
@@ -467,7 +467,7 @@ impl Default for LedgerConfig {
         Self {
             segment_max_bytes: 64 * 1024 * 1024,
             segment_max_age_secs: 3600,
-            zstd_level: 7,
+            zstd_level: 9,
             keep_original: vigil_parse::KeepOriginal::Always,
             compress_sealed: true,
             checkpoint_interval_secs: 60,
