@@ -22,7 +22,8 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::cursor::Cursor;
-use crate::grams::{event_keys, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT};
+use crate::grams::{event_keys_spans, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT};
+use crate::scan::{Span, WalkFacts};
 use crate::IndexError;
 
 const MAGIC: &[u8; 8] = b"VIGILIDX";
@@ -161,8 +162,8 @@ impl Chunk {
             for _ in 0..nw {
                 words.push(r.u64()?);
             }
-            let bloom = Bloom::from_words(words)
-                .ok_or_else(|| corrupt("block filter has no words"))?;
+            let bloom =
+                Bloom::from_words(words).ok_or_else(|| corrupt("block filter has no words"))?;
             blocks.push(Block {
                 events,
                 min_ms,
@@ -282,6 +283,18 @@ impl ChunkBuilder {
     /// Adds the stored bytes of the event at `seq`; returns `false` when
     /// they are not a readable event (the search skips those too).
     pub fn push_bytes(&mut self, seq: u64, payload: &[u8]) -> Result<bool, IndexError> {
+        self.push_spans(seq, payload, &mut |_| {})
+            .map(|(readable, _)| readable)
+    }
+
+    /// [`Self::push_bytes`], also lending `g` the spans of the walk and
+    /// returning its facts (see [`crate::grams::event_keys_spans`]).
+    pub fn push_spans(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+        g: &mut impl FnMut(Span<'_>),
+    ) -> Result<(bool, Option<WalkFacts>), IndexError> {
         let bs = u64::from(self.chunk.block_size);
         let pos = seq
             .checked_sub(self.chunk.first_seq)
@@ -297,23 +310,27 @@ impl ChunkBuilder {
         let cur = &mut self.current;
         cur.events += 1;
         let (seen, grams, values) = (&mut cur.seen, &mut cur.grams, &mut cur.values);
-        let keys = event_keys(payload, &mut |k| {
-            if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
-                values.insert(k);
-            } else {
-                let g = k as Gram;
-                let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
-                if seen[w] & bit == 0 {
-                    seen[w] |= bit;
-                    grams.push(g);
+        let (keys, facts) = event_keys_spans(
+            payload,
+            &mut |k| {
+                if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
+                    values.insert(k);
+                } else {
+                    let g = k as Gram;
+                    let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
+                    if seen[w] & bit == 0 {
+                        seen[w] |= bit;
+                        grams.push(g);
+                    }
                 }
-            }
-        });
+            },
+            g,
+        );
         if let Some(ms) = keys.time_ms {
             cur.min_ms = cur.min_ms.min(ms);
             cur.max_ms = cur.max_ms.max(ms);
         }
-        Ok(!keys.undecodable)
+        Ok((!keys.undecodable, facts))
     }
 
     /// The chunk with `blocks` blocks (trailing empty ones for seqs never

@@ -158,6 +158,17 @@ pub struct EventKeys {
 
 /// Calls `f` for every filter key of the event stored as `json`.
 pub fn event_keys(json: &[u8], f: &mut impl FnMut(u64)) -> EventKeys {
+    event_keys_spans(json, f, &mut |_| {}).0
+}
+
+/// [`event_keys`], also lending `g` every keyed value's span (see
+/// [`scan::walk_spans`]); the facts are `None` when the walker could not
+/// read the bytes (the spans then must be disregarded).
+pub fn event_keys_spans(
+    json: &[u8],
+    f: &mut impl FnMut(u64),
+    g: &mut impl FnMut(scan::Span<'_>),
+) -> (EventKeys, Option<scan::WalkFacts>) {
     let mut out = EventKeys::default();
     let mut on_leaf = |path: &str, leaf: Leaf<'_>| {
         if path == "@timestamp" {
@@ -169,7 +180,8 @@ pub fn event_keys(json: &[u8], f: &mut impl FnMut(u64)) -> EventKeys {
         }
         leaf_keys(path, leaf, f);
     };
-    if scan::walk(json, &mut on_leaf).is_err() {
+    let facts = scan::walk_spans(json, &mut on_leaf, g).ok();
+    if facts.is_none() {
         // Not the canonical form the walker expects: let the full decoder
         // decide, exactly as the search will.
         out = EventKeys::default();
@@ -181,7 +193,7 @@ pub fn event_keys(json: &[u8], f: &mut impl FnMut(u64)) -> EventKeys {
             Err(_) => out.undecodable = true,
         }
     }
-    out
+    (out, facts)
 }
 
 /// The keys of a decoded event: what [`event_keys`] gives for its stored

@@ -48,6 +48,7 @@ mod plan;
 pub mod pushdown;
 pub mod scan;
 mod store;
+mod walked;
 
 use std::path::{Path, PathBuf};
 

@@ -30,40 +30,91 @@ pub struct ScanError {
 /// Deepest nesting walked; canonical events are limited far below this.
 const MAX_DEPTH: usize = 128;
 
+/// A value reached through an object key, as it lies in the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span<'p> {
+    /// Its dotted path.
+    pub path: &'p str,
+    /// Where its bytes start in the walked input.
+    pub start: usize,
+    /// Where they end (exclusive).
+    pub end: usize,
+    /// Whether every key on the way is free of dots and no array lies on
+    /// the way: then the path names this value in exactly one way.
+    pub plain: bool,
+}
+
+/// What a walk saw besides the leaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalkFacts {
+    /// Whether some key holds a dot (such events can be read in more than
+    /// one way, so shortcuts taken for plain events do not apply).
+    pub dotted_key: bool,
+}
+
 /// Calls `f(path, leaf)` for every leaf of the top-level object in `json`.
 /// The path joins object keys with `.` and skips array levels, which is how
 /// the query language names fields (`process.pid` inside an array of
 /// processes).
 pub fn walk(json: &[u8], f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+    walk_spans(json, f, &mut |_| {}).map(|_| ())
+}
+
+/// [`walk`], also calling `g` with every value reached through an object
+/// key (containers included), after its leaves.
+pub fn walk_spans(
+    json: &[u8],
+    f: &mut impl FnMut(&str, Leaf<'_>),
+    g: &mut impl FnMut(Span<'_>),
+) -> Result<WalkFacts, ScanError> {
+    // Stored events are UTF-8 throughout; checking it once here lets each
+    // string be sliced out with a boundary check instead of a validation.
+    let Ok(text) = std::str::from_utf8(json) else {
+        return Err(ScanError { at: 0 });
+    };
     let mut w = Walker {
         b: json,
+        s: text,
         at: 0,
         path: String::new(),
         buf: String::new(),
         depth: 0,
+        detours: 0,
+        facts: WalkFacts::default(),
     };
     w.ws();
     if w.peek() != Some(b'{') {
         return Err(ScanError { at: w.at });
     }
-    w.value(f)?;
+    w.value(f, g)?;
     w.ws();
     if w.at != json.len() {
         return Err(ScanError { at: w.at });
     }
-    Ok(())
+    Ok(w.facts)
 }
 
 struct Walker<'a> {
     b: &'a [u8],
+    /// `b` as text.
+    s: &'a str,
     at: usize,
     path: String,
     /// Unescaped text of the current string, when it had escapes.
     buf: String,
     depth: usize,
+    /// Arrays and dotted keys on the current path.
+    detours: usize,
+    facts: WalkFacts,
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    /// The text of `lo..hi` (the whole input is UTF-8, checked in
+    /// [`walk_spans`]); a range that splits a character is an error.
+    fn text(&self, lo: usize, hi: usize) -> Result<&'a str, ScanError> {
+        self.s.get(lo..hi).ok_or(ScanError { at: lo })
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.at).copied()
     }
@@ -88,17 +139,19 @@ impl Walker<'_> {
         }
     }
 
-    fn value(&mut self, f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+    fn value(
+        &mut self,
+        f: &mut impl FnMut(&str, Leaf<'_>),
+        g: &mut impl FnMut(Span<'_>),
+    ) -> Result<(), ScanError> {
         self.ws();
         match self.peek() {
-            Some(b'{') => self.object(f),
-            Some(b'[') => self.array(f),
+            Some(b'{') => self.object(f, g),
+            Some(b'[') => self.array(f, g),
             Some(b'"') => {
                 let range = self.string()?;
                 let s = match range {
-                    Some((lo, hi)) => {
-                        std::str::from_utf8(&self.b[lo..hi]).map_err(|_| ScanError { at: lo })?
-                    }
+                    Some((lo, hi)) => self.text(lo, hi)?,
                     None => self.buf.as_str(),
                 };
                 f(&self.path, Leaf::Str(s));
@@ -115,7 +168,7 @@ impl Walker<'_> {
                 ) {
                     self.at += 1;
                 }
-                let s = std::str::from_utf8(&self.b[lo..self.at]).map_err(|_| self.err())?;
+                let s = self.text(lo, self.at)?;
                 f(&self.path, Leaf::Num(s));
                 Ok(())
             }
@@ -146,7 +199,11 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn object(&mut self, f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+    fn object(
+        &mut self,
+        f: &mut impl FnMut(&str, Leaf<'_>),
+        g: &mut impl FnMut(Span<'_>),
+    ) -> Result<(), ScanError> {
         self.nest()?;
         self.at += 1;
         self.ws();
@@ -165,18 +222,29 @@ impl Walker<'_> {
             if base > 0 {
                 self.path.push('.');
             }
+            let key_at = self.path.len();
             match key {
-                Some((lo, hi)) => self.path.push_str(
-                    std::str::from_utf8(&self.b[lo..hi]).map_err(|_| ScanError { at: lo })?,
-                ),
+                Some((lo, hi)) => self.path.push_str(self.text(lo, hi)?),
                 None => {
                     let k = std::mem::take(&mut self.buf);
                     self.path.push_str(&k);
                     self.buf = k;
                 }
             }
+            let dotted = self.path.as_bytes()[key_at..].contains(&b'.');
+            self.facts.dotted_key |= dotted;
+            self.detours += usize::from(dotted);
             self.expect(b':')?;
-            self.value(f)?;
+            self.ws();
+            let lo = self.at;
+            self.value(f, g)?;
+            g(Span {
+                path: &self.path,
+                start: lo,
+                end: self.at,
+                plain: self.detours == 0,
+            });
+            self.detours -= usize::from(dotted);
             self.path.truncate(base);
             self.ws();
             match self.peek() {
@@ -191,7 +259,11 @@ impl Walker<'_> {
         }
     }
 
-    fn array(&mut self, f: &mut impl FnMut(&str, Leaf<'_>)) -> Result<(), ScanError> {
+    fn array(
+        &mut self,
+        f: &mut impl FnMut(&str, Leaf<'_>),
+        g: &mut impl FnMut(Span<'_>),
+    ) -> Result<(), ScanError> {
         self.nest()?;
         self.at += 1;
         self.ws();
@@ -200,14 +272,16 @@ impl Walker<'_> {
             self.depth -= 1;
             return Ok(());
         }
+        self.detours += 1;
         loop {
-            self.value(f)?;
+            self.value(f, g)?;
             self.ws();
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(b']') => {
                     self.at += 1;
                     self.depth -= 1;
+                    self.detours -= 1;
                     return Ok(());
                 }
                 _ => return Err(self.err()),
@@ -322,6 +396,33 @@ mod tests {
                 ("z".into(), "Num(\"-1.5e3\")".into()),
             ]
         );
+    }
+
+    #[test]
+    fn spans_cover_each_keyed_value_and_say_whether_its_path_is_plain() {
+        let json = r#"{"a":{"b":"x","c.d":[1,{"e":true}]},"f":[{"g":2}],"h":{}}"#;
+        let mut spans = Vec::new();
+        let facts = walk_spans(json.as_bytes(), &mut |_, _| {}, &mut |s| {
+            spans.push((s.path.to_string(), &json[s.start..s.end], s.plain))
+        })
+        .expect("walks");
+        assert!(facts.dotted_key);
+        assert_eq!(
+            spans,
+            vec![
+                ("a.b".to_string(), "\"x\"", true),
+                ("a.c.d.e".to_string(), "true", false),
+                ("a.c.d".to_string(), r#"[1,{"e":true}]"#, false),
+                ("a".to_string(), r#"{"b":"x","c.d":[1,{"e":true}]}"#, true),
+                ("f.g".to_string(), "2", false),
+                ("f".to_string(), r#"[{"g":2}]"#, true),
+                ("h".to_string(), "{}", true),
+            ]
+        );
+        let facts = walk_spans(br#"{"a":{"b":1}}"#, &mut |_, _| {}, &mut |_| {}).unwrap();
+        assert!(!facts.dotted_key);
+        // Invalid UTF-8 anywhere is an error, as inside a string it was.
+        assert!(walk(b"{\"a\":\"\xff\"}", &mut |_, _| {}).is_err());
     }
 
     #[test]

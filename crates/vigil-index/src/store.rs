@@ -16,6 +16,7 @@ use crate::chunk::{Block, Chunk, ChunkBuilder};
 use crate::columns::{read_dir, ColumnBuilder, ColumnDir};
 use crate::plan::Need;
 use crate::pushdown::{ColumnAnswerer, ColumnPlan, SnapBlock};
+use crate::walked::Walked;
 use crate::IndexError;
 
 const SUFFIX: &str = ".vidx";
@@ -219,10 +220,12 @@ pub fn build_chunk_with_cap(
     let mut b = ChunkBuilder::new(first, opts.block_size);
     let mut cols = ColumnBuilder::with_cap(first, opts.block_size, cap);
     let mut failed = None;
+    let mut walked = Walked::default();
     let _flow = reader.for_each_range(first, first + len - 1, |seq, payload| {
-        match b.push_bytes(seq, payload) {
-            Ok(readable) => {
-                cols.push_bytes(seq, payload);
+        walked.clear();
+        match b.push_spans(seq, payload, &mut |s| walked.see(s)) {
+            Ok((readable, facts)) => {
+                cols.push_walked(seq, payload, &walked, facts);
                 report.events += 1;
                 report.undecodable += u64::from(!readable);
                 ControlFlow::Continue(())

@@ -15,8 +15,8 @@ use std::thread::JoinHandle;
 
 use crate::dir::{fsync_dir, io_err};
 use crate::format::{
-    le_u32, le_u64, record_crc, SegmentHeader, HEADER_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, TMP_SUFFIX,
-    ZST_SUFFIX,
+    le_u32, le_u64, record_crc, SegmentHeader, HEADER_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN,
+    TMP_SUFFIX, ZST_SUFFIX,
 };
 use crate::seek::{self, Counting, SeekEntry, FRAME_BYTES};
 use crate::LedgerError;

@@ -230,7 +230,10 @@ mod tests {
                     len: 21
                 }
             );
-            assert!(matches!(decode_record(&buf, 8, zero_ok), Decoded::Invalid(_)));
+            assert!(matches!(
+                decode_record(&buf, 8, zero_ok),
+                Decoded::Invalid(_)
+            ));
             assert_eq!(
                 decode_record(&buf[..20], 7, zero_ok),
                 Decoded::Short { need: 21 }
@@ -242,18 +245,27 @@ mod tests {
         }
         let mut flipped = buf.clone();
         flipped[18] ^= 0x40;
-        assert!(matches!(decode_record(&flipped, 7, true), Decoded::Invalid(_)));
+        assert!(matches!(
+            decode_record(&flipped, 7, true),
+            Decoded::Invalid(_)
+        ));
 
         // A zeroed checksum passes only where the compressor may zero it.
         let mut zeroed = buf.clone();
         zeroed[4..8].fill(0);
-        assert!(matches!(decode_record(&zeroed, 7, false), Decoded::Invalid(_)));
+        assert!(matches!(
+            decode_record(&zeroed, 7, false),
+            Decoded::Invalid(_)
+        ));
         assert!(matches!(
             decode_record(&zeroed, 7, true),
             Decoded::Record { seq: 7, .. }
         ));
         // The seq is still checked when the crc is elided.
-        assert!(matches!(decode_record(&zeroed, 8, true), Decoded::Invalid(_)));
+        assert!(matches!(
+            decode_record(&zeroed, 8, true),
+            Decoded::Invalid(_)
+        ));
     }
 
     #[test]

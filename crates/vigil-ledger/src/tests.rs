@@ -1323,5 +1323,8 @@ fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
     }
     assert_eq!(seen, 150);
     let err = err.expect("the damaged record is an error");
-    assert!(err.contains("checksum mismatch in record claiming seq 151"), "{err}");
+    assert!(
+        err.contains("checksum mismatch in record claiming seq 151"),
+        "{err}"
+    );
 }
