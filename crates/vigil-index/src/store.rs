@@ -89,7 +89,9 @@ pub struct IndexOptions {
 impl Default for IndexOptions {
     fn default() -> Self {
         IndexOptions {
-            block_size: 4096,
+            // The ledger starts its compressed frames at these block
+            // starts, so reading a block decompresses only its own frame.
+            block_size: vigil_ledger::FRAME_ALIGN_SEQS as u32,
             blocks_per_chunk: 64,
         }
     }

@@ -18,7 +18,7 @@ use crate::format::{
     le_u32, le_u64, record_crc, SegmentHeader, HEADER_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN,
     TMP_SUFFIX, ZST_SUFFIX,
 };
-use crate::seek::{self, Counting, SeekEntry, FRAME_BYTES};
+use crate::seek::{self, Counting, Frames, SeekEntry, FRAMES};
 use crate::LedgerError;
 
 /// Counters shared with the compression thread.
@@ -123,15 +123,15 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// `X.seg` -> `X.seg.zst.tmp` -> fsync -> `X.seg.zst` -> fsync dir -> delete `X.seg`.
 pub(crate) fn compress_segment(dir: &Path, seg: &Path, level: i32) -> Result<(), LedgerError> {
-    compress_segment_framed(dir, seg, level, FRAME_BYTES)
+    compress_segment_framed(dir, seg, level, FRAMES)
 }
 
-/// [`compress_segment`] with frames of about `frame_bytes` (see [`crate::seek`]).
+/// [`compress_segment`] with frames cut by `frames` (see [`crate::seek`]).
 pub(crate) fn compress_segment_framed(
     dir: &Path,
     seg: &Path,
     level: i32,
-    frame_bytes: usize,
+    frames: Frames,
 ) -> Result<(), LedgerError> {
     let zst = with_suffix(seg, &ZST_SUFFIX[".seg".len()..]);
     let tmp = with_suffix(&zst, TMP_SUFFIX);
@@ -143,7 +143,7 @@ pub(crate) fn compress_segment_framed(
         written: 0,
     };
     let mut reader = BufReader::with_capacity(1 << 20, src);
-    let copied = write_frames(&mut reader, &mut w, level, frame_bytes).map_err(io_err(seg))?;
+    let copied = write_frames(&mut reader, &mut w, level, frames).map_err(io_err(seg))?;
     if copied != src_len {
         // The segment is sealed, so it cannot change size; if it did, leave it.
         let _ = fs::remove_file(&tmp);
@@ -178,7 +178,7 @@ fn write_frames<W: Write>(
     src: &mut impl Read,
     w: &mut Counting<W>,
     level: i32,
-    frame_bytes: usize,
+    frames: Frames,
 ) -> io::Result<u64> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(src, &mut header)?;
@@ -225,7 +225,7 @@ fn write_frames<W: Write>(
             copied += RECORD_HEADER_LEN as u64 + io::copy(src, &mut enc)?;
             break;
         }
-        if in_frame >= frame_bytes {
+        if frames.cut_before(seq, in_frame) {
             enc.finish()?;
             entries.push(SeekEntry {
                 first_seq: seq,

@@ -79,6 +79,7 @@ use std::time::Duration;
 pub use format::MAX_PAYLOAD_LEN;
 pub use reader::{LedgerReader, Record, RecordIter};
 pub use retention::{RetentionPolicy, RetentionRun};
+pub use seek::FRAME_ALIGN_SEQS;
 pub use writer::Ledger;
 
 /// Tuning for a [`Ledger`].

@@ -1,8 +1,8 @@
 //! Seekable compressed segments.
 //!
 //! A sealed segment is compressed as a run of independent zstd frames, each
-//! starting at a record boundary and holding about [`FRAME_BYTES`] of the
-//! segment, followed by a seek table in a zstd *skippable* frame. Any zstd
+//! starting at a record boundary (see [`Frames`] for where), followed by a
+//! seek table in a zstd *skippable* frame. Any zstd
 //! decoder reads the whole file as the original segment bytes (skippable
 //! frames are defined to be ignored), so full scans and `vigil verify` see
 //! no difference; a reader that wants records from the middle looks up the
@@ -22,12 +22,45 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
-/// Uncompressed bytes per frame: about two blocks of stored events (4,096
-/// simulated events are about 4.7 MiB stored), so a search that reads one
-/// block decompresses at most about twice what it needs, while zstd keeps
-/// most of its ratio (on simulated telemetry at level 7, 8 MiB frames are
-/// 3.7 % smaller than 2 MiB ones).
-pub(crate) const FRAME_BYTES: usize = 8 << 20;
+/// Seqs per search index block. Frames start at the first seq of such a
+/// block, so a search that reads one block (the index's unit, see
+/// `vigil_index::IndexOptions::block_size`, a test keeps the two equal)
+/// decompresses the frame that begins with it, not the blocks before it.
+pub const FRAME_ALIGN_SEQS: u64 = 4096;
+
+/// Where frames are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Frames {
+    /// A frame is closed at the first aligned seq after it holds this many
+    /// bytes: zstd loses ratio on small frames (on simulated telemetry at
+    /// level 7, 8 MiB frames are 3.7 % smaller than 2 MiB ones), so short
+    /// events get several blocks per frame.
+    pub min_bytes: usize,
+    /// Seqs `1 + k × align` start frames.
+    pub align: u64,
+    /// A frame is closed at any record once it holds this many bytes, so
+    /// huge events cannot make one frame of a whole segment.
+    pub max_bytes: usize,
+}
+
+/// The frames of sealed segments: one block of simulated events (4,096 of
+/// about 1,150 bytes stored, 4.7 MiB) per frame, several blocks of short
+/// syslog lines.
+pub(crate) const FRAMES: Frames = Frames {
+    min_bytes: 2 << 20,
+    align: FRAME_ALIGN_SEQS,
+    max_bytes: 16 << 20,
+};
+
+impl Frames {
+    /// Whether the record carrying `seq` starts a new frame after
+    /// `in_frame` bytes.
+    pub(crate) fn cut_before(&self, seq: u64, in_frame: usize) -> bool {
+        in_frame >= self.max_bytes
+            || (in_frame >= self.min_bytes && seq.wrapping_sub(1) % self.align.max(1) == 0)
+    }
+}
+
 /// Magic of the skippable frame holding the table (zstd reserves
 /// 0x184D2A50..=0x184D2A5F for skippable frames).
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;

@@ -1216,7 +1216,7 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
     }
     let seg = files(tmp.path(), ".seg").remove(0);
     let original = fs::read(&seg).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, 4096).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES).unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
 
     // Any zstd reader sees the segment (the table frame is skippable), with
@@ -1307,7 +1307,7 @@ fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
     let at = crate::format::HEADER_LEN + 150 * 216 + 16 + 100;
     bytes[at] ^= 0x20;
     fs::write(&seg, &bytes).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, 4096).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES).unwrap();
 
     let reader = LedgerReader::open(tmp.path()).unwrap();
     let mut seen = 0;
@@ -1327,4 +1327,56 @@ fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
         err.contains("checksum mismatch in record claiming seq 151"),
         "{err}"
     );
+}
+
+/// Frames of about 4 KiB cut at any record, for tests with small segments.
+const SMALL_FRAMES: crate::seek::Frames = crate::seek::Frames {
+    min_bytes: 4096,
+    align: 1,
+    max_bytes: 1 << 20,
+};
+
+#[test]
+fn frames_start_at_aligned_seqs_once_big_enough() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
+        append_n(&mut l, 3000, 200);
+        l.commit().unwrap();
+    }
+    let seg = files(tmp.path(), ".seg").remove(0);
+    // 216 bytes a record: 16 KiB is 76 records, so each frame must run on
+    // to the next multiple of 100 past that, unless it reaches 40 KiB.
+    let frames = crate::seek::Frames {
+        min_bytes: 16 << 10,
+        align: 100,
+        max_bytes: 40 << 10,
+    };
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames).unwrap();
+    let zst = files(tmp.path(), ".seg.zst").remove(0);
+    let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
+    let starts: Vec<u64> = table.iter().map(|e| e.first_seq).collect();
+    assert_eq!(starts[..4], [1, 101, 201, 301]);
+    assert!(starts[1..].iter().all(|s| (s - 1) % 100 == 0), "{starts:?}");
+
+    // Without an aligned seq in reach, the largest frame is cut anywhere.
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
+        append_n(&mut l, 3000, 200);
+        l.commit().unwrap();
+    }
+    let seg = files(tmp.path(), ".seg").remove(0);
+    let frames = crate::seek::Frames {
+        min_bytes: 16 << 10,
+        align: 1000,
+        max_bytes: 40 << 10,
+    };
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames).unwrap();
+    let zst = files(tmp.path(), ".seg.zst").remove(0);
+    let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
+    let starts: Vec<u64> = table.iter().map(|e| e.first_seq).collect();
+    // 40 KiB is 190 records (the 40-byte header included).
+    assert_eq!(starts[..3], [1, 191, 381]);
+    assert_records(tmp.path(), 3000, 200);
 }
