@@ -32,10 +32,14 @@ fn client_from(from: &str) -> Client {
 }
 
 fn start(dir: &Path) -> Server {
+    start_with(dir, CONFIG)
+}
+
+fn start_with(dir: &Path, config: &str) -> Server {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let cfg = dir.join("vigil.toml");
-    std::fs::write(&cfg, CONFIG).unwrap();
+    std::fs::write(&cfg, config).unwrap();
     Server::start_with(&data, Some(TOKEN), &["--config", cfg.to_str().unwrap()])
 }
 
@@ -206,6 +210,30 @@ fn ingest_is_limited_per_event_and_a_refused_batch_is_not_stored() {
     };
     assert_eq!(count("marker:first OR marker:second"), 100);
     assert_eq!(count("marker:refused"), 0);
+}
+
+#[test]
+fn a_sender_whose_budget_is_spent_is_refused_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // One event a second refills: the budget stays spent for the test.
+    let server = start_with(
+        dir.path(),
+        "[http]\nmax_batch_lines = 100\n[limits]\ningest_events_per_sec = 1\ningest_burst_events = 100\n",
+    );
+    let c = client_from("127.0.0.6");
+    let post = |body: &str| {
+        c.post(server.url("/api/v1/events"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    // A malformed body is a 400 while there is budget (and spends none).
+    assert_eq!(post("[1,").status(), 400);
+    assert_eq!(ingest(&c, &server, batch(100, "spend")).status(), 200);
+    // Spent: the same malformed body is now refused without being parsed.
+    assert_limited(post("[1,"), "address");
 }
 
 #[test]

@@ -117,6 +117,26 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
         Decision::Allow
     }
 
+    /// What spending one unit of `key`'s budget at `now` would answer,
+    /// without spending it.
+    pub fn peek(&self, key: &K, now: Instant) -> Decision {
+        let interval = self.quota.interval();
+        let ceiling = interval.saturating_mul(self.quota.burst.max(1));
+        let guard = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tat) = guard.keys.get(key).copied() else {
+            return Decision::Allow;
+        };
+        let new_tat = tat.max(now) + interval;
+        let limit = now + ceiling;
+        if new_tat > limit {
+            Decision::Refuse {
+                retry_after: new_tat - limit,
+            }
+        } else {
+            Decision::Allow
+        }
+    }
+
     /// Keys currently tracked.
     pub fn len(&self) -> usize {
         self.table.lock().map(|t| t.keys.len()).unwrap_or(0)
@@ -220,6 +240,30 @@ impl RateLimits {
     }
 }
 
+impl RateLimits {
+    /// The refusal an ingest request of one event would get now, without
+    /// charging anything: a sender whose budget is already spent is
+    /// refused before its body is parsed.
+    pub fn ingest_spent(
+        &self,
+        source: Option<IpAddr>,
+        credential: &str,
+    ) -> Result<(), (Scope, Duration)> {
+        let now = Instant::now();
+        if let (Some(l), Some(ip)) = (&self.ingest_source, source) {
+            if let Decision::Refuse { retry_after } = l.peek(&address_key(ip), now) {
+                return Err((Scope::Source, retry_after));
+            }
+        }
+        if let Some(l) = &self.ingest_credential {
+            if let Decision::Refuse { retry_after } = l.peek(&credential.to_owned(), now) {
+                return Err((Scope::Credential, retry_after));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Seconds for a `Retry-After` header: rounded up, at least 1.
 pub fn retry_after_secs(d: Duration) -> u64 {
     (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
@@ -275,6 +319,23 @@ mod tests {
             assert!(matches!(l.check(&0, t), Decision::Refuse { .. }));
         }
         assert_eq!(l.check(&0, t + Duration::from_secs(1)), Decision::Allow);
+    }
+
+    #[test]
+    fn a_peek_answers_like_one_unit_and_spends_nothing() {
+        let l = Limiter::new(q(1.0, 2), 10);
+        let t = Instant::now();
+        assert_eq!(l.peek(&"a", t), Decision::Allow);
+        assert!(l.is_empty(), "a peek tracks no key");
+        assert_eq!(l.check(&"a", t), Decision::Allow);
+        for _ in 0..10 {
+            assert_eq!(l.peek(&"a", t), Decision::Allow);
+        }
+        assert_eq!(l.check(&"a", t), Decision::Allow);
+        let refused = l.peek(&"a", t);
+        assert_eq!(refused, l.check(&"a", t));
+        assert!(matches!(refused, Decision::Refuse { .. }));
+        assert_eq!(l.peek(&"a", t + Duration::from_secs(1)), Decision::Allow);
     }
 
     #[test]

@@ -230,9 +230,13 @@ pub async fn ingest(
         crate::audit::context().and_then(|c| c.source),
         principal.token_id.clone(),
     );
-    // The budget is charged right after parsing, before redaction and rule
-    // evaluation: a sender over its budget costs no more than the parse.
+    // A sender whose budget is already spent is refused before the parse;
+    // otherwise the batch is charged right after parsing (its size is known
+    // then), before redaction and rule evaluation.
     let decoded = tokio::task::spawn_blocking(move || {
+        if let Err(refused) = rate.ingest_spent(client, &token_id) {
+            return Ok(Err(refused));
+        }
         let mut d = decode_body(&headers, &body, &source, &opts, max_lines)?;
         let charged = (d.events.len() + d.rejected.len()) as u64;
         if let Err((scope, retry_after)) = rate.ingest(client, &token_id, charged) {
