@@ -57,7 +57,7 @@ impl Frames {
     /// `in_frame` bytes.
     pub(crate) fn cut_before(&self, seq: u64, in_frame: usize) -> bool {
         in_frame >= self.max_bytes
-            || (in_frame >= self.min_bytes && seq.wrapping_sub(1) % self.align.max(1) == 0)
+            || (in_frame >= self.min_bytes && seq.wrapping_sub(1).is_multiple_of(self.align.max(1)))
     }
 }
 
