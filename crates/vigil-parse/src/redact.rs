@@ -401,16 +401,16 @@ impl Redactor {
         if !self.source_in_scope(ev) {
             return;
         }
-        let keys: Vec<String> = ev
-            .as_map()
-            .keys()
-            .filter(|k| k.as_str() != "vigil")
-            .cloned()
-            .collect();
         let mut path = String::new();
-        if keys.iter().any(|k| k.contains('.')) {
+        if ev.as_map().keys().any(|k| k.contains('.')) {
             // A top-level key holding a dot cannot be addressed by path;
             // work on the whole map instead (rare: clients' odd keys).
+            let keys: Vec<String> = ev
+                .as_map()
+                .keys()
+                .filter(|k| k.as_str() != "vigil")
+                .cloned()
+                .collect();
             let Value::Object(mut root) = std::mem::take(ev).into_json() else {
                 return;
             };
@@ -426,13 +426,24 @@ impl Redactor {
             *ev = Event::from_json(Value::Object(root), usize::MAX).unwrap_or_default();
             return;
         }
-        for k in keys {
-            let Some(v) = ev.get_mut(&k) else { continue };
-            path.clear();
-            path.push_str(&k);
-            if self.walk(&mut path, &k, v, &mut tally.counts) {
-                ev.remove(&k);
+        // Walked in place: cloning every top-level key and looking each up
+        // again cost more than the walk itself on typical events.
+        let root = ev.as_map_mut();
+        let mut dropped: Vec<String> = Vec::new();
+        for (k, v) in root.iter_mut() {
+            if k == "vigil" {
+                continue;
             }
+            path.clear();
+            path.push_str(k);
+            if self.walk(&mut path, k, v, &mut tally.counts) {
+                dropped.push(k.clone());
+            }
+        }
+        // Removed in walk order, as one by one during the walk would: the
+        // map's remaining order (a swap-remove each) comes out the same.
+        for k in dropped {
+            root.remove(&k);
         }
     }
 
@@ -795,6 +806,13 @@ static TRIGGERS: LazyLock<(AhoCorasick, Vec<Kind>)> = LazyLock::new(|| {
 /// Bits ([`Kind::bit`]) of the credential detectors whose triggers occur in `b`.
 fn triggers(b: &[u8]) -> u16 {
     let (ac, kinds) = &*TRIGGERS;
+    // Most texts hold no trigger at all, and one plain search says so
+    // faster than the overlapping scan, which must look for every
+    // occurrence (one word may hide inside another: `apikeyJ…` is both
+    // `apikey` and `eyj`).
+    if !ac.is_match(b) {
+        return 0;
+    }
     let mut mask = 0;
     for m in ac.find_overlapping_iter(b) {
         mask |= kinds[m.pattern().as_usize()].bit();
@@ -1047,6 +1065,102 @@ mod tests {
             ..RedactConfig::default()
         })
         .unwrap()
+    }
+
+    /// `triggers` without the plain-search shortcut, as first written.
+    fn triggers_overlapping_only(b: &[u8]) -> u16 {
+        let (ac, kinds) = &*TRIGGERS;
+        let mut mask = 0;
+        for m in ac.find_overlapping_iter(b) {
+            mask |= kinds[m.pattern().as_usize()].bit();
+        }
+        mask
+    }
+
+    #[test]
+    fn trigger_shortcut_changes_no_mask() {
+        // Trigger words, their pieces and overlaps (`apikeyj` is both
+        // `apikey` and `eyj`; `passwordpwd`, `xoxox`, `akiasia`).
+        const PIECES: &[&str] = &[
+            "://",
+            ":/",
+            "bearer",
+            "BEARER",
+            "bear",
+            "eyJ",
+            "ey",
+            "J",
+            "password",
+            "PASSWD",
+            "pass",
+            "wd",
+            "pwd",
+            "P",
+            "secret",
+            "token",
+            "api_key",
+            "apikey",
+            "api-key",
+            "access_key",
+            "private_key",
+            "credential",
+            "credentials",
+            "akia",
+            "asia",
+            "aki",
+            "ghp_",
+            "gh",
+            "gho_",
+            "ghu_",
+            "ghs_",
+            "ghr_",
+            "github_pat_",
+            "xox",
+            "xo",
+            "sk_live_",
+            "rk_live_",
+            "glpat-",
+            "aiza",
+            "vgl_",
+            "a",
+            "k",
+            "x",
+            " ",
+            "=",
+            "é",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut seen_masks = std::collections::BTreeSet::new();
+        for _ in 0..20_000 {
+            let text: String = (0..next() % 6)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let mask = triggers(text.as_bytes());
+            assert_eq!(mask, triggers_overlapping_only(text.as_bytes()), "{text:?}");
+            seen_masks.insert(mask);
+        }
+        for text in [
+            "",
+            "apikeyJ",
+            "xapikeyeyj",
+            "PaSsWoRdpwd",
+            "http://u:p@h",
+            "plain text",
+        ] {
+            assert_eq!(
+                triggers(text.as_bytes()),
+                triggers_overlapping_only(text.as_bytes())
+            );
+        }
+        // The inputs reached texts with no trigger and with several at once.
+        assert!(seen_masks.contains(&0));
+        assert!(seen_masks.iter().any(|m| m.count_ones() >= 3));
     }
 
     fn red(r: &Redactor, s: &str) -> String {
@@ -1348,6 +1462,36 @@ mod tests {
                 "{src}"
             );
         }
+    }
+
+    #[test]
+    fn dropped_top_level_fields_leave_the_same_key_order() {
+        let r = Redactor::new(RedactConfig {
+            kinds: vec![Kind::Email],
+            mode: Mode::Drop,
+            ..RedactConfig::default()
+        })
+        .unwrap();
+        let mut ev = Event::from_json(
+            serde_json::json!({
+                "a": "alice@example.com",
+                "b": "kept",
+                "c": "bob@example.com",
+                "d": {"e": "carol@example.com", "f": 1},
+                "g": "kept too",
+            }),
+            8,
+        )
+        .unwrap();
+        ev.set("vigil.input", "http");
+        let mut t = r.tally();
+        r.redact(&mut ev, &mut t);
+        // What removing each dropped key during the walk leaves (a
+        // swap-remove each): `a` takes `vigil`, then `c` takes `g`.
+        let keys: Vec<&str> = ev.as_map().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["vigil", "b", "g", "d"]);
+        assert_eq!(ev.get("d").unwrap(), &serde_json::json!({"f": 1}));
+        assert_eq!(r.counts(&t), [("email", 3)]);
     }
 
     #[test]
