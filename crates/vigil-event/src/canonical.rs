@@ -2,17 +2,21 @@
 
 use serde_json::{Map, Value};
 
+/// The entries of the maps being written, outermost first: one buffer
+/// for a whole event rather than one allocation per nested object.
+pub(crate) type Scratch<'a> = Vec<(&'a String, &'a Value)>;
+
 /// Writes `v` canonically.
-pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
+pub(crate) fn write_value<'a>(out: &mut Vec<u8>, v: &'a Value, scratch: &mut Scratch<'a>) {
     match v {
-        Value::Object(m) => write_map(out, m),
+        Value::Object(m) => write_map(out, m, scratch),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item);
+                write_value(out, item, scratch);
             }
             out.push(b']');
         }
@@ -24,15 +28,26 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value) {
 }
 
 /// Writes a map canonically.
-pub(crate) fn write_map(out: &mut Vec<u8>, m: &Map<String, Value>) {
+pub(crate) fn write_map<'a>(
+    out: &mut Vec<u8>,
+    m: &'a Map<String, Value>,
+    scratch: &mut Scratch<'a>,
+) {
     out.push(b'{');
-    for (i, (k, v)) in sorted(m).into_iter().enumerate() {
-        if i > 0 {
+    let base = scratch.len();
+    scratch.extend(m.iter());
+    sort_entries(&mut scratch[base..]);
+    let end = scratch.len();
+    // Nested maps push their entries past `end` and take them off again.
+    for i in base..end {
+        let (k, v) = scratch[i];
+        if i > base {
             out.push(b',');
         }
         write_key(out, k);
-        write_value(out, v);
+        write_value(out, v, scratch);
     }
+    scratch.truncate(base);
     out.push(b'}');
 }
 
@@ -44,8 +59,8 @@ pub(crate) fn write_key(out: &mut Vec<u8>, k: &str) {
 
 /// Writes a JSON string exactly as `serde_json` does (`\"`, `\\`, `\b`,
 /// `\f`, `\n`, `\r`, `\t`, other control bytes as `\u00xx`, everything
-/// else as is), skipping eight plain bytes at a time: string escaping was
-/// the largest single cost of serializing an event.
+/// else as is), looking at eight bytes at a time: string escaping was the
+/// largest single cost of serializing an event.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.reserve(b.len() + 2);
@@ -53,38 +68,38 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
-        if let Some(word) = b.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !word_needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
+        let n = (b.len() - i).min(8);
+        // The tail is padded with a byte that needs no escape.
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(&b[i..i + n]);
+        let m = escape_mask(u64::from_le_bytes(w));
+        if m == 0 {
+            i += n;
+            continue;
         }
-        let c = b[i];
-        if needs_escape(c) {
-            out.extend_from_slice(&b[start..i]);
-            write_escape(out, c);
-            start = i + 1;
-        }
-        i += 1;
+        let at = i + (m.trailing_zeros() / 8) as usize;
+        out.extend_from_slice(&b[start..at]);
+        write_escape(out, b[at]);
+        start = at + 1;
+        i = at + 1;
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
 }
 
-fn needs_escape(c: u8) -> bool {
-    c < 0x20 || c == b'"' || c == b'\\'
-}
-
-/// Whether any of the eight bytes needs escaping (exact, by the classic
-/// "has a zero byte" / "has a byte below n" bit tricks).
-fn word_needs_escape(w: u64) -> bool {
+/// The high bit of each of the eight bytes that may need escaping (below
+/// 0x20, `"` or `\`), by the classic "has a zero byte" / "has a byte
+/// below n" tricks. Those may also flag bytes above a real hit, never
+/// below one, and flag every real hit: the lowest flag is the first byte
+/// to escape.
+fn escape_mask(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
-    below_space || has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\')))
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    below_space
+        | zero_bytes(w ^ (ONES * u64::from(b'"')))
+        | zero_bytes(w ^ (ONES * u64::from(b'\\')))
 }
 
 fn write_escape(out: &mut Vec<u8>, c: u8) {
@@ -111,11 +126,16 @@ fn write_escape(out: &mut Vec<u8>, c: u8) {
 /// The map's entries in byte order of their keys.
 pub(crate) fn sorted(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    sort_entries(&mut entries);
+    entries
+}
+
+/// Sorts entries by key bytes.
+fn sort_entries(entries: &mut [(&String, &Value)]) {
     // Already sorted whenever serde_json's map is a BTreeMap; cheap then.
     if !entries.windows(2).all(|w| w[0].0 <= w[1].0) {
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
-    entries
 }
 
 #[cfg(test)]
@@ -172,6 +192,63 @@ mod tests {
                 .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
                 .collect();
             assert_eq!(ours(&s), serde(&s), "{s:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The canonical form as first written: a sorted copy of each map's
+    /// entries and serde_json for every key and scalar.
+    fn reference(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                out.push(b'{');
+                for (i, (k, v)) in sorted(m).into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, k).unwrap();
+                    out.push(b':');
+                    reference(out, v);
+                }
+                out.push(b'}');
+            }
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    reference(out, item);
+                }
+                out.push(b']');
+            }
+            scalar => serde_json::to_writer(&mut *out, scalar).unwrap(),
+        }
+    }
+
+    #[test]
+    fn nested_maps_share_one_buffer_and_write_the_same_bytes() {
+        for v in [
+            json!({}),
+            json!({"z": {"y": {"x": 1, "a": [{"q": 1, "b": {"d": null, "c": true}}, 2]}, "b": "s"}, "a": {}, "m": [[], {}]}),
+            json!({"log": {"syslog": {"severity": {"name": "info", "code": 6}, "facility": {"code": 4, "name": "auth"}}}, "event": {"category": ["authentication"], "action": "x\n\"y\""}, "@timestamp": "t", "é": 1.5, "E": -3}),
+        ] {
+            let Value::Object(m) = &v else {
+                unreachable!("objects only")
+            };
+            let mut ours = Vec::new();
+            write_map(&mut ours, m, &mut Vec::new());
+            let mut theirs = Vec::new();
+            reference(&mut theirs, &v);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(theirs).unwrap()
+            );
         }
     }
 }

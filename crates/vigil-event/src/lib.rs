@@ -225,7 +225,7 @@ impl Event {
     /// crate in the build enables serde_json's `preserve_order`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        canonical::write_map(&mut out, &self.root);
+        canonical::write_map(&mut out, &self.root, &mut Vec::new());
         out
     }
 
