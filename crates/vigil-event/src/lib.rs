@@ -63,9 +63,13 @@ pub struct Event {
 }
 
 impl Event {
-    /// An empty event.
+    /// An empty event, with room for the top-level fields a decoder
+    /// typically fills (growing the map step by step cost an allocation
+    /// and a rehash each time).
     pub fn new() -> Self {
-        Self::default()
+        Event {
+            root: Map::with_capacity(16),
+        }
     }
 
     /// Builds an event from a JSON value sent by a client.
