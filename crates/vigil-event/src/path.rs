@@ -7,6 +7,10 @@ pub(crate) fn get<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Va
     if let Some(v) = root.get(path) {
         return Some(v);
     }
+    if !path.contains('.') {
+        // One segment: the walk would repeat the lookup that just failed.
+        return None;
+    }
     let mut cur = root;
     let mut parts = path.split('.').peekable();
     while let Some(p) = parts.next() {
@@ -136,6 +140,20 @@ pub(crate) fn walk<'a>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn get_finds_nested_dotted_and_single_segment_paths() {
+        let m = map(json!({"a": {"b": 1}, "x.y": 2, "c": 3, "": {"z": 4}}));
+        assert_eq!(get(&m, "a.b"), Some(&json!(1)));
+        assert_eq!(get(&m, "x.y"), Some(&json!(2)));
+        assert_eq!(get(&m, "c"), Some(&json!(3)));
+        assert_eq!(get(&m, ".z"), Some(&json!(4)));
+        assert_eq!(get(&m, "a"), Some(&json!({"b": 1})));
+        assert_eq!(get(&m, "missing"), None);
+        assert_eq!(get(&m, "a.missing"), None);
+        assert_eq!(get(&m, "c.d"), None);
+        assert_eq!(get(&m, ""), Some(&json!({"z": 4})));
+    }
 
     fn map(v: Value) -> Map<String, Value> {
         match v {
