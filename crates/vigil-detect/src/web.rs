@@ -8,6 +8,9 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 
 /// The kind of attack a URL pattern points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,12 +122,19 @@ pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
         return false;
     }
     let first = needle[0];
-    (0..=hay.len() - needle.len()).any(|i| {
-        hay[i].to_ascii_lowercase() == first
-            && hay[i..i + needle.len()]
-                .iter()
-                .zip(needle)
-                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    if first.is_ascii_uppercase() {
+        // No byte lowercases to it.
+        return false;
+    }
+    // Candidates are found with memchr (both cases of the first byte):
+    // far fewer compares than trying every offset.
+    let rest = &needle[1..];
+    let starts = &hay[..=hay.len() - needle.len()];
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), starts).any(|i| {
+        hay[i + 1..i + needle.len()]
+            .iter()
+            .zip(rest)
+            .all(|(a, b)| a.to_ascii_lowercase() == *b)
     })
 }
 
@@ -203,7 +213,30 @@ fn first_hit(hay: &[u8], list: &[&'static str]) -> Option<&'static str> {
         .find(|n| contains_ci(hay, n.as_bytes()))
 }
 
+/// Every pattern list in the order [`classify`] tries them.
+const ALL: [&[&str]; 5] = [JNDI, SQLI, XSS, TRAVERSAL, SSRF];
+
+/// All patterns in one case-insensitive automaton: one pass tells whether
+/// any occurs, so a benign URL (nearly all of them) costs one scan rather
+/// than one per pattern.
+static ANY_PATTERN: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(ALL.iter().flat_map(|l| l.iter()))
+        .expect("fixed URL pattern list builds")
+});
+
 fn classify(u: &[u8]) -> Option<(AttackClass, &'static str)> {
+    if ANY_PATTERN.is_match(u) {
+        if let Some(hit) = classify_patterns(u) {
+            return Some(hit);
+        }
+    }
+    internal_url_in_query(u)
+}
+
+/// The first pattern list with a pattern in `u`, and that pattern.
+fn classify_patterns(u: &[u8]) -> Option<(AttackClass, &'static str)> {
     if let Some(p) = first_hit(u, JNDI) {
         return Some((AttackClass::Jndi, p));
     }
@@ -221,6 +254,11 @@ fn classify(u: &[u8]) -> Option<(AttackClass, &'static str)> {
     if let Some(p) = first_hit(u, SSRF) {
         return Some((AttackClass::Ssrf, p));
     }
+    None
+}
+
+/// SSRF by a URL to an internal host inside the query.
+fn internal_url_in_query(u: &[u8]) -> Option<(AttackClass, &'static str)> {
     let q = u.iter().position(|b| *b == b'?')?;
     let query = &u[q..];
     let mut i = 0;
@@ -263,6 +301,107 @@ mod tests {
         assert_eq!(&*percent_decode(b"%4"), b"%4");
         assert_eq!(&*percent_decode(b"%41"), b"A");
         assert!(matches!(percent_decode(b"/plain"), Cow::Borrowed(_)));
+    }
+
+    /// `contains_ci` as first written: every offset tried.
+    fn contains_ci_naive(hay: &[u8], needle: &[u8]) -> bool {
+        if needle.is_empty() {
+            return true;
+        }
+        if hay.len() < needle.len() {
+            return false;
+        }
+        let first = needle[0];
+        (0..=hay.len() - needle.len()).any(|i| {
+            hay[i].to_ascii_lowercase() == first
+                && hay[i..i + needle.len()]
+                    .iter()
+                    .zip(needle)
+                    .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        })
+    }
+
+    #[test]
+    fn contains_ci_agrees_with_every_offset_search() {
+        // A small alphabet makes near misses, repeats and overlaps common.
+        const ALPHABET: &[u8] = b"aAbB./:'1 \\xX\xc3";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let hay: Vec<u8> = (0..next() % 24)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            let needle: Vec<u8> = (0..next() % 5)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            assert_eq!(
+                contains_ci(&hay, &needle),
+                contains_ci_naive(&hay, &needle),
+                "{hay:?} / {needle:?}"
+            );
+        }
+        for (hay, needle) in [
+            (&b"xUNION SELECT"[..], &b"union select"[..]),
+            (b"../", b"../"),
+            (b"..", b"../"),
+            (b"abc", b""),
+            (b"ABC", b"ABC"),
+            (b"aab", b"ab"),
+        ] {
+            assert_eq!(contains_ci(hay, needle), contains_ci_naive(hay, needle));
+        }
+    }
+
+    /// `classify` without the one-pass prefilter, as it was.
+    fn classify_unfiltered(u: &[u8]) -> Option<(AttackClass, &'static str)> {
+        classify_patterns(u).or_else(|| internal_url_in_query(u))
+    }
+
+    #[test]
+    fn patterns_are_lowercase_for_contains_ci() {
+        for p in ALL.iter().flat_map(|l| l.iter()) {
+            assert_eq!(*p, p.to_ascii_lowercase(), "{p}");
+        }
+    }
+
+    #[test]
+    fn prefilter_changes_no_verdict() {
+        let mut urls: Vec<String> = vec![
+            "/".into(),
+            "".into(),
+            "/products/17".into(),
+            "/api/v1/session?next=/home".into(),
+            "/x?u=http://10.0.0.1/".into(),
+            "/x?u=HTTP://LOCALHOST:8080/a".into(),
+            "/A?B=${JNDI:ldap://x}".into(),
+            "/q?a=1' OR '1'='1".into(),
+            "/q?x=<SVG/onload=alert(1)>".into(),
+            "/..%2F..%2Fetc/passwd".into(),
+            "/f?u=GOPHER://x".into(),
+            "/ünïcode/ä?q=Select".into(),
+            "/sleep(/".into(),
+            "/a/../b".into(),
+            "/a/.%2e/b".into(),
+        ];
+        // Every pattern alone, in upper case, cut short and with neighbours.
+        for p in ALL.iter().flat_map(|l| l.iter()) {
+            urls.push(format!("/x?q={p}"));
+            urls.push(format!("/x?q={}", p.to_ascii_uppercase()));
+            urls.push(format!("/x?q={}", &p[..p.len() - 1]));
+            urls.push(format!("{p}{p}"));
+            urls.push(format!("/a{}b", p.replace('/', "%2f")));
+        }
+        for u in &urls {
+            let b = u.as_bytes();
+            assert_eq!(classify(b), classify_unfiltered(b), "{u}");
+            let once = percent_decode(b);
+            assert_eq!(classify(&once), classify_unfiltered(&once), "{u}");
+        }
     }
 
     #[test]

@@ -63,9 +63,13 @@ pub struct Event {
 }
 
 impl Event {
-    /// An empty event.
+    /// An empty event, with room for the top-level fields a decoder
+    /// typically fills (growing the map step by step cost an allocation
+    /// and a rehash each time).
     pub fn new() -> Self {
-        Self::default()
+        Event {
+            root: Map::with_capacity(16),
+        }
     }
 
     /// Builds an event from a JSON value sent by a client.
@@ -81,9 +85,14 @@ impl Event {
         if depth_of_map(&obj) > max_depth {
             return Err(EventError::TooDeep { limit: max_depth });
         }
+        if !obj.keys().any(|k| expands(k)) {
+            // Nothing to expand: merging the distinct keys one by one into
+            // an empty event would rebuild this very map, in this order.
+            return Ok(Event { root: obj });
+        }
         let mut ev = Event::new();
         for (k, v) in obj {
-            if k.contains('.') && !k.starts_with('.') && !k.ends_with('.') && !k.contains("..") {
+            if expands(&k) {
                 ev.merge(&k, v);
             } else {
                 ev.merge_top(k, v);
@@ -195,6 +204,12 @@ impl Event {
         &self.root
     }
 
+    /// The underlying nested JSON object, mutable: for walks that edit
+    /// values in place without looking each top-level key up again.
+    pub fn as_map_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.root
+    }
+
     /// Consumes the event into a JSON value (nested ECS, as the API returns it).
     pub fn into_json(self) -> Value {
         Value::Object(self.root)
@@ -214,7 +229,7 @@ impl Event {
     /// crate in the build enables serde_json's `preserve_order`.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        canonical::write_map(&mut out, &self.root);
+        canonical::write_map(&mut out, &self.root, &mut Vec::new());
         out
     }
 
@@ -248,6 +263,12 @@ impl Event {
 /// Formats a time as Vigil stores it: RFC 3339, UTC, with as many fraction digits as needed (up to nanoseconds).
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Whether a client's top-level key is a dotted path to expand
+/// (`source.ip`), rather than a key kept as written (`.x`, `a..b`, `x.`).
+fn expands(k: &str) -> bool {
+    k.contains('.') && !k.starts_with('.') && !k.ends_with('.') && !k.contains("..")
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -312,6 +333,42 @@ mod tests {
             assert_eq!(back, ev, "{text}");
             assert_eq!(back.canonical_bytes(), bytes, "{text}");
         }
+    }
+
+    /// Merges key by key, as `from_json` does when a key expands.
+    fn merged_one_by_one(obj: Map<String, Value>) -> Event {
+        let mut ev = Event::new();
+        for (k, v) in obj {
+            if expands(&k) {
+                ev.merge(&k, v);
+            } else {
+                ev.merge_top(k, v);
+            }
+        }
+        ev
+    }
+
+    #[test]
+    fn undotted_objects_are_kept_as_sent_in_order() {
+        for v in [
+            json!({}),
+            json!({"z": 1, "a": {"y": [1, {"b": 2}], "c": null}, "m": "x"}),
+            json!({".x": 1, "a..b": 2, "x.": 3, "b": {"k.v": 4}}),
+            json!({"EventID": 4688, "SubjectUserName": "dkim", "Channel": "Security", "@timestamp": "t"}),
+        ] {
+            let Value::Object(obj) = v.clone() else {
+                unreachable!("objects only")
+            };
+            let fast = Event::from_json(v, 16).unwrap();
+            let slow = merged_one_by_one(obj);
+            assert_eq!(fast, slow);
+            let order = |e: &Event| e.as_map().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(order(&fast), order(&slow));
+            assert_eq!(fast.canonical_bytes(), slow.canonical_bytes());
+        }
+        // A dotted key still expands, merged with its parent.
+        let ev = Event::from_json(json!({"source": {"port": 1}, "source.ip": "a"}), 16).unwrap();
+        assert_eq!(ev.to_json(), json!({"source": {"port": 1, "ip": "a"}}));
     }
 
     #[test]

@@ -23,6 +23,7 @@ impl SeqTemplate {
     pub fn new(ev: &Event) -> SeqTemplate {
         let mut out = Vec::with_capacity(512);
         let mut hole = None;
+        let mut scratch = Vec::new();
         out.push(b'{');
         let mut first = true;
         for (k, v) in crate::canonical::sorted(&ev.root) {
@@ -48,7 +49,7 @@ impl SeqTemplate {
                         }
                         comma(&mut out, &mut inner_first);
                         crate::canonical::write_key(&mut out, k2);
-                        crate::canonical::write_value(&mut out, v2);
+                        crate::canonical::write_value(&mut out, v2, &mut scratch);
                     }
                 }
                 if hole.is_none() {
@@ -61,7 +62,7 @@ impl SeqTemplate {
             }
             comma(&mut out, &mut first);
             crate::canonical::write_key(&mut out, k);
-            crate::canonical::write_value(&mut out, v);
+            crate::canonical::write_value(&mut out, v, &mut scratch);
         }
         let hole = match hole {
             Some(h) => h,

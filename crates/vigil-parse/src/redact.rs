@@ -401,16 +401,16 @@ impl Redactor {
         if !self.source_in_scope(ev) {
             return;
         }
-        let keys: Vec<String> = ev
-            .as_map()
-            .keys()
-            .filter(|k| k.as_str() != "vigil")
-            .cloned()
-            .collect();
         let mut path = String::new();
-        if keys.iter().any(|k| k.contains('.')) {
+        if ev.as_map().keys().any(|k| k.contains('.')) {
             // A top-level key holding a dot cannot be addressed by path;
             // work on the whole map instead (rare: clients' odd keys).
+            let keys: Vec<String> = ev
+                .as_map()
+                .keys()
+                .filter(|k| k.as_str() != "vigil")
+                .cloned()
+                .collect();
             let Value::Object(mut root) = std::mem::take(ev).into_json() else {
                 return;
             };
@@ -426,13 +426,24 @@ impl Redactor {
             *ev = Event::from_json(Value::Object(root), usize::MAX).unwrap_or_default();
             return;
         }
-        for k in keys {
-            let Some(v) = ev.get_mut(&k) else { continue };
-            path.clear();
-            path.push_str(&k);
-            if self.walk(&mut path, &k, v, &mut tally.counts) {
-                ev.remove(&k);
+        // Walked in place: cloning every top-level key and looking each up
+        // again cost more than the walk itself on typical events.
+        let root = ev.as_map_mut();
+        let mut dropped: Vec<String> = Vec::new();
+        for (k, v) in root.iter_mut() {
+            if k == "vigil" {
+                continue;
             }
+            path.clear();
+            path.push_str(k);
+            if self.walk(&mut path, k, v, &mut tally.counts) {
+                dropped.push(k.clone());
+            }
+        }
+        // Removed in walk order, as one by one during the walk would: the
+        // map's remaining order (a swap-remove each) comes out the same.
+        for k in dropped {
+            root.remove(&k);
         }
     }
 
@@ -1348,6 +1359,36 @@ mod tests {
                 "{src}"
             );
         }
+    }
+
+    #[test]
+    fn dropped_top_level_fields_leave_the_same_key_order() {
+        let r = Redactor::new(RedactConfig {
+            kinds: vec![Kind::Email],
+            mode: Mode::Drop,
+            ..RedactConfig::default()
+        })
+        .unwrap();
+        let mut ev = Event::from_json(
+            serde_json::json!({
+                "a": "alice@example.com",
+                "b": "kept",
+                "c": "bob@example.com",
+                "d": {"e": "carol@example.com", "f": 1},
+                "g": "kept too",
+            }),
+            8,
+        )
+        .unwrap();
+        ev.set("vigil.input", "http");
+        let mut t = r.tally();
+        r.redact(&mut ev, &mut t);
+        // What removing each dropped key during the walk leaves (a
+        // swap-remove each): `a` takes `vigil`, then `c` takes `g`.
+        let keys: Vec<&str> = ev.as_map().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["vigil", "b", "g", "d"]);
+        assert_eq!(ev.get("d").unwrap(), &serde_json::json!({"f": 1}));
+        assert_eq!(r.counts(&t), [("email", 3)]);
     }
 
     #[test]

@@ -988,3 +988,82 @@ fn flush_sources(meta: &rusqlite::Connection, sources: &mut HashMap<(String, &'s
         }
     }
 }
+
+#[cfg(test)]
+mod decode_bench {
+    //! A less noisy A/B tool than `vigil bench ingest` for the decode path:
+    //! `VIGIL_DECODE_BENCH=/path/to/sim.log cargo test --release -p vigil-server
+    //! --lib decode_bench -- --ignored --nocapture` prints ns/event for
+    //! [`decode_batch`] with the default redaction and detectors, and a digest of
+    //! every output byte so that a change can be shown to leave output alone.
+
+    use super::*;
+    use std::hash::{Hash, Hasher};
+    use std::io::BufRead;
+
+    /// Lines read from the file at most.
+    const MAX_LINES: usize = 100_000;
+    /// Messages per decoded batch, as the TCP listener hands them over.
+    const BATCH: usize = 256;
+
+    #[test]
+    #[ignore = "benchmark: needs VIGIL_DECODE_BENCH=<log file> and a release build"]
+    fn decode_ns_per_event() {
+        let Ok(path) = std::env::var("VIGIL_DECODE_BENCH") else {
+            eprintln!("VIGIL_DECODE_BENCH is not set; nothing measured");
+            return;
+        };
+        let file = std::fs::File::open(&path).expect("opening the bench log");
+        let received_at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_736_121_600_123);
+        let peer = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 40000)));
+        let messages: Vec<RawMessage> = std::io::BufReader::new(file)
+            .split(b'\n')
+            .take(MAX_LINES)
+            .map(|l| RawMessage {
+                bytes: l.expect("reading the bench log"),
+                truncated: false,
+                input: InputKind::SyslogTcp,
+                peer,
+                received_at,
+            })
+            .collect();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let redactor = crate::config::RedactionConfig::default()
+            .redactor(data_dir.path())
+            .expect("default redactor");
+        let detectors = vigil_detect::Config::default();
+        let opts = ParseOptions::default();
+        let run = || {
+            let mut digest = std::collections::hash_map::DefaultHasher::new();
+            let mut elapsed = Duration::ZERO;
+            for chunk in messages.chunks(BATCH) {
+                let t = Instant::now();
+                let b = decode_batch(chunk, &opts, None, Some(&detectors), redactor.as_ref());
+                elapsed += t.elapsed();
+                for p in &b.events {
+                    let mut buf = Vec::new();
+                    p.template.fill(1, &mut buf);
+                    buf.hash(&mut digest);
+                    format!("{:?}", p.observation).hash(&mut digest);
+                }
+            }
+            (elapsed, digest.finish())
+        };
+        let mut times = Vec::new();
+        let mut digests = std::collections::BTreeSet::new();
+        for _ in 0..5 {
+            let (elapsed, d) = run();
+            times.push(elapsed.as_nanos() as f64 / messages.len() as f64);
+            digests.insert(d);
+        }
+        times.sort_by(f64::total_cmp);
+        eprintln!(
+            "decode_batch: {} events, median {:.0} ns/event (runs {:?}), output digest {:016x}",
+            messages.len(),
+            times[times.len() / 2],
+            times.iter().map(|t| t.round()).collect::<Vec<_>>(),
+            digests.first().copied().unwrap_or_default()
+        );
+        assert_eq!(digests.len(), 1, "decoding the same lines twice differed");
+    }
+}
