@@ -170,9 +170,6 @@ pub fn event_keys_spans(
     g: &mut impl FnMut(scan::Span<'_>),
 ) -> (EventKeys, Option<scan::WalkFacts>) {
     let mut out = EventKeys::default();
-    // The folded received line, once walked: most parsed values are pieces
-    // of it, and their trigrams and five-grams are then already recorded.
-    let mut original = String::new();
     let mut on_leaf = |path: &str, leaf: Leaf<'_>| {
         if path == "@timestamp" {
             if let Leaf::Str(s) = leaf {
@@ -181,14 +178,7 @@ pub fn event_keys_spans(
                 }
             }
         }
-        match leaf {
-            Leaf::Str(s) if path == "event.original" => {
-                leaf_keys(path, leaf, f);
-                original.clear();
-                original.push_str(&fold(s));
-            }
-            _ => leaf_keys_within(path, leaf, &original, f),
-        }
+        leaf_keys(path, leaf, f);
     };
     let facts = scan::walk_spans(json, &mut on_leaf, g).ok();
     if facts.is_none() {
@@ -231,40 +221,23 @@ fn value_leaf(path: &str, v: &serde_json::Value, f: &mut impl FnMut(u64)) {
 
 /// The keys of one leaf value at `path`.
 pub fn leaf_keys(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
-    leaf_keys_within(path, leaf, "", f)
-}
-
-/// Shortest folded string looked up in the known text: for shorter ones
-/// the search costs about what their few trigrams do.
-const MIN_KNOWN_PIECE: usize = 8;
-
-/// [`leaf_keys`] for a leaf of an event whose keys already include the
-/// trigrams and five-grams of the folded text `known`: a string value that
-/// is a piece of it adds only its value keys. Exact, because every window
-/// of a piece is a window of the whole, and every run of digits and dots in
-/// a piece lies inside a run of the whole with at least as many dots.
-fn leaf_keys_within(path: &str, leaf: Leaf<'_>, known: &str, f: &mut impl FnMut(u64)) {
     if !has_value_key(path) {
         let mut grams_only = |k: u64| {
             if k & VALUE_KEY_BIT == 0 {
                 f(k);
             }
         };
-        return leaf_keys_of(path, leaf, known, &mut grams_only);
+        return leaf_keys_of(path, leaf, &mut grams_only);
     }
-    leaf_keys_of(path, leaf, known, f)
+    leaf_keys_of(path, leaf, f)
 }
 
-fn leaf_keys_of(path: &str, leaf: Leaf<'_>, known: &str, f: &mut impl FnMut(u64)) {
+fn leaf_keys_of(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
     match leaf {
         Leaf::Str(s) => {
             let folded = fold(s);
-            let piece = folded.len() >= MIN_KNOWN_PIECE
-                && memchr::memmem::find(known.as_bytes(), folded.as_bytes()).is_some();
-            if !piece {
-                each_gram(folded.as_bytes(), |g| f(u64::from(g)));
-                each_address_gram(folded.as_bytes(), &mut *f);
-            }
+            each_gram(folded.as_bytes(), |g| f(u64::from(g)));
+            each_address_gram(folded.as_bytes(), &mut *f);
             if folded.len() <= MAX_VALUE_KEY {
                 f(value_key(path, &folded));
             }
@@ -349,45 +322,6 @@ mod tests {
                 gram_keys(needle).iter().all(|x| g.contains(x)),
                 "{needle} missing"
             );
-        }
-    }
-
-    /// The keys of the stored bytes, as a set, against those of the
-    /// decoded event computed leaf by leaf without the known-text shortcut.
-    fn same_key_set(json: &str) {
-        let mut walked = std::collections::BTreeSet::new();
-        event_keys(json.as_bytes(), &mut |k| {
-            walked.insert(k);
-        });
-        let ev = vigil_event::Event::from_canonical(json.as_bytes()).expect("event");
-        let mut each = std::collections::BTreeSet::new();
-        decoded_event_keys(&ev, &mut |k| {
-            each.insert(k);
-        });
-        assert_eq!(walked, each, "{json}");
-        // And every string's trigrams are there, as the planner asks for them.
-        ev.for_each_leaf(|_, v| {
-            if let Some(text) = v.as_str() {
-                for k in gram_keys(&fold(text)) {
-                    assert!(walked.contains(&k), "{text:?} lacks a trigram in {json}");
-                }
-            }
-        });
-    }
-
-    #[test]
-    fn pieces_of_the_original_add_no_other_keys() {
-        for json in [
-            r#"{"event":{"original":"Failed password for ROOT from 192.0.2.181 port 22 ssh2"},"source":{"ip":"192.0.2.181"},"user":{"name":"root"},"message":"Failed password for ROOT from 192.0.2.181"}"#,
-            // A piece cut inside a dotted run: its five-grams are the whole run's.
-            r#"{"event":{"original":"v 10.20.30.40.50 x"},"a":"0.20.30.40.5","b":"v 10.20.30"}"#,
-            r#"{"event":{"original":"ÉTÉ à Σίσυφος 2001:DB8::1"},"a":"été à σίσυφος","ip":"2001:DB8::1"}"#,
-            // Values before the original in key order, and no original.
-            r#"{"@timestamp":"2024-03-01T00:00:00Z","a":"before the line","event":{"original":"before the line and after"}}"#,
-            r#"{"a":"no original here at all"}"#,
-            r#"{"event":{"original":["in an array of lines"]},"z":"an array of lines"}"#,
-        ] {
-            same_key_set(json);
         }
     }
 
