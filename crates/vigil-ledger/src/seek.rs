@@ -22,10 +22,12 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 
-/// Seqs per search index block. Frames start at the first seq of such a
-/// block, so a search that reads one block (the index's unit, see
-/// `vigil_index::IndexOptions::block_size`, a test keeps the two equal)
-/// decompresses the frame that begins with it, not the blocks before it.
+/// Seqs per search index block by default (`vigil_index::IndexOptions`
+/// takes its default block size from here). Frames start at the first seq
+/// of such a block, so a search that reads one block decompresses the frame
+/// that begins with it, not the blocks before it. A configured block size
+/// that is a multiple of this keeps that property; a smaller one shares
+/// frames between blocks.
 pub const FRAME_ALIGN_SEQS: u64 = 4096;
 
 /// Where frames are cut.
