@@ -16,7 +16,7 @@ const CONFIG: &str = r#"
 max_batch_lines = 100
 
 [limits]
-api_requests_per_sec = 1
+api_requests_per_sec = 0.2
 api_burst = 5
 ingest_events_per_sec = 10
 ingest_burst_events = 100
@@ -131,8 +131,10 @@ fn api_requests_are_limited_per_address_and_per_credential() {
         assert_eq!(r.status(), 200, "second token, request {i}");
     }
 
-    // After the Retry-After time one more request passes.
-    std::thread::sleep(Duration::from_millis(1100));
+    // After the Retry-After time (one request every 5 s refills; slow
+    // enough that the burst above is spent well within it even on a busy
+    // machine) one more request passes.
+    std::thread::sleep(Duration::from_millis(5100));
     assert_eq!(
         get(&a, &server, "/api/v1/sources", Some(&second)).status(),
         200
@@ -234,6 +236,16 @@ fn a_sender_whose_budget_is_spent_is_refused_before_its_body_is_read() {
     assert_eq!(ingest(&c, &server, batch(100, "spend")).status(), 200);
     // Spent: the same malformed body is now refused without being parsed.
     assert_limited(post("[1,"), "address");
+}
+
+#[test]
+fn rates_must_be_zero_or_a_finite_positive_number() {
+    for bad in ["-1", "nan", "inf", "2e9"] {
+        let err = common::refused_config(&format!("[limits]\napi_requests_per_sec = {bad}\n"));
+        assert!(err.contains("limits.api_requests_per_sec"), "{bad}: {err}");
+        let err = common::refused_config(&format!("[limits]\ningest_events_per_sec = {bad}\n"));
+        assert!(err.contains("limits.ingest_events_per_sec"), "{bad}: {err}");
+    }
 }
 
 #[test]

@@ -250,13 +250,14 @@ pub struct LimitsConfig {
     /// Most fields taken from one structured message.
     pub max_fields: usize,
     /// API requests per second per client address and per credential
-    /// (ingest has its own budget); 0 turns API rate limiting off.
-    pub api_requests_per_sec: u32,
+    /// (ingest has its own budget; fractions allowed, `0.5` is one request
+    /// every two seconds); 0 turns API rate limiting off.
+    pub api_requests_per_sec: f64,
     /// API requests one client may make back to back after a pause.
     pub api_burst: u32,
     /// Events per second sent over HTTP per client address and per
-    /// credential; 0 turns ingest rate limiting off.
-    pub ingest_events_per_sec: u32,
+    /// credential (fractions allowed); 0 turns ingest rate limiting off.
+    pub ingest_events_per_sec: f64,
     /// Events one sender may send back to back after a pause (at least
     /// `http.max_batch_lines`, so a full batch can pass).
     pub ingest_burst_events: u32,
@@ -453,9 +454,9 @@ impl Default for LimitsConfig {
             max_message_bytes: 64 * 1024,
             max_json_depth: 32,
             max_fields: 1024,
-            api_requests_per_sec: 100,
+            api_requests_per_sec: 100.0,
             api_burst: 1000,
-            ingest_events_per_sec: 200_000,
+            ingest_events_per_sec: 200_000.0,
             ingest_burst_events: 400_000,
             rate_limit_max_keys: 100_000,
         }
@@ -824,14 +825,34 @@ impl Config {
                 message: "must be between 256 and 16777216".into(),
             });
         }
-        if self.limits.api_requests_per_sec > 0 && !(1..=1_000_000).contains(&self.limits.api_burst)
+        for (key, rate) in [
+            (
+                "limits.api_requests_per_sec",
+                self.limits.api_requests_per_sec,
+            ),
+            (
+                "limits.ingest_events_per_sec",
+                self.limits.ingest_events_per_sec,
+            ),
+        ] {
+            if !(0.0..=1e9).contains(&rate) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!(
+                        "must be 0 (off) or a rate up to 1000000000 per second, not {rate}"
+                    ),
+                });
+            }
+        }
+        if self.limits.api_requests_per_sec > 0.0
+            && !(1..=1_000_000).contains(&self.limits.api_burst)
         {
             return Err(ConfigError::Invalid {
                 key: "limits.api_burst",
                 message: "must be 1..=1000000".into(),
             });
         }
-        if self.limits.ingest_events_per_sec > 0
+        if self.limits.ingest_events_per_sec > 0.0
             && !(self.http.max_batch_lines as u64..=100_000_000)
                 .contains(&u64::from(self.limits.ingest_burst_events))
         {

@@ -199,12 +199,12 @@ impl Scope {
 impl RateLimits {
     /// Limiters from `[limits]`; a rate of 0 turns that class off.
     pub fn from_config(l: &crate::config::LimitsConfig) -> RateLimits {
-        let api = (l.api_requests_per_sec > 0).then(|| Quota {
-            rate: f64::from(l.api_requests_per_sec),
+        let api = (l.api_requests_per_sec > 0.0).then_some(Quota {
+            rate: l.api_requests_per_sec,
             burst: l.api_burst,
         });
-        let ingest = (l.ingest_events_per_sec > 0).then(|| Quota {
-            rate: f64::from(l.ingest_events_per_sec),
+        let ingest = (l.ingest_events_per_sec > 0.0).then_some(Quota {
+            rate: l.ingest_events_per_sec,
             burst: l.ingest_burst_events,
         });
         let keys = l.rate_limit_max_keys;
