@@ -90,6 +90,12 @@ impl Event {
             // an empty event would rebuild this very map, in this order.
             return Ok(Event { root: obj });
         }
+        Ok(Event::merged(obj))
+    }
+
+    /// The event of a client's object merged key by key, dotted keys
+    /// expanded into paths.
+    fn merged(obj: Map<String, Value>) -> Event {
         let mut ev = Event::new();
         for (k, v) in obj {
             if expands(&k) {
@@ -98,7 +104,7 @@ impl Event {
                 ev.merge_top(k, v);
             }
         }
-        Ok(ev)
+        ev
     }
 
     fn merge_top(&mut self, k: String, v: Value) {
@@ -335,19 +341,6 @@ mod tests {
         }
     }
 
-    /// Merges key by key, as `from_json` does when a key expands.
-    fn merged_one_by_one(obj: Map<String, Value>) -> Event {
-        let mut ev = Event::new();
-        for (k, v) in obj {
-            if expands(&k) {
-                ev.merge(&k, v);
-            } else {
-                ev.merge_top(k, v);
-            }
-        }
-        ev
-    }
-
     #[test]
     fn undotted_objects_are_kept_as_sent_in_order() {
         for v in [
@@ -360,7 +353,7 @@ mod tests {
                 unreachable!("objects only")
             };
             let fast = Event::from_json(v, 16).unwrap();
-            let slow = merged_one_by_one(obj);
+            let slow = Event::merged(obj);
             assert_eq!(fast, slow);
             let order = |e: &Event| e.as_map().keys().cloned().collect::<Vec<_>>();
             assert_eq!(order(&fast), order(&slow));

@@ -83,7 +83,7 @@ pub const COLUMN_FIELDS: &[&str] = &[
     "http.request.method",
 ];
 
-// A block's column mask and the walk's scratch arrays hold at most 32 fields.
+// A block's column mask and the walk's scratch array hold at most 32 fields.
 const _: () = assert!(COLUMN_FIELDS.len() <= 32);
 
 /// Most distinct values of one field in one block before the field gets no
@@ -305,19 +305,18 @@ impl ColumnBuilder {
         let Some(slot) = self.slot(seq) else {
             return;
         };
-        let (mut present, mut ends) = ([false; 32], [0usize; 32]);
-        let n = COLUMN_FIELDS.len();
+        let mut ends = [0usize; 32];
+        let ends = &mut ends[..COLUMN_FIELDS.len()];
         let mut text = std::mem::take(&mut self.text);
-        let time = walked.read(payload, facts, &mut text, &mut present[..n], &mut ends[..n]);
-        match time {
+        match walked.read(payload, facts, &mut text, ends) {
             Some(time) => {
                 self.cur.times[slot] = Some(time);
                 let mut start = 0;
-                for i in 0..n {
-                    if present[i] {
-                        self.record(i, slot, &text[start..ends[i]]);
+                for (i, &end) in ends.iter().enumerate() {
+                    if end > start {
+                        self.record(i, slot, &text[start..end]);
                     }
-                    start = ends[i];
+                    start = end;
                 }
                 self.text = text;
             }

@@ -84,15 +84,14 @@ impl Walked {
 
     /// The event's time (as [`vigil_event::Event::timestamp`] reads it) and
     /// each column field's value, or `None` when the shortcut does not
-    /// apply. `out` receives the values' canonical bytes; `ends[i]` is
-    /// where field `i`'s end there (equal to the previous end when absent),
-    /// and `present[i]` whether it was there.
+    /// apply. `out` receives the values' canonical bytes, and `ends[i]` is
+    /// where field `i`'s end there: equal to the previous end when the field
+    /// is absent, as no JSON text is empty.
     pub(crate) fn read(
         &self,
         payload: &[u8],
         facts: Option<WalkFacts>,
         out: &mut Vec<u8>,
-        present: &mut [bool],
         ends: &mut [usize],
     ) -> Option<Option<(i64, u32)>> {
         if facts?.dotted_key || self.repeated {
@@ -106,12 +105,9 @@ impl Walked {
         out.clear();
         for (i, seen) in self.cols.iter().enumerate() {
             match *seen {
-                Seen::Absent => present[i] = false,
+                Seen::Absent => {}
                 Seen::Unclear => return None,
-                Seen::Once(lo, hi) => {
-                    canonical(&payload[lo..hi], out)?;
-                    present[i] = true;
-                }
+                Seen::Once(lo, hi) => canonical(&payload[lo..hi], out)?,
             }
             ends[i] = out.len();
         }
@@ -265,12 +261,8 @@ mod tests {
             let mut w = Walked::default();
             let facts =
                 crate::scan::walk_spans(json.as_bytes(), &mut |_, _| {}, &mut |s| w.see(s)).ok();
-            let (mut out, mut present, mut ends) = (
-                Vec::new(),
-                vec![false; COLUMN_FIELDS.len()],
-                vec![0; COLUMN_FIELDS.len()],
-            );
-            w.read(json.as_bytes(), facts, &mut out, &mut present, &mut ends)
+            let (mut out, mut ends) = (Vec::new(), vec![0; COLUMN_FIELDS.len()]);
+            w.read(json.as_bytes(), facts, &mut out, &mut ends)
                 .map(|t| (t, String::from_utf8(out).expect("utf-8")))
         };
         let (t, vals) = read(

@@ -1336,8 +1336,9 @@ const SMALL_FRAMES: crate::seek::Frames = crate::seek::Frames {
     max_bytes: 1 << 20,
 };
 
-#[test]
-fn frames_start_at_aligned_seqs_once_big_enough() {
+/// The first seqs of the frames of a 3,000-record segment (216 bytes a
+/// record) compressed with `frames`; checks every record reads back.
+fn frame_starts(frames: crate::seek::Frames) -> Vec<u64> {
     let tmp = tempfile::tempdir().unwrap();
     {
         let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
@@ -1345,38 +1346,31 @@ fn frames_start_at_aligned_seqs_once_big_enough() {
         l.commit().unwrap();
     }
     let seg = files(tmp.path(), ".seg").remove(0);
-    // 216 bytes a record: 16 KiB is 76 records, so each frame must run on
-    // to the next multiple of 100 past that, unless it reaches 40 KiB.
-    let frames = crate::seek::Frames {
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames).unwrap();
+    let zst = files(tmp.path(), ".seg.zst").remove(0);
+    let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
+    assert_records(tmp.path(), 3000, 200);
+    table.iter().map(|e| e.first_seq).collect()
+}
+
+#[test]
+fn frames_start_at_aligned_seqs_once_big_enough() {
+    // 16 KiB is 76 records, so each frame must run on to the next multiple
+    // of 100 past that, unless it reaches 40 KiB.
+    let starts = frame_starts(crate::seek::Frames {
         min_bytes: 16 << 10,
         align: 100,
         max_bytes: 40 << 10,
-    };
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames).unwrap();
-    let zst = files(tmp.path(), ".seg.zst").remove(0);
-    let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
-    let starts: Vec<u64> = table.iter().map(|e| e.first_seq).collect();
+    });
     assert_eq!(starts[..4], [1, 101, 201, 301]);
     assert!(starts[1..].iter().all(|s| (s - 1) % 100 == 0), "{starts:?}");
 
-    // Without an aligned seq in reach, the largest frame is cut anywhere.
-    let tmp = tempfile::tempdir().unwrap();
-    {
-        let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
-        append_n(&mut l, 3000, 200);
-        l.commit().unwrap();
-    }
-    let seg = files(tmp.path(), ".seg").remove(0);
-    let frames = crate::seek::Frames {
+    // Without an aligned seq in reach, the largest frame is cut anywhere:
+    // 40 KiB is 190 records (the 40-byte header included).
+    let starts = frame_starts(crate::seek::Frames {
         min_bytes: 16 << 10,
         align: 1000,
         max_bytes: 40 << 10,
-    };
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames).unwrap();
-    let zst = files(tmp.path(), ".seg.zst").remove(0);
-    let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
-    let starts: Vec<u64> = table.iter().map(|e| e.first_seq).collect();
-    // 40 KiB is 190 records (the 40-byte header included).
+    });
     assert_eq!(starts[..3], [1, 191, 381]);
-    assert_records(tmp.path(), 3000, 200);
 }
