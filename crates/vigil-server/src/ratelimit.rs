@@ -87,10 +87,7 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
     /// the burst is charged as the whole burst: it needs a full budget but
     /// can pass.
     pub fn check_n(&self, key: &K, n: u64, now: Instant) -> Decision {
-        let n = n.clamp(1, u64::from(self.quota.burst.max(1)));
         let interval = self.quota.interval();
-        let cost = interval.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-        let ceiling = interval.saturating_mul(self.quota.burst.max(1));
         let mut guard = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let Table { keys: table, swept } = &mut *guard;
         if !table.contains_key(key) && table.len() >= self.max_keys {
@@ -105,35 +102,39 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
                 return Decision::Allow;
             }
         }
-        let tat = table.get(key).copied().unwrap_or(now).max(now);
-        let new_tat = tat + cost;
-        let limit = now + ceiling;
-        if new_tat > limit {
-            return Decision::Refuse {
-                retry_after: new_tat - limit,
-            };
+        match self.spend(table.get(key).copied(), n, now) {
+            Ok(new_tat) => {
+                table.insert(key.clone(), new_tat);
+                Decision::Allow
+            }
+            Err(retry_after) => Decision::Refuse { retry_after },
         }
-        table.insert(key.clone(), new_tat);
-        Decision::Allow
     }
 
     /// What spending one unit of `key`'s budget at `now` would answer,
     /// without spending it.
     pub fn peek(&self, key: &K, now: Instant) -> Decision {
-        let interval = self.quota.interval();
-        let ceiling = interval.saturating_mul(self.quota.burst.max(1));
         let guard = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tat) = guard.keys.get(key).copied() else {
-            return Decision::Allow;
-        };
-        let new_tat = tat.max(now) + interval;
+        match self.spend(guard.keys.get(key).copied(), 1, now) {
+            Ok(_) => Decision::Allow,
+            Err(retry_after) => Decision::Refuse { retry_after },
+        }
+    }
+
+    /// GCRA: the arrival time after spending `n` units from a key whose
+    /// arrival time is `tat` (none for a key not tracked), or the wait until
+    /// they are there.
+    fn spend(&self, tat: Option<Instant>, n: u64, now: Instant) -> Result<Instant, Duration> {
+        let n = n.clamp(1, u64::from(self.quota.burst.max(1)));
+        let interval = self.quota.interval();
+        let cost = interval.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+        let ceiling = interval.saturating_mul(self.quota.burst.max(1));
+        let new_tat = tat.unwrap_or(now).max(now) + cost;
         let limit = now + ceiling;
         if new_tat > limit {
-            Decision::Refuse {
-                retry_after: new_tat - limit,
-            }
+            Err(new_tat - limit)
         } else {
-            Decision::Allow
+            Ok(new_tat)
         }
     }
 
@@ -224,23 +225,14 @@ impl RateLimits {
         credential: &str,
         events: u64,
     ) -> Result<(), (Scope, Duration)> {
-        let now = Instant::now();
-        if let (Some(l), Some(ip)) = (&self.ingest_source, source) {
-            if let Decision::Refuse { retry_after } = l.check_n(&address_key(ip), events, now) {
-                return Err((Scope::Source, retry_after));
-            }
-        }
-        if let Some(l) = &self.ingest_credential {
-            if let Decision::Refuse { retry_after } = l.check_n(&credential.to_owned(), events, now)
-            {
-                return Err((Scope::Credential, retry_after));
-            }
-        }
-        Ok(())
+        self.ingest_budgets(
+            source,
+            credential,
+            |l, key, now| l.check_n(key, events, now),
+            |l, key, now| l.check_n(key, events, now),
+        )
     }
-}
 
-impl RateLimits {
     /// The refusal an ingest request of one event would get now, without
     /// charging anything: a sender whose budget is already spent is
     /// refused before its body is parsed.
@@ -249,14 +241,27 @@ impl RateLimits {
         source: Option<IpAddr>,
         credential: &str,
     ) -> Result<(), (Scope, Duration)> {
+        self.ingest_budgets(source, credential, Limiter::peek, Limiter::peek)
+    }
+
+    /// Asks the address budget, then the credential budget; the first
+    /// refusal wins.
+    fn ingest_budgets(
+        &self,
+        source: Option<IpAddr>,
+        credential: &str,
+        by_source: impl FnOnce(&Limiter<IpAddr>, &IpAddr, Instant) -> Decision,
+        by_credential: impl FnOnce(&Limiter<String>, &String, Instant) -> Decision,
+    ) -> Result<(), (Scope, Duration)> {
         let now = Instant::now();
         if let (Some(l), Some(ip)) = (&self.ingest_source, source) {
-            if let Decision::Refuse { retry_after } = l.peek(&address_key(ip), now) {
+            if let Decision::Refuse { retry_after } = by_source(l, &address_key(ip), now) {
                 return Err((Scope::Source, retry_after));
             }
         }
         if let Some(l) = &self.ingest_credential {
-            if let Decision::Refuse { retry_after } = l.peek(&credential.to_owned(), now) {
+            if let Decision::Refuse { retry_after } = by_credential(l, &credential.to_owned(), now)
+            {
                 return Err((Scope::Credential, retry_after));
             }
         }
