@@ -262,8 +262,13 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     }
     let secs = start.elapsed().as_secs_f64();
     // The index is built from complete runs of durable seqs; the rest stays
-    // searchable by a scan of the newest events.
-    let want = n / INDEX_CHUNK_SEQS * INDEX_CHUNK_SEQS;
+    // searchable by a scan of the newest events. The run's length is that of
+    // the config the server read (`./vigil.toml` when present).
+    let opts = vigil_server::config::Config::load(None)?
+        .search
+        .index_options();
+    let chunk = u64::from(opts.block_size) * u64::from(opts.blocks_per_chunk);
+    let want = n / chunk * chunk;
     let indexed_secs = loop {
         let seq = indexed_seq(http)?;
         if seq.is_none_or(|s| s >= want) {
@@ -280,9 +285,6 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
         peak_rss_kib: peak_rss_kib(pid),
     })
 }
-
-/// Seqs per index file (the server's default `vigil_index` options).
-const INDEX_CHUNK_SEQS: u64 = 65_536;
 
 /// `vigil serve` on loopback ephemeral ports over `data_dir`, with `token`
 /// as the admin token: callers may add to it before [`start_server`].
