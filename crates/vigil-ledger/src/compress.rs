@@ -1,16 +1,34 @@
 //! Background compression of sealed segments.
 //!
+//! Two threads share one queue of sealed plain segments, oldest first:
+//!
+//! - the *idle* thread (`vigil-ledger-zidle`) runs under `SCHED_IDLE`, so it
+//!   only gets a core nothing else wants, and compresses at the configured
+//!   level. During an ingest burst it waits, and the CPU goes to decoding,
+//!   storing and indexing instead;
+//! - the *backlog* thread (`vigil-ledger-zstd`) runs at normal priority and
+//!   only once the waiting segments pass
+//!   [`LedgerOptions::max_uncompressed_bytes`](crate::LedgerOptions): then it
+//!   compresses the oldest at once, at [`BACKLOG_LEVEL`] while others wait,
+//!   so a sustained overload cannot fill the disk with plain segments.
+//!
+//! With that limit at 0 only the backlog thread runs and every segment is
+//! compressed as soon as it is sealed. Closing the ledger stops the idle
+//! thread (its segment goes back to the queue) and the backlog thread
+//! compresses what is left.
+//!
 //! Crash safety comes from ordering: the `.seg.zst` only appears (by rename)
 //! once its bytes are fsync'd, and the `.seg` is deleted only after that rename
 //! is durable. Dying anywhere leaves either a `.tmp` (removed at open) or both
 //! files (the `.seg` is removed at open once the `.seg.zst` checks out).
 
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::dir::{fsync_dir, io_err};
@@ -21,15 +39,101 @@ use crate::format::{
 use crate::seek::{self, Counting, Frames, SeekEntry, FRAMES};
 use crate::LedgerError;
 
-/// Counters shared with the compression thread.
+/// Sealed segments waiting for compression, and the ones being compressed.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    /// Oldest first, with their sizes.
+    waiting: VecDeque<(PathBuf, u64)>,
+    waiting_bytes: u64,
+    /// File names of the segments a thread is compressing now.
+    busy: Vec<OsString>,
+    closing: bool,
+    /// Tests hold the threads still to look at the queue.
+    #[cfg(test)]
+    pub(crate) held: bool,
+}
+
+impl Queue {
+    /// Segments waiting or being compressed.
+    pub(crate) fn pending(&self) -> usize {
+        self.waiting.len() + self.busy.len()
+    }
+
+    /// Whether a thread is compressing `seg` now (it must not be deleted).
+    pub(crate) fn is_busy(&self, seg: &Path) -> bool {
+        seg.file_name()
+            .is_some_and(|n| self.busy.iter().any(|b| b == n))
+    }
+
+    /// Takes `seg` out of the queue, so no thread starts on it (retention
+    /// is about to delete it).
+    pub(crate) fn withdraw(&mut self, seg: &Path) {
+        let name = seg.file_name();
+        let mut freed = 0;
+        self.waiting.retain(|(p, len)| {
+            let keep = p.file_name() != name;
+            if !keep {
+                freed += len;
+            }
+            keep
+        });
+        self.waiting_bytes -= freed;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn busy_len(&self) -> usize {
+        self.busy.len()
+    }
+
+    fn push(&mut self, seg: PathBuf, len: u64, front: bool) {
+        self.waiting_bytes += len;
+        if front {
+            self.waiting.push_front((seg, len));
+        } else {
+            self.waiting.push_back((seg, len));
+        }
+    }
+
+    fn pop(&mut self) -> Option<(PathBuf, u64)> {
+        let (seg, len) = self.waiting.pop_front()?;
+        self.waiting_bytes -= len;
+        if let Some(n) = seg.file_name() {
+            self.busy.push(n.to_owned());
+        }
+        Some((seg, len))
+    }
+}
+
+/// Counters shared with the compression threads.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
-    pub pending: AtomicUsize,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    /// Set when the ledger closes; the idle thread checks it per record.
+    closing: AtomicBool,
     pub done: AtomicU64,
     pub errors: AtomicU64,
     /// Segments compressed at [`BACKLOG_LEVEL`] because others were waiting.
     pub fast: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Linux thread id of the idle thread once it has lowered its priority
+    /// (0 before), so tests can read its scheduling policy from `/proc`.
+    #[cfg_attr(not(test), allow(dead_code))]
+    idle_tid: AtomicU64,
+}
+
+impl Shared {
+    /// The queue, locked; a poisoned lock is taken over (the queue holds no
+    /// invariant a panicking thread could break halfway).
+    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the threads to look at the queue again.
+    #[cfg(test)]
+    pub(crate) fn wake_all(&self) {
+        self.wake.notify_all();
+    }
 }
 
 /// The level used while more sealed segments wait behind the current one:
@@ -48,69 +152,167 @@ pub(crate) fn level_for(configured: i32, queued: usize) -> i32 {
     }
 }
 
-/// Handle to the compression thread; dropping it waits for queued work.
+/// Which of the two compression threads asks for work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Runs under `SCHED_IDLE`, at the configured level.
+    Idle,
+    /// Normal priority; works only past the backlog limit, or while closing.
+    Backlog,
+}
+
+/// The next segment `role` should compress and at which level, or `None`
+/// to wait. Pops it from the queue.
+fn pick(role: Role, q: &mut Queue, level: i32, limit: u64) -> Option<(PathBuf, i32)> {
+    #[cfg(test)]
+    if q.held && !q.closing {
+        return None;
+    }
+    let queued = q.waiting.len();
+    match role {
+        Role::Idle if q.closing => None,
+        Role::Idle => q.pop().map(|(seg, _)| (seg, level)),
+        Role::Backlog if q.closing || q.waiting_bytes > limit => {
+            q.pop().map(|(seg, _)| (seg, level_for(level, queued)))
+        }
+        Role::Backlog => None,
+    }
+}
+
+/// Handle to the compression threads; dropping it stops the idle thread and
+/// waits for the backlog thread to compress what is queued.
 pub(crate) struct Compressor {
-    tx: Option<Sender<PathBuf>>,
-    handle: Option<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
     pub shared: Arc<Shared>,
 }
 
 impl Compressor {
-    pub(crate) fn start(dir: PathBuf, level: i32) -> Result<Compressor, LedgerError> {
-        let (tx, rx) = mpsc::channel::<PathBuf>();
+    /// Starts the threads; `limit` is the bytes of plain sealed segments
+    /// left for the idle thread (0: no idle thread).
+    pub(crate) fn start(dir: PathBuf, level: i32, limit: u64) -> Result<Compressor, LedgerError> {
         let shared = Arc::new(Shared::default());
-        let sh = Arc::clone(&shared);
-        let handle = std::thread::Builder::new()
-            .name("vigil-ledger-zstd".into())
-            .spawn(move || {
-                for seg in rx {
-                    let use_level = level_for(level, sh.pending.load(Ordering::Relaxed));
-                    if use_level != level {
-                        sh.fast.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if let Err(e) = compress_segment(&dir, &seg, use_level) {
-                        // The plain segment stays in place and readable; the
-                        // next open queues it again.
-                        tracing::error!(segment = %seg.display(), error = %e, "ledger segment compression failed");
-                        sh.errors.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut last) = sh.last_error.lock() {
-                            *last = Some(e.to_string());
-                        }
-                    } else {
-                        sh.done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    sh.pending.fetch_sub(1, Ordering::Relaxed);
+        let mut roles = vec![Role::Backlog];
+        if limit > 0 {
+            roles.push(Role::Idle);
+        }
+        let mut handles = Vec::new();
+        for role in roles {
+            let sh = Arc::clone(&shared);
+            let dir = dir.clone();
+            let name = match role {
+                Role::Idle => "vigil-ledger-zidle",
+                Role::Backlog => "vigil-ledger-zstd",
+            };
+            let spawned = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || run(&sh, &dir, role, level, limit));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    let c = Compressor { handles, shared };
+                    drop(c);
+                    return Err(io_err(Path::new(name))(e));
                 }
-            })
-            .map_err(io_err(Path::new("vigil-ledger-zstd thread")))?;
-        Ok(Compressor {
-            tx: Some(tx),
-            handle: Some(handle),
-            shared,
-        })
+            }
+        }
+        Ok(Compressor { handles, shared })
     }
 
     /// Queues a sealed `.seg` for compression.
     pub(crate) fn submit(&self, seg: PathBuf) {
-        if let Some(tx) = &self.tx {
-            self.shared.pending.fetch_add(1, Ordering::Relaxed);
-            if tx.send(seg).is_err() {
-                // Thread gone (it panicked); the segment stays plain and is
-                // retried at the next open.
-                self.shared.pending.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
+        // The size only steers the backlog limit; 0 for an unreadable file
+        // still queues it (compressing it reports the real problem).
+        let len = fs::metadata(&seg).map_or(0, |m| m.len());
+        self.shared.queue().push(seg, len, false);
+        self.shared.wake.notify_all();
     }
 }
 
 impl Drop for Compressor {
     fn drop(&mut self) {
-        self.tx = None;
-        if let Some(h) = self.handle.take() {
+        self.shared.closing.store(true, Ordering::Relaxed);
+        self.shared.queue().closing = true;
+        self.shared.wake.notify_all();
+        for h in self.handles.drain(..) {
             if h.join().is_err() {
                 tracing::error!("ledger compression thread panicked");
             }
         }
+    }
+}
+
+/// One compression thread's loop: wait for work its role takes, compress,
+/// repeat until the queue closes (and, for the backlog thread, drains).
+fn run(sh: &Shared, dir: &Path, role: Role, level: i32, limit: u64) {
+    if role == Role::Idle {
+        lower_priority();
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        sh.idle_tid
+            .store(u64::try_from(tid).unwrap_or(0), Ordering::Relaxed);
+    }
+    loop {
+        let (seg, use_level) = {
+            let mut q = sh.queue();
+            loop {
+                if let Some(job) = pick(role, &mut q, level, limit) {
+                    break job;
+                }
+                // The backlog thread also waits for the idle one, which
+                // may hand its segment back when it stops.
+                if q.closing && (role == Role::Idle || q.pending() == 0) {
+                    return;
+                }
+                q = sh.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let cancel = || role == Role::Idle && sh.closing.load(Ordering::Relaxed);
+        let res = compress_segment_framed(dir, &seg, use_level, FRAMES, &cancel);
+        let mut q = sh.queue();
+        if let Some(n) = seg.file_name() {
+            q.busy.retain(|b| b != n);
+        }
+        match res {
+            Ok(()) => {
+                sh.done.fetch_add(1, Ordering::Relaxed);
+                if use_level != level {
+                    sh.fast.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(LedgerError::Io { source, .. }) if source.kind() == io::ErrorKind::Interrupted => {
+                // Stopped for closing: back to the front, for the backlog thread.
+                let len = fs::metadata(&seg).map_or(0, |m| m.len());
+                q.push(seg, len, true);
+            }
+            Err(e) => {
+                // The plain segment stays in place and readable; the next
+                // open queues it again.
+                tracing::error!(segment = %seg.display(), error = %e, "ledger segment compression failed");
+                sh.errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = sh.last_error.lock() {
+                    *last = Some(e.to_string());
+                }
+            }
+        }
+        drop(q);
+        sh.wake.notify_all();
+    }
+}
+
+/// Puts the calling thread in `SCHED_IDLE` (only CPU nothing else wants),
+/// or failing that at nice 19; either way compression still happens, and a
+/// failure only costs ingest some CPU during bursts.
+fn lower_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc == 0 {
+        return;
+    }
+    // SAFETY: plain syscall on the calling thread (who = 0).
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    if rc != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "ledger: could not lower the idle compression thread's priority");
     }
 }
 
@@ -122,16 +324,21 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// `X.seg` -> `X.seg.zst.tmp` -> fsync -> `X.seg.zst` -> fsync dir -> delete `X.seg`.
+#[cfg(test)]
 pub(crate) fn compress_segment(dir: &Path, seg: &Path, level: i32) -> Result<(), LedgerError> {
-    compress_segment_framed(dir, seg, level, FRAMES)
+    compress_segment_framed(dir, seg, level, FRAMES, &|| false)
 }
 
 /// [`compress_segment`] with frames cut by `frames` (see [`crate::seek`]).
+/// When `cancel` turns true (checked per record) the temporary file is
+/// removed and the error is [`io::ErrorKind::Interrupted`]; the plain
+/// segment is untouched.
 pub(crate) fn compress_segment_framed(
     dir: &Path,
     seg: &Path,
     level: i32,
     frames: Frames,
+    cancel: &dyn Fn() -> bool,
 ) -> Result<(), LedgerError> {
     let zst = with_suffix(seg, &ZST_SUFFIX[".seg".len()..]);
     let tmp = with_suffix(&zst, TMP_SUFFIX);
@@ -143,7 +350,14 @@ pub(crate) fn compress_segment_framed(
         written: 0,
     };
     let mut reader = BufReader::with_capacity(1 << 20, src);
-    let copied = write_frames(&mut reader, &mut w, level, frames).map_err(io_err(seg))?;
+    let copied = match write_frames(&mut reader, &mut w, level, frames, cancel) {
+        Ok(n) => n,
+        Err(e) => {
+            drop(w);
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err(seg)(e));
+        }
+    };
     if copied != src_len {
         // The segment is sealed, so it cannot change size; if it did, leave it.
         let _ = fs::remove_file(&tmp);
@@ -179,6 +393,7 @@ fn write_frames<W: Write>(
     w: &mut Counting<W>,
     level: i32,
     frames: Frames,
+    cancel: &dyn Fn() -> bool,
 ) -> io::Result<u64> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(src, &mut header)?;
@@ -217,6 +432,12 @@ fn write_frames<W: Write>(
             enc.write_all(&rec[..n])?;
             copied += n as u64;
             break;
+        }
+        if cancel() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "compression stopped: the ledger is closing",
+            ));
         }
         let len = le_u32(&rec[0..4]) as usize;
         let seq = le_u64(&rec[8..16]);
@@ -283,6 +504,119 @@ fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod level_tests {
     use super::*;
+    use std::time::{Duration, Instant};
+
+    fn queue(sizes: &[u64]) -> Queue {
+        let mut q = Queue::default();
+        for (i, &len) in sizes.iter().enumerate() {
+            q.push(PathBuf::from(format!("/l/{i:020}.seg")), len, false);
+        }
+        q
+    }
+
+    #[test]
+    fn the_idle_thread_takes_everything_and_the_backlog_thread_only_past_the_limit() {
+        let mut q = queue(&[100, 100, 100]);
+        // Under the limit: only the idle thread works, at the configured level.
+        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
+        let (seg, level) = pick(Role::Idle, &mut q, 9, 300).unwrap();
+        assert!(seg.ends_with("00000000000000000000.seg"));
+        assert_eq!(level, 9);
+        assert!(q.is_busy(&seg));
+        assert_eq!(q.pending(), 3);
+        // Past the limit the backlog thread takes the oldest waiting, fast
+        // while another waits behind it, then at the configured level.
+        q.push(PathBuf::from("/l/00000000000000000003.seg"), 200, false);
+        let (seg, level) = pick(Role::Backlog, &mut q, 9, 300).unwrap();
+        assert!(seg.ends_with("00000000000000000001.seg"));
+        assert_eq!(level, BACKLOG_LEVEL);
+        assert_eq!(q.waiting_bytes, 300);
+        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
+        // Closing: the idle thread stops, the backlog thread drains.
+        q.closing = true;
+        assert_eq!(pick(Role::Idle, &mut q, 9, 300), None);
+        assert_eq!(
+            pick(Role::Backlog, &mut q, 9, 300).unwrap().1,
+            BACKLOG_LEVEL
+        );
+        assert_eq!(pick(Role::Backlog, &mut q, 9, 300).unwrap().1, 9);
+        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
+        assert_eq!(q.pending(), 4, "four taken, none finished");
+    }
+
+    #[test]
+    fn withdrawn_segments_leave_the_queue_and_its_byte_count() {
+        let mut q = queue(&[10, 20, 30]);
+        q.withdraw(Path::new("/elsewhere/00000000000000000001.seg"));
+        assert_eq!(q.waiting_bytes, 40);
+        assert_eq!(q.pending(), 2);
+        let (seg, _) = pick(Role::Idle, &mut q, 9, 0).unwrap();
+        assert!(seg.ends_with("00000000000000000000.seg"));
+        assert!(q.is_busy(Path::new("/other/dir/00000000000000000000.seg")));
+        assert!(!q.is_busy(Path::new("/l/00000000000000000002.seg")));
+    }
+
+    #[test]
+    fn the_idle_thread_runs_under_sched_idle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = Compressor::start(tmp.path().to_path_buf(), 9, 1 << 20).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let tid = loop {
+            let tid = c.shared.idle_tid.load(Ordering::Relaxed);
+            if tid != 0 {
+                break tid;
+            }
+            assert!(Instant::now() < deadline, "idle thread never started");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        // Fields after the parenthesised name start at field 3; the
+        // scheduling policy is field 41.
+        let rest = &stat[stat.rfind(')').unwrap() + 1..];
+        let policy: i32 = rest
+            .split_whitespace()
+            .nth(41 - 3)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(policy, libc::SCHED_IDLE, "{stat}");
+        let comm = fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap();
+        assert_eq!(
+            comm.trim(),
+            "vigil-ledger-zi",
+            "the name is cut to 15 bytes"
+        );
+    }
+
+    #[test]
+    fn a_cancelled_compression_leaves_the_plain_segment_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let seg = tmp.path().join("00000000000000000001.seg");
+        let mut bytes = SegmentHeader {
+            first_seq: 1,
+            created_unix: 0,
+            crc_elided: false,
+        }
+        .encode()
+        .to_vec();
+        for seq in 1..=3u64 {
+            crate::format::encode_record(&mut bytes, seq, format!("{{\"n\":{seq}}}").as_bytes());
+        }
+        fs::write(&seg, &bytes).unwrap();
+        let calls = std::cell::Cell::new(0);
+        let cancel = || {
+            calls.set(calls.get() + 1);
+            calls.get() > 2
+        };
+        let err = compress_segment_framed(tmp.path(), &seg, 3, FRAMES, &cancel).unwrap_err();
+        assert!(
+            matches!(&err, LedgerError::Io { source, .. } if source.kind() == io::ErrorKind::Interrupted),
+            "{err}"
+        );
+        assert_eq!(fs::read(&seg).unwrap(), bytes);
+        let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no .tmp or .seg.zst left: {left:?}");
+    }
 
     #[test]
     fn a_backlog_falls_back_to_the_fast_level() {

@@ -94,9 +94,15 @@ pub struct LedgerOptions {
     /// Compress sealed segments with zstd on a background thread. Default on.
     pub compress_sealed: bool,
     /// zstd level for sealed segments. Default 9; while other sealed segments
-    /// wait behind one, it is compressed at level 3 instead (see
-    /// [`LedgerStats::fast_compressions`]).
+    /// wait behind one past [`LedgerOptions::max_uncompressed_bytes`], it is
+    /// compressed at level 3 instead (see [`LedgerStats::fast_compressions`]).
     pub zstd_level: i32,
+    /// Bytes of sealed segments that may wait uncompressed for a core that
+    /// nothing else wants (the compression thread runs under `SCHED_IDLE`),
+    /// so an ingest burst does not pay for compression while it lasts. Past
+    /// this, the oldest is compressed at once at normal priority. 0:
+    /// compress each segment as soon as it is sealed. Default 1 GiB.
+    pub max_uncompressed_bytes: u64,
     /// What a retention run ([`Ledger::retain_by_options`]) deletes. Default:
     /// keep everything.
     pub retention: RetentionPolicy,
@@ -109,6 +115,7 @@ impl Default for LedgerOptions {
             segment_max_age: Duration::from_secs(3600),
             compress_sealed: true,
             zstd_level: 9,
+            max_uncompressed_bytes: 1 << 30,
             retention: RetentionPolicy::default(),
         }
     }

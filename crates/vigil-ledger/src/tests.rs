@@ -242,6 +242,31 @@ fn sealed_segments_are_compressed_and_readable() {
 }
 
 #[test]
+fn closing_while_the_idle_thread_compresses_still_compresses_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Level 19 is slow enough that the idle thread is surely mid-segment.
+    let o = LedgerOptions {
+        zstd_level: 19,
+        ..opts(4 << 20, true)
+    };
+    let mut l = Ledger::open(tmp.path(), o).unwrap();
+    while l.stats().segments < 2 {
+        append_n(&mut l, 500, 1000);
+        l.commit().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while l.compressing_for_tests() == 0 {
+        assert!(Instant::now() < deadline, "the idle thread never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Stops the idle thread; the backlog thread must take its segment over.
+    drop(l);
+    assert_eq!(files(tmp.path(), ".seg.zst").len(), 1);
+    assert_eq!(files(tmp.path(), ".seg").len(), 1, "only the open segment");
+    assert!(files(tmp.path(), ".tmp").is_empty());
+}
+
+#[test]
 fn sealed_plain_segments_left_by_a_crash_are_compressed_at_open() {
     let tmp = tempfile::tempdir().unwrap();
     {
@@ -983,6 +1008,102 @@ mod retention {
         }
     }
 
+    #[test]
+    fn retention_takes_the_plain_segments_it_deletes_off_the_compression_queue() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(tmp.path(), opts(1024, true)).unwrap();
+        l.hold_compression_for_tests(true);
+        for seq in 1..=200 {
+            l.append(&event(seq)).unwrap();
+        }
+        l.commit().unwrap();
+        let sealed = crate::dir::list(tmp.path()).unwrap().segs.len() - 1;
+        assert!(sealed > 6, "{sealed}");
+        assert_eq!(l.stats().pending_compressions, sealed);
+        let policy = RetentionPolicy {
+            max_age: None,
+            max_bytes: Some(4 * 1024),
+        };
+        let run = l
+            .retain(&policy, "tester", SystemTime::now())
+            .unwrap()
+            .unwrap();
+        let deleted = run.segments.len();
+        assert!(deleted > 2 && deleted < sealed, "{deleted} of {sealed}");
+        assert_eq!(l.stats().pending_compressions, sealed - deleted);
+        l.hold_compression_for_tests(false);
+        drop(l);
+        let l = Ledger::open(tmp.path(), opts(1024, false)).unwrap();
+        assert_eq!(l.stats().compressed_segments, sealed - deleted);
+        drop(l);
+        assert_eq!(
+            read_all(tmp.path()).first().unwrap().seq,
+            run.kept_first_seq
+        );
+    }
+
+    /// Retention no longer waits for the compression queue to empty; it
+    /// only skips a segment a thread is compressing at that moment, and
+    /// takes the plain ones it deletes off the queue, so no file of a
+    /// deleted range may come back as a `.seg.zst`.
+    #[test]
+    fn retention_runs_beside_compression_and_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ledger");
+        // A low limit also puts the backlog thread to work beside the idle one.
+        let o = LedgerOptions {
+            max_uncompressed_bytes: 2048,
+            ..opts(1024, true)
+        };
+        let mut l = Ledger::open(&dir, o.clone()).unwrap();
+        let (mut notary, secrets) = Notary::open_or_init(&tmp.path().join("keys"), &dir).unwrap();
+        let policy = RetentionPolicy {
+            max_age: None,
+            max_bytes: Some(6 * 1024),
+        };
+        let mut runs = 0;
+        for seq in 1..=900 {
+            l.append(&event(seq)).unwrap();
+            if seq % 15 == 0 {
+                l.commit().unwrap();
+                let (s, r) = l.durable_root().unwrap();
+                notary.checkpoint(s, r).unwrap();
+                if l.retain(&policy, "tester", SystemTime::now())
+                    .unwrap()
+                    .is_some()
+                {
+                    runs += 1;
+                }
+            }
+        }
+        drop(l);
+        assert!(runs > 10, "only {runs} retention runs");
+        let first_kept = crate::dir::list(&dir).unwrap().segs[0].first_seq;
+        assert!(first_kept > 1);
+        for e in fs::read_dir(&dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".seg") || name.ends_with(".seg.zst") {
+                let first: u64 = name[..20].parse().unwrap();
+                assert!(
+                    first >= first_kept,
+                    "{name} outlived retention (first kept {first_kept})"
+                );
+            }
+            assert!(!name.ends_with(".tmp"), "{name}");
+        }
+        let recs = read_all(&dir);
+        assert_eq!(recs.first().unwrap().seq, first_kept);
+        assert_eq!(recs.last().unwrap().seq, 900);
+        assert_eq!(recs.len() as u64, 900 - first_kept + 1);
+        let vopts = VerifyOptions {
+            verifier: notary.verifier(),
+            seal_key: Some(secrets.unwrap().initial_seal_key.to_string()),
+            external: Vec::new(),
+        };
+        let r = verify(&dir, &vopts).unwrap();
+        assert!(r.ok(), "{:?}", r.findings);
+    }
+
     fn seg_bytes(dir: &Path) -> Vec<(u64, u64)> {
         crate::dir::list(dir)
             .unwrap()
@@ -1216,7 +1337,7 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
     }
     let seg = files(tmp.path(), ".seg").remove(0);
     let original = fs::read(&seg).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &|| false).unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
 
     // Any zstd reader sees the segment (the table frame is skippable), with
@@ -1307,7 +1428,7 @@ fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
     let at = crate::format::HEADER_LEN + 150 * 216 + 16 + 100;
     bytes[at] ^= 0x20;
     fs::write(&seg, &bytes).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &|| false).unwrap();
 
     let reader = LedgerReader::open(tmp.path()).unwrap();
     let mut seen = 0;
@@ -1346,7 +1467,7 @@ fn frame_starts(frames: crate::seek::Frames) -> Vec<u64> {
         l.commit().unwrap();
     }
     let seg = files(tmp.path(), ".seg").remove(0);
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames, &|| false).unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
     let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
     assert_records(tmp.path(), 3000, 200);

@@ -136,7 +136,11 @@ impl Ledger {
         };
 
         let compressor = if opts.compress_sealed {
-            let c = Compressor::start(dir.to_path_buf(), opts.zstd_level)?;
+            let c = Compressor::start(
+                dir.to_path_buf(),
+                opts.zstd_level,
+                opts.max_uncompressed_bytes,
+            )?;
             // Sealed segments a previous run did not get to compress.
             for e in &listing.segs {
                 if e.kind == SegKind::Plain && e.first_seq != active.first_seq {
@@ -292,14 +296,14 @@ impl Ledger {
         actor: &str,
         now: SystemTime,
     ) -> Result<Option<RetentionRun>, LedgerError> {
-        Ok(self.plan(policy, actor, now)?.map(|p| p.run))
+        Ok(self.plan(policy, actor, now, false)?.map(|p| p.run))
     }
 
     /// Deletes the oldest sealed segments that `policy` no longer keeps,
     /// whole, and returns what was deleted (`None`: nothing was due).
     ///
-    /// The open segment is never deleted, nor a sealed one still queued for
-    /// compression. Before anything is removed, the compact range the
+    /// The open segment is never deleted, nor a sealed one being compressed
+    /// at that moment (plain ones waiting are taken off the queue). Before anything is removed, the compact range the
     /// remaining records build on is recomputed from the records about to be
     /// deleted and compared with the first kept segment's `.frontier` (a
     /// mismatch refuses the run with [`LedgerError::Corrupt`]); then the run
@@ -313,9 +317,30 @@ impl Ledger {
         now: SystemTime,
     ) -> Result<Option<RetentionRun>, LedgerError> {
         self.check_poisoned()?;
-        let Some(mut plan) = self.plan(policy, actor, now)? else {
+        let Some(plan) = self.plan(policy, actor, now, true)? else {
             return Ok(None);
         };
+        let plain: Vec<PathBuf> = plan
+            .victims
+            .iter()
+            .filter(|v| v.kind == SegKind::Plain)
+            .map(|v| v.path.clone())
+            .collect();
+        let done = self.delete(plan);
+        if done.is_err() {
+            // Refused or failed before the files went: whatever is still
+            // there goes back to the compression queue.
+            if let Some(c) = &self.compressor {
+                for p in plain.into_iter().filter(|p| p.exists()) {
+                    c.submit(p);
+                }
+            }
+        }
+        done.map(Some)
+    }
+
+    /// Carries out a retention [`Plan`] (see [`Ledger::retain`]).
+    fn delete(&mut self, mut plan: Plan) -> Result<RetentionRun, LedgerError> {
         let kept = plan.run.kept_first_seq;
         let tree = replay(&self.dir, &plan.victims, kept)?;
         let path = frontier_path(&self.dir, kept);
@@ -349,18 +374,26 @@ impl Ledger {
             actor = %plan.run.actor,
             "ledger retention deleted old segments"
         );
-        Ok(Some(plan.run))
+        Ok(plan.run)
     }
 
+    /// The segments `policy` no longer keeps. With `claim`, the plain ones
+    /// among them are taken out of the compression queue, so that no
+    /// compression starts on a segment about to be deleted.
     fn plan(
         &self,
         policy: &RetentionPolicy,
         actor: &str,
         now: SystemTime,
+        claim: bool,
     ) -> Result<Option<Plan>, LedgerError> {
         if policy.keeps_everything() {
             return Ok(None);
         }
+        // Held from the listing to the claim: a compression that finishes
+        // in between would turn a listed `.seg` into a `.seg.zst` that the
+        // run then failed to delete.
+        let mut queue = self.compressor.as_ref().map(|c| c.shared.queue());
         let listing = dir::list(&self.dir)?;
         let segs = &listing.segs;
         let size_of = |e: &SegEntry| -> u64 {
@@ -374,17 +407,14 @@ impl Ledger {
             fs::metadata(&e.path).map_or(0, |m| m.len()) + shadow
         };
         let sizes: Vec<u64> = segs.iter().map(size_of).collect();
-        // Sealed segments, oldest first, up to one still awaiting compression
-        // (the compressor would recreate it as a `.seg.zst`).
-        let compressing = self
-            .compressor
-            .as_ref()
-            .map_or(0, |c| c.shared.pending.load(Ordering::Relaxed));
+        // Sealed segments, oldest first, up to one being compressed now
+        // (the thread would recreate it as a `.seg.zst`).
         let eligible = segs
             .iter()
             .take_while(|e| {
                 e.first_seq < self.active.first_seq
-                    && (e.kind == SegKind::Compressed || compressing == 0)
+                    && !(e.kind == SegKind::Plain
+                        && queue.as_ref().is_some_and(|q| q.is_busy(&e.path)))
             })
             .count();
         if eligible == 0 {
@@ -430,6 +460,12 @@ impl Ledger {
             ));
         }
         let victims: Vec<SegEntry> = segs[..n].to_vec();
+        if let Some(q) = queue.as_mut().filter(|_| claim) {
+            for v in victims.iter().filter(|v| v.kind == SegKind::Plain) {
+                q.withdraw(&v.path);
+            }
+        }
+        drop(queue);
         let mut files = Vec::new();
         for v in &victims {
             files.push(v.path.clone());
@@ -478,7 +514,7 @@ impl Ledger {
             ..LedgerStats::default()
         };
         if let Some(c) = &self.compressor {
-            s.pending_compressions = c.shared.pending.load(Ordering::Relaxed);
+            s.pending_compressions = c.shared.queue().pending();
             s.compressed_segments_written = c.shared.done.load(Ordering::Relaxed);
             s.compression_errors = c.shared.errors.load(Ordering::Relaxed);
             s.fast_compressions = c.shared.fast.load(Ordering::Relaxed);
@@ -570,6 +606,21 @@ impl Ledger {
 
 #[cfg(test)]
 impl Ledger {
+    /// Segments a compression thread is working on now.
+    pub(crate) fn compressing_for_tests(&self) -> usize {
+        self.compressor
+            .as_ref()
+            .map_or(0, |c| c.shared.queue().busy_len())
+    }
+
+    /// Holds the compression threads still (or lets them go again).
+    pub(crate) fn hold_compression_for_tests(&self, held: bool) {
+        if let Some(c) = &self.compressor {
+            c.shared.queue().held = held;
+            c.shared.wake_all();
+        }
+    }
+
     /// Simulates `kill -9` during a commit's write: the first `partial`
     /// buffered bytes reach the file, the rest and the fsync never happen.
     pub(crate) fn crash_for_tests(mut self, partial: usize) {

@@ -275,6 +275,9 @@ pub struct LedgerConfig {
     pub segment_max_age_secs: u64,
     /// zstd level for sealed segments (default 9; level 3 while others wait).
     pub zstd_level: i32,
+    /// Bytes of sealed segments left uncompressed until a core is idle
+    /// (default 1 GiB; 0 compresses each one as soon as it is sealed).
+    pub max_uncompressed_bytes: u64,
     /// When a stored event keeps the received message in `event.original`:
     /// `always` (default) or `unparsed` (not for JSON objects parsed whole).
     pub keep_original: vigil_parse::KeepOriginal,
@@ -469,6 +472,7 @@ impl Default for LedgerConfig {
             segment_max_bytes: 64 * 1024 * 1024,
             segment_max_age_secs: 3600,
             zstd_level: 9,
+            max_uncompressed_bytes: 1 << 30,
             keep_original: vigil_parse::KeepOriginal::Always,
             compress_sealed: true,
             checkpoint_interval_secs: 60,
@@ -1070,6 +1074,17 @@ impl Config {
         }
     }
 
+    /// `[ledger] max_uncompressed_bytes`, capped at a quarter of
+    /// `retention_max_bytes` when that is set: plain segments take about
+    /// four times their compressed size, and a size-bound retention would
+    /// otherwise delete old events to make room for a burst's waiting ones.
+    pub fn max_uncompressed_bytes(&self) -> u64 {
+        match self.ledger.retention_max_bytes {
+            0 => self.ledger.max_uncompressed_bytes,
+            cap => self.ledger.max_uncompressed_bytes.min(cap / 4),
+        }
+    }
+
     /// Ledger options derived from this configuration.
     pub fn ledger_options(&self) -> vigil_ledger::LedgerOptions {
         vigil_ledger::LedgerOptions {
@@ -1077,6 +1092,7 @@ impl Config {
             segment_max_age: std::time::Duration::from_secs(self.ledger.segment_max_age_secs),
             compress_sealed: self.ledger.compress_sealed,
             zstd_level: self.ledger.zstd_level,
+            max_uncompressed_bytes: self.max_uncompressed_bytes(),
             retention: self.retention_policy(),
         }
     }
@@ -1122,6 +1138,17 @@ mod tests {
         assert_eq!(p.max_age, Some(std::time::Duration::from_secs(30 * 86_400)));
         assert_eq!(p.max_bytes, Some(1 << 30));
         assert!(Config::default().retention_policy().keeps_everything());
+        // A size-bound retention caps how much may wait uncompressed.
+        assert_eq!(c.ledger_options().max_uncompressed_bytes, 1 << 28);
+        assert_eq!(
+            Config::default().ledger_options().max_uncompressed_bytes,
+            1 << 30
+        );
+        let c = Config::from_toml(
+            "[ledger]\nmax_uncompressed_bytes = 0\nretention_max_bytes = 1073741824\n",
+        )
+        .unwrap();
+        assert_eq!(c.ledger_options().max_uncompressed_bytes, 0);
         let mut c = Config::default();
         c.ledger.retention_max_bytes = 1000;
         assert!(c
