@@ -30,7 +30,14 @@ const BATCH: usize = 4096;
 pub fn run(a: IngestArgs) -> anyhow::Result<ExitCode> {
     let config = a.data.load()?;
     vigil_server::prepare_data_dir(&config)?;
-    let ledger = vigil_ledger::Ledger::open(&config.ledger_dir(), config.ledger_options())
+    // An import has no live traffic to make room for: segments are
+    // compressed as they are sealed, beside the import, instead of all at
+    // the end on one thread (which made a 1 M event import 28 % slower).
+    let ledger_options = vigil_ledger::LedgerOptions {
+        max_uncompressed_bytes: 0,
+        ..config.ledger_options()
+    };
+    let ledger = vigil_ledger::Ledger::open(&config.ledger_dir(), ledger_options)
         .with_context(|| format!("opening the ledger in {} (a running server holds it: send events to its API instead)", config.ledger_dir().display()))?;
     let (mut notary, secrets) = vigil_server::open_notary(&config)?;
     if let Some(s) = &secrets {
