@@ -22,7 +22,10 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::cursor::Cursor;
-use crate::grams::{event_keys_spans, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT};
+use crate::grams::{
+    event_leaves_spans, has_value_key, leaf_keys_keyed, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT,
+};
+use crate::leaf_memo::LeafMemo;
 use crate::scan::{Span, WalkFacts};
 use crate::IndexError;
 
@@ -200,6 +203,8 @@ struct BlockBuilder {
     /// Field-value and address five-gram keys: far fewer distinct ones
     /// than occurrences.
     values: HashSet<u64, BuildHasherDefault<KeyHasher>>,
+    /// The leaves whose keys are already in `grams` and `values`.
+    memo: LeafMemo,
 }
 
 /// The hasher of the value and five-gram keys: they are already spread
@@ -236,6 +241,7 @@ impl BlockBuilder {
             seen: vec![0; (1 << 24) / 64],
             grams: Vec::new(),
             values: HashSet::default(),
+            memo: LeafMemo::default(),
         }
     }
 
@@ -248,6 +254,7 @@ impl BlockBuilder {
         for k in self.values.drain() {
             bloom.insert(mix(k));
         }
+        self.memo.clear();
         let b = Block {
             events: self.events,
             min_ms: self.min_ms,
@@ -310,18 +317,27 @@ impl ChunkBuilder {
         let cur = &mut self.current;
         cur.events += 1;
         let (seen, grams, values) = (&mut cur.seen, &mut cur.grams, &mut cur.values);
-        let (keys, facts) = event_keys_spans(
+        let memo = &mut cur.memo;
+        let mut add = |k: u64| {
+            if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
+                values.insert(k);
+            } else {
+                let g = k as Gram;
+                let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
+                if seen[w] & bit == 0 {
+                    seen[w] |= bit;
+                    grams.push(g);
+                }
+            }
+        };
+        let (keys, facts) = event_leaves_spans(
             payload,
-            &mut |k| {
-                if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
-                    values.insert(k);
-                } else {
-                    let g = k as Gram;
-                    let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
-                    if seen[w] & bit == 0 {
-                        seen[w] |= bit;
-                        grams.push(g);
-                    }
+            &mut |path, leaf| {
+                // Unkeyed fields hold nearly unique values (times, seqs,
+                // raw lines): remembering them would only crowd the memo.
+                let keyed = has_value_key(path);
+                if !keyed || memo.is_new(path, leaf) {
+                    leaf_keys_keyed(path, keyed, leaf, &mut add);
                 }
             },
             g,

@@ -169,6 +169,17 @@ pub fn event_keys_spans(
     f: &mut impl FnMut(u64),
     g: &mut impl FnMut(scan::Span<'_>),
 ) -> (EventKeys, Option<scan::WalkFacts>) {
+    event_leaves_spans(json, &mut |path, leaf| leaf_keys(path, leaf, f), g)
+}
+
+/// [`event_keys_spans`] one step earlier: lends `f` every leaf whose keys
+/// the event has (see [`leaf_keys`]), so a caller that already holds the
+/// keys of some leaves can skip them.
+pub fn event_leaves_spans(
+    json: &[u8],
+    f: &mut impl FnMut(&str, Leaf<'_>),
+    g: &mut impl FnMut(scan::Span<'_>),
+) -> (EventKeys, Option<scan::WalkFacts>) {
     let mut out = EventKeys::default();
     let mut on_leaf = |path: &str, leaf: Leaf<'_>| {
         if path == "@timestamp" {
@@ -178,7 +189,7 @@ pub fn event_keys_spans(
                 }
             }
         }
-        leaf_keys(path, leaf, f);
+        f(path, leaf);
     };
     let facts = scan::walk_spans(json, &mut on_leaf, g).ok();
     if facts.is_none() {
@@ -188,7 +199,7 @@ pub fn event_keys_spans(
         match vigil_event::Event::from_canonical(json) {
             Ok(ev) => {
                 out.time_ms = ev.timestamp().map(|t| t.timestamp_millis());
-                decoded_event_keys(&ev, f);
+                decoded_leaves(&ev, f);
             }
             Err(_) => out.undecodable = true,
         }
@@ -200,15 +211,20 @@ pub fn event_keys_spans(
 /// bytes, computed from the JSON tree instead (the path for bytes the
 /// walker does not take, and a reference for testing the walker).
 pub fn decoded_event_keys(ev: &vigil_event::Event, f: &mut impl FnMut(u64)) {
+    decoded_leaves(ev, &mut |path, leaf| leaf_keys(path, leaf, f));
+}
+
+/// Lends `f` the leaves of a decoded event as the walker would.
+fn decoded_leaves(ev: &vigil_event::Event, f: &mut impl FnMut(&str, Leaf<'_>)) {
     ev.for_each_leaf(|path, v| value_leaf(path, v, f));
 }
 
-fn value_leaf(path: &str, v: &serde_json::Value, f: &mut impl FnMut(u64)) {
+fn value_leaf(path: &str, v: &serde_json::Value, f: &mut impl FnMut(&str, Leaf<'_>)) {
     use serde_json::Value;
     match v {
-        Value::String(s) => leaf_keys(path, Leaf::Str(s), f),
-        Value::Number(n) => leaf_keys(path, Leaf::Num(&n.to_string()), f),
-        Value::Bool(b) => leaf_keys(path, Leaf::Bool(*b), f),
+        Value::String(s) => f(path, Leaf::Str(s)),
+        Value::Number(n) => f(path, Leaf::Num(&n.to_string())),
+        Value::Bool(b) => f(path, Leaf::Bool(*b)),
         Value::Null => {}
         Value::Array(items) => items.iter().for_each(|v| value_leaf(path, v, f)),
         Value::Object(m) => {
@@ -221,7 +237,12 @@ fn value_leaf(path: &str, v: &serde_json::Value, f: &mut impl FnMut(u64)) {
 
 /// The keys of one leaf value at `path`.
 pub fn leaf_keys(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
-    if !has_value_key(path) {
+    leaf_keys_keyed(path, has_value_key(path), leaf, f)
+}
+
+/// [`leaf_keys`] for a caller that already asked [`has_value_key`].
+pub(crate) fn leaf_keys_keyed(path: &str, keyed: bool, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
+    if !keyed {
         let mut grams_only = |k: u64| {
             if k & VALUE_KEY_BIT == 0 {
                 f(k);
