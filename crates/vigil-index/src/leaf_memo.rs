@@ -52,7 +52,7 @@ impl Default for LeafMemo {
 impl LeafMemo {
     /// Whether the leaf still needs its keys: `false` when the same path
     /// held the same value earlier in the block (or the leaf has no keys),
-    /// `true` otherwise, remembering it when there is room.
+    /// `true` otherwise, remembering it while there is room.
     pub(crate) fn is_new(&mut self, path: &str, leaf: Leaf<'_>) -> bool {
         let (kind, text): (u8, &str) = match leaf {
             Leaf::Str(s) => (b's', s),
@@ -63,7 +63,7 @@ impl LeafMemo {
         };
         let (path, text) = (path.as_bytes(), text.as_bytes());
         let len = path.len() + 1 + text.len();
-        if text.len() > MAX_VALUE || self.arena.len() + len > MAX_BYTES {
+        if text.len() > MAX_VALUE {
             return true;
         }
         let mut h = self.state.build_hasher();
@@ -83,6 +83,9 @@ impl LeafMemo {
         };
         if self.table.find(hash, same).is_some() {
             return false;
+        }
+        if self.arena.len() + len > MAX_BYTES {
+            return true;
         }
         // Both fit in u32: the arena never exceeds MAX_BYTES.
         let entry = Entry {
