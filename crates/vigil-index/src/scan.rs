@@ -76,7 +76,8 @@ pub fn walk_spans(
         b: json,
         s: text,
         at: 0,
-        path: String::new(),
+        // Sized for common events, so that paths rarely grow.
+        path: String::with_capacity(128),
         buf: String::new(),
         depth: 0,
         detours: 0,
@@ -301,8 +302,13 @@ impl<'a> Walker<'a> {
             self.at = end + 1;
             return Ok(Some((lo, end)));
         }
-        let mut out = Vec::with_capacity(end - lo + 16);
-        out.extend_from_slice(&self.b[lo..end]);
+        // The unescaped text is built in the buffer of the previous one, of
+        // slices of the input cut at ASCII bytes (so at character
+        // boundaries of text checked once in `walk_spans`) and of decoded
+        // characters: it needs no allocation and no second validation.
+        let mut out = std::mem::take(&mut self.buf);
+        out.clear();
+        out.push_str(self.text(lo, end)?);
         self.at = end;
         loop {
             match self.peek() {
@@ -315,29 +321,25 @@ impl<'a> Walker<'a> {
                     let c = *self.b.get(self.at + 1).ok_or_else(|| self.err())?;
                     self.at += 2;
                     match c {
-                        b'"' | b'\\' | b'/' => out.push(c),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let ch = self.unicode()?;
-                            let mut tmp = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                        }
+                        b'"' | b'\\' | b'/' => out.push(char::from(c)),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => out.push(self.unicode()?),
                         _ => return Err(self.err()),
                     }
                 }
                 Some(_) => {
                     let rest = &self.b[self.at..];
                     let n = memchr::memchr2(b'"', b'\\', rest).ok_or_else(|| self.err())?;
-                    out.extend_from_slice(&rest[..n]);
+                    out.push_str(self.text(self.at, self.at + n)?);
                     self.at += n;
                 }
             }
         }
-        self.buf = String::from_utf8(out).map_err(|_| ScanError { at: lo })?;
+        self.buf = out;
         Ok(None)
     }
 
