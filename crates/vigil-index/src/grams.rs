@@ -131,13 +131,17 @@ pub fn gram_keys(folded: &str) -> Vec<u64> {
 
 /// The filter key of `field` holding exactly `folded`.
 pub fn value_key(field: &str, folded: &str) -> u64 {
+    value_key_of(field, folded.bytes())
+}
+
+/// [`value_key`] of folded text given byte by byte.
+fn value_key_of(field: &str, folded: impl Iterator<Item = u8>) -> u64 {
     // FNV-1a: fixed by definition, so keys written today read the same later.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in field.bytes().chain([0xff]).chain(folded.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    fn step(h: u64, b: u8) -> u64 {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     }
-    h | VALUE_KEY_BIT
+    let h = field.bytes().fold(0xcbf2_9ce4_8422_2325, step);
+    folded.fold(step(h, 0xff), step) | VALUE_KEY_BIT
 }
 
 /// Folds case the way the query language does (character by character).
@@ -256,19 +260,28 @@ pub fn leaf_keys(path: &str, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
 /// `keyed` false the leaf gets its trigrams and five-grams only.
 pub(crate) fn leaf_keys_keyed(path: &str, keyed: bool, leaf: Leaf<'_>, f: &mut impl FnMut(u64)) {
     match leaf {
+        Leaf::Str(s) if s.is_ascii() => {
+            // ASCII folds byte by byte, so the folded text need not be made:
+            // the trigrams and the value key fold as they read, and the
+            // five-grams hold only digits and dots, which folding keeps.
+            let b = s.as_bytes();
+            let mut g: Gram = 0;
+            for (i, c) in b.iter().enumerate() {
+                g = (g << 8 | u32::from(c.to_ascii_lowercase())) & 0x00ff_ffff;
+                if i >= 2 {
+                    f(u64::from(g));
+                }
+            }
+            each_address_gram(b, &mut *f);
+            if keyed && b.len() <= MAX_VALUE_KEY {
+                f(value_key_of(path, b.iter().map(u8::to_ascii_lowercase)));
+            }
+            ip_keys(path, keyed, s, f);
+        }
         Leaf::Str(s) => {
             let folded = fold(s);
             text_keys(path, keyed, &folded, f, folded.len() <= MAX_VALUE_KEY);
-            if may_be_ip(s) {
-                if let Ok(IpAddr::V6(ip)) = s.parse::<IpAddr>() {
-                    // Only IPv6 has other spellings: the parser takes no
-                    // IPv4 address but in the very form it prints.
-                    let canon = ip.to_canonical().to_string();
-                    if canon != *folded {
-                        text_keys(path, keyed, &canon, f, true);
-                    }
-                }
-            }
+            ip_keys(path, keyed, s, f);
         }
         Leaf::Num(text) if is_plain_int(text) => {
             // Its own canonical spelling and an exact f64: what the general
@@ -319,6 +332,22 @@ fn text_keys(path: &str, keyed: bool, folded: &str, f: &mut impl FnMut(u64), wit
     each_address_gram(folded.as_bytes(), &mut *f);
     if keyed && with_value {
         f(value_key(path, folded));
+    }
+}
+
+/// The keys of the canonical spelling of an IP address `s`, when it has
+/// another one than its folded self.
+fn ip_keys(path: &str, keyed: bool, s: &str, f: &mut impl FnMut(u64)) {
+    if !may_be_ip(s) {
+        return;
+    }
+    if let Ok(IpAddr::V6(ip)) = s.parse::<IpAddr>() {
+        // Only IPv6 has other spellings: the parser takes no IPv4 address
+        // but in the very form it prints.
+        let canon = ip.to_canonical().to_string();
+        if canon != fold(s) {
+            text_keys(path, keyed, &canon, f, true);
+        }
     }
 }
 
@@ -373,6 +402,15 @@ mod fast_path_tests {
         }
     }
 
+    fn reference_value_key(field: &str, folded: &str) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in field.bytes().chain([0xff]).chain(folded.bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h | VALUE_KEY_BIT
+    }
+
     fn reference_leaf_keys(path: &str, leaf: Leaf<'_>) -> Vec<u64> {
         let mut out = Vec::new();
         let f = &mut |k: u64| out.push(k);
@@ -382,14 +420,14 @@ mod fast_path_tests {
                 each_gram(folded.as_bytes(), |g| f(u64::from(g)));
                 reference_address_grams(folded.as_bytes(), f);
                 if folded.len() <= MAX_VALUE_KEY {
-                    f(value_key(path, &folded));
+                    f(reference_value_key(path, &folded));
                 }
                 if let Ok(ip) = s.parse::<IpAddr>() {
                     let canon = ip.to_canonical().to_string();
                     if canon != *folded {
                         each_gram(canon.as_bytes(), |g| f(u64::from(g)));
                         reference_address_grams(canon.as_bytes(), f);
-                        f(value_key(path, &canon));
+                        f(reference_value_key(path, &canon));
                     }
                 }
             }
@@ -409,15 +447,15 @@ mod fast_path_tests {
                         if int != shown {
                             each_gram(int.as_bytes(), |g| f(u64::from(g)));
                         }
-                        f(value_key(path, &int));
+                        f(reference_value_key(path, &int));
                     }
-                    None => f(value_key(path, &shown)),
+                    None => f(reference_value_key(path, &shown)),
                 }
             }
             Leaf::Bool(b) => {
                 let t = if b { "true" } else { "false" };
                 each_gram(t.as_bytes(), |g| f(u64::from(g)));
-                f(value_key(path, t));
+                f(reference_value_key(path, t));
             }
             Leaf::Null => {}
         }
