@@ -104,7 +104,8 @@ pub const UNKEYED_FIELDS: &[&str] = &[
 
 /// Whether a value of `path` gets a field-value key (see [`UNKEYED_FIELDS`]).
 pub fn has_value_key(path: &str) -> bool {
-    !UNKEYED_FIELDS.contains(&path)
+    // Asked of every leaf: the first byte settles most paths.
+    !matches!(path.as_bytes().first(), Some(b'@' | b'e' | b'v')) || !UNKEYED_FIELDS.contains(&path)
 }
 
 /// Largest integer every f64 represents exactly; beyond it numeric equality
@@ -713,6 +714,17 @@ mod tests {
         assert!(grams("2025-01-06T00:00:00.056Z 59283 1.2.3").is_empty());
         assert_eq!(grams("v1.2.3.4").len(), 3);
         assert!(all(r#"{"m":"at 192.0.2.181:22"}"#).contains(&(FIVE_GRAM_BIT | pack("2.181"))));
+    }
+
+    #[test]
+    fn unkeyed_fields_are_told_by_their_first_byte() {
+        for f in UNKEYED_FIELDS {
+            assert!(matches!(f.as_bytes()[0], b'@' | b'e' | b'v'), "{f}");
+            assert!(!has_value_key(f), "{f}");
+        }
+        for f in ["event.action", "vigil.source", "@version", "user.name", ""] {
+            assert!(has_value_key(f), "{f}");
+        }
     }
 
     #[test]
