@@ -197,7 +197,7 @@ struct BlockBuilder {
     max_ms: i64,
     /// One bit per possible trigram (2 MiB): set-insert is a bit test,
     /// which matters at thousands of trigrams per event.
-    seen: Vec<u64>,
+    seen: Box<[u64; SEEN_WORDS]>,
     /// The trigrams set in `seen`, to size the filter and clear the bits.
     grams: Vec<Gram>,
     /// Field-value and address five-gram keys: far fewer distinct ones
@@ -205,6 +205,16 @@ struct BlockBuilder {
     values: HashSet<u64, BuildHasherDefault<KeyHasher>>,
     /// The leaves whose keys are already in `grams` and `values`.
     memo: LeafMemo,
+}
+
+/// Words of the bitmap of every trigram (2^24 bits).
+const SEEN_WORDS: usize = (1 << 24) / 64;
+
+/// The word of trigram `g` in that bitmap. Trigrams are three bytes, so the
+/// mask changes nothing but lets the index go unchecked, in a loop run
+/// for nearly every byte indexed.
+fn seen_word(g: Gram) -> usize {
+    (g as usize & 0x00ff_ffff) / 64
 }
 
 /// The hasher of the value and five-gram keys: they are already spread
@@ -238,7 +248,11 @@ impl BlockBuilder {
             events: 0,
             min_ms: i64::MAX,
             max_ms: i64::MIN,
-            seen: vec![0; (1 << 24) / 64],
+            // Made on the heap: as an array value it would pass the stack.
+            seen: vec![0; SEEN_WORDS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("made with SEEN_WORDS words")),
             grams: Vec::new(),
             values: HashSet::default(),
             memo: LeafMemo::default(),
@@ -249,7 +263,7 @@ impl BlockBuilder {
         let mut bloom = Bloom::with_keys(self.grams.len() + self.values.len());
         for g in self.grams.drain(..) {
             bloom.insert(mix(u64::from(g)));
-            self.seen[(g / 64) as usize] &= !(1 << (g % 64));
+            self.seen[seen_word(g)] &= !(1 << (g % 64));
         }
         for k in self.values.drain() {
             bloom.insert(mix(k));
@@ -323,7 +337,7 @@ impl ChunkBuilder {
                 values.insert(k);
             } else {
                 let g = k as Gram;
-                let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
+                let (w, bit) = (seen_word(g), 1u64 << (g % 64));
                 if seen[w] & bit == 0 {
                     seen[w] |= bit;
                     grams.push(g);
