@@ -72,28 +72,38 @@ pub fn walk_spans(
     let Ok(text) = std::str::from_utf8(json) else {
         return Err(ScanError { at: 0 });
     };
+    let (mut path, mut buf) = SCRATCH.take();
+    path.clear();
+    buf.clear();
     let mut w = Walker {
         b: json,
         s: text,
         at: 0,
-        // Sized for common events, so that paths rarely grow.
-        path: String::with_capacity(128),
-        buf: String::new(),
+        path,
+        buf,
         depth: 0,
         detours: 0,
         facts: WalkFacts::default(),
     };
-    w.ws();
-    if w.peek() != Some(b'{') {
-        return Err(ScanError { at: w.at });
+    let walked = w.event(f, g);
+    if w.path.capacity() + w.buf.capacity() <= MAX_SCRATCH {
+        SCRATCH.set((w.path, w.buf));
     }
-    w.value(f, g)?;
-    w.ws();
-    if w.at != json.len() {
-        return Err(ScanError { at: w.at });
-    }
-    Ok(w.facts)
+    walked
 }
+
+thread_local! {
+    /// The path and unescaping buffers of the last walk on this thread:
+    /// an index build walks every event, and growing two fresh strings
+    /// for each showed up as allocations.
+    static SCRATCH: std::cell::Cell<(String, String)> = const {
+        std::cell::Cell::new((String::new(), String::new()))
+    };
+}
+
+/// Largest scratch kept between walks, so one huge event does not pin its
+/// buffers for good.
+const MAX_SCRATCH: usize = 64 << 10;
 
 struct Walker<'a> {
     b: &'a [u8],
@@ -110,6 +120,24 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
+    /// Walks the whole input: one object and nothing after it.
+    fn event(
+        &mut self,
+        f: &mut impl FnMut(&str, Leaf<'_>),
+        g: &mut impl FnMut(Span<'_>),
+    ) -> Result<WalkFacts, ScanError> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return Err(self.err());
+        }
+        self.value(f, g)?;
+        self.ws();
+        if self.at != self.b.len() {
+            return Err(self.err());
+        }
+        Ok(self.facts)
+    }
+
     /// The text of `lo..hi` (the whole input is UTF-8, checked in
     /// [`walk_spans`]); a range that splits a character is an error.
     fn text(&self, lo: usize, hi: usize) -> Result<&'a str, ScanError> {
