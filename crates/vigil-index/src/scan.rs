@@ -456,6 +456,27 @@ mod tests {
     }
 
     #[test]
+    fn walks_after_others_start_afresh() {
+        // The path and unescaping buffers are kept between walks: nothing
+        // of one event, finished or failed, may show in the next.
+        let deep = r#"{"a":{"b":{"c":"x\ty\u00e9 long enough to grow the buffer"}}}"#;
+        let short = r#"{"d":"q\"","e":1}"#;
+        let want = leaves(short);
+        assert_eq!(
+            want,
+            vec![
+                ("d".to_string(), "Str(\"q\\\"\")".to_string()),
+                ("e".to_string(), "Num(\"1\")".to_string()),
+            ]
+        );
+        for _ in 0..3 {
+            assert_eq!(leaves(deep).len(), 1);
+            assert!(walk(br#"{"a":{"b":"broken\q"}}"#, &mut |_, _| {}).is_err());
+            assert_eq!(leaves(short), want);
+        }
+    }
+
+    #[test]
     fn malformed_input_is_an_error_not_a_panic() {
         for bad in [
             "",
