@@ -417,6 +417,27 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_leaf_is_keyed_in_every_block_it_occurs_in() {
+        // Repeats within a block are skipped; the next block starts afresh.
+        let mut b = ChunkBuilder::new(1, 2);
+        let e = ev(json!({"user": {"name": "Mallory"}, "n": 7}));
+        for seq in 1..=5 {
+            b.push(seq, &e).unwrap();
+        }
+        let c = b.finish(3);
+        let mut want = Vec::new();
+        crate::grams::event_keys(&e.canonical_bytes(), &mut |k| want.push(k));
+        assert!(want.contains(&crate::grams::value_key("user.name", "mallory")));
+        for (i, block) in c.blocks.iter().enumerate() {
+            assert!(want.iter().all(|k| block.may_have(*k)), "block {i}");
+        }
+        // The same keys, so the same filter, whether seen once or twice.
+        let mut once = ChunkBuilder::new(1, 2);
+        once.push(1, &e).unwrap();
+        assert_eq!(once.finish(1).blocks[0].bloom, c.blocks[0].bloom);
+    }
+
+    #[test]
     fn time_overlap_is_inclusive_and_needs_a_time() {
         let mut b = ChunkBuilder::new(1, 4);
         b.push(1, &ev(json!({"@timestamp": "2024-03-01T00:00:01Z"})))
