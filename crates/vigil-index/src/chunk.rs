@@ -22,7 +22,10 @@ use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::cursor::Cursor;
-use crate::grams::{event_keys_spans, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT};
+use crate::grams::{
+    event_leaves_spans, has_value_key, leaf_keys_keyed, Gram, FIVE_GRAM_BIT, VALUE_KEY_BIT,
+};
+use crate::leaf_memo::LeafMemo;
 use crate::scan::{Span, WalkFacts};
 use crate::IndexError;
 
@@ -194,12 +197,24 @@ struct BlockBuilder {
     max_ms: i64,
     /// One bit per possible trigram (2 MiB): set-insert is a bit test,
     /// which matters at thousands of trigrams per event.
-    seen: Vec<u64>,
+    seen: Box<[u64; SEEN_WORDS]>,
     /// The trigrams set in `seen`, to size the filter and clear the bits.
     grams: Vec<Gram>,
     /// Field-value and address five-gram keys: far fewer distinct ones
     /// than occurrences.
     values: HashSet<u64, BuildHasherDefault<KeyHasher>>,
+    /// The leaves whose keys are already in `grams` and `values`.
+    memo: LeafMemo,
+}
+
+/// Words of the bitmap of every trigram (2^24 bits).
+const SEEN_WORDS: usize = (1 << 24) / 64;
+
+/// The word of trigram `g` in that bitmap. Trigrams are three bytes, so the
+/// mask changes nothing but lets the index go unchecked, in a loop run
+/// for nearly every byte indexed.
+fn seen_word(g: Gram) -> usize {
+    (g as usize & 0x00ff_ffff) / 64
 }
 
 /// The hasher of the value and five-gram keys: they are already spread
@@ -233,9 +248,14 @@ impl BlockBuilder {
             events: 0,
             min_ms: i64::MAX,
             max_ms: i64::MIN,
-            seen: vec![0; (1 << 24) / 64],
+            // Made on the heap: as an array value it would pass the stack.
+            seen: vec![0; SEEN_WORDS]
+                .into_boxed_slice()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("made with SEEN_WORDS words")),
             grams: Vec::new(),
             values: HashSet::default(),
+            memo: LeafMemo::default(),
         }
     }
 
@@ -243,11 +263,12 @@ impl BlockBuilder {
         let mut bloom = Bloom::with_keys(self.grams.len() + self.values.len());
         for g in self.grams.drain(..) {
             bloom.insert(mix(u64::from(g)));
-            self.seen[(g / 64) as usize] &= !(1 << (g % 64));
+            self.seen[seen_word(g)] &= !(1 << (g % 64));
         }
         for k in self.values.drain() {
             bloom.insert(mix(k));
         }
+        self.memo.clear();
         let b = Block {
             events: self.events,
             min_ms: self.min_ms,
@@ -310,18 +331,27 @@ impl ChunkBuilder {
         let cur = &mut self.current;
         cur.events += 1;
         let (seen, grams, values) = (&mut cur.seen, &mut cur.grams, &mut cur.values);
-        let (keys, facts) = event_keys_spans(
+        let memo = &mut cur.memo;
+        let mut add = |k: u64| {
+            if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
+                values.insert(k);
+            } else {
+                let g = k as Gram;
+                let (w, bit) = (seen_word(g), 1u64 << (g % 64));
+                if seen[w] & bit == 0 {
+                    seen[w] |= bit;
+                    grams.push(g);
+                }
+            }
+        };
+        let (keys, facts) = event_leaves_spans(
             payload,
-            &mut |k| {
-                if k & (VALUE_KEY_BIT | FIVE_GRAM_BIT) != 0 {
-                    values.insert(k);
-                } else {
-                    let g = k as Gram;
-                    let (w, bit) = ((g / 64) as usize, 1u64 << (g % 64));
-                    if seen[w] & bit == 0 {
-                        seen[w] |= bit;
-                        grams.push(g);
-                    }
+            &mut |path, leaf| {
+                // Unkeyed fields hold nearly unique values (times, seqs,
+                // raw lines): remembering them would only crowd the memo.
+                let keyed = has_value_key(path);
+                if !keyed || memo.is_new(path, leaf) {
+                    leaf_keys_keyed(path, keyed, leaf, &mut add);
                 }
             },
             g,
@@ -384,6 +414,27 @@ mod tests {
             Chunk::decode(&flipped),
             Err(IndexError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_repeated_leaf_is_keyed_in_every_block_it_occurs_in() {
+        // Repeats within a block are skipped; the next block starts afresh.
+        let mut b = ChunkBuilder::new(1, 2);
+        let e = ev(json!({"user": {"name": "Mallory"}, "n": 7}));
+        for seq in 1..=5 {
+            b.push(seq, &e).unwrap();
+        }
+        let c = b.finish(3);
+        let mut want = Vec::new();
+        crate::grams::event_keys(&e.canonical_bytes(), &mut |k| want.push(k));
+        assert!(want.contains(&crate::grams::value_key("user.name", "mallory")));
+        for (i, block) in c.blocks.iter().enumerate() {
+            assert!(want.iter().all(|k| block.may_have(*k)), "block {i}");
+        }
+        // The same keys, so the same filter, whether seen once or twice.
+        let mut once = ChunkBuilder::new(1, 2);
+        once.push(1, &e).unwrap();
+        assert_eq!(once.finish(1).blocks[0].bloom, c.blocks[0].bloom);
     }
 
     #[test]

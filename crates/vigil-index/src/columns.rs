@@ -192,6 +192,10 @@ pub struct ColumnBuilder {
     cur: BlockState,
     /// Scratch for a value's JSON text.
     text: Vec<u8>,
+    /// One compression context for all sections: making one per section
+    /// cost more than compressing the small ones. `None` if zstd could not
+    /// make one; each section then gets its own, with the same output.
+    zstd: Option<zstd::bulk::Compressor<'static>>,
 }
 
 struct BlockState {
@@ -280,6 +284,7 @@ impl ColumnBuilder {
             done: Vec::new(),
             cur: BlockState::new(block_size as usize),
             text: Vec::with_capacity(MAX_VALUE_BYTES),
+            zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL).ok(),
         }
     }
 
@@ -413,7 +418,7 @@ impl ColumnBuilder {
         let slots = self.block_size as usize;
         let state = std::mem::replace(&mut self.cur, BlockState::new(slots));
         let first = self.first_seq + self.done.len() as u64 * u64::from(self.block_size);
-        let entry = encode_block(first, state);
+        let entry = encode_block(first, state, &mut self.zstd);
         self.done.push(entry);
     }
 
@@ -464,7 +469,11 @@ fn descend<'a>(v: &'a Value, rest: &str, out: &mut Vec<&'a Value>) {
     }
 }
 
-fn encode_block(first_seq: u64, state: BlockState) -> (BlockDir, Vec<u8>) {
+fn encode_block(
+    first_seq: u64,
+    state: BlockState,
+    zstd: &mut Option<zstd::bulk::Compressor<'static>>,
+) -> (BlockDir, Vec<u8>) {
     let events = state.times.iter().filter(|t| t.is_some()).count() as u32;
     if events == 0 {
         return (BlockDir::empty(), Vec::new());
@@ -502,7 +511,13 @@ fn encode_block(first_seq: u64, state: BlockState) -> (BlockDir, Vec<u8>) {
     }
     let compressed: Vec<Vec<u8>> = sections
         .iter()
-        .map(|s| zstd::bulk::compress(s, ZSTD_LEVEL).unwrap_or_default())
+        .map(|s| {
+            match zstd {
+                Some(z) => z.compress(s),
+                None => zstd::bulk::compress(s, ZSTD_LEVEL),
+            }
+            .unwrap_or_default()
+        })
         .collect();
     let mut out = first_seq.to_le_bytes().to_vec();
     out.push(compressed.len() as u8);

@@ -44,6 +44,7 @@ pub mod chunk;
 pub mod columns;
 mod cursor;
 pub mod grams;
+mod leaf_memo;
 mod plan;
 pub mod pushdown;
 pub mod scan;

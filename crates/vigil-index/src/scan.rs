@@ -72,27 +72,38 @@ pub fn walk_spans(
     let Ok(text) = std::str::from_utf8(json) else {
         return Err(ScanError { at: 0 });
     };
+    let (mut path, mut buf) = SCRATCH.take();
+    path.clear();
+    buf.clear();
     let mut w = Walker {
         b: json,
         s: text,
         at: 0,
-        path: String::new(),
-        buf: String::new(),
+        path,
+        buf,
         depth: 0,
         detours: 0,
         facts: WalkFacts::default(),
     };
-    w.ws();
-    if w.peek() != Some(b'{') {
-        return Err(ScanError { at: w.at });
+    let walked = w.event(f, g);
+    if w.path.capacity() + w.buf.capacity() <= MAX_SCRATCH {
+        SCRATCH.set((w.path, w.buf));
     }
-    w.value(f, g)?;
-    w.ws();
-    if w.at != json.len() {
-        return Err(ScanError { at: w.at });
-    }
-    Ok(w.facts)
+    walked
 }
+
+thread_local! {
+    /// The path and unescaping buffers of the last walk on this thread:
+    /// an index build walks every event, and growing two fresh strings
+    /// for each showed up as allocations.
+    static SCRATCH: std::cell::Cell<(String, String)> = const {
+        std::cell::Cell::new((String::new(), String::new()))
+    };
+}
+
+/// Largest scratch kept between walks, so one huge event does not pin its
+/// buffers for good.
+const MAX_SCRATCH: usize = 64 << 10;
 
 struct Walker<'a> {
     b: &'a [u8],
@@ -109,6 +120,24 @@ struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
+    /// Walks the whole input: one object and nothing after it.
+    fn event(
+        &mut self,
+        f: &mut impl FnMut(&str, Leaf<'_>),
+        g: &mut impl FnMut(Span<'_>),
+    ) -> Result<WalkFacts, ScanError> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            return Err(self.err());
+        }
+        self.value(f, g)?;
+        self.ws();
+        if self.at != self.b.len() {
+            return Err(self.err());
+        }
+        Ok(self.facts)
+    }
+
     /// The text of `lo..hi` (the whole input is UTF-8, checked in
     /// [`walk_spans`]); a range that splits a character is an error.
     fn text(&self, lo: usize, hi: usize) -> Result<&'a str, ScanError> {
@@ -301,8 +330,13 @@ impl<'a> Walker<'a> {
             self.at = end + 1;
             return Ok(Some((lo, end)));
         }
-        let mut out = Vec::with_capacity(end - lo + 16);
-        out.extend_from_slice(&self.b[lo..end]);
+        // The unescaped text is built in the buffer of the previous one, of
+        // slices of the input cut at ASCII bytes (so at character
+        // boundaries of text checked once in `walk_spans`) and of decoded
+        // characters: it needs no allocation and no second validation.
+        let mut out = std::mem::take(&mut self.buf);
+        out.clear();
+        out.push_str(self.text(lo, end)?);
         self.at = end;
         loop {
             match self.peek() {
@@ -315,29 +349,25 @@ impl<'a> Walker<'a> {
                     let c = *self.b.get(self.at + 1).ok_or_else(|| self.err())?;
                     self.at += 2;
                     match c {
-                        b'"' | b'\\' | b'/' => out.push(c),
-                        b'b' => out.push(8),
-                        b'f' => out.push(12),
-                        b'n' => out.push(b'\n'),
-                        b'r' => out.push(b'\r'),
-                        b't' => out.push(b'\t'),
-                        b'u' => {
-                            let ch = self.unicode()?;
-                            let mut tmp = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
-                        }
+                        b'"' | b'\\' | b'/' => out.push(char::from(c)),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => out.push(self.unicode()?),
                         _ => return Err(self.err()),
                     }
                 }
                 Some(_) => {
                     let rest = &self.b[self.at..];
                     let n = memchr::memchr2(b'"', b'\\', rest).ok_or_else(|| self.err())?;
-                    out.extend_from_slice(&rest[..n]);
+                    out.push_str(self.text(self.at, self.at + n)?);
                     self.at += n;
                 }
             }
         }
-        self.buf = String::from_utf8(out).map_err(|_| ScanError { at: lo })?;
+        self.buf = out;
         Ok(None)
     }
 
@@ -423,6 +453,27 @@ mod tests {
         assert!(!facts.dotted_key);
         // Invalid UTF-8 anywhere is an error, as inside a string it was.
         assert!(walk(b"{\"a\":\"\xff\"}", &mut |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn walks_after_others_start_afresh() {
+        // The path and unescaping buffers are kept between walks: nothing
+        // of one event, finished or failed, may show in the next.
+        let deep = r#"{"a":{"b":{"c":"x\ty\u00e9 long enough to grow the buffer"}}}"#;
+        let short = r#"{"d":"q\"","e":1}"#;
+        let want = leaves(short);
+        assert_eq!(
+            want,
+            vec![
+                ("d".to_string(), "Str(\"q\\\"\")".to_string()),
+                ("e".to_string(), "Num(\"1\")".to_string()),
+            ]
+        );
+        for _ in 0..3 {
+            assert_eq!(leaves(deep).len(), 1);
+            assert!(walk(br#"{"a":{"b":"broken\q"}}"#, &mut |_, _| {}).is_err());
+            assert_eq!(leaves(short), want);
+        }
     }
 
     #[test]

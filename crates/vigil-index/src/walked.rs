@@ -35,6 +35,10 @@ pub struct Walked {
     /// A key repeated on the way: the decoder keeps only the last object,
     /// so what the walk saw under the first must not count.
     repeated: bool,
+    /// The first bytes and the lengths of every name above (and of
+    /// `@timestamp`): most spans are told apart by these alone.
+    firsts: [bool; 256],
+    lens: u64,
 }
 
 impl Default for Walked {
@@ -45,7 +49,17 @@ impl Default for Walked {
             .collect();
         prefixes.sort_unstable();
         prefixes.dedup();
+        let mut firsts = [false; 256];
+        let mut lens = 0u64;
+        let names = COLUMN_FIELDS.iter().chain(&prefixes);
+        for name in names.chain([&vigil_event::fields::TIMESTAMP]) {
+            // Names are short ASCII constants, below 64 bytes.
+            firsts[usize::from(name.as_bytes()[0])] = true;
+            lens |= 1 << name.len();
+        }
         Walked {
+            firsts,
+            lens,
             time: Seen::Absent,
             cols: vec![Seen::Absent; COLUMN_FIELDS.len()],
             prefix_seen: vec![false; prefixes.len()],
@@ -66,6 +80,16 @@ impl Walked {
 
     /// Takes note of one span of the walk.
     pub fn see(&mut self, span: Span<'_>) {
+        let p = span.path.as_bytes();
+        let named = match p.first() {
+            Some(&b) => {
+                p.len() < 64 && self.lens & 1 << p.len() != 0 && self.firsts[usize::from(b)]
+            }
+            None => false,
+        };
+        if !named {
+            return;
+        }
         let slot = if span.path == vigil_event::fields::TIMESTAMP {
             &mut self.time
         } else if let Some(i) = COLUMN_FIELDS.iter().position(|f| *f == span.path) {
@@ -253,6 +277,53 @@ mod tests {
         assert_eq!(roundtrip(obj), Some(v.to_string()));
         assert_eq!(roundtrip("1.2.3"), None);
         assert_eq!(roundtrip("\"a\u{1}\""), None);
+    }
+
+    #[test]
+    fn every_watched_name_passes_the_quick_test() {
+        let mut w = Walked::default();
+        let names: Vec<&str> = COLUMN_FIELDS
+            .iter()
+            .chain(&w.prefixes.clone())
+            .copied()
+            .collect();
+        for (i, name) in COLUMN_FIELDS.iter().enumerate() {
+            w.see(Span {
+                path: name,
+                start: i,
+                end: i + 1,
+                plain: true,
+            });
+            assert_eq!(w.cols[i], Seen::Once(i, i + 1), "{name}");
+        }
+        for name in &names[COLUMN_FIELDS.len()..] {
+            let i = w.prefixes.iter().position(|p| p == name).expect("prefix");
+            w.see(Span {
+                path: name,
+                start: 0,
+                end: 1,
+                plain: true,
+            });
+            assert!(w.prefix_seen[i], "{name}");
+        }
+        w.see(Span {
+            path: "@timestamp",
+            start: 3,
+            end: 4,
+            plain: true,
+        });
+        assert_eq!(w.time, Seen::Once(3, 4));
+        // Others change nothing.
+        let before = format!("{w:?}");
+        for other in ["", "Image", "event.originalx", "x".repeat(80).as_str()] {
+            w.see(Span {
+                path: other,
+                start: 0,
+                end: 1,
+                plain: true,
+            });
+        }
+        assert_eq!(format!("{w:?}"), before);
     }
 
     #[test]
