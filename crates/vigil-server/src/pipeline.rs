@@ -38,13 +38,26 @@ pub fn decode_message(msg: &RawMessage, source: Option<&str>, opts: &ParseOption
     if msg.truncated {
         ev.set(fields::VIGIL_TRUNCATED, true);
     }
+    let peer;
     let src = match (source, msg.peer) {
-        (Some(s), _) => Some(s.to_string()),
-        (None, Some(p)) => Some(p.ip().to_string()),
+        (Some(s), _) => Some(s),
+        (None, Some(p)) => {
+            peer = p.ip().to_string();
+            Some(peer.as_str())
+        }
         _ => None,
     };
-    stamp(&mut ev, msg.input, src.as_deref(), msg.received_at);
+    stamp(&mut ev, msg.input, src, msg.received_at);
     ev
+}
+
+/// `ip` as text, formatted only when it differs from the cached one: a
+/// batch comes from one connection, so one peer.
+fn peer_text(cache: &mut Option<(std::net::IpAddr, String)>, ip: std::net::IpAddr) -> &str {
+    if cache.as_ref().is_none_or(|(cached, _)| *cached != ip) {
+        *cache = Some((ip, ip.to_string()));
+    }
+    cache.as_ref().map_or("", |(_, text)| text.as_str())
 }
 
 /// Sets `vigil.input`, `vigil.received_at`, `vigil.source`, and `@timestamp`
@@ -426,10 +439,12 @@ pub fn decode_batch(
     let mut sources: Vec<(String, u64)> = Vec::new();
     let rules = detection.map(|d| d.current()).filter(|r| !r.is_empty());
     let mut tally = redactor.map(Redactor::tally).unwrap_or_default();
+    let mut peer = None;
     let events: Vec<Prepared> = batch
         .iter()
         .map(|m| {
-            let mut ev = decode_message(m, None, opts);
+            let source = m.peer.map(|p| peer_text(&mut peer, p.ip()));
+            let mut ev = decode_message(m, source, opts);
             if let Some(r) = redactor {
                 r.redact(&mut ev, &mut tally);
             }
