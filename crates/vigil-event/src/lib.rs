@@ -21,6 +21,7 @@
 //! ```
 
 mod canonical;
+mod escape;
 pub mod fields;
 mod path;
 pub mod sanitize;
