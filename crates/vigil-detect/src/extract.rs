@@ -139,6 +139,9 @@ fn boxed(s: Option<&str>) -> Option<Box<str>> {
 fn ip(s: Option<&str>) -> Option<Box<str>> {
     let s = s?.trim();
     let addr: IpAddr = s.parse().ok()?;
+    // An IPv4 text that parses is already canonical (the parser refuses
+    // leading zeros), so only IPv6 texts are printed again to compare.
+    let was_v4 = addr.is_ipv4();
     let addr = match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
@@ -146,7 +149,7 @@ fn ip(s: Option<&str>) -> Option<Box<str>> {
     if addr.is_loopback() || addr.is_unspecified() {
         return None;
     }
-    if addr.to_string() == s {
+    if was_v4 || addr.to_string() == s {
         Some(Box::from(s))
     } else {
         Some(addr.to_string().into_boxed_str())
@@ -639,4 +642,49 @@ fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
         auth: Some(Auth { outcome, via }),
         ..Observation::default()
     })
+}
+
+#[cfg(test)]
+mod ip_tests {
+    use super::*;
+
+    /// `ip` keeps an IPv4 text as sent only because such a text is the
+    /// address's canonical form; any that is not must fail to parse.
+    #[test]
+    fn ipv4_texts_that_parse_are_canonical() {
+        let mut texts: Vec<String> = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.004",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "+1.2.3.4",
+            "1.2.3.4 ",
+            "0x1.2.3.4",
+            "1..2.3",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        for a in [0u32, 1, 9, 10, 99, 100, 199, 255] {
+            texts.push(format!("{a}.{a}.0.{a}"));
+            texts.push(format!("0{a}.1.1.1"));
+            texts.push(format!("1.1.1.00{a}"));
+        }
+        for t in &texts {
+            if let Ok(a) = t.parse::<std::net::Ipv4Addr>() {
+                assert_eq!(a.to_string(), *t);
+            }
+        }
+        assert_eq!(ip(Some("203.0.113.9")).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(Some(" 203.0.113.9 ")).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(Some("::ffff:10.0.0.5")).as_deref(), Some("10.0.0.5"));
+        assert_eq!(ip(Some("2001:DB8::1")).as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(Some("127.0.0.1")), None);
+        assert_eq!(ip(Some("01.2.3.4")), None);
+    }
 }
