@@ -9,6 +9,7 @@
 //! `COMMAND=`; and Vigil's own `vigil.integrity` failures.
 
 use serde_json::{Map, Value};
+use vigil_event::field;
 
 use crate::web::contains_ci;
 
@@ -107,9 +108,9 @@ pub fn command_tamper(cmd: &str) -> Option<Tamper> {
 }
 
 fn get<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    let mut v = m.get(keys[0])?;
+    let mut v = field(m, keys[0])?;
     for k in &keys[1..] {
-        v = v.as_object()?.get(*k)?;
+        v = field(v.as_object()?, k)?;
     }
     Some(v)
 }

@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
+use vigil_event::field;
 
 use crate::activity::{self, AccountChange, Tamper};
 use crate::web::{self, AttackClass};
@@ -106,9 +107,9 @@ impl Observation {
 }
 
 fn path<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    let mut v = m.get(keys[0])?;
+    let mut v = field(m, keys[0])?;
     for k in &keys[1..] {
-        v = v.as_object()?.get(*k)?;
+        v = field(v.as_object()?, k)?;
     }
     Some(v)
 }
@@ -138,6 +139,9 @@ fn boxed(s: Option<&str>) -> Option<Box<str>> {
 fn ip(s: Option<&str>) -> Option<Box<str>> {
     let s = s?.trim();
     let addr: IpAddr = s.parse().ok()?;
+    // An IPv4 text that parses is already canonical (the parser refuses
+    // leading zeros), so only IPv6 texts are printed again to compare.
+    let was_v4 = addr.is_ipv4();
     let addr = match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
@@ -145,7 +149,7 @@ fn ip(s: Option<&str>) -> Option<Box<str>> {
     if addr.is_loopback() || addr.is_unspecified() {
         return None;
     }
-    if addr.to_string() == s {
+    if was_v4 || addr.to_string() == s {
         Some(Box::from(s))
     } else {
         Some(addr.to_string().into_boxed_str())
@@ -163,10 +167,10 @@ pub fn observe(
     if !cfg.enabled {
         return None;
     }
-    if let Some(Value::Object(event)) = m.get("event") {
+    if let Some(Value::Object(event)) = field(m, "event") {
         // Alerts (Vigil's own output) are never evidence of an attempt,
         // whatever entity fields they carry.
-        if event.get("kind").and_then(Value::as_str) == Some("alert") {
+        if field(event, "kind").and_then(Value::as_str) == Some("alert") {
             return None;
         }
     }
@@ -176,7 +180,7 @@ pub fn observe(
     let (tamper, account) = if wants_activity {
         match windows_id(m) {
             Some(id) => activity::windows(m, id),
-            None if m.contains_key("event") => activity::ecs(m),
+            None if field(m, "event").is_some() => activity::ecs(m),
             None => (None, None),
         }
     } else {
@@ -275,8 +279,9 @@ fn rate_keys(
     host: Option<&str>,
     c: &crate::config::Rate,
 ) -> Option<crate::rate::RateKeys> {
-    let windows =
-        || m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog");
+    let windows = || {
+        field(m, "EventID").is_some() || field(m, "Event").is_some() || field(m, "winlog").is_some()
+    };
     let source = c
         .by_source
         .then(|| {
@@ -351,19 +356,22 @@ fn process_pair(m: &Map<String, Value>) -> Option<(Box<str>, Box<str>)> {
 /// sudo's own lines (`event.action: sudo_command`): whether it ran the
 /// command. PAM's `sudo:auth` lines are left to sudo's own summary.
 fn sudo_use(m: &Map<String, Value>) -> Option<bool> {
-    let Some(Value::Object(event)) = m.get("event") else {
+    let Some(Value::Object(event)) = field(m, "event") else {
         return None;
     };
-    if event.get("action").and_then(Value::as_str) != Some("sudo_command") {
+    if field(event, "action").and_then(Value::as_str) != Some("sudo_command") {
         return None;
     }
     path_str(m, &["user", "name"]).filter(|u| !u.is_empty())?;
-    Some(event.get("outcome").and_then(Value::as_str) != Some("failure"))
+    Some(field(event, "outcome").and_then(Value::as_str) != Some("failure"))
 }
 
 /// The Windows event id, for Windows-shaped events.
 fn windows_id(m: &Map<String, Value>) -> Option<u64> {
-    if !(m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog")) {
+    if !(field(m, "EventID").is_some()
+        || field(m, "Event").is_some()
+        || field(m, "winlog").is_some())
+    {
         return None;
     }
     match win(m, "EventID")? {
@@ -387,16 +395,17 @@ fn auth_or_web(
     time: i64,
     cfg: &crate::config::Config,
 ) -> Option<Observation> {
-    if let Some(Value::Object(event)) = m.get("event") {
+    if let Some(Value::Object(event)) = field(m, "event") {
         if let Some(o) = ecs(m, event, time, cfg) {
             return Some(o);
         }
     }
     // OWASP logging vocabulary: `"event": "authn_login_fail:user"`.
-    if let Some(Value::String(e)) = m.get("event") {
+    if let Some(Value::String(e)) = field(m, "event") {
         return owasp(m, e, time);
     }
-    if m.contains_key("EventID") || m.contains_key("Event") || m.contains_key("winlog") {
+    if field(m, "EventID").is_some() || field(m, "Event").is_some() || field(m, "winlog").is_some()
+    {
         return windows(m, time);
     }
     None
@@ -412,14 +421,14 @@ fn ecs(
     time: i64,
     cfg: &crate::config::Config,
 ) -> Option<Observation> {
-    let action = event.get("action").and_then(Value::as_str).unwrap_or("");
-    if event.get("dataset").and_then(Value::as_str) == Some("http.access") {
+    let action = field(event, "action").and_then(Value::as_str).unwrap_or("");
+    if field(event, "dataset").and_then(Value::as_str) == Some("http.access") {
         return access(m, time, cfg);
     }
     if action.starts_with("authn_login_") {
         return owasp(m, action, time);
     }
-    let outcome = match event.get("outcome").and_then(Value::as_str) {
+    let outcome = match field(event, "outcome").and_then(Value::as_str) {
         Some("success") => Outcome::Success,
         Some("failure") => Outcome::Failure,
         _ => return None,
@@ -430,7 +439,7 @@ fn ecs(
         "su" => ("su", true),
         // sudo's "N incorrect password attempts" (the authentication kind).
         "sudo_command"
-            if outcome == Outcome::Failure && has(event.get("category"), "authentication") =>
+            if outcome == Outcome::Failure && has(field(event, "category"), "authentication") =>
         {
             ("sudo", false)
         }
@@ -440,7 +449,7 @@ fn ecs(
             if !matches!(
                 service(),
                 Some("sshd" | "sshd-session" | "sshd-auth" | "sudo" | "su" | "su-l")
-            ) && event.get("reason").is_none() =>
+            ) && field(event, "reason").is_none() =>
         {
             ("pam", false)
         }
@@ -556,18 +565,18 @@ pub(crate) fn win_field<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a
 
 fn win<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     let text = |v: &'a Value| match v {
-        Value::Object(o) => o.get("#text"),
+        Value::Object(o) => field(o, "#text"),
         v => Some(v),
     };
-    if let Some(Value::Object(ev)) = m.get("Event") {
+    if let Some(Value::Object(ev)) = field(m, "Event") {
         for part in ["EventData", "System"] {
-            if let Some(v) = ev.get(part).and_then(|p| p.get(name)) {
+            if let Some(v) = field(ev, part).and_then(|p| p.get(name)) {
                 return text(v);
             }
         }
     }
-    if let Some(Value::Object(wl)) = m.get("winlog") {
-        if let Some(v) = wl.get("event_data").and_then(|d| d.get(name)) {
+    if let Some(Value::Object(wl)) = field(m, "winlog") {
+        if let Some(v) = field(wl, "event_data").and_then(|d| d.get(name)) {
             return Some(v);
         }
         let alias = match name {
@@ -575,11 +584,11 @@ fn win<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
             "Computer" => "computer_name",
             _ => "",
         };
-        if let Some(v) = wl.get(alias) {
+        if let Some(v) = field(wl, alias) {
             return Some(v);
         }
     }
-    m.get(name)
+    field(m, name)
 }
 
 fn win_str<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -633,4 +642,49 @@ fn windows(m: &Map<String, Value>, time: i64) -> Option<Observation> {
         auth: Some(Auth { outcome, via }),
         ..Observation::default()
     })
+}
+
+#[cfg(test)]
+mod ip_tests {
+    use super::*;
+
+    /// `ip` keeps an IPv4 text as sent only because such a text is the
+    /// address's canonical form; any that is not must fail to parse.
+    #[test]
+    fn ipv4_texts_that_parse_are_canonical() {
+        let mut texts: Vec<String> = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.004",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "+1.2.3.4",
+            "1.2.3.4 ",
+            "0x1.2.3.4",
+            "1..2.3",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        for a in [0u32, 1, 9, 10, 99, 100, 199, 255] {
+            texts.push(format!("{a}.{a}.0.{a}"));
+            texts.push(format!("0{a}.1.1.1"));
+            texts.push(format!("1.1.1.00{a}"));
+        }
+        for t in &texts {
+            if let Ok(a) = t.parse::<std::net::Ipv4Addr>() {
+                assert_eq!(a.to_string(), *t);
+            }
+        }
+        assert_eq!(ip(Some("203.0.113.9")).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(Some(" 203.0.113.9 ")).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(Some("::ffff:10.0.0.5")).as_deref(), Some("10.0.0.5"));
+        assert_eq!(ip(Some("2001:DB8::1")).as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(Some("127.0.0.1")), None);
+        assert_eq!(ip(Some("01.2.3.4")), None);
+    }
 }

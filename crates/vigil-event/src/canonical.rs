@@ -20,6 +20,7 @@ pub(crate) fn write_value<'a>(out: &mut Vec<u8>, v: &'a Value, scratch: &mut Scr
             }
             out.push(b']');
         }
+        Value::String(s) => crate::escape::write_str(out, s),
         scalar => {
             serde_json::to_writer(&mut *out, scalar).expect("serializing a JSON scalar cannot fail")
         }
@@ -52,7 +53,7 @@ pub(crate) fn write_map<'a>(
 
 /// Writes `"key":`.
 pub(crate) fn write_key(out: &mut Vec<u8>, k: &str) {
-    serde_json::to_writer(&mut *out, k).expect("serializing a string cannot fail");
+    crate::escape::write_str(out, k);
     out.push(b':');
 }
 

@@ -21,11 +21,14 @@
 //! ```
 
 mod canonical;
+mod escape;
 pub mod fields;
+mod lookup;
 mod path;
 pub mod sanitize;
 mod template;
 
+pub use lookup::{field, field_mut};
 pub use template::SeqTemplate;
 
 use chrono::{DateTime, SecondsFormat, Utc};

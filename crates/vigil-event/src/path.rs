@@ -2,9 +2,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::lookup::{field, field_mut};
+
 pub(crate) fn get<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     // Fast path, and also finds keys that themselves contain dots.
-    if let Some(v) = root.get(path) {
+    if let Some(v) = field(root, path) {
         return Some(v);
     }
     if !path.contains('.') {
@@ -14,7 +16,7 @@ pub(crate) fn get<'a>(root: &'a Map<String, Value>, path: &str) -> Option<&'a Va
     let mut cur = root;
     let mut parts = path.split('.').peekable();
     while let Some(p) = parts.next() {
-        let v = cur.get(p)?;
+        let v = field(cur, p)?;
         if parts.peek().is_none() {
             return Some(v);
         }
@@ -27,7 +29,7 @@ pub(crate) fn get_mut<'a>(root: &'a mut Map<String, Value>, path: &str) -> Optio
     let mut cur = root;
     let mut parts = path.split('.').peekable();
     while let Some(p) = parts.next() {
-        let v = cur.get_mut(p)?;
+        let v = field_mut(cur, p)?;
         if parts.peek().is_none() {
             return Some(v);
         }
@@ -64,7 +66,7 @@ fn set_recursive(cur: &mut Map<String, Value>, path: &str, value: Value, budget:
     if budget == 0 {
         return set_iterative(cur, path, value);
     }
-    if let Some(Value::Object(child)) = cur.get_mut(p) {
+    if let Some(Value::Object(child)) = field_mut(cur, p) {
         return set_recursive(child, rest, value, budget - 1);
     }
     // A missing parent (or a non-object in its place) becomes a new object,

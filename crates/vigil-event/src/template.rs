@@ -7,9 +7,16 @@
 //! writes the number, producing exactly what [`Event::canonical_bytes`] would
 //! after `event.set("vigil.seq", seq)`.
 
+use std::cell::RefCell;
+
 use serde_json::Value;
 
 use crate::Event;
+
+thread_local! {
+    /// The buffer [`SeqTemplate::new`] writes into, reused.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Canonical bytes of an event, missing only the digits of `vigil.seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,20 +28,41 @@ pub struct SeqTemplate {
 impl SeqTemplate {
     /// Builds the template; any `vigil.seq` already present is ignored.
     pub fn new(ev: &Event) -> SeqTemplate {
-        let mut out = Vec::with_capacity(512);
+        // Built in a buffer kept per thread and copied out once at its
+        // final length: growing a fresh vector to an event's kilobyte or
+        // two took a reallocation and a copy per doubling.
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut out) => {
+                out.clear();
+                let hole = SeqTemplate::write(ev, &mut out);
+                SeqTemplate {
+                    bytes: out.to_vec(),
+                    hole,
+                }
+            }
+            Err(_) => {
+                let mut out = Vec::with_capacity(512);
+                let hole = SeqTemplate::write(ev, &mut out);
+                SeqTemplate { bytes: out, hole }
+            }
+        })
+    }
+
+    /// Writes the template's bytes into `out`; returns where the digits go.
+    fn write(ev: &Event, out: &mut Vec<u8>) -> usize {
         let mut hole = None;
         let mut scratch = Vec::new();
         out.push(b'{');
         let mut first = true;
         for (k, v) in crate::canonical::sorted(&ev.root) {
             if hole.is_none() && k.as_str() > "vigil" {
-                comma(&mut out, &mut first);
+                comma(out, &mut first);
                 out.extend_from_slice(b"\"vigil\":{\"seq\":");
                 hole = Some(out.len());
                 out.push(b'}');
             }
             if k == "vigil" {
-                comma(&mut out, &mut first);
+                comma(out, &mut first);
                 out.extend_from_slice(b"\"vigil\":{");
                 let mut inner_first = true;
                 if let Value::Object(m) = v {
@@ -43,31 +71,31 @@ impl SeqTemplate {
                             continue;
                         }
                         if hole.is_none() && k2.as_str() > "seq" {
-                            comma(&mut out, &mut inner_first);
+                            comma(out, &mut inner_first);
                             out.extend_from_slice(b"\"seq\":");
                             hole = Some(out.len());
                         }
-                        comma(&mut out, &mut inner_first);
-                        crate::canonical::write_key(&mut out, k2);
-                        crate::canonical::write_value(&mut out, v2, &mut scratch);
+                        comma(out, &mut inner_first);
+                        crate::canonical::write_key(out, k2);
+                        crate::canonical::write_value(out, v2, &mut scratch);
                     }
                 }
                 if hole.is_none() {
-                    comma(&mut out, &mut inner_first);
+                    comma(out, &mut inner_first);
                     out.extend_from_slice(b"\"seq\":");
                     hole = Some(out.len());
                 }
                 out.push(b'}');
                 continue;
             }
-            comma(&mut out, &mut first);
-            crate::canonical::write_key(&mut out, k);
-            crate::canonical::write_value(&mut out, v, &mut scratch);
+            comma(out, &mut first);
+            crate::canonical::write_key(out, k);
+            crate::canonical::write_value(out, v, &mut scratch);
         }
         let hole = match hole {
             Some(h) => h,
             None => {
-                comma(&mut out, &mut first);
+                comma(out, &mut first);
                 out.extend_from_slice(b"\"vigil\":{\"seq\":");
                 let h = out.len();
                 out.push(b'}');
@@ -75,7 +103,7 @@ impl SeqTemplate {
             }
         };
         out.push(b'}');
-        SeqTemplate { bytes: out, hole }
+        hole
     }
 
     /// Writes the canonical bytes for sequence number `seq` into `buf` (cleared first).

@@ -35,7 +35,12 @@ const FORMAT_TEXT: &str = "text";
 pub fn parse_line(line: &[u8], opts: &ParseOptions) -> Event {
     let line = strip_terminator(line);
     let (line, truncated) = truncate(line, opts.max_message_bytes);
-    let text = String::from_utf8_lossy(line);
+    // The standard validator's ASCII fast path is several times quicker
+    // than the lossy decoder's byte loop, and almost every line is valid.
+    let text = match std::str::from_utf8(line) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(line),
+    };
     let invalid_utf8 = matches!(text, Cow::Owned(_));
 
     let mut ev = parse_text(&text, opts);

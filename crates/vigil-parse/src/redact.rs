@@ -49,6 +49,8 @@ use serde_json::Value;
 use sha2::Sha256;
 use vigil_event::Event;
 
+mod triggers;
+
 /// A built-in detector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -127,7 +129,7 @@ impl Kind {
         1 << (self as u16)
     }
 
-    /// Whether [`triggers`] decides if this detector runs.
+    /// Whether [`triggers::scan`] decides if this detector runs.
     fn has_trigger(self) -> bool {
         matches!(
             self,
@@ -588,7 +590,7 @@ impl Redactor {
             spans.clear();
             match &rule.detector {
                 Detector::Builtin(k) if k.has_trigger() => {
-                    let mask = *triggered.get_or_insert_with(|| triggers(text.as_bytes()));
+                    let mask = *triggered.get_or_insert_with(|| triggers::scan(text.as_bytes()));
                     if mask & k.bit() != 0 {
                         find(*k, s, &mut spans);
                     }
@@ -648,10 +650,28 @@ pub fn is_secret_key(key: &str) -> bool {
         return true;
     }
     let k = key.as_bytes();
+    // Most keys (`name`, `ip`, `outcome`) end unlike every secret word:
+    // their last three bytes say so before eleven comparisons would.
+    let Some(tail) = k.len().checked_sub(3).map(|i| &k[i..]) else {
+        return false;
+    };
+    let tail = [
+        tail[0].to_ascii_lowercase(),
+        tail[1].to_ascii_lowercase(),
+        tail[2].to_ascii_lowercase(),
+    ];
+    if !SECRET_TAILS.contains(&tail) {
+        return false;
+    }
     SECRET_SUFFIXES
         .iter()
         .any(|s| k.len() >= s.len() && k[k.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes()))
 }
+
+/// The last three bytes of each of [`SECRET_SUFFIXES`], lower case.
+const SECRET_TAILS: [[u8; 3]; 7] = [
+    *b"ord", *b"swd", *b"ret", *b"ken", *b"key", *b"ial", *b"als",
+];
 
 /// Appends the byte ranges of `kind`'s matches in `s` (ascending, disjoint).
 fn find(kind: Kind, s: &str, out: &mut Vec<(usize, usize)>) {
@@ -764,54 +784,6 @@ static JWT: LazyLock<Regex> =
 
 static BEARER: LazyLock<Regex> =
     LazyLock::new(|| re(r"(?i)\bbearer[ \t]+([A-Za-z0-9\-._~+/]{8,}=*)"));
-
-/// What makes the credential detectors worth running: `://` (URL
-/// passwords), the secret key words, `bearer`, `eyJ` (JWT) and the API key
-/// prefixes, all found in one case-insensitive pass per text.
-static TRIGGERS: LazyLock<(AhoCorasick, Vec<Kind>)> = LazyLock::new(|| {
-    let mut pats: Vec<&str> = vec!["://", "bearer", "eyj"];
-    let mut kinds = vec![Kind::UrlPassword, Kind::Bearer, Kind::Jwt];
-    for w in SECRET_SUFFIXES.iter().copied().chain(["pwd"]) {
-        pats.push(w);
-        kinds.push(Kind::SecretPair);
-    }
-    for p in [
-        "akia",
-        "asia",
-        "ghp_",
-        "gho_",
-        "ghu_",
-        "ghs_",
-        "ghr_",
-        "github_pat_",
-        "xox",
-        "sk_live_",
-        "rk_live_",
-        "glpat-",
-        "aiza",
-        "vgl_",
-    ] {
-        pats.push(p);
-        kinds.push(Kind::ApiKey);
-    }
-    // A full DFA: a few KiB for these short words, and the fastest scan.
-    let ac = aho_corasick::AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-        .build(pats)
-        .expect("fixed trigger list builds");
-    (ac, kinds)
-});
-
-/// Bits ([`Kind::bit`]) of the credential detectors whose triggers occur in `b`.
-fn triggers(b: &[u8]) -> u16 {
-    let (ac, kinds) = &*TRIGGERS;
-    let mut mask = 0;
-    for m in ac.find_overlapping_iter(b) {
-        mask |= kinds[m.pattern().as_usize()].bit();
-    }
-    mask
-}
 
 static API_KEY: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
@@ -1083,7 +1055,7 @@ mod tests {
     }
 
     /// Text that no detector may touch: IPs, timestamps, UUIDs, versions, ports.
-    const HARMLESS: &[&str] = &[
+    pub(super) const HARMLESS: &[&str] = &[
         "Failed password for root from 203.0.113.9 port 52144 ssh2",
         "2024-01-12T06:30:00.123+01:00 host app[123]: started",
         "Jan 12 06:30:00 bastion sshd[4721]: Accepted publickey for alice",
@@ -1097,6 +1069,72 @@ mod tests {
         "git clone https://github.com/org/repo.git",
         "root@bastion:~# ls",
     ];
+
+    /// `is_secret_key` as first written: every suffix compared.
+    fn is_secret_key_reference(key: &str) -> bool {
+        if key == "pwd" || key.ends_with("_pwd") {
+            return true;
+        }
+        let k = key.as_bytes();
+        SECRET_SUFFIXES.iter().any(|s| {
+            k.len() >= s.len() && k[k.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+        })
+    }
+
+    #[test]
+    fn secret_key_tails_cover_every_suffix() {
+        for s in SECRET_SUFFIXES {
+            let tail = s.as_bytes()[s.len() - 3..].to_ascii_lowercase();
+            assert!(SECRET_TAILS.iter().any(|t| t[..] == tail[..]), "{s}");
+        }
+        let mut keys: Vec<String> = [
+            "",
+            "p",
+            "pw",
+            "pwd",
+            "PWD",
+            "x_pwd",
+            "x_PWD",
+            "Pwd",
+            "ord",
+            "key",
+            "ken",
+            "name",
+            "source.ip",
+            "outcome",
+            "monkey",
+            "turkey",
+            "db_password",
+            "DB_PASSWORD",
+            "PassWd",
+            "secrets",
+            "tokens",
+            "access_token",
+            "credential",
+            "Credentials",
+            "api-key",
+            "API_KEY",
+            "apiKey",
+            "private_key",
+            "\u{e9}token",
+            "tok\u{e9}n",
+            "x\u{1}ret",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        for s in SECRET_SUFFIXES.iter().chain(&["pwd"]) {
+            for cut in 0..s.len() {
+                keys.push(s[cut..].to_string());
+                keys.push(s[..cut].to_string());
+                keys.push(format!("x{}", s[cut..].to_uppercase()));
+                keys.push(format!("{}y", s));
+            }
+        }
+        for k in &keys {
+            assert_eq!(is_secret_key(k), is_secret_key_reference(k), "{k:?}");
+        }
+    }
 
     #[test]
     fn nothing_harmless_is_eaten() {

@@ -34,17 +34,40 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 /// Turns a received message into a stored-ready event: decode, then stamp
 /// Vigil's own fields.
 pub fn decode_message(msg: &RawMessage, source: Option<&str>, opts: &ParseOptions) -> Event {
+    decode_at(msg, source, opts, &Arrival::new(msg.received_at))
+}
+
+/// [`decode_message`] with the message's arrival time already formatted.
+fn decode_at(
+    msg: &RawMessage,
+    source: Option<&str>,
+    opts: &ParseOptions,
+    arrival: &Arrival,
+) -> Event {
     let mut ev = vigil_parse::parse_line(&msg.bytes, opts);
     if msg.truncated {
         ev.set(fields::VIGIL_TRUNCATED, true);
     }
+    let peer;
     let src = match (source, msg.peer) {
-        (Some(s), _) => Some(s.to_string()),
-        (None, Some(p)) => Some(p.ip().to_string()),
+        (Some(s), _) => Some(s),
+        (None, Some(p)) => {
+            peer = p.ip().to_string();
+            Some(peer.as_str())
+        }
         _ => None,
     };
-    stamp(&mut ev, msg.input, src.as_deref(), msg.received_at);
+    stamp_at(&mut ev, msg.input, src, arrival);
     ev
+}
+
+/// `ip` as text, formatted only when it differs from the cached one: a
+/// batch comes from one connection, so one peer.
+fn peer_text(cache: &mut Option<(std::net::IpAddr, String)>, ip: std::net::IpAddr) -> &str {
+    if cache.as_ref().is_none_or(|(cached, _)| *cached != ip) {
+        *cache = Some((ip, ip.to_string()));
+    }
+    cache.as_ref().map_or("", |(_, text)| text.as_str())
 }
 
 /// Sets `vigil.input`, `vigil.received_at`, `vigil.source`, and `@timestamp`
@@ -54,14 +77,52 @@ pub fn decode_message(msg: &RawMessage, source: Option<&str>, opts: &ParseOption
 /// events, and finer digits are noise that costs about a tenth of every
 /// compressed segment (they are the least compressible bytes of an event).
 pub fn stamp(ev: &mut Event, input: InputKind, source: Option<&str>, received_at: SystemTime) {
-    let t: DateTime<Utc> = DateTime::<Utc>::from(received_at).trunc_subsecs(3);
+    stamp_at(ev, input, source, &Arrival::new(received_at));
+}
+
+/// An arrival time as [`stamp`] writes it: to the millisecond, as text.
+struct Arrival {
+    millis: DateTime<Utc>,
+    text: String,
+}
+
+impl Arrival {
+    fn new(received_at: SystemTime) -> Arrival {
+        let millis = Arrival::millis(received_at);
+        Arrival {
+            millis,
+            text: format_time(millis),
+        }
+    }
+
+    fn millis(received_at: SystemTime) -> DateTime<Utc> {
+        DateTime::<Utc>::from(received_at).trunc_subsecs(3)
+    }
+
+    /// The arrival of `received_at`, formatted only when its millisecond
+    /// differs from the cached one: at high rates many messages share one.
+    fn cached(cache: &mut Option<Arrival>, received_at: SystemTime) -> &Arrival {
+        let millis = Arrival::millis(received_at);
+        if cache.as_ref().is_none_or(|a| a.millis != millis) {
+            *cache = Some(Arrival {
+                millis,
+                text: format_time(millis),
+            });
+        }
+        cache.get_or_insert_with(|| Arrival::new(received_at))
+    }
+}
+
+/// [`stamp`] with the arrival time already formatted.
+fn stamp_at(ev: &mut Event, input: InputKind, source: Option<&str>, arrival: &Arrival) {
     ev.set(fields::VIGIL_INPUT, input.as_str());
-    ev.set(fields::VIGIL_RECEIVED_AT, format_time(t));
+    ev.set(fields::VIGIL_RECEIVED_AT, arrival.text.as_str());
     if let Some(s) = source {
         ev.set(fields::VIGIL_SOURCE, s);
     }
     if ev.timestamp().is_none() {
-        ev.set_timestamp(t);
+        // What `set_timestamp` writes for the same instant.
+        ev.set(fields::TIMESTAMP, arrival.text.as_str());
     }
 }
 
@@ -426,10 +487,14 @@ pub fn decode_batch(
     let mut sources: Vec<(String, u64)> = Vec::new();
     let rules = detection.map(|d| d.current()).filter(|r| !r.is_empty());
     let mut tally = redactor.map(Redactor::tally).unwrap_or_default();
+    let mut peer = None;
+    let mut arrival = None;
     let events: Vec<Prepared> = batch
         .iter()
         .map(|m| {
-            let mut ev = decode_message(m, None, opts);
+            let source = m.peer.map(|p| peer_text(&mut peer, p.ip()));
+            let at = Arrival::cached(&mut arrival, m.received_at);
+            let mut ev = decode_at(m, source, opts, at);
             if let Some(r) = redactor {
                 r.redact(&mut ev, &mut tally);
             }
@@ -985,6 +1050,50 @@ fn flush_sources(meta: &rusqlite::Connection, sources: &mut HashMap<(String, &'s
     for ((name, input), n) in sources.drain() {
         if let Err(e) = crate::meta::record_source(meta, &name, input, n) {
             tracing::warn!(error = %e, "recording source statistics failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch shares the formatted peer and arrival time between its
+    /// messages only where they are equal: every event comes out as if
+    /// decoded alone.
+    #[test]
+    fn a_batch_decodes_each_message_as_alone() {
+        let base = SystemTime::UNIX_EPOCH + Duration::from_millis(1_736_121_600_123);
+        let peers = [
+            Some(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))),
+            Some(std::net::SocketAddr::from(([127, 0, 0, 1], 40001))),
+            Some(std::net::SocketAddr::from(([192, 0, 2, 7], 514))),
+            None,
+        ];
+        let offsets = [0, 1, 999_999, 1_000_000, 1_000_001, 5_000_000_000];
+        let lines: [&[u8]; 3] = [
+            b"<38>Jan 12 06:30:00 bastion sshd[4721]: Failed password for root from 203.0.113.9 port 52144 ssh2",
+            b"no timestamp here",
+            br#"{"@timestamp":"not a time","message":"x"}"#,
+        ];
+        let mut batch = Vec::new();
+        for (i, nanos) in offsets.iter().enumerate() {
+            for (j, peer) in peers.iter().enumerate() {
+                batch.push(RawMessage {
+                    bytes: lines[(i + j) % lines.len()].to_vec(),
+                    truncated: false,
+                    input: InputKind::SyslogTcp,
+                    peer: *peer,
+                    received_at: base + Duration::from_nanos(*nanos),
+                });
+            }
+        }
+        let opts = ParseOptions::default();
+        let out = decode_batch(&batch, &opts, None, None, None);
+        assert_eq!(out.events.len(), batch.len());
+        for (m, p) in batch.iter().zip(&out.events) {
+            let alone = Prepared::new(&decode_message(m, None, &opts));
+            assert_eq!(p.template, alone.template);
         }
     }
 }
