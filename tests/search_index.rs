@@ -170,3 +170,23 @@ fn indexed_search_skips_blocks_and_answers_like_a_scan() {
     let v = server.search("user.name:mallory", 10);
     assert!(v["skipped"].as_u64().unwrap() >= 320, "{v:#}");
 }
+
+/// A file is built as soon as its events are durable, not at the next
+/// rescan: with an hour between rescans the index still catches up.
+#[test]
+fn a_complete_file_is_indexed_without_waiting_for_the_rescan() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let cfg = dir.path().join("slow-rescan.toml");
+    std::fs::write(
+        &cfg,
+        "[search]\nindex_block_events = 64\nindex_blocks_per_file = 2\nindex_interval_secs = 3600\n",
+    )
+    .unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let server = Server::start_with(&data, Some(common::TOKEN), &["--config", &cfg]);
+    let resp = server.post_ndjson("/api/v1/events?source=ix", events());
+    assert_eq!(resp.status(), 200);
+    wait_indexed(&server, 384);
+}

@@ -98,7 +98,8 @@ impl Default for IndexOptions {
 }
 
 impl IndexOptions {
-    fn chunk_len(&self) -> u64 {
+    /// Events per index file: `block_size × blocks_per_chunk`.
+    pub fn chunk_len(&self) -> u64 {
         u64::from(self.block_size) * u64::from(self.blocks_per_chunk)
     }
 }

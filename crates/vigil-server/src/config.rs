@@ -373,7 +373,10 @@ pub struct SearchConfig {
     pub index_block_events: u32,
     /// Blocks per index file; a file is built once all its events are stored.
     pub index_blocks_per_file: u32,
-    /// How often the indexer looks for new complete files to build (seconds).
+    /// How often the indexer looks again for missing files (and retries a
+    /// failed build) when no new file's worth of events has arrived, in
+    /// seconds; a newly complete file is built within
+    /// [`crate::indexer::WATCH`] either way.
     pub index_interval_secs: u64,
 }
 

@@ -19,6 +19,13 @@ use vigil_index::{Candidates, Index, IndexOptions, Need};
 /// Missing index files from which the indexer builds on several threads.
 const BACKLOG_CHUNKS: usize = 8;
 
+/// How often the indexer thread reads the durable seq to see whether a new
+/// file's worth of events is complete: a load and a division, so polling
+/// this often costs nothing, while a file is built within this long of
+/// becoming complete (a wait of seconds left the index that far behind
+/// after every burst).
+pub const WATCH: Duration = Duration::from_millis(50);
+
 /// The index of one data directory and the thread that extends it.
 #[derive(Debug)]
 pub struct Indexer {
@@ -89,28 +96,46 @@ impl Indexer {
         Ok(built)
     }
 
-    /// Starts the thread that calls [`Self::catch_up`] every `interval`
-    /// with the writer's durable seq; it ends when the indexer is dropped.
+    /// Starts the thread that calls [`Self::catch_up`] with the writer's
+    /// durable seq: within [`WATCH`] of a file's worth of events becoming
+    /// durable, and every `rescan` otherwise (which retries a failed build);
+    /// it ends when the indexer is dropped.
     pub fn spawn(
         this: &Arc<Indexer>,
         durable: impl Fn() -> u64 + Send + 'static,
-        interval: Duration,
+        rescan: Duration,
     ) -> std::io::Result<()> {
         let weak: Weak<Indexer> = Arc::downgrade(this);
+        let chunk_len = this.opts.chunk_len().max(1);
         std::thread::Builder::new()
             .name("vigil-indexer".into())
-            .spawn(move || loop {
-                std::thread::sleep(interval);
-                let Some(me) = weak.upgrade() else { return };
-                if let Err(e) = me.catch_up(durable()) {
-                    metrics::counter!("vigil_index_errors_total").increment(1);
-                    tracing::error!(
-                        error = format!("{e:#}"),
-                        "building the search index failed; searches read those events in full"
-                    );
+            .spawn(move || {
+                let mut seen = 0;
+                let mut last = std::time::Instant::now();
+                loop {
+                    std::thread::sleep(WATCH);
+                    let Some(me) = weak.upgrade() else { return };
+                    let d = durable();
+                    if d / chunk_len == seen && last.elapsed() < rescan {
+                        continue;
+                    }
+                    seen = d / chunk_len;
+                    last = std::time::Instant::now();
+                    me.catch_up_logged(d);
                 }
             })
             .map(|_| ())
+    }
+
+    /// [`Self::catch_up`], with a failure counted and logged.
+    fn catch_up_logged(&self, durable: u64) {
+        if let Err(e) = self.catch_up(durable) {
+            metrics::counter!("vigil_index_errors_total").increment(1);
+            tracing::error!(
+                error = format!("{e:#}"),
+                "building the search index failed; searches read those events in full"
+            );
+        }
     }
 
     /// The seq ranges within `from..=to` that may hold events matching
