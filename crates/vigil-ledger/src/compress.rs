@@ -4,8 +4,9 @@
 //!
 //! - the *idle* thread (`vigil-ledger-zidle`) runs under `SCHED_IDLE`, so it
 //!   only gets a core nothing else wants, and compresses at the configured
-//!   level. During an ingest burst it waits, and the CPU goes to decoding,
-//!   storing and indexing instead;
+//!   level. It also pauses while the machine has less than half a core to
+//!   spare ([`crate::pace`]). During an ingest burst it waits, and the CPU
+//!   goes to decoding, storing and indexing instead;
 //! - the *backlog* thread (`vigil-ledger-zstd`) runs at normal priority and
 //!   only once the waiting segments pass
 //!   [`LedgerOptions::max_uncompressed_bytes`](crate::LedgerOptions): then it
@@ -277,7 +278,15 @@ fn run(sh: &Shared, dir: &Path, role: Role, level: i32, limit: u64) {
                 q = sh.wake.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let cancel = || role == Role::Idle && sh.closing.load(Ordering::Relaxed);
+        let closing = || sh.closing.load(Ordering::Relaxed);
+        let pacer = std::cell::RefCell::new(crate::pace::Pacer::default());
+        let cancel = || {
+            if role != Role::Idle {
+                return false;
+            }
+            pacer.borrow_mut().step(&closing);
+            closing()
+        };
         let res = compress_segment_framed(dir, &seg, use_level, FRAMES, &cancel);
         let mut q = sh.queue();
         if let Some(n) = seg.file_name() {

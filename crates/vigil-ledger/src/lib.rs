@@ -58,6 +58,7 @@ mod compress;
 mod dir;
 mod format;
 pub mod merkle;
+mod pace;
 mod reader;
 mod seek;
 mod writer;
