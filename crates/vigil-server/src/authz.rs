@@ -343,10 +343,36 @@ mod tests {
         for (m, p, want) in cases {
             assert_eq!(scope_of(m, p), want, "{m} {p}");
         }
-        // Every non-public row outside /auth/ has a scope.
+    }
+
+    /// A token scoped to reading or searching cannot change stored state:
+    /// every route it reaches with another method than GET is on this short
+    /// list of requests that only ask, or stop the caller's own running
+    /// search (`http::search::cancel` finds only the caller's). A new write
+    /// route in a read family (say, saving a search under
+    /// `/api/v1/search/…`) fails here until it gets a writing scope.
+    #[test]
+    fn read_and_search_scopes_reach_no_route_that_changes_state() {
+        const ASKING: [(&str, &str); 5] = [
+            ("POST", "/api/v1/search"),
+            ("POST", "/api/v1/export"),
+            ("POST", "/api/v1/verify"),
+            ("DELETE", "/api/v1/search/{id}"),
+            ("POST", "/api/v1/search/{id}/cancel"),
+        ];
         for r in TABLE {
-            let open = r.access == Access::Public || r.path.starts_with("/api/v1/auth/");
-            assert_eq!(scope_of(r.method, r.path).is_none(), open, "{r:?}");
+            let reading = matches!(
+                scope_of(r.method, r.path),
+                Some(Scope::Read | Scope::Search)
+            );
+            if reading && r.method != "GET" {
+                assert!(
+                    ASKING.contains(&(r.method, r.path)),
+                    "{} {} is reachable with a read or search token",
+                    r.method,
+                    r.path
+                );
+            }
         }
     }
 
