@@ -264,10 +264,10 @@ fn run_vigil(stream: &[u8], n: u64, timeout: Duration) -> anyhow::Result<RunResu
     // The index is built from complete runs of durable seqs; the rest stays
     // searchable by a scan of the newest events. The run's length is that of
     // the config the server read (`./vigil.toml` when present).
-    let opts = vigil_server::config::Config::load(None)?
+    let chunk = vigil_server::config::Config::load(None)?
         .search
-        .index_options();
-    let chunk = u64::from(opts.block_size) * u64::from(opts.blocks_per_chunk);
+        .index_options()
+        .chunk_len();
     let want = n / chunk * chunk;
     let indexed_secs = loop {
         let seq = indexed_seq(http)?;

@@ -49,7 +49,6 @@ pub(crate) struct Queue {
     waiting_bytes: u64,
     /// File names of the segments a thread is compressing now.
     busy: Vec<OsString>,
-    closing: bool,
     /// Tests hold the threads still to look at the queue.
     #[cfg(test)]
     pub(crate) held: bool,
@@ -111,7 +110,8 @@ impl Queue {
 pub(crate) struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
-    /// Set when the ledger closes; the idle thread checks it per record.
+    /// Set (under the queue's lock, so no waiting thread misses it) when
+    /// the ledger closes; the idle thread also checks it per record.
     closing: AtomicBool,
     pub done: AtomicU64,
     pub errors: AtomicU64,
@@ -165,17 +165,23 @@ enum Role {
 
 /// The next segment `role` should compress and at which level, or `None`
 /// to wait. Pops it from the queue.
-fn pick(role: Role, q: &mut Queue, level: i32, limit: u64) -> Option<(PathBuf, i32)> {
+fn pick(
+    role: Role,
+    q: &mut Queue,
+    closing: bool,
+    level: i32,
+    limit: u64,
+) -> Option<(PathBuf, i32)> {
     #[cfg(test)]
-    if q.held && !q.closing {
+    if q.held && !closing {
         return None;
     }
     match role {
-        Role::Idle if q.closing => None,
+        Role::Idle if closing => None,
         Role::Idle => q.pop().map(|(seg, _)| (seg, level)),
         // Closing: what waits is compressed at the configured level, so a
         // restart or the end of `vigil ingest` costs no ratio.
-        Role::Backlog if q.closing => q.pop().map(|(seg, _)| (seg, level)),
+        Role::Backlog if closing => q.pop().map(|(seg, _)| (seg, level)),
         Role::Backlog if q.waiting_bytes > limit => {
             let (seg, _) = q.pop()?;
             // Fast only while the rest still exceeds the limit: as long as
@@ -242,8 +248,10 @@ impl Compressor {
 
 impl Drop for Compressor {
     fn drop(&mut self) {
-        self.shared.closing.store(true, Ordering::Relaxed);
-        self.shared.queue().closing = true;
+        {
+            let _q = self.shared.queue();
+            self.shared.closing.store(true, Ordering::Relaxed);
+        }
         self.shared.wake.notify_all();
         for h in self.handles.drain(..) {
             if h.join().is_err() {
@@ -263,31 +271,31 @@ fn run(sh: &Shared, dir: &Path, role: Role, level: i32, limit: u64) {
         sh.idle_tid
             .store(u64::try_from(tid).unwrap_or(0), Ordering::Relaxed);
     }
+    let closing = || sh.closing.load(Ordering::Relaxed);
+    let mut pacer = crate::pace::Pacer::default();
     loop {
         let (seg, use_level) = {
             let mut q = sh.queue();
             loop {
-                if let Some(job) = pick(role, &mut q, level, limit) {
+                if let Some(job) = pick(role, &mut q, closing(), level, limit) {
                     break job;
                 }
                 // The backlog thread also waits for the idle one, which
                 // may hand its segment back when it stops.
-                if q.closing && (role == Role::Idle || q.pending() == 0) {
+                if closing() && (role == Role::Idle || q.pending() == 0) {
                     return;
                 }
                 q = sh.wake.wait(q).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let closing = || sh.closing.load(Ordering::Relaxed);
-        let pacer = std::cell::RefCell::new(crate::pace::Pacer::default());
-        let cancel = || {
+        let mut cancel = || {
             if role != Role::Idle {
                 return false;
             }
-            pacer.borrow_mut().step(&closing);
+            pacer.step(&closing);
             closing()
         };
-        let res = compress_segment_framed(dir, &seg, use_level, FRAMES, &cancel);
+        let res = compress_segment_framed(dir, &seg, use_level, FRAMES, &mut cancel);
         let mut q = sh.queue();
         if let Some(n) = seg.file_name() {
             q.busy.retain(|b| b != n);
@@ -346,7 +354,7 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// `X.seg` -> `X.seg.zst.tmp` -> fsync -> `X.seg.zst` -> fsync dir -> delete `X.seg`.
 #[cfg(test)]
 pub(crate) fn compress_segment(dir: &Path, seg: &Path, level: i32) -> Result<(), LedgerError> {
-    compress_segment_framed(dir, seg, level, FRAMES, &|| false)
+    compress_segment_framed(dir, seg, level, FRAMES, &mut || false)
 }
 
 /// [`compress_segment`] with frames cut by `frames` (see [`crate::seek`]).
@@ -358,7 +366,7 @@ pub(crate) fn compress_segment_framed(
     seg: &Path,
     level: i32,
     frames: Frames,
-    cancel: &dyn Fn() -> bool,
+    cancel: &mut dyn FnMut() -> bool,
 ) -> Result<(), LedgerError> {
     let zst = with_suffix(seg, &ZST_SUFFIX[".seg".len()..]);
     let tmp = with_suffix(&zst, TMP_SUFFIX);
@@ -413,7 +421,7 @@ fn write_frames<W: Write>(
     w: &mut Counting<W>,
     level: i32,
     frames: Frames,
-    cancel: &dyn Fn() -> bool,
+    cancel: &mut dyn FnMut() -> bool,
 ) -> io::Result<u64> {
     let mut header = [0u8; HEADER_LEN];
     let got = read_full(src, &mut header)?;
@@ -538,8 +546,8 @@ mod level_tests {
     fn the_idle_thread_takes_everything_and_the_backlog_thread_only_past_the_limit() {
         let mut q = queue(&[100, 100, 100]);
         // Under the limit: only the idle thread works, at the configured level.
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
-        let (seg, level) = pick(Role::Idle, &mut q, 9, 300).unwrap();
+        assert_eq!(pick(Role::Backlog, &mut q, false, 9, 300), None);
+        let (seg, level) = pick(Role::Idle, &mut q, false, 9, 300).unwrap();
         assert!(seg.ends_with("00000000000000000000.seg"));
         assert_eq!(level, 9);
         assert!(q.is_busy(&seg));
@@ -548,33 +556,33 @@ mod level_tests {
         // the configured level when that brings the rest under the limit,
         // fast while the rest would still exceed it.
         q.push(PathBuf::from("/l/00000000000000000003.seg"), 150, false);
-        let (seg, level) = pick(Role::Backlog, &mut q, 9, 300).unwrap();
+        let (seg, level) = pick(Role::Backlog, &mut q, false, 9, 300).unwrap();
         assert!(seg.ends_with("00000000000000000001.seg"));
         assert_eq!(level, 9, "250 bytes left, under the limit");
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
+        assert_eq!(pick(Role::Backlog, &mut q, false, 9, 300), None);
         for i in 4..8 {
             q.push(PathBuf::from(format!("/l/{i:020}.seg")), 100, false);
         }
         // 650 waiting: 550 after the next, still past 300.
         assert_eq!(
-            pick(Role::Backlog, &mut q, 9, 300).unwrap().1,
+            pick(Role::Backlog, &mut q, false, 9, 300).unwrap().1,
             BACKLOG_LEVEL
         );
         assert_eq!(
-            pick(Role::Backlog, &mut q, 9, 300).unwrap().1,
+            pick(Role::Backlog, &mut q, false, 9, 300).unwrap().1,
             BACKLOG_LEVEL
         );
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300).unwrap().1, 9);
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
+        assert_eq!(pick(Role::Backlog, &mut q, false, 9, 300).unwrap().1, 9);
+        assert_eq!(pick(Role::Backlog, &mut q, false, 9, 300), None);
         assert_eq!(q.waiting_bytes, 300);
         // Closing: the idle thread stops, the backlog thread drains all at
         // the configured level.
-        q.closing = true;
-        assert_eq!(pick(Role::Idle, &mut q, 9, 300), None);
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300).unwrap().1, 9);
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300).unwrap().1, 9);
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300).unwrap().1, 9);
-        assert_eq!(pick(Role::Backlog, &mut q, 9, 300), None);
+        let closing = true;
+        assert_eq!(pick(Role::Idle, &mut q, closing, 9, 300), None);
+        assert_eq!(pick(Role::Backlog, &mut q, closing, 9, 300).unwrap().1, 9);
+        assert_eq!(pick(Role::Backlog, &mut q, closing, 9, 300).unwrap().1, 9);
+        assert_eq!(pick(Role::Backlog, &mut q, closing, 9, 300).unwrap().1, 9);
+        assert_eq!(pick(Role::Backlog, &mut q, closing, 9, 300), None);
         assert_eq!(q.pending(), 8, "eight taken, none finished");
     }
 
@@ -584,7 +592,7 @@ mod level_tests {
         q.withdraw(Path::new("/elsewhere/00000000000000000001.seg"));
         assert_eq!(q.waiting_bytes, 40);
         assert_eq!(q.pending(), 2);
-        let (seg, _) = pick(Role::Idle, &mut q, 9, 0).unwrap();
+        let (seg, _) = pick(Role::Idle, &mut q, false, 9, 0).unwrap();
         assert!(seg.ends_with("00000000000000000000.seg"));
         assert!(q.is_busy(Path::new("/other/dir/00000000000000000000.seg")));
         assert!(!q.is_busy(Path::new("/l/00000000000000000002.seg")));
@@ -638,11 +646,11 @@ mod level_tests {
         }
         fs::write(&seg, &bytes).unwrap();
         let calls = std::cell::Cell::new(0);
-        let cancel = || {
+        let mut cancel = || {
             calls.set(calls.get() + 1);
             calls.get() > 2
         };
-        let err = compress_segment_framed(tmp.path(), &seg, 3, FRAMES, &cancel).unwrap_err();
+        let err = compress_segment_framed(tmp.path(), &seg, 3, FRAMES, &mut cancel).unwrap_err();
         assert!(
             matches!(&err, LedgerError::Io { source, .. } if source.kind() == io::ErrorKind::Interrupted),
             "{err}"

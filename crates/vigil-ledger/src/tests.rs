@@ -980,6 +980,18 @@ mod retention {
         vopts: VerifyOptions,
     }
 
+    /// What `verify` needs to check a fresh notary's checkpoints and seals.
+    fn verify_options(
+        notary: &Notary,
+        secrets: Option<crate::integrity::InitSecrets>,
+    ) -> VerifyOptions {
+        VerifyOptions {
+            verifier: notary.verifier(),
+            seal_key: Some(secrets.unwrap().initial_seal_key.to_string()),
+            external: Vec::new(),
+        }
+    }
+
     /// 300 records in ~1 KiB segments, checkpoints every 50.
     fn fixture(compress: bool) -> Fx {
         let tmp = tempfile::tempdir().unwrap();
@@ -995,11 +1007,7 @@ mod retention {
             }
         }
         drop(l);
-        let vopts = VerifyOptions {
-            verifier: notary.verifier(),
-            seal_key: Some(secrets.unwrap().initial_seal_key.to_string()),
-            external: Vec::new(),
-        };
+        let vopts = verify_options(&notary, secrets);
         Fx {
             _tmp: tmp,
             dir,
@@ -1055,7 +1063,7 @@ mod retention {
             max_uncompressed_bytes: 2048,
             ..opts(1024, true)
         };
-        let mut l = Ledger::open(&dir, o.clone()).unwrap();
+        let mut l = Ledger::open(&dir, o).unwrap();
         let (mut notary, secrets) = Notary::open_or_init(&tmp.path().join("keys"), &dir).unwrap();
         let policy = RetentionPolicy {
             max_age: None,
@@ -1095,11 +1103,7 @@ mod retention {
         assert_eq!(recs.first().unwrap().seq, first_kept);
         assert_eq!(recs.last().unwrap().seq, 900);
         assert_eq!(recs.len() as u64, 900 - first_kept + 1);
-        let vopts = VerifyOptions {
-            verifier: notary.verifier(),
-            seal_key: Some(secrets.unwrap().initial_seal_key.to_string()),
-            external: Vec::new(),
-        };
+        let vopts = verify_options(&notary, secrets);
         let r = verify(&dir, &vopts).unwrap();
         assert!(r.ok(), "{:?}", r.findings);
     }
@@ -1337,7 +1341,8 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
     }
     let seg = files(tmp.path(), ".seg").remove(0);
     let original = fs::read(&seg).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &|| false).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &mut || false)
+        .unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
 
     // Any zstd reader sees the segment (the table frame is skippable), with
@@ -1428,7 +1433,8 @@ fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
     let at = crate::format::HEADER_LEN + 150 * 216 + 16 + 100;
     bytes[at] ^= 0x20;
     fs::write(&seg, &bytes).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &|| false).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &mut || false)
+        .unwrap();
 
     let reader = LedgerReader::open(tmp.path()).unwrap();
     let mut seen = 0;
@@ -1467,7 +1473,7 @@ fn frame_starts(frames: crate::seek::Frames) -> Vec<u64> {
         l.commit().unwrap();
     }
     let seg = files(tmp.path(), ".seg").remove(0);
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames, &|| false).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames, &mut || false).unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
     let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
     assert_records(tmp.path(), 3000, 200);

@@ -303,9 +303,10 @@ impl Ledger {
     /// whole, and returns what was deleted (`None`: nothing was due).
     ///
     /// The open segment is never deleted, nor a sealed one being compressed
-    /// at that moment (plain ones waiting are taken off the queue). Before anything is removed, the compact range the
-    /// remaining records build on is recomputed from the records about to be
-    /// deleted and compared with the first kept segment's `.frontier` (a
+    /// at that moment (plain ones waiting are taken off the queue). Before
+    /// anything is removed, the compact range the remaining records build
+    /// on is recomputed from the records about to be deleted and compared
+    /// with the first kept segment's `.frontier` (a
     /// mismatch refuses the run with [`LedgerError::Corrupt`]); then the run
     /// is appended to `retention.log` and fsynced, and only then are the
     /// files removed and the directory synced. `actor` is recorded as who

@@ -116,10 +116,11 @@ impl Indexer {
                     std::thread::sleep(WATCH);
                     let Some(me) = weak.upgrade() else { return };
                     let d = durable();
-                    if d / chunk_len == seen && last.elapsed() < rescan {
+                    let complete = d / chunk_len;
+                    if complete == seen && last.elapsed() < rescan {
                         continue;
                     }
-                    seen = d / chunk_len;
+                    seen = complete;
                     last = std::time::Instant::now();
                     me.catch_up_logged(d);
                 }
