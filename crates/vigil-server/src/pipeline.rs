@@ -88,7 +88,10 @@ struct Arrival {
 
 impl Arrival {
     fn new(received_at: SystemTime) -> Arrival {
-        let millis = Arrival::millis(received_at);
+        Arrival::at(Arrival::millis(received_at))
+    }
+
+    fn at(millis: DateTime<Utc>) -> Arrival {
         Arrival {
             millis,
             text: format_time(millis),
@@ -104,12 +107,9 @@ impl Arrival {
     fn cached(cache: &mut Option<Arrival>, received_at: SystemTime) -> &Arrival {
         let millis = Arrival::millis(received_at);
         if cache.as_ref().is_none_or(|a| a.millis != millis) {
-            *cache = Some(Arrival {
-                millis,
-                text: format_time(millis),
-            });
+            *cache = Some(Arrival::at(millis));
         }
-        cache.get_or_insert_with(|| Arrival::new(received_at))
+        cache.get_or_insert_with(|| Arrival::at(millis))
     }
 }
 
