@@ -94,15 +94,19 @@ pub struct LedgerOptions {
     pub segment_max_age: Duration,
     /// Compress sealed segments with zstd on a background thread. Default on.
     pub compress_sealed: bool,
-    /// zstd level for sealed segments. Default 9; while other sealed segments
-    /// wait behind one past [`LedgerOptions::max_uncompressed_bytes`], it is
-    /// compressed at level 3 instead (see [`LedgerStats::fast_compressions`]).
+    /// zstd level for sealed segments. Default 9. Past
+    /// [`LedgerOptions::max_uncompressed_bytes`] a segment is compressed at
+    /// level 1 first and again at this level once a core is idle (see
+    /// [`LedgerStats::fast_compressions`]).
     pub zstd_level: i32,
     /// Bytes of sealed segments that may wait uncompressed for a core that
     /// nothing else wants (the compression thread runs under `SCHED_IDLE`),
     /// so an ingest burst does not pay for compression while it lasts. Past
-    /// this, the oldest is compressed at once at normal priority. 0:
-    /// compress each segment as soon as it is sealed. Default 1 GiB.
+    /// this, the oldest is compressed at once at normal priority, at level 1
+    /// and marked provisional, and compressed again at
+    /// [`LedgerOptions::zstd_level`] once a core is idle. 0: compress each
+    /// segment as soon as it is sealed (at level 3 while another waits
+    /// behind it). Default 1 GiB.
     pub max_uncompressed_bytes: u64,
     /// What a retention run ([`Ledger::retain_by_options`]) deletes. Default:
     /// keep everything.
@@ -179,9 +183,14 @@ pub struct LedgerStats {
     pub pending_compressions: usize,
     /// Segments compressed since open.
     pub compressed_segments_written: u64,
-    /// Segments compressed at the faster backlog level since open, because
-    /// others were waiting.
+    /// Segments compressed at a faster level than configured since open,
+    /// because others were waiting.
     pub fast_compressions: u64,
+    /// Provisional (fast-compressed) segments waiting to be compressed
+    /// again at the configured level.
+    pub provisional_segments: usize,
+    /// Provisional segments compressed again at the configured level since open.
+    pub refined_segments: u64,
     /// Failed compressions since open (the plain segment is kept).
     pub compression_errors: u64,
     /// Message of the last compression failure.

@@ -12,8 +12,13 @@
 //!
 //! ```text
 //! entries × (first_seq u64 | raw_offset u64 | zst_offset u64)
-//! count u32 | crc32c u32 (of the entries and count) | "VGLSEEK1"
+//! count u32 | crc32c u32 (of the entries and count) | "VGLSEEK1" or "VGLSEEKP"
 //! ```
+//!
+//! `VGLSEEKP` marks a *provisional* file: compressed at a fast level because
+//! ingest outran the idle compressor, and due to be compressed again at the
+//! configured level once a core is idle (see [`crate::compress`]). The mark
+//! lives in the file so a restart still finds what is left to do.
 //!
 //! The table is only a shortcut: one that is missing or fails its checksum
 //! makes readers fall back to decompressing from the start, and every record
@@ -67,6 +72,8 @@ impl Frames {
 /// 0x184D2A50..=0x184D2A5F for skippable frames).
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
 const TABLE_MAGIC: &[u8; 8] = b"VGLSEEK1";
+/// The same table in a provisional file.
+const PROVISIONAL_MAGIC: &[u8; 8] = b"VGLSEEKP";
 const ENTRY_LEN: usize = 24;
 const TRAILER_LEN: usize = 16;
 /// More frames than any segment within the size limits can have.
@@ -83,8 +90,8 @@ pub(crate) struct SeekEntry {
     pub zst_offset: u64,
 }
 
-/// The skippable frame holding `entries`.
-pub(crate) fn encode(entries: &[SeekEntry]) -> Vec<u8> {
+/// The skippable frame holding `entries`, marked provisional or final.
+pub(crate) fn encode(entries: &[SeekEntry], provisional: bool) -> Vec<u8> {
     let mut body = Vec::with_capacity(entries.len() * ENTRY_LEN + TRAILER_LEN);
     for e in entries {
         body.extend_from_slice(&e.first_seq.to_le_bytes());
@@ -94,7 +101,11 @@ pub(crate) fn encode(entries: &[SeekEntry]) -> Vec<u8> {
     body.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     let crc = crc32c::crc32c(&body);
     body.extend_from_slice(&crc.to_le_bytes());
-    body.extend_from_slice(TABLE_MAGIC);
+    body.extend_from_slice(if provisional {
+        PROVISIONAL_MAGIC
+    } else {
+        TABLE_MAGIC
+    });
     let mut out = Vec::with_capacity(body.len() + 8);
     out.extend_from_slice(&SKIPPABLE_MAGIC.to_le_bytes());
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
@@ -105,6 +116,18 @@ pub(crate) fn encode(entries: &[SeekEntry]) -> Vec<u8> {
 /// Reads the table at the end of `file`; `None` when there is none or it
 /// does not check out (the caller then reads from the start).
 pub(crate) fn read_table(file: &mut File) -> Option<Vec<SeekEntry>> {
+    read_marked(file).map(|(entries, _)| entries)
+}
+
+/// Whether `file` carries a valid table marked provisional. A file whose
+/// table is missing or damaged is never recompressed: its bytes are
+/// left as they are for `vigil verify` to judge.
+pub(crate) fn is_provisional(file: &mut File) -> bool {
+    read_marked(file).is_some_and(|(_, provisional)| provisional)
+}
+
+/// The table and whether it is marked provisional.
+fn read_marked(file: &mut File) -> Option<(Vec<SeekEntry>, bool)> {
     let len = file.metadata().ok()?.len();
     if len < (TRAILER_LEN + 8) as u64 {
         return None;
@@ -112,9 +135,11 @@ pub(crate) fn read_table(file: &mut File) -> Option<Vec<SeekEntry>> {
     let mut trailer = [0u8; TRAILER_LEN];
     file.seek(SeekFrom::Start(len - TRAILER_LEN as u64)).ok()?;
     file.read_exact(&mut trailer).ok()?;
-    if &trailer[8..] != TABLE_MAGIC {
-        return None;
-    }
+    let provisional = match &trailer[8..] {
+        m if m == TABLE_MAGIC => false,
+        m if m == PROVISIONAL_MAGIC => true,
+        _ => return None,
+    };
     let count = u32::from_le_bytes(trailer[0..4].try_into().ok()?) as usize;
     if count == 0 || count > MAX_ENTRIES {
         return None;
@@ -147,7 +172,7 @@ pub(crate) fn read_table(file: &mut File) -> Option<Vec<SeekEntry>> {
             && w[0].raw_offset < w[1].raw_offset
             && w[0].zst_offset < w[1].zst_offset
     });
-    (ordered && entries.last()?.zst_offset < frame_start).then_some(entries)
+    (ordered && entries.last()?.zst_offset < frame_start).then_some((entries, provisional))
 }
 
 /// Counts bytes written through it, so frame offsets are known.

@@ -1341,8 +1341,10 @@ fn compressed_segments_are_seekable_and_still_plain_zstd() {
     }
     let seg = files(tmp.path(), ".seg").remove(0);
     let original = fs::read(&seg).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &mut || false)
-        .unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, false, &mut || {
+        false
+    })
+    .unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
 
     // Any zstd reader sees the segment (the table frame is skippable), with
@@ -1433,8 +1435,10 @@ fn a_record_damaged_before_compression_keeps_its_checksum_and_is_reported() {
     let at = crate::format::HEADER_LEN + 150 * 216 + 16 + 100;
     bytes[at] ^= 0x20;
     fs::write(&seg, &bytes).unwrap();
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, &mut || false)
-        .unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, SMALL_FRAMES, false, &mut || {
+        false
+    })
+    .unwrap();
 
     let reader = LedgerReader::open(tmp.path()).unwrap();
     let mut seen = 0;
@@ -1473,7 +1477,8 @@ fn frame_starts(frames: crate::seek::Frames) -> Vec<u64> {
         l.commit().unwrap();
     }
     let seg = files(tmp.path(), ".seg").remove(0);
-    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames, &mut || false).unwrap();
+    crate::compress::compress_segment_framed(tmp.path(), &seg, 3, frames, false, &mut || false)
+        .unwrap();
     let zst = files(tmp.path(), ".seg.zst").remove(0);
     let table = crate::seek::read_table(&mut fs::File::open(&zst).unwrap()).unwrap();
     assert_records(tmp.path(), 3000, 200);
@@ -1500,4 +1505,103 @@ fn frames_start_at_aligned_seqs_once_big_enough() {
         max_bytes: 40 << 10,
     });
     assert_eq!(starts[..3], [1, 191, 381]);
+}
+
+#[test]
+fn a_provisional_file_is_refined_to_the_same_bytes_and_frames() {
+    use crate::compress::{compress_segment_framed, refine_segment};
+    use crate::seek::{is_provisional, read_table};
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(1 << 30, false)).unwrap();
+        append_n(&mut l, 2000, 200);
+        l.commit().unwrap();
+    }
+    let seg = files(tmp.path(), ".seg").remove(0);
+    compress_segment_framed(tmp.path(), &seg, 1, SMALL_FRAMES, true, &mut || false).unwrap();
+    let zst = files(tmp.path(), ".seg.zst").remove(0);
+    let open = || fs::File::open(&zst).unwrap();
+    assert!(is_provisional(&mut open()));
+    let plain = zstd::decode_all(open()).unwrap();
+    let table = read_table(&mut open()).expect("a provisional file is seekable");
+    let before = fs::metadata(&zst).unwrap().len();
+
+    // Damage stops the run and leaves the file as it was.
+    let good = fs::read(&zst).unwrap();
+    let mut bad = good.clone();
+    bad[good.len() / 3] ^= 0x55;
+    fs::write(&zst, &bad).unwrap();
+    assert!(refine_segment(tmp.path(), &zst, 19, SMALL_FRAMES, &mut || false).is_err());
+    assert_eq!(fs::read(&zst).unwrap(), bad);
+    assert!(files(tmp.path(), ".tmp").is_empty());
+    fs::write(&zst, &good).unwrap();
+
+    assert!(refine_segment(tmp.path(), &zst, 19, SMALL_FRAMES, &mut || false).unwrap());
+    assert!(!is_provisional(&mut open()));
+    assert_eq!(zstd::decode_all(open()).unwrap(), plain);
+    let refined = read_table(&mut open()).unwrap();
+    let starts = |t: &[crate::seek::SeekEntry]| {
+        t.iter()
+            .map(|e| (e.first_seq, e.raw_offset))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        starts(&refined),
+        starts(&table),
+        "frames start where they did"
+    );
+    let after = fs::metadata(&zst).unwrap().len();
+    assert!(
+        after < before,
+        "level 19 ({after}) against level 1 ({before})"
+    );
+    assert_records(tmp.path(), 2000, 200);
+    // Nothing left to do on a final file, or on one retention deleted.
+    assert!(!refine_segment(tmp.path(), &zst, 19, SMALL_FRAMES, &mut || false).unwrap());
+    assert!(files(tmp.path(), ".tmp").is_empty());
+    fs::remove_file(&zst).unwrap();
+    assert!(!refine_segment(tmp.path(), &zst, 19, SMALL_FRAMES, &mut || false).unwrap());
+}
+
+#[test]
+fn provisional_files_left_by_an_earlier_run_are_refined_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let mut l = Ledger::open(tmp.path(), opts(5000, false)).unwrap();
+        append_n(&mut l, 60, 400);
+        l.commit().unwrap();
+    }
+    let mut segs = files(tmp.path(), ".seg");
+    segs.pop(); // the open one
+    for seg in &segs {
+        crate::compress::compress_segment_framed(
+            tmp.path(),
+            seg,
+            1,
+            crate::seek::FRAMES,
+            true,
+            &mut || false,
+        )
+        .unwrap();
+    }
+    let zsts = files(tmp.path(), ".seg.zst");
+    assert_eq!(zsts.len(), segs.len());
+    let l = Ledger::open(tmp.path(), opts(5000, true)).unwrap();
+    // The idle thread waits for half a core to spare; a loaded test
+    // machine only slows it down.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while l.stats().refined_segments < zsts.len() as u64 {
+        assert!(Instant::now() < deadline, "{:?} after 120 s", l.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(l.stats().provisional_segments, 0);
+    drop(l);
+    for z in &zsts {
+        assert!(
+            !crate::seek::is_provisional(&mut fs::File::open(z).unwrap()),
+            "{}",
+            z.display()
+        );
+    }
+    assert_records(tmp.path(), 60, 400);
 }

@@ -515,7 +515,12 @@ impl Ledger {
             ..LedgerStats::default()
         };
         if let Some(c) = &self.compressor {
-            s.pending_compressions = c.shared.queue().pending();
+            {
+                let q = c.shared.queue();
+                s.pending_compressions = q.pending();
+                s.provisional_segments = q.provisional();
+            }
+            s.refined_segments = c.shared.refined.load(Ordering::Relaxed);
             s.compressed_segments_written = c.shared.done.load(Ordering::Relaxed);
             s.compression_errors = c.shared.errors.load(Ordering::Relaxed);
             s.fast_compressions = c.shared.fast.load(Ordering::Relaxed);
