@@ -614,14 +614,14 @@ fn write_frames<W: Write>(
         .encode();
     }
     let first_seq = decoded.map(|h| h.first_seq);
-    let mut enc = frame(w, level)?;
-    enc.write_all(&header[..got])?;
+    let mut enc = FrameBuf::new(level)?;
+    enc.buf.extend_from_slice(&header[..got]);
     let mut copied = got as u64;
     let mut entries = Vec::new();
     let Some(first_seq) = first_seq else {
         // Not a segment we understand: one frame, no table.
-        copied += io::copy(src, &mut enc)?;
-        enc.finish()?;
+        copied += src.read_to_end(&mut enc.buf)? as u64;
+        enc.finish(w)?;
         return Ok(copied);
     };
     entries.push(SeekEntry {
@@ -629,13 +629,11 @@ fn write_frames<W: Write>(
         raw_offset: 0,
         zst_offset: 0,
     });
-    let mut in_frame = got;
     let mut rec = [0u8; RECORD_HEADER_LEN];
-    let mut payload = Vec::new();
     loop {
         let n = read_full(src, &mut rec)?;
         if n < RECORD_HEADER_LEN {
-            enc.write_all(&rec[..n])?;
+            enc.buf.extend_from_slice(&rec[..n]);
             copied += n as u64;
             break;
         }
@@ -648,49 +646,73 @@ fn write_frames<W: Write>(
         let len = le_u32(&rec[0..4]) as usize;
         let seq = le_u64(&rec[8..16]);
         if len > MAX_PAYLOAD_LEN {
-            enc.write_all(&rec)?;
-            copied += RECORD_HEADER_LEN as u64 + io::copy(src, &mut enc)?;
+            enc.buf.extend_from_slice(&rec);
+            copied += RECORD_HEADER_LEN as u64 + src.read_to_end(&mut enc.buf)? as u64;
             break;
         }
-        if frames.cut_before(seq, in_frame) {
-            enc.finish()?;
+        if frames.cut_before(seq, enc.buf.len()) {
+            enc.finish(w)?;
             entries.push(SeekEntry {
                 first_seq: seq,
                 raw_offset: copied,
                 zst_offset: w.written,
             });
-            enc = frame(w, level)?;
-            in_frame = 0;
         }
-        payload.clear();
-        let got = src.take(len as u64).read_to_end(&mut payload)?;
-        if got == len && le_u32(&rec[4..8]) == record_crc(seq, &payload) {
+        // The payload goes straight into the frame's buffer, after its header.
+        let at = enc.buf.len();
+        enc.buf.extend_from_slice(&rec);
+        let got = src
+            .take(len as u64)
+            .read_to_end(&mut enc.buf)
+            .inspect_err(|_| enc.buf.truncate(at))?;
+        let payload = &enc.buf[at + RECORD_HEADER_LEN..];
+        if got == len && le_u32(&rec[4..8]) == record_crc(seq, payload) {
             // Checked here; zstd's frame checksum covers it from now on. A
             // record that fails keeps its checksum, so readers still see the damage.
-            rec[4..8].fill(0);
+            enc.buf[at + 4..at + 8].fill(0);
         }
-        enc.write_all(&rec)?;
-        enc.write_all(&payload)?;
         copied += (RECORD_HEADER_LEN + got) as u64;
-        in_frame += RECORD_HEADER_LEN + got;
         if got < len {
             break;
         }
     }
-    enc.finish()?;
+    enc.finish(w)?;
     w.write_all(&seek::encode(&entries, provisional))?;
     w.flush()?;
     Ok(copied)
 }
 
-/// A zstd frame with a checksum, so readers tell a damaged file from a short one.
-fn frame<W: Write>(
-    w: &mut W,
-    level: i32,
-) -> io::Result<zstd::stream::write::Encoder<'static, &mut W>> {
-    let mut enc = zstd::stream::write::Encoder::new(w, level)?;
-    enc.include_checksum(true)?;
-    Ok(enc)
+/// One frame's plain bytes, compressed in one call when the frame is cut:
+/// several times cheaper at level 1 than feeding zstd's streaming encoder
+/// record by record, which copies everything into its own window first.
+struct FrameBuf {
+    buf: Vec<u8>,
+    out: Vec<u8>,
+    zstd: zstd::bulk::Compressor<'static>,
+}
+
+impl FrameBuf {
+    fn new(level: i32) -> io::Result<FrameBuf> {
+        let mut zstd = zstd::bulk::Compressor::new(level)?;
+        // A checksum per frame, so readers tell a damaged file from a short one.
+        zstd.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))?;
+        Ok(FrameBuf {
+            buf: Vec::new(),
+            out: Vec::new(),
+            zstd,
+        })
+    }
+
+    /// Compresses and writes the frame, and starts an empty one.
+    fn finish<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.out.clear();
+        self.out
+            .reserve(zstd::zstd_safe::compress_bound(self.buf.len()));
+        self.zstd.compress_to_buffer(&self.buf, &mut self.out)?;
+        w.write_all(&self.out)?;
+        self.buf.clear();
+        Ok(())
+    }
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
