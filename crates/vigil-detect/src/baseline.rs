@@ -2,14 +2,14 @@
 //! learning period during which nothing new is alerted, and their
 //! snapshot (JSON) for persistence across restarts.
 
-use std::collections::{HashMap, HashSet};
+use crate::{FastMap, FastSet};
 
 use serde::{Deserialize, Serialize};
 
 /// A bounded set of known values with its learning period.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Known {
-    set: HashSet<Box<str>>,
+    set: FastSet<Box<str>>,
     /// End of the learning period (event time, ms), from the first value.
     pub learn_until: Option<i64>,
     /// New values neither learnt nor alerted because the set was full.
@@ -59,9 +59,9 @@ impl Known {
 /// bounded in entities and in values per entity.
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PerEntity {
-    map: HashMap<Box<str>, Vec<Box<str>>>,
+    map: FastMap<Box<str>, Vec<Box<str>>>,
     /// Entities per value (how many users or hosts know it), for rarity.
-    spread: HashMap<Box<str>, u32>,
+    spread: FastMap<Box<str>, u32>,
     /// End of the learning period (event time, ms), from the first value.
     pub learn_until: Option<i64>,
     /// Values ignored because a cap was reached.

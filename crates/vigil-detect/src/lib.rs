@@ -42,6 +42,13 @@ mod silence;
 mod state;
 pub mod web;
 
+/// Maps keyed by what events carry (addresses, user and host names):
+/// foldhash, randomly seeded per map, is several times cheaper than
+/// SipHash on these short keys, and each map is capped in size.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The set counterpart of [`FastMap`].
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+
 use std::collections::VecDeque;
 
 use serde_json::{json, Map, Value};

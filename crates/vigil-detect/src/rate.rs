@@ -24,6 +24,7 @@
 //! score, and anomalous buckets are learnt clamped to the alerting bound,
 //! so a flood does not become the new normal in one bucket.
 
+use crate::FastMap;
 use std::collections::HashMap;
 
 use chrono::{Datelike, Timelike};
@@ -312,7 +313,7 @@ pub struct Anomaly<E> {
 /// Every kind's entities and the shared bucket clock.
 #[derive(Debug)]
 pub(crate) struct Rates<E> {
-    maps: [HashMap<Box<str>, Entity<E>>; 4],
+    maps: [FastMap<Box<str>, Entity<E>>; 4],
     /// Start of the current bucket (ms); `None` before the first event.
     bucket: Option<i64>,
     /// Events counted in the current and the next bucket, fleet-wide: a
@@ -404,7 +405,7 @@ impl<E: Clone> Rates<E> {
 
     /// Entities tracked, over every kind.
     pub fn len(&self) -> usize {
-        self.maps.iter().map(HashMap::len).sum()
+        self.maps.iter().map(FastMap::len).sum()
     }
 
     /// Counts an event arriving at `t` for `keys`; returns the anomalies of
@@ -737,7 +738,7 @@ fn splitmix(x: &mut u64) -> u64 {
 
 /// Drops the least recently seen eighth of `map` (at least one); returns
 /// how many.
-fn evict<E>(map: &mut HashMap<Box<str>, Entity<E>>) -> u64 {
+fn evict<E>(map: &mut FastMap<Box<str>, Entity<E>>) -> u64 {
     let n = (map.len() / 8).max(1);
     let mut times: Vec<i64> = map.values().map(|e| e.profile.seen).collect();
     let (_, cut, _) = times.select_nth_unstable(n - 1);

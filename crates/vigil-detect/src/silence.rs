@@ -7,6 +7,7 @@
 //! judged by [`Silence::tick`], not by events: a source that stopped sends
 //! nothing that could trigger anything.
 
+use crate::FastMap;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -81,7 +82,7 @@ pub(crate) struct Recovered<E> {
 #[derive(Debug)]
 pub(crate) struct Silence<E> {
     /// State per source name.
-    pub map: HashMap<Box<str>, Source<E>>,
+    pub map: FastMap<Box<str>, Source<E>>,
     /// Sources evicted for `max_sources`.
     pub evictions: u64,
     /// Events older than their source's newest (not learnt from).
@@ -144,7 +145,7 @@ impl<E: Clone> Silence<E> {
     /// No source known yet.
     pub fn new() -> Self {
         Silence {
-            map: HashMap::new(),
+            map: FastMap::default(),
             evictions: 0,
             late: 0,
         }

@@ -1,16 +1,16 @@
 //! Bounded per-key state of the detectors.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::{cap_evidence, Taken};
+use crate::{cap_evidence, FastMap, Taken};
 
 /// Per-key state with a cap on keys. Each key remembers the newest event
 /// time it saw; idle keys are expired by [`Keyed::expire`], and when the
 /// map is full the least recently seen eighth is evicted.
 #[derive(Debug)]
 pub struct Keyed<S> {
-    map: HashMap<Box<str>, (i64, S)>,
+    map: FastMap<Box<str>, (i64, S)>,
     max: usize,
     /// Keys evicted for the cap.
     pub evictions: u64,
@@ -19,7 +19,7 @@ pub struct Keyed<S> {
 impl<S: Default> Keyed<S> {
     pub fn new(max: usize) -> Self {
         Keyed {
-            map: HashMap::new(),
+            map: FastMap::default(),
             max: max.max(1),
             evictions: 0,
         }
@@ -171,7 +171,7 @@ impl<E> Burst<E> {
 #[derive(Debug)]
 pub(crate) struct Spray<E> {
     pub entries: VecDeque<(i64, Arc<str>, E)>,
-    counts: HashMap<Arc<str>, u32>,
+    counts: FastMap<Arc<str>, u32>,
     /// Accounts with 1..=max_attempts_per_account attempts.
     pub low: usize,
     pub suppress_until: i64,
@@ -181,7 +181,7 @@ impl<E> Default for Spray<E> {
     fn default() -> Self {
         Spray {
             entries: VecDeque::new(),
-            counts: HashMap::new(),
+            counts: FastMap::default(),
             low: 0,
             suppress_until: i64::MIN,
         }
@@ -276,9 +276,9 @@ pub(crate) struct Stuffing<E> {
     /// (time, account, source, failed, evidence)
     entries: VecDeque<StuffingEntry<E>>,
     /// Failures per source in the window.
-    pub sources: HashMap<Arc<str>, u32>,
+    pub sources: FastMap<Arc<str>, u32>,
     /// Successes per source in the window.
-    ok: HashMap<Arc<str>, u32>,
+    ok: FastMap<Arc<str>, u32>,
     pub suppress_until: i64,
     /// Events dropped for `max_events`.
     pub evictions: u64,
@@ -290,8 +290,8 @@ impl<E> Default for Stuffing<E> {
     fn default() -> Self {
         Stuffing {
             entries: VecDeque::new(),
-            sources: HashMap::new(),
-            ok: HashMap::new(),
+            sources: FastMap::default(),
+            ok: FastMap::default(),
             suppress_until: i64::MIN,
             evictions: 0,
             pending: 0,
@@ -299,7 +299,7 @@ impl<E> Default for Stuffing<E> {
     }
 }
 
-fn bump(m: &mut HashMap<Arc<str>, u32>, k: &str) -> Arc<str> {
+fn bump(m: &mut FastMap<Arc<str>, u32>, k: &str) -> Arc<str> {
     if let Some((key, n)) = m.get_key_value(k) {
         let key = key.clone();
         let _ = n;
@@ -312,7 +312,7 @@ fn bump(m: &mut HashMap<Arc<str>, u32>, k: &str) -> Arc<str> {
     }
 }
 
-fn drop_one(m: &mut HashMap<Arc<str>, u32>, k: &str) {
+fn drop_one(m: &mut FastMap<Arc<str>, u32>, k: &str) {
     if let Some(n) = m.get_mut(k) {
         *n -= 1;
         if *n == 0 {
