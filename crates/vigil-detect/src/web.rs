@@ -7,10 +7,11 @@
 //! `+` is searched in place, without allocating.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{packed, AhoCorasick};
 
 /// The kind of attack a URL pattern points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -226,8 +227,45 @@ static ANY_PATTERN: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .expect("fixed URL pattern list builds")
 });
 
+/// The same patterns for the SIMD "Teddy" searcher, which skips ahead to
+/// where a pattern may start instead of walking the automaton byte by byte
+/// (a URL is searched folded to lower case); `None` where the CPU has none.
+static ANY_PACKED: LazyLock<Option<packed::Searcher>> = LazyLock::new(|| {
+    packed::Config::new()
+        .only_teddy(true)
+        .builder()
+        .extend(
+            ALL.iter()
+                .flat_map(|l| l.iter())
+                .map(|p| p.to_ascii_lowercase()),
+        )
+        .build()
+});
+
+thread_local! {
+    /// The lower-case copy of the URL being searched, reused.
+    static FOLDED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether any pattern occurs in `u`, ASCII case-insensitively.
+fn any_pattern(u: &[u8]) -> bool {
+    if let Some(searcher) = ANY_PACKED.as_ref().filter(|s| u.len() >= s.minimum_len()) {
+        let found = FOLDED.with(|f| {
+            f.try_borrow_mut().map(|mut folded| {
+                folded.clear();
+                folded.extend(u.iter().map(u8::to_ascii_lowercase));
+                searcher.find(&folded[..]).is_some()
+            })
+        });
+        if let Ok(found) = found {
+            return found;
+        }
+    }
+    ANY_PATTERN.is_match(u)
+}
+
 fn classify(u: &[u8]) -> Option<(AttackClass, &'static str)> {
-    if ANY_PATTERN.is_match(u) {
+    if any_pattern(u) {
         if let Some(hit) = classify_patterns(u) {
             return Some(hit);
         }
@@ -401,6 +439,35 @@ mod tests {
             assert_eq!(classify(b), classify_unfiltered(b), "{u}");
             let once = percent_decode(b);
             assert_eq!(classify(&once), classify_unfiltered(&once), "{u}");
+        }
+    }
+
+    #[test]
+    fn the_simd_search_finds_what_the_automaton_finds() {
+        let pad = "/static/assets/app.bundle.min.js?v=20250106&lang=en-US&x=";
+        let mut urls: Vec<String> = vec![pad.into(), pad.repeat(4), String::new(), "/a".into()];
+        for p in ALL.iter().flat_map(|l| l.iter()) {
+            let upper = p.to_ascii_uppercase();
+            for q in [p.to_string(), upper.clone(), p[..p.len() - 1].to_string()] {
+                urls.push(format!("{pad}{q}"));
+                urls.push(format!("{q}{pad}"));
+                urls.push(format!("{pad}{q}{pad}"));
+                urls.push(q);
+            }
+        }
+        let mut packed_used = 0;
+        for u in &urls {
+            let b = u.as_bytes();
+            assert_eq!(any_pattern(b), ANY_PATTERN.is_match(b), "{u}");
+            if ANY_PACKED
+                .as_ref()
+                .is_some_and(|s| b.len() >= s.minimum_len())
+            {
+                packed_used += 1;
+            }
+        }
+        if ANY_PACKED.is_some() {
+            assert!(packed_used > 100, "{packed_used}");
         }
     }
 
