@@ -50,6 +50,21 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut run = 0;
     let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    while let Some(block) = b.get(i..i + 16) {
+        // Every byte to escape in the block at once, so a string full of
+        // quotes (a JSON line in `event.original`) is not tested again
+        // after each one.
+        let mut m = block_to_escape(block.try_into().expect("a slice of sixteen bytes"));
+        while m != 0 {
+            let at = i + m.trailing_zeros() as usize;
+            out.extend_from_slice(&b[run..at]);
+            push_escaped(out, b[at]);
+            run = at + 1;
+            m &= m - 1;
+        }
+        i += 16;
+    }
     while i < b.len() {
         let w = match b.get(i..i + 8) {
             Some(word) => u64::from_le_bytes(word.try_into().expect("a slice of eight bytes")),
@@ -66,24 +81,50 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
             continue;
         }
         let at = i + (m.trailing_zeros() / 8) as usize;
-        let c = b[at];
         out.extend_from_slice(&b[run..at]);
-        match ESCAPE[usize::from(c)] {
-            b'u' => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(c >> 4)],
-                HEX[usize::from(c & 0xf)],
-            ]),
-            e => out.extend_from_slice(&[b'\\', e]),
-        }
+        push_escaped(out, b[at]);
         run = at + 1;
         i = at + 1;
     }
     out.extend_from_slice(&b[run..]);
     out.push(b'"');
+}
+
+/// Appends the escape sequence of `c`, a byte [`to_escape`] flags.
+#[inline]
+fn push_escaped(out: &mut Vec<u8>, c: u8) {
+    match ESCAPE[usize::from(c)] {
+        b'u' => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(c >> 4)],
+            HEX[usize::from(c & 0xf)],
+        ]),
+        e => out.extend_from_slice(&[b'\\', e]),
+    }
+}
+
+/// One bit per byte of `block` that is a control byte, `"` or `\`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn block_to_escape(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of the x86_64 baseline, and the unaligned load
+    // reads exactly the sixteen bytes of `block`.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Unsigned v <= 0x1f exactly when max(v, 0x1f) == 0x1f.
+        let limit = _mm_set1_epi8(0x1f);
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
 }
 
 #[cfg(test)]
@@ -104,7 +145,7 @@ mod tests {
     #[test]
     fn every_ascii_byte_at_every_place_in_a_word() {
         for c in 0u8..0x80 {
-            for len in 0..20 {
+            for len in 0..40 {
                 for at in 0..len {
                     let mut s: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
                     s[at] = c;
@@ -121,9 +162,9 @@ mod tests {
         ];
         for &c in &special {
             for &d in &special {
-                for at in 0..12 {
-                    for gap in 1..10 {
-                        let mut s = vec![b'x'; 24];
+                for at in 0..30 {
+                    for gap in 1..18 {
+                        let mut s = vec![b'x'; 48];
                         s[at] = c;
                         s[at + gap] = d;
                         check(std::str::from_utf8(&s).expect("ASCII"));
@@ -151,5 +192,39 @@ mod tests {
         let all: String = (0u8..0x80).map(char::from).collect();
         check(&all);
         check(&format!("é{all}€{all}😀"));
+    }
+
+    #[test]
+    fn random_mixes_of_plain_escaped_and_multi_byte_text() {
+        let pieces = [
+            "a",
+            "Zz",
+            "\"",
+            "\\",
+            "\n",
+            "\u{1}",
+            "\u{1f}",
+            " ",
+            "\u{7f}",
+            "é",
+            "€",
+            "😀",
+            "\u{80}",
+            "0123456789abcdef",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let n = (next() % 40) as usize;
+            let s: String = (0..n)
+                .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                .collect();
+            check(&s);
+        }
     }
 }
