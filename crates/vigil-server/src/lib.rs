@@ -192,6 +192,39 @@ fn describe_metrics() {
         "Highest durable sequence number"
     );
     describe_gauge!(
+        "vigil_ledger_segments",
+        "Ledger segment files, the open one included"
+    );
+    describe_gauge!(
+        "vigil_ledger_segments_compressed",
+        "Sealed, compressed ledger segments"
+    );
+    describe_gauge!("vigil_ledger_bytes", "Bytes of all ledger segment files");
+    describe_gauge!(
+        "vigil_ledger_compression_pending",
+        "Sealed plain segments waiting for or under compression"
+    );
+    describe_gauge!(
+        "vigil_ledger_segments_provisional",
+        "Segments compressed fast under load, waiting to be compressed again at the configured level"
+    );
+    describe_counter!(
+        "vigil_ledger_compressions_total",
+        "Sealed segments compressed since start"
+    );
+    describe_counter!(
+        "vigil_ledger_compressions_fast_total",
+        "Of those, compressed at a faster level than configured because others were waiting"
+    );
+    describe_counter!(
+        "vigil_ledger_refinements_total",
+        "Provisional segments compressed again at the configured level since start"
+    );
+    describe_counter!(
+        "vigil_ledger_compression_errors_total",
+        "Failed compressions since start (the plain segment is kept)"
+    );
+    describe_gauge!(
         "vigil_pipeline_queue_depth",
         "Batches waiting for the decoders and the writer"
     );

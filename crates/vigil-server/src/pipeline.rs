@@ -30,6 +30,9 @@ const MAX_EVENTS_PER_COMMIT: usize = 16_384;
 
 /// How often the writer thread runs the retention policy.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the ledger's segment and compression figures are published
+/// (each look lists the ledger directory).
+const LEDGER_STATS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Turns a received message into a stored-ready event: decode, then stamp
 /// Vigil's own fields.
@@ -815,6 +818,8 @@ fn writer_loop(
     let mut last_flush = Instant::now();
     let mut last_roll = Instant::now();
     let mut last_retention = Instant::now();
+    let mut last_stats = Instant::now();
+    publish_ledger_stats(&writer.ledger().stats());
     let mut stop: Option<oneshot::Sender<()>> = None;
     while stop.is_none() {
         let mut batches = Vec::new();
@@ -996,6 +1001,10 @@ fn writer_loop(
             }
             last_roll = Instant::now();
         }
+        if last_stats.elapsed() >= LEDGER_STATS_INTERVAL {
+            last_stats = Instant::now();
+            publish_ledger_stats(&writer.ledger().stats());
+        }
         if last_retention.elapsed() >= RETENTION_INTERVAL {
             last_retention = Instant::now();
             match writer.retain(None, "retention", "vigil-retention") {
@@ -1020,6 +1029,19 @@ fn writer_loop(
     if let Some(done) = stop {
         let _ = done.send(());
     }
+}
+
+/// Publishes the ledger's segment and compression figures as metrics.
+fn publish_ledger_stats(s: &vigil_ledger::LedgerStats) {
+    metrics::gauge!("vigil_ledger_segments").set(s.segments as f64);
+    metrics::gauge!("vigil_ledger_segments_compressed").set(s.compressed_segments as f64);
+    metrics::gauge!("vigil_ledger_bytes").set(s.bytes_on_disk as f64);
+    metrics::gauge!("vigil_ledger_compression_pending").set(s.pending_compressions as f64);
+    metrics::gauge!("vigil_ledger_segments_provisional").set(s.provisional_segments as f64);
+    metrics::counter!("vigil_ledger_compressions_total").absolute(s.compressed_segments_written);
+    metrics::counter!("vigil_ledger_compressions_fast_total").absolute(s.fast_compressions);
+    metrics::counter!("vigil_ledger_refinements_total").absolute(s.refined_segments);
+    metrics::counter!("vigil_ledger_compression_errors_total").absolute(s.compression_errors);
 }
 
 /// Sends committed alert events (seqs from `first`) to the alert engine.
