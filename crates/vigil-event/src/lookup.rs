@@ -2,13 +2,17 @@
 //!
 //! serde_json's map hashes every key with SipHash, which costs more than
 //! comparing a handful of keys: most of an event's maps (`user`, `source`,
-//! `vigil`, `log.syslog`) hold a few entries. Such maps are searched in
-//! order; larger ones by hash. Keys are unique, so both find the same entry.
+//! `vigil`, `log.syslog`) hold a few entries, and the top level of a
+//! Windows event 20 to 30. Such maps are searched in order (a key of
+//! another length costs one compare); larger ones by hash. Keys are unique,
+//! so both find the same entry.
 
 use serde_json::{Map, Value};
 
-/// Maps with at most this many entries are searched in order.
-const LINEAR_MAX: usize = 16;
+/// Maps with at most this many entries are searched in order: at 32
+/// rather than 16 the decode path runs 1.5 % fewer instructions on
+/// simulated telemetry (callgrind over `decode_batch`).
+const LINEAR_MAX: usize = 32;
 
 /// The value under `key`, as `m.get(key)` finds it.
 pub fn field<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -36,7 +40,7 @@ mod tests {
 
     #[test]
     fn finds_what_the_hash_lookup_finds() {
-        for n in [0usize, 1, 2, 7, 8, 9, 30] {
+        for n in [0usize, 1, 2, 7, 8, 9, 16, 17, 30, 32, 33, 40] {
             let mut m = Map::new();
             for i in 0..n {
                 m.insert(format!("k{i}"), Value::from(i));
