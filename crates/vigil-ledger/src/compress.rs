@@ -501,20 +501,8 @@ pub(crate) fn compress_segment_framed(
     let tmp = with_suffix(&zst, TMP_SUFFIX);
     let src = File::open(seg).map_err(io_err(seg))?;
     let src_len = src.metadata().map_err(io_err(seg))?.len();
-    let out = File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut w = Counting {
-        inner: BufWriter::with_capacity(1 << 20, out),
-        written: 0,
-    };
     let mut reader = BufReader::with_capacity(1 << 20, src);
-    let copied = match write_frames(&mut reader, &mut w, level, frames, provisional, cancel) {
-        Ok(n) => n,
-        Err(e) => {
-            drop(w);
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err(seg)(e));
-        }
-    };
+    let copied = write_tmp(&mut reader, seg, &tmp, level, frames, provisional, cancel)?;
     if copied != src_len {
         // The segment is sealed, so it cannot change size; if it did, leave it.
         let _ = fs::remove_file(&tmp);
@@ -525,12 +513,6 @@ pub(crate) fn compress_segment_framed(
             )),
         });
     }
-    let out = w
-        .inner
-        .into_inner()
-        .map_err(|e| io_err(&tmp)(e.into_error()))?;
-    out.sync_all().map_err(io_err(&tmp))?;
-    drop(out);
     fs::rename(&tmp, &zst).map_err(io_err(&zst))?;
     fsync_dir(dir)?;
     fs::remove_file(seg).map_err(io_err(seg))?;
@@ -564,26 +546,44 @@ pub(crate) fn refine_segment(
     let tmp = with_suffix(zst, TMP_SUFFIX);
     let decoder = zstd::stream::read::Decoder::new(src).map_err(io_err(zst))?;
     let mut reader = BufReader::with_capacity(1 << 20, decoder);
-    let out = File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut w = Counting {
-        inner: BufWriter::with_capacity(1 << 20, out),
-        written: 0,
-    };
-    if let Err(e) = write_frames(&mut reader, &mut w, level, frames, false, cancel) {
-        drop(w);
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(zst)(e));
-    }
-    let out = w
-        .inner
-        .into_inner()
-        .map_err(|e| io_err(&tmp)(e.into_error()))?;
-    out.sync_all().map_err(io_err(&tmp))?;
-    drop(out);
+    write_tmp(&mut reader, zst, &tmp, level, frames, false, cancel)?;
     fs::rename(&tmp, zst).map_err(io_err(zst))?;
     fsync_dir(dir)?;
     tracing::debug!(segment = %zst.display(), "ledger segment refined");
     Ok(true)
+}
+
+/// Writes the segment read from `src` (named `from` in errors) as frames
+/// into `tmp` and makes it durable; returns the segment bytes copied. On
+/// any failure `tmp` is removed.
+fn write_tmp(
+    src: &mut impl Read,
+    from: &Path,
+    tmp: &Path,
+    level: i32,
+    frames: Frames,
+    provisional: bool,
+    cancel: &mut dyn FnMut() -> bool,
+) -> Result<u64, LedgerError> {
+    let out = File::create(tmp).map_err(io_err(tmp))?;
+    let mut w = Counting {
+        inner: BufWriter::with_capacity(1 << 20, out),
+        written: 0,
+    };
+    let written = write_frames(src, &mut w, level, frames, provisional, cancel)
+        .map_err(io_err(from))
+        .and_then(|copied| {
+            let out = w
+                .inner
+                .into_inner()
+                .map_err(|e| io_err(tmp)(e.into_error()))?;
+            out.sync_all().map_err(io_err(tmp))?;
+            Ok(copied)
+        });
+    if written.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    written
 }
 
 /// Copies the segment into frames that each start at a record boundary,
