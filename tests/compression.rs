@@ -9,18 +9,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Server, TOKEN};
-
-/// The value of an unlabelled metric in Prometheus text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let mut parts = l.split_whitespace();
-        if parts.next()? != name {
-            return None;
-        }
-        parts.next()?.parse().ok()
-    })
-}
+use common::{metric_value as metric, Server, TOKEN};
 
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

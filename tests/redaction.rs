@@ -33,11 +33,8 @@ fn one(server: &Server, q: &str) -> Value {
 }
 
 fn metric(text: &str, kind: &str) -> u64 {
-    let prefix = format!("vigil_redactions_total{{kind=\"{kind}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    common::metric_value(text, &format!("vigil_redactions_total{{kind=\"{kind}\"}}"))
+        .map_or(0, |v| v as u64)
 }
 
 #[test]

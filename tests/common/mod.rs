@@ -155,6 +155,17 @@ impl Drop for Server {
     }
 }
 
+/// The value of one series (a metric name with its labels, as printed) in
+/// Prometheus text.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series)
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
+}
+
 /// `vigil serve` on ephemeral loopback ports with `data_dir`, printing its
 /// banner on stdout; add flags, environment and spawn.
 pub fn serve_cmd(data_dir: &Path) -> Command {
